@@ -1,0 +1,46 @@
+package chain
+
+import (
+	"crypto/sha256"
+	"errors"
+
+	"github.com/gowebpki/jcs"
+)
+
+// ErrInvalidPayload is wrapped by every error that refuses a payload.
+var ErrInvalidPayload = errors.New("chain: invalid payload")
+
+// Canonicalize returns the RFC 8785 (JSON Canonicalization Scheme) form of a
+// JSON payload: no insignificant whitespace, object members sorted by their
+// UTF-16 code units, numbers as ECMAScript prints IEEE 754 doubles, strings
+// with the minimal JSON escapes. Two payloads that mean the same JSON value
+// canonicalize to the same bytes, which is what makes payload hashes and job
+// ids independent of how a client happened to format its JSON.
+//
+// The payload may be any JSON value. Canonicalize refuses, with an error
+// wrapping ErrInvalidPayload: empty or whitespace-only input, anything that is
+// not RFC 8259 JSON, data after the value, duplicate object member names
+// (RFC 8785 section 3.1 requires this; otherwise {"a":1,"a":2} would have no
+// defined meaning), invalid UTF-8, lone surrogates and numbers outside the
+// range of a double. Numbers are read as doubles (I-JSON), so integers beyond
+// 2^53 lose precision: a payload that needs them exact must carry them as
+// strings.
+func Canonicalize(payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return nil, &invalidError{ErrInvalidPayload, "payload", "empty input; a payload must be a JSON value such as {} or null"}
+	}
+	out, err := jcs.Transform(payload)
+	if err != nil {
+		return nil, &invalidError{ErrInvalidPayload, "payload", err.Error()}
+	}
+	return out, nil
+}
+
+// PayloadHash returns SHA-256 of the canonical form of payload.
+func PayloadHash(payload []byte) (Hash, error) {
+	canonical, err := Canonicalize(payload)
+	if err != nil {
+		return Hash{}, err
+	}
+	return sha256.Sum256(canonical), nil
+}

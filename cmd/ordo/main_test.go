@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/pgtest"
+)
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func TestDemoOnSQLite(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "ordo.db")
+	out, errOut, code := runCLI(t, "demo", "--db", db)
+	if code != 0 {
+		t.Fatalf("demo exited %d: %s", code, errOut)
+	}
+	if !strings.Contains(out, "verify: all 6 links verify") || !strings.Contains(out, "entry 3 does not verify") {
+		t.Fatalf("demo output lacks the verification lines:\n%s", out)
+	}
+}
+
+func TestMigrateAndStatus(t *testing.T) {
+	for name, db := range map[string]string{
+		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
+		"postgres": pgtest.NewDatabase(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, errOut, code := runCLI(t, "migrate", "status", "--db", db)
+			if code != 0 || strings.Count(out, "pending") != 2 {
+				t.Fatalf("status before migrate: exit %d, %s%s", code, out, errOut)
+			}
+			out, errOut, code = runCLI(t, "migrate", "--db", db)
+			if code != 0 || !strings.Contains(out, "applied 002_hlc_queue_chain.sql") {
+				t.Fatalf("migrate: exit %d, %s%s", code, out, errOut)
+			}
+			out, _, _ = runCLI(t, "migrate", "--db", db)
+			if !strings.Contains(out, "schema is up to date") {
+				t.Fatalf("second migrate: %s", out)
+			}
+			out, _, _ = runCLI(t, "migrate", "status", "--db", db)
+			if strings.Contains(out, "pending") || !strings.Contains(out, "002_hlc_queue_chain.sql") {
+				t.Fatalf("status after migrate:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestClockPersistsBound(t *testing.T) {
+	db := "sqlite:" + filepath.Join(t.TempDir(), "ordo.db")
+	var first, second map[string]any
+	for _, into := range []*map[string]any{&first, &second} {
+		out, errOut, code := runCLI(t, "clock", "--db", db, "--node", "east-1")
+		if code != 0 {
+			t.Fatalf("clock exited %d: %s", code, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), into); err != nil {
+			t.Fatalf("clock output is not JSON: %v\n%s", err, out)
+		}
+	}
+	ts1, err1 := hlc.Parse(first["timestamp"].(string))
+	ts2, err2 := hlc.Parse(second["timestamp"].(string))
+	if err1 != nil || err2 != nil || !ts2.After(ts1) {
+		t.Fatalf("second run's timestamp %v does not follow the first's %v (%v, %v)", ts2, ts1, err1, err2)
+	}
+	if second["stored_bound_before"].(float64) != first["stored_bound_after"].(float64) {
+		t.Fatalf("second run did not load the bound the first persisted: %v vs %v", second["stored_bound_before"], first["stored_bound_after"])
+	}
+}
+
+func TestBadInputExitsNonZeroWithAClearError(t *testing.T) {
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "--db", "mysql://localhost/x"}, "want postgres://... or sqlite:PATH"},
+		{[]string{"migrate", "--db", "sqlite:"}, "names no file"},
+		{[]string{"clock", "--db", "sqlite:" + filepath.Join(t.TempDir(), "o.db"), "--node", "bad node"}, "invalid node id"},
+		{[]string{"nosuchcommand"}, "unknown command"},
+	}
+	for _, c := range cases {
+		_, errOut, code := runCLI(t, c.args...)
+		if code == 0 || !strings.Contains(errOut, c.want) {
+			t.Errorf("ordo %v: exit %d, stderr %q; want non-zero and %q", c.args, code, errOut, c.want)
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package postgres_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
+	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/store/postgres"
+)
+
+func openMigrated(t *testing.T) *postgres.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, pgtest.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestMigrateCreatesTheGuideSchema(t *testing.T) {
+	ctx := context.Background()
+	db := openMigrated(t)
+	for _, table := range []string{"jobs", "scheduler_log", "chain_heads", "batch_snapshot", "job_state", "hlc_state"} {
+		var n int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = 'scheduler' AND table_name = $1`, table).Scan(&n); err != nil || n != 1 {
+			t.Errorf("table scheduler.%s: found %d, %v", table, n, err)
+		}
+	}
+	var idx string
+	if err := db.Pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'scheduler' AND indexname = 'idx_scheduler_log_tenant_hlc'`).Scan(&idx); err != nil {
+		t.Fatalf("idx_scheduler_log_tenant_hlc: %v", err)
+	}
+	if !strings.Contains(idx, "(tenant_id, t_hlc)") {
+		t.Errorf("idx_scheduler_log_tenant_hlc is %s", idx)
+	}
+	// t_hlc must compare bytewise whatever the database's default collation.
+	var coll string
+	if err := db.Pool.QueryRow(ctx, `SELECT collation_name FROM information_schema.columns WHERE table_schema = 'scheduler' AND table_name = 'scheduler_log' AND column_name = 't_hlc'`).Scan(&coll); err != nil || coll != "C" {
+		t.Errorf("scheduler_log.t_hlc collation = %q, %v; want C", coll, err)
+	}
+
+	st, err := db.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 2 || st[1].Name != "002_hlc_queue_chain.sql" || !st[0].Applied || !st[1].Applied {
+		t.Fatalf("status = %+v", st)
+	}
+	// Applying again is a no-op.
+	if again, err := db.Migrate(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second Migrate applied %v, %v", again, err)
+	}
+}
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	ctx := context.Background()
+	for _, url := range []string{"mysql://x", "sqlite:ordo.db", "postgres://u:secret@127.0.0.1:1/db?connect_timeout=2"} {
+		_, err := postgres.Open(ctx, url)
+		if err == nil {
+			t.Fatalf("Open(%q) succeeded", url)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Errorf("error leaks the password: %v", err)
+		}
+	}
+}
+
+func TestHLCStateStoreConformance(t *testing.T) {
+	hlctest.TestStateStore(t, func(t *testing.T) hlc.StateStore { return openMigrated(t).HLCState() })
+}
+
+func TestHLCStateStoreOnClosedDatabase(t *testing.T) {
+	db := openMigrated(t)
+	s := db.HLCState()
+	_ = db.Close()
+	if _, err := s.Load(context.Background(), "n"); err == nil || !strings.Contains(err.Error(), "node n") {
+		t.Fatalf("Load on a closed database: %v", err)
+	}
+	if err := s.Save(context.Background(), "n", 1); err == nil {
+		t.Fatal("Save on a closed database succeeded")
+	}
+}

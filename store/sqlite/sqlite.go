@@ -1,0 +1,116 @@
+// Package sqlite is ordo's embedded backend on SQLite (pure Go, no cgo):
+// connection handling, schema migrations and the HLC state store, with the
+// queue's storage to follow on the same handle.
+//
+// SQLite allows one writer at a time. Rather than let writers collide and
+// retry on SQLITE_BUSY, the backend keeps a single connection, so writes
+// are serialised in-process, and runs in WAL mode so the file stays
+// readable by other processes (the CLI, an auditor) while a service runs.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/migrations"
+)
+
+// DB is an open SQLite backend.
+type DB struct {
+	SQL  *sql.DB
+	Path string
+	// Now supplies times written by the store itself (updated_at).
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the database file at path. A path of
+// ":memory:" gives a private in-memory database, for tests.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	dsn := path
+	if path != ":memory:" {
+		if dir := filepath.Dir(path); dir != "." {
+			if _, err := os.Stat(dir); err != nil {
+				return nil, fmt.Errorf("sqlite: directory of database %s: %w", path, err)
+			}
+		}
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath()
+	}
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	if strings.Contains(dsn, "?") {
+		dsn += "&" + q.Encode()
+	} else {
+		dsn += "?" + q.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
+	if err := db.PingContext(ctx); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("sqlite: opening %s: %w", path, err)
+	}
+	return &DB{SQL: db, Path: path, Now: time.Now}, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error { return db.SQL.Close() }
+
+// Migrate applies pending migrations.
+func (db *DB) Migrate(ctx context.Context) ([]migrations.Applied, error) {
+	return migrations.Up(ctx, migrations.SQLite, db.SQL)
+}
+
+// MigrationStatus lists the embedded migrations and which are applied.
+func (db *DB) MigrationStatus(ctx context.Context) ([]migrations.State, error) {
+	return migrations.Status(ctx, migrations.SQLite, db.SQL)
+}
+
+// HLCState returns the HLC state store kept in the hlc_state table.
+func (db *DB) HLCState() hlc.StateStore { return hlcState{db} }
+
+type hlcState struct{ db *DB }
+
+func (s hlcState) Load(ctx context.Context, node string) (int64, error) {
+	var bound int64
+	err := s.db.SQL.QueryRowContext(ctx, `SELECT upper_bound_ms FROM hlc_state WHERE node_id = ?`, node).Scan(&bound)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: reading HLC state of node %s: %w", node, err)
+	}
+	return bound, nil
+}
+
+// Save never lowers the stored bound: max() makes a stale writer lose.
+func (s hlcState) Save(ctx context.Context, node string, bound int64) error {
+	_, err := s.db.SQL.ExecContext(ctx, `
+		INSERT INTO hlc_state (node_id, upper_bound_ms, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (node_id) DO UPDATE
+		SET upper_bound_ms = max(upper_bound_ms, excluded.upper_bound_ms), updated_at = excluded.updated_at`,
+		node, bound, s.db.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("sqlite: saving HLC state of node %s: %w", node, err)
+	}
+	return nil
+}
