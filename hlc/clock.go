@@ -92,8 +92,8 @@ type Config struct {
 type Clock struct {
 	node     string
 	wall     WallClock
-	maxDrift int64 // ms
-	reserve  int64 // ms
+	maxDrift atomic.Int64 // ms; changeable at run time (MaxClockDriftMs reload)
+	reserve  int64        // ms
 	timeout  time.Duration
 	store    StateStore
 
@@ -145,11 +145,11 @@ func New(ctx context.Context, cfg Config) (*Clock, error) {
 	c := &Clock{
 		node:     cfg.Node,
 		wall:     cfg.Wall,
-		maxDrift: cfg.MaxDrift.Milliseconds(),
 		reserve:  cfg.Reserve.Milliseconds(),
 		timeout:  cfg.StoreTimeout,
 		store:    cfg.Store,
 	}
+	c.maxDrift.Store(cfg.MaxDrift.Milliseconds())
 	bound, err := cfg.Store.Load(ctx, cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("hlc: loading state of node %s: %w", cfg.Node, err)
@@ -169,7 +169,17 @@ func New(ctx context.Context, cfg Config) (*Clock, error) {
 func (c *Clock) NodeID() string { return c.node }
 
 // MaxDrift returns the largest accepted lead of a remote timestamp.
-func (c *Clock) MaxDrift() time.Duration { return time.Duration(c.maxDrift) * time.Millisecond }
+func (c *Clock) MaxDrift() time.Duration { return time.Duration(c.maxDrift.Load()) * time.Millisecond }
+
+// SetMaxDrift changes the largest accepted lead of a remote timestamp, so a
+// reloaded MaxClockDriftMs takes effect without recreating the clock.
+func (c *Clock) SetMaxDrift(d time.Duration) error {
+	if d < time.Millisecond {
+		return fmt.Errorf("hlc: MaxDrift %v must be at least 1ms", d)
+	}
+	c.maxDrift.Store(d.Milliseconds())
+	return nil
+}
 
 // Current returns the last issued timestamp without advancing the clock.
 // Right after New it is the restored floor, which was never issued.
@@ -224,11 +234,11 @@ func (c *Clock) Receive(remote Timestamp) (Timestamp, error) {
 		old := c.state.Load()
 		l, lc := unpack(old)
 		pt := c.wall.UnixMilli()
-		if ahead := remote.Physical - pt; ahead > c.maxDrift {
+		if ahead, allowed := remote.Physical-pt, c.maxDrift.Load(); ahead > allowed {
 			return Timestamp{}, &DriftError{
 				Remote:   remote,
 				Observed: time.Duration(ahead) * time.Millisecond,
-				Allowed:  time.Duration(c.maxDrift) * time.Millisecond,
+				Allowed:  time.Duration(allowed) * time.Millisecond,
 			}
 		}
 		nl := max(l, remote.Physical, pt)

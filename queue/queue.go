@@ -1,0 +1,687 @@
+// Package queue is ordo's job queue: enqueue, dequeue with leases, and the
+// state changes of a job's life, in the four modes of the HLC migration
+// guide (legacy, dual-write, HLC reads, HLC only), over a Backend
+// (store/postgres or store/sqlite).
+//
+// On the HLC side every job is appended to its (tenant, partition) chain:
+// the chain's head is locked, the job is stamped with clock.Receive(head),
+// linked to the head, and the head moved, all in one transaction, so t_hlc
+// strictly increases along every chain and chain order equals HLC order.
+package queue
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/hlc"
+)
+
+// Job is what a producer enqueues.
+type Job struct {
+	TenantID     string
+	PartitionKey string // "" is the default partition; maps to the legacy project_id
+	Kind         string
+	Payload      []byte // JSON
+	// Priority orders legacy reads (higher first); HLC reads ignore it.
+	Priority int
+	// RunAt delays the job; zero means now.
+	RunAt time.Time
+	// IdempotencyKey, when set, replaces the payload in the job id, so two
+	// enqueues with the same key are one job whatever their payloads.
+	IdempotencyKey string
+	// MaxAttempts bounds runs including retries; 0 means the default (25).
+	MaxAttempts int
+}
+
+// Config configures a Queue. Backend and Clock are required.
+type Config struct {
+	Backend Backend
+	Clock   *hlc.Clock
+	Options Options
+	// Now is the wall clock for run_at, leases and timestamps; default
+	// time.Now. Tests inject a fake one, normally the HLC's own.
+	Now     func() time.Time
+	Metrics *Metrics // default: unregistered metrics
+	Logger  *slog.Logger
+	// DefaultMaxAttempts applies when a Job sets none; default 25.
+	DefaultMaxAttempts int
+	// Backoff gives the delay before retry number attempt (1-based); default
+	// exponential with jitter: 1s * 2^(attempt-1), capped at 1h, +-25%.
+	Backoff func(attempt int) time.Duration
+	// MaxPayloadBytes refuses larger payloads; default 1 MiB.
+	MaxPayloadBytes int
+	// MaxBatch caps one group-commit transaction; default 1000.
+	MaxBatch int
+	// SkipReconcile leaves backfill and drain to the operator instead of
+	// running them when the read side changes (see SetOptions).
+	SkipReconcile bool
+}
+
+// Queue is safe for concurrent use.
+type Queue struct {
+	backend Backend
+	clock   *hlc.Clock
+	now     func() time.Time
+	metrics *Metrics
+	log     *slog.Logger
+	cfg     Config
+
+	// modeMu orders option changes against writes: enqueues hold it for
+	// reading, so once SetOptions holds it no write of the old mode is in
+	// flight and reconciling afterwards sees every such write.
+	modeMu sync.RWMutex
+	opts   Options
+
+	gc groupCommit
+}
+
+// New validates cfg and returns a Queue. When the options read one side,
+// jobs left only on the other side by an earlier mode are first brought
+// over (see SetOptions), so none is stranded by a restart in a new mode.
+func New(ctx context.Context, cfg Config) (*Queue, error) {
+	if cfg.Backend == nil {
+		return nil, errors.New("queue: Config.Backend is required")
+	}
+	if cfg.Clock == nil {
+		return nil, errors.New("queue: Config.Clock is required")
+	}
+	cfg.Options = cfg.Options.withDefaults()
+	if err := cfg.Options.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics, _ = NewMetrics(nil)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultMaxAttempts == 0 {
+		cfg.DefaultMaxAttempts = 25
+	}
+	if cfg.DefaultMaxAttempts < 1 {
+		return nil, fmt.Errorf("queue: DefaultMaxAttempts = %d, want at least 1", cfg.DefaultMaxAttempts)
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = DefaultBackoff
+	}
+	if cfg.MaxPayloadBytes == 0 {
+		cfg.MaxPayloadBytes = 1 << 20
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1000
+	}
+	if err := cfg.Clock.SetMaxDrift(time.Duration(cfg.Options.MaxClockDriftMs) * time.Millisecond); err != nil {
+		return nil, err
+	}
+	q := &Queue{
+		backend: cfg.Backend, clock: cfg.Clock, now: cfg.Now, metrics: cfg.Metrics, log: cfg.Logger,
+		cfg: cfg, opts: cfg.Options,
+	}
+	q.gc.q = q
+	if !cfg.SkipReconcile {
+		if err := q.reconcile(ctx, cfg.Options.Mode()); err != nil {
+			return nil, err
+		}
+	}
+	return q, nil
+}
+
+// DefaultBackoff is exponential with jitter: about 1s, 2s, 4s, ... capped
+// at one hour, each +-25%, so retries of jobs that failed together spread.
+func DefaultBackoff(attempt int) time.Duration {
+	d := time.Second << min(max(attempt-1, 0), 12)
+	d = min(d, time.Hour)
+	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
+	return d + jitter
+}
+
+// Options returns the options in force.
+func (q *Queue) Options() Options {
+	q.modeMu.RLock()
+	defer q.modeMu.RUnlock()
+	return q.opts
+}
+
+// Mode returns the mode in force.
+func (q *Queue) Mode() Mode { return q.Options().Mode() }
+
+// Clock returns the queue's HLC.
+func (q *Queue) Clock() *hlc.Clock { return q.clock }
+
+// Metrics returns the queue's metrics.
+func (q *Queue) Metrics() *Metrics { return q.metrics }
+
+// Backend returns the queue's backend.
+func (q *Queue) Backend() Backend { return q.backend }
+
+// SetOptions changes the options of a running queue. Writes already in
+// flight finish under the old options; later ones use the new. When the
+// read side changes, jobs that only the other side holds are brought over
+// so that none is stranded: switching reads to HLC backfills pending legacy
+// jobs into their chains, switching reads to legacy drains HLC-only jobs
+// into the legacy table (unless Config.SkipReconcile).
+func (q *Queue) SetOptions(ctx context.Context, o Options) error {
+	o = o.withDefaults()
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	if err := q.clock.SetMaxDrift(time.Duration(o.MaxClockDriftMs) * time.Millisecond); err != nil {
+		return err
+	}
+	q.modeMu.Lock()
+	q.opts = o
+	q.modeMu.Unlock()
+	q.log.Info("queue options changed", "mode", o.Mode().String(), "verify_on_dequeue", o.VerifyOnDequeue, "max_clock_drift_ms", o.MaxClockDriftMs)
+	if q.cfg.SkipReconcile {
+		return nil
+	}
+	return q.reconcile(ctx, o.Mode())
+}
+
+func (q *Queue) reconcile(ctx context.Context, m Mode) error {
+	if m.ReadsHlc() {
+		n, err := q.Backfill(ctx, "")
+		if err != nil {
+			return fmt.Errorf("queue: backfilling legacy jobs for HLC reads: %w", err)
+		}
+		if n > 0 {
+			q.log.Info("backfilled legacy jobs into the HLC chain", "jobs", n)
+		}
+		return nil
+	}
+	n, err := q.RollbackDrain(ctx)
+	if err != nil {
+		return fmt.Errorf("queue: draining HLC-only jobs for legacy reads: %w", err)
+	}
+	if n > 0 {
+		q.log.Info("drained HLC-only jobs into the legacy table", "jobs", n)
+	}
+	return nil
+}
+
+// ErrInvalidJob is wrapped by every error that refuses a job.
+var ErrInvalidJob = errors.New("queue: invalid job")
+
+// prepare validates a job and derives its canonical payload, hash and id.
+func (q *Queue) prepare(j Job, now time.Time) (*Prepared, error) {
+	if err := chain.ValidateTenantID(j.TenantID); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	if err := chain.ValidatePartitionKey(j.PartitionKey); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	if err := chain.ValidateKind(j.Kind); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	if err := chain.ValidateIdempotencyKey(j.IdempotencyKey); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	if len(j.Payload) > q.cfg.MaxPayloadBytes {
+		return nil, fmt.Errorf("%w: payload is %d bytes, at most %d allowed", ErrInvalidJob, len(j.Payload), q.cfg.MaxPayloadBytes)
+	}
+	canonical, err := chain.Canonicalize(j.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	if hasNULEscape(canonical) {
+		// PostgreSQL's jsonb cannot store U+0000; refusing it on both
+		// backends keeps them interchangeable.
+		return nil, fmt.Errorf("%w: payload contains the character U+0000, which ordo does not store", ErrInvalidJob)
+	}
+	if j.MaxAttempts < 0 || j.MaxAttempts > 1000 {
+		return nil, fmt.Errorf("%w: max_attempts = %d, want 0 (default) to 1000", ErrInvalidJob, j.MaxAttempts)
+	}
+	if j.Priority < -32768 || j.Priority > 32767 {
+		return nil, fmt.Errorf("%w: priority = %d, want -32768..32767", ErrInvalidJob, j.Priority)
+	}
+	p := &Prepared{
+		TenantID: j.TenantID, PartitionKey: j.PartitionKey, Kind: j.Kind,
+		Payload: canonical, PayloadHash: sha256Sum(canonical), Priority: j.Priority,
+		RunAt: j.RunAt, IdempotencyKey: j.IdempotencyKey, MaxAttempts: j.MaxAttempts,
+		Status: StatusPending, CreatedAt: now,
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = q.cfg.DefaultMaxAttempts
+	}
+	if p.RunAt.IsZero() || !p.RunAt.After(now) {
+		p.RunAt = now
+	} else {
+		p.Status = StatusScheduled
+	}
+	p.RunAt = p.RunAt.Truncate(time.Millisecond)
+	p.CreatedAt = p.CreatedAt.Truncate(time.Millisecond)
+	p.JobID, err = chain.JobID(p.TenantID, p.PartitionKey, p.Kind, p.IdempotencyKey, p.PayloadHash)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	return p, nil
+}
+
+// hasNULEscape finds the escape \u0000 in canonical JSON, where a literal
+// backslash is always written as \\ (so count the backslashes before it).
+func hasNULEscape(b []byte) bool {
+	for i := 0; ; {
+		k := bytes.Index(b[i:], []byte(`u0000`))
+		if k < 0 {
+			return false
+		}
+		k += i
+		n := 0
+		for j := k - 1; j >= 0 && b[j] == '\\'; j-- {
+			n++
+		}
+		if n%2 == 1 {
+			return true
+		}
+		i = k + 5
+	}
+}
+
+// Enqueue adds one job. Concurrent calls coalesce into one transaction
+// (group commit), so throughput on a busy chain is not one commit per job.
+//
+// If ctx ends while the job is being written, Enqueue returns ctx's error
+// and the job may or may not have been written; since job ids are
+// deterministic, enqueuing it again is safe and reports Deduplicated.
+func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
+	p, err := q.prepare(j, q.now())
+	if err != nil {
+		return EnqueueResult{}, err
+	}
+	return q.gc.submit(ctx, p)
+}
+
+// EnqueueMany adds a batch in one transaction: one head lock per chain,
+// links computed in order, rows written in bulk. Either every job is
+// written (or found deduplicated) or none is.
+func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, error) {
+	now := q.now()
+	prepared := make([]*Prepared, len(jobs))
+	for i, j := range jobs {
+		p, err := q.prepare(j, now)
+		if err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		prepared[i] = p
+	}
+	return q.write(ctx, prepared, now)
+}
+
+// write runs one batch under the current mode.
+func (q *Queue) write(ctx context.Context, jobs []*Prepared, now time.Time) ([]EnqueueResult, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	q.modeMu.RLock()
+	defer q.modeMu.RUnlock()
+	m := q.opts.Mode()
+	start := time.Now()
+
+	// The same job twice in one batch is written once; the later ones are
+	// reported as deduplicated.
+	unique := jobs
+	first := map[uuid.UUID]int{}
+	var dupOf []int
+	for i, j := range jobs {
+		if k, seen := first[j.JobID]; seen {
+			if dupOf == nil {
+				dupOf = make([]int, len(jobs))
+				for x := range dupOf {
+					dupOf[x] = -1
+				}
+				unique = append([]*Prepared(nil), jobs[:i]...)
+			}
+			dupOf[i] = k
+			continue
+		}
+		first[j.JobID] = len(unique)
+		if dupOf != nil {
+			unique = append(unique, j)
+		}
+	}
+
+	b := &EnqueueBatch{Jobs: unique, Legacy: m.WritesLegacy(), HLC: m.WritesHlc(), Node: q.clock.NodeID(), Now: now, stamp: stamper(q.clock)}
+	res, err := q.backend.Enqueue(ctx, b)
+	if err != nil {
+		if errors.Is(err, hlc.ErrClockDrift) {
+			q.metrics.ClockDriftRefusals.Inc()
+		}
+		return nil, err
+	}
+	if dupOf != nil {
+		all := make([]EnqueueResult, len(jobs))
+		for i, j := range jobs {
+			if dupOf[i] >= 0 {
+				r := res[first[j.JobID]]
+				r.Deduplicated = true
+				all[i] = r
+				continue
+			}
+			all[i] = res[first[j.JobID]]
+		}
+		res = all
+	}
+	for _, r := range res {
+		switch {
+		case r.Deduplicated && m.WritesHlc():
+			q.metrics.HlcDeduplicated.Inc()
+		case r.Deduplicated:
+			q.metrics.LegacyDeduplicated.Inc()
+		default:
+			if m.WritesHlc() {
+				q.metrics.HlcEnqueues.Inc()
+			}
+			if m.WritesLegacy() {
+				q.metrics.LegacyEnqueues.Inc()
+			}
+		}
+	}
+	if m.WritesHlc() {
+		q.metrics.HlcEnqueueDuration.Observe(time.Since(start).Seconds())
+	}
+	return res, nil
+}
+
+// DequeueOptions says what to lease.
+type DequeueOptions struct {
+	Owner            string        // lease owner; default the clock's node id
+	Limit            int           // batch size; default 1, at most 1000
+	LeaseFor         time.Duration // lease length; default 30s
+	Kinds            []string      // only these kinds; empty means all
+	TenantID         string        // only this tenant; empty means all
+	StrictPartitions bool          // one running job per (tenant, partition), in chain order
+}
+
+// Dequeue leases up to opts.Limit jobs whose run-at has come, in the
+// mode's order: t_hlc ascending with HLC reads, else priority descending
+// then created_at. With VerifyOnDequeue, a job whose chain entry does not
+// verify is withheld, marked chain_violation, and counted in
+// scheduler_chain_verification_issues_total.
+func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, error) {
+	o := q.Options()
+	m := o.Mode()
+	if opts.Owner == "" {
+		opts.Owner = q.clock.NodeID()
+	}
+	if opts.Limit == 0 {
+		opts.Limit = 1
+	}
+	if opts.Limit < 0 || opts.Limit > 1000 {
+		return nil, fmt.Errorf("queue: dequeue limit %d, want 1..1000", opts.Limit)
+	}
+	if opts.LeaseFor == 0 {
+		opts.LeaseFor = 30 * time.Second
+	}
+	if opts.LeaseFor < time.Second {
+		return nil, fmt.Errorf("queue: lease length %v, want at least 1s", opts.LeaseFor)
+	}
+	if opts.TenantID != "" {
+		if err := chain.ValidateTenantID(opts.TenantID); err != nil {
+			return nil, err
+		}
+	}
+	now := q.now().Truncate(time.Millisecond)
+	start := time.Now()
+	leases, err := q.backend.Dequeue(ctx, DequeueParams{
+		HLCOrder: m.ReadsHlc(), Limit: opts.Limit, Owner: opts.Owner, Token: uuid.New(),
+		Now: now, LeaseUntil: now.Add(opts.LeaseFor), Kinds: opts.Kinds, TenantID: opts.TenantID,
+		StrictPartitions: opts.StrictPartitions, WithChain: o.VerifyOnDequeue,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ordering := "legacy"
+	if m.ReadsHlc() {
+		ordering = "hlc"
+		q.metrics.HlcDequeues.Inc()
+		q.metrics.HlcDequeuedEntries.Add(float64(len(leases)))
+	} else {
+		q.metrics.LegacyDequeues.Add(float64(len(leases)))
+	}
+	q.metrics.DequeueDuration.WithLabelValues(ordering).Observe(time.Since(start).Seconds())
+	if !o.VerifyOnDequeue {
+		return leases, nil
+	}
+	kept := leases[:0]
+	for _, l := range leases {
+		if l.Chain == nil {
+			kept = append(kept, l)
+			continue
+		}
+		if reason := VerifyEntry(l.JobID, l.Chain); reason != "" {
+			q.metrics.ChainIssues.Inc()
+			q.log.Error("chain violation on dequeue; job withheld", "job_id", l.JobID, "tenant_id", l.TenantID, "t_hlc", l.THLC, "reason", reason)
+			if err := q.backend.MarkChainViolation(ctx, l.JobID, l.Token, reason, now); err != nil {
+				return nil, fmt.Errorf("queue: marking job %s as a chain violation: %w", l.JobID, err)
+			}
+			continue
+		}
+		kept = append(kept, l)
+	}
+	return kept, nil
+}
+
+// VerifyEntry checks one stored chain entry against its predecessor and
+// its stored payload, and returns "" or the reason it fails.
+func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
+	canonical, err := chain.Canonicalize(e.Payload)
+	if err != nil {
+		return fmt.Sprintf("stored payload is not valid JSON: %v", err)
+	}
+	if sha256Sum(canonical) != e.PayloadHash {
+		return "payload hash mismatch: the stored payload no longer hashes to payload_hash"
+	}
+	switch {
+	case e.Pos == 0 && !e.PrevLinkNull:
+		return "bad genesis: the first entry of the chain has a prev_link"
+	case e.Pos > 0 && !e.HasPredecessor:
+		return fmt.Sprintf("broken predecessor: no entry at chain position %d", e.Pos-1)
+	case e.Pos > 0 && (e.PrevLinkNull || e.PrevLink != e.PredecessorLink):
+		return "broken predecessor: prev_link is not the previous entry's link"
+	case e.Pos > 0 && e.THLC <= e.PredecessorTHLC:
+		return fmt.Sprintf("t_hlc not increasing: %s is not after the previous entry's %s", e.THLC, e.PredecessorTHLC)
+	}
+	link, err := chain.Link(e.PrevLink, jobID, e.THLC, e.PayloadHash)
+	if err != nil {
+		return fmt.Sprintf("entry cannot be linked: %v", err)
+	}
+	if link != e.Link {
+		return "link mismatch: the stored link is not SHA-256(prev_link || job_id || t_hlc || payload_hash)"
+	}
+	return ""
+}
+
+// Complete marks a leased job succeeded. A worker whose lease was lost
+// gets ErrLeaseLost and changes nothing.
+func (q *Queue) Complete(ctx context.Context, l Lease) error {
+	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+}
+
+// FailOptions refine Fail.
+type FailOptions struct {
+	NoRetry bool          // fail for good, even with attempts left
+	Delay   time.Duration // retry after this instead of the backoff
+}
+
+// FailResult says what Fail did.
+type FailResult struct {
+	Retried bool
+	RunAt   time.Time // when it will run again, if Retried
+}
+
+// Fail records a failed attempt. With attempts left (and no NoRetry) the
+// job is rescheduled after the backoff; otherwise it ends failed.
+func (q *Queue) Fail(ctx context.Context, l Lease, cause error, fo FailOptions) (FailResult, error) {
+	msg := "failed"
+	if cause != nil {
+		msg = cause.Error()
+	}
+	now := q.now()
+	t := Transition{JobID: l.JobID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
+	var res FailResult
+	if !fo.NoRetry && l.Attempt < l.MaxAttempts {
+		d := fo.Delay
+		if d <= 0 {
+			d = q.cfg.Backoff(l.Attempt)
+		}
+		t.Status, t.RunAt = StatusScheduled, now.Add(d).Truncate(time.Millisecond)
+		res = FailResult{Retried: true, RunAt: t.RunAt}
+	}
+	return res, q.transition(ctx, t)
+}
+
+// Snooze puts a leased job back to run after d without counting the
+// attempt.
+func (q *Queue) Snooze(ctx context.Context, l Lease, d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("queue: snooze for %v, want a non-negative duration", d)
+	}
+	now := q.now()
+	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusScheduled, RunAt: now.Add(d).Truncate(time.Millisecond), UndoAttempt: true, Now: now})
+}
+
+// CancelLeased cancels a job from inside its handler (fenced by the lease).
+func (q *Queue) CancelLeased(ctx context.Context, l Lease, reason string) error {
+	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: reason, Now: q.now()})
+}
+
+func (q *Queue) transition(ctx context.Context, t Transition) error {
+	if err := q.backend.TransitionJob(ctx, t); err != nil {
+		return err
+	}
+	q.metrics.JobTransitions.WithLabelValues(string(t.Status)).Inc()
+	return nil
+}
+
+// Cancel cancels a job that has not finished, whoever holds it.
+func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) error {
+	if err := q.backend.CancelJob(ctx, jobID, reason, q.now()); err != nil {
+		return err
+	}
+	q.metrics.JobTransitions.WithLabelValues(string(StatusCancelled)).Inc()
+	return nil
+}
+
+// Extend moves a held lease's expiry to now + d and returns the lease with
+// its new expiry.
+func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, error) {
+	if d < time.Second {
+		return l, fmt.Errorf("queue: lease extension %v, want at least 1s", d)
+	}
+	now := q.now()
+	until := now.Add(d).Truncate(time.Millisecond)
+	if err := q.backend.ExtendLease(ctx, l.JobID, l.Token, until, now); err != nil {
+		return l, err
+	}
+	l.ExpiresAt = until
+	return l, nil
+}
+
+// RescueExpired returns jobs whose lease expired to the queue (or fails
+// them if that was their last attempt) and reports how many.
+func (q *Queue) RescueExpired(ctx context.Context) (rescued, failed int, err error) {
+	for {
+		r, f, err := q.backend.RescueExpired(ctx, q.now(), 500)
+		rescued, failed = rescued+r, failed+f
+		q.metrics.LeaseExpiries.Add(float64(r + f))
+		if err != nil || r+f < 500 {
+			return rescued, failed, err
+		}
+	}
+}
+
+// Get returns one job, merged from both sides.
+func (q *Queue) Get(ctx context.Context, jobID uuid.UUID) (JobInfo, error) {
+	return q.backend.GetJob(ctx, jobID)
+}
+
+// Backfill appends every legacy job in pending, scheduled or running that
+// is not yet on the HLC side to its tenant's chain (all tenants when
+// tenantID is ""), fully chained, with fresh t_hlc from the clock and the
+// original created_at kept. It works in batches, can be interrupted and
+// resumed, and running it again adds nothing.
+func (q *Queue) Backfill(ctx context.Context, tenantID string) (int, error) {
+	if tenantID != "" {
+		if err := chain.ValidateTenantID(tenantID); err != nil {
+			return 0, err
+		}
+	}
+	total := 0
+	for {
+		legacy, err := q.backend.LegacyOnly(ctx, tenantID, 500)
+		if err != nil {
+			return total, err
+		}
+		if len(legacy) == 0 {
+			return total, nil
+		}
+		jobs := make([]*Prepared, 0, len(legacy))
+		for _, li := range legacy {
+			p, err := fromLegacy(li)
+			if err != nil {
+				return total, err
+			}
+			jobs = append(jobs, p)
+		}
+		b := &EnqueueBatch{Jobs: jobs, HLC: true, Node: q.clock.NodeID(), Now: q.now(), stamp: stamper(q.clock)}
+		n, err := q.backend.Backfill(ctx, b)
+		total += n
+		q.metrics.Backfilled.Add(float64(n))
+		q.metrics.HlcEnqueues.Add(float64(n))
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			// Every candidate got HLC state concurrently; the next round
+			// will find others or none.
+			continue
+		}
+	}
+}
+
+func fromLegacy(li JobInfo) (*Prepared, error) {
+	canonical, err := chain.Canonicalize(li.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("queue: backfill: legacy job %s: %w", li.JobID, err)
+	}
+	return &Prepared{
+		TenantID: li.TenantID, PartitionKey: li.PartitionKey, Kind: li.Kind,
+		Payload: canonical, PayloadHash: sha256Sum(canonical), JobID: li.JobID,
+		Priority: li.Priority, RunAt: li.RunAt, MaxAttempts: li.MaxAttempts, Status: li.Status,
+		CreatedAt: li.CreatedAt, Attempts: li.Attempts, LeaseOwner: li.LeaseOwner,
+		LeaseToken: li.LeaseToken, LeaseExpiresAt: li.LeaseExpiresAt, LastError: li.LastError,
+	}, nil
+}
+
+// RollbackDrain copies every job that exists only on the HLC side and has
+// not finished into the legacy table, so that the guide's rollback (legacy
+// reads, dual-write off) loses nothing. Running it again adds nothing.
+func (q *Queue) RollbackDrain(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := q.backend.DrainToLegacy(ctx, 500, q.now())
+		total += n
+		q.metrics.DrainedToLegacy.Add(float64(n))
+		if err != nil || n < 500 {
+			return total, err
+		}
+	}
+}
+
+// Close stops accepting work and closes the backend.
+func (q *Queue) Close() error {
+	q.gc.close()
+	return q.backend.Close()
+}
