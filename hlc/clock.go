@@ -143,11 +143,11 @@ func New(ctx context.Context, cfg Config) (*Clock, error) {
 		cfg.Store = NewMemoryStore()
 	}
 	c := &Clock{
-		node:     cfg.Node,
-		wall:     cfg.Wall,
-		reserve:  cfg.Reserve.Milliseconds(),
-		timeout:  cfg.StoreTimeout,
-		store:    cfg.Store,
+		node:    cfg.Node,
+		wall:    cfg.Wall,
+		reserve: cfg.Reserve.Milliseconds(),
+		timeout: cfg.StoreTimeout,
+		store:   cfg.Store,
 	}
 	c.maxDrift.Store(cfg.MaxDrift.Milliseconds())
 	bound, err := cfg.Store.Load(ctx, cfg.Node)

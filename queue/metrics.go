@@ -7,23 +7,23 @@ import (
 // Metrics are the queue's Prometheus metrics, with exactly the names and
 // types of the migration guide, plus ordo's own.
 type Metrics struct {
-	HlcEnqueues          prometheus.Counter   // scheduler_hlc_enqueues_total
-	HlcDeduplicated      prometheus.Counter   // scheduler_hlc_enqueue_deduplicated_total
-	HlcEnqueueDuration   prometheus.Histogram // scheduler_hlc_enqueue_duration_seconds
-	HlcDequeues          prometheus.Counter   // scheduler_hlc_dequeues_total
-	HlcDequeuedEntries   prometheus.Counter   // scheduler_hlc_dequeued_entries_total
-	ChainVerifications   *prometheus.CounterVec
-	ChainIssues          prometheus.Counter // scheduler_chain_verification_issues_total
-	BatchSnapshots       prometheus.Counter // scheduler_batch_snapshots_created_total
-	LegacyEnqueues       prometheus.Counter
-	LegacyDequeues       prometheus.Counter
-	LegacyDeduplicated   prometheus.Counter
-	LeaseExpiries        prometheus.Counter
-	ClockDriftRefusals   prometheus.Counter
-	DequeueDuration      *prometheus.HistogramVec // by ordering
-	Backfilled           prometheus.Counter
-	DrainedToLegacy      prometheus.Counter
-	JobTransitions       *prometheus.CounterVec // by resulting status
+	HlcEnqueues        prometheus.Counter   // scheduler_hlc_enqueues_total
+	HlcDeduplicated    prometheus.Counter   // scheduler_hlc_enqueue_deduplicated_total
+	HlcEnqueueDuration prometheus.Histogram // scheduler_hlc_enqueue_duration_seconds
+	HlcDequeues        prometheus.Counter   // scheduler_hlc_dequeues_total
+	HlcDequeuedEntries prometheus.Counter   // scheduler_hlc_dequeued_entries_total
+	ChainVerifications *prometheus.CounterVec
+	ChainIssues        prometheus.Counter // scheduler_chain_verification_issues_total
+	BatchSnapshots     prometheus.Counter // scheduler_batch_snapshots_created_total
+	LegacyEnqueues     prometheus.Counter
+	LegacyDequeues     prometheus.Counter
+	LegacyDeduplicated prometheus.Counter
+	LeaseExpiries      prometheus.Counter
+	ClockDriftRefusals prometheus.Counter
+	DequeueDuration    *prometheus.HistogramVec // by ordering
+	Backfilled         prometheus.Counter
+	DrainedToLegacy    prometheus.Counter
+	JobTransitions     *prometheus.CounterVec // by resulting status
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: none).

@@ -66,10 +66,10 @@ func (o Options) Validate() error {
 type Mode int
 
 const (
-	ModeLegacy         Mode = iota // legacy writes, legacy reads (before phase 1, and after rollback)
-	ModeDualWrite                  // both written, legacy reads (phase 1)
-	ModeDualWriteHlc               // both written, HLC reads (phase 3)
-	ModeHlcOnly                    // HLC written, HLC reads (phase 4)
+	ModeLegacy       Mode = iota // legacy writes, legacy reads (before phase 1, and after rollback)
+	ModeDualWrite                // both written, legacy reads (phase 1)
+	ModeDualWriteHlc             // both written, HLC reads (phase 3)
+	ModeHlcOnly                  // HLC written, HLC reads (phase 4)
 )
 
 // Mode returns the mode the options select.
