@@ -319,8 +319,39 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 	return q.write(ctx, prepared, now)
 }
 
+// TxBackend is implemented by backends that can enqueue inside a caller's
+// own transaction: a pgx.Tx on PostgreSQL, a *sql.Tx on SQLite.
+type TxBackend interface {
+	EnqueueAnyTx(ctx context.Context, tx any, b *EnqueueBatch) ([]EnqueueResult, error)
+}
+
+// EnqueueTx adds jobs inside the caller's transaction tx (a pgx.Tx on
+// PostgreSQL, a *sql.Tx on SQLite): they exist if and only if the caller
+// commits. It does not take part in group commit.
+func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueResult, error) {
+	tb, ok := q.backend.(TxBackend)
+	if !ok {
+		return nil, fmt.Errorf("queue: backend %T cannot enqueue in a caller's transaction", q.backend)
+	}
+	now := q.now()
+	prepared := make([]*Prepared, len(jobs))
+	for i, j := range jobs {
+		p, err := q.prepare(j, now)
+		if err != nil {
+			return nil, fmt.Errorf("job %d: %w", i, err)
+		}
+		prepared[i] = p
+	}
+	return q.writeWith(ctx, prepared, now, func(b *EnqueueBatch) ([]EnqueueResult, error) { return tb.EnqueueAnyTx(ctx, tx, b) })
+}
+
 // write runs one batch under the current mode.
 func (q *Queue) write(ctx context.Context, jobs []*Prepared, now time.Time) ([]EnqueueResult, error) {
+	return q.writeWith(ctx, jobs, now, func(b *EnqueueBatch) ([]EnqueueResult, error) { return q.backend.Enqueue(ctx, b) })
+}
+
+// writeWith runs one batch under the current mode through do.
+func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, do func(*EnqueueBatch) ([]EnqueueResult, error)) ([]EnqueueResult, error) {
 	if len(jobs) == 0 {
 		return nil, nil
 	}
@@ -353,7 +384,7 @@ func (q *Queue) write(ctx context.Context, jobs []*Prepared, now time.Time) ([]E
 	}
 
 	b := &EnqueueBatch{Jobs: unique, Legacy: m.WritesLegacy(), HLC: m.WritesHlc(), Node: q.clock.NodeID(), Now: now, stamp: stamper(q.clock)}
-	res, err := q.backend.Enqueue(ctx, b)
+	res, err := do(b)
 	if err != nil {
 		if errors.Is(err, hlc.ErrClockDrift) {
 			q.metrics.ClockDriftRefusals.Inc()

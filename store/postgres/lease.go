@@ -1,0 +1,562 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// Dequeue implements queue.Backend. The side being read is locked with
+// FOR UPDATE SKIP LOCKED, so concurrent dequeuers never wait for or take
+// each other's jobs; the other side's row, if any, gets the same lease in
+// the same transaction.
+func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease, error) {
+	var leases []queue.Lease
+	err := db.inTx(ctx, "dequeue", func(tx pgx.Tx) error {
+		var err error
+		leases, err = dequeue(ctx, tx, p)
+		return err
+	})
+	return leases, err
+}
+
+// pickHLC and pickLegacy choose and lease candidates. $1 now, $2 limit,
+// $3 kinds (NULL for all), $4 tenant ('' for all), $5 owner, $6 token,
+// $7 lease expiry. The status test inside the locking SELECT is re-checked
+// after a lock wait, which is what keeps a just-leased job from being
+// leased twice under strict partitions.
+const pickHLC = `
+WITH picked AS (
+	SELECT job_id FROM scheduler.job_state
+	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
+	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
+	ORDER BY t_hlc
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE scheduler.job_state s
+SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE s.job_id = picked.job_id
+RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
+
+const pickHLCStrict = `
+WITH heads AS (
+	SELECT DISTINCT ON (tenant_id, partition_key) job_id, status, run_at, kind
+	FROM scheduler.job_state
+	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
+	ORDER BY tenant_id, partition_key, t_hlc
+), picked AS (
+	SELECT s.job_id FROM scheduler.job_state s JOIN heads h ON h.job_id = s.job_id
+	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
+	  AND s.status IN ('pending', 'scheduled')
+	ORDER BY s.t_hlc
+	LIMIT $2
+	FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE scheduler.job_state s
+SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE s.job_id = picked.job_id
+RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
+
+const pickLegacy = `
+WITH picked AS (
+	SELECT id FROM scheduler.jobs
+	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
+	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
+	ORDER BY priority DESC, created_at, id
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED
+)
+UPDATE scheduler.jobs j
+SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+
+const pickLegacyStrict = `
+WITH heads AS (
+	SELECT DISTINCT ON (tenant_id, COALESCE(project_id, '')) id, status, run_at, kind
+	FROM scheduler.jobs
+	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
+	ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id
+), picked AS (
+	SELECT j.id FROM scheduler.jobs j JOIN heads h ON h.id = j.id
+	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
+	  AND j.status IN ('pending', 'scheduled')
+	ORDER BY j.priority DESC, j.created_at, j.id
+	LIMIT $2
+	FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE scheduler.jobs j
+SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+
+// chainEntrySelect reads log entries with their predecessors; $1 job ids.
+// The entry is the one whose t_hlc job_state names, when there is HLC
+// state, so a forged duplicate of a job id cannot stand in for it.
+const chainEntrySelect = `
+SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload::text, l.priority, l.created_at, l.max_attempts, l.run_at,
+       l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
+FROM scheduler.scheduler_log l
+LEFT JOIN scheduler.job_state s ON s.job_id = l.job_id
+LEFT JOIN scheduler.scheduler_log p
+       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
+WHERE l.job_id = ANY($1) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)`
+
+type logRow struct {
+	tenant, partition, kind string
+	payload                 []byte
+	priority, maxAttempts   int
+	createdAt, runAt        time.Time
+	entry                   queue.ChainEntry
+}
+
+func readChainEntries(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, ids []uuid.UUID) (map[uuid.UUID]*logRow, error) {
+	rows, err := q.Query(ctx, chainEntrySelect, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]*logRow{}
+	for rows.Next() {
+		var id uuid.UUID
+		var r logRow
+		var payload string
+		var hash, prev, link, predLink []byte
+		var predTHLC *string
+		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &r.createdAt, &r.maxAttempts, &r.runAt,
+			&r.entry.Seq, &r.entry.Pos, &r.entry.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
+			return nil, err
+		}
+		r.payload = []byte(payload)
+		e := &r.entry
+		e.Payload = r.payload
+		e.PayloadHash, _ = chain.HashFromBytes(hash)
+		e.Link, _ = chain.HashFromBytes(link)
+		e.PrevLinkNull = prev == nil
+		if prev != nil {
+			// A malformed stored value is kept as a non-zero hash so the
+			// verifier reports it rather than reading it as genesis.
+			if e.PrevLink, err = chain.HashFromBytes(prev); err != nil {
+				e.PrevLink = chain.Hash{0xff}
+			}
+		}
+		if predTHLC != nil {
+			e.HasPredecessor = true
+			e.PredecessorTHLC = *predTHLC
+			e.PredecessorLink, _ = chain.HashFromBytes(predLink)
+		}
+		if _, dup := out[id]; !dup {
+			out[id] = &r
+		}
+	}
+	return out, rows.Err()
+}
+
+func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lease, error) {
+	var kinds []string
+	if len(p.Kinds) > 0 {
+		kinds = p.Kinds
+	}
+	args := []any{p.Now, p.Limit, kinds, p.TenantID, p.Owner, p.Token, p.LeaseUntil}
+	var leases []queue.Lease
+	var ids []uuid.UUID
+	if p.HLCOrder {
+		sql := pickHLC
+		if p.StrictPartitions {
+			sql = pickHLCStrict
+		}
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+			if err := rows.Scan(&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			leases = append(leases, l)
+			ids = append(ids, l.JobID)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE scheduler.jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2,
+			lease_token = $3, lease_expires_at = $4, updated_at = $5 WHERE id = ANY($1)`, ids, p.Owner, p.Token, p.LeaseUntil, p.Now); err != nil {
+			return nil, err
+		}
+		entries, err := readChainEntries(ctx, tx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i := range leases {
+			l := &leases[i]
+			r, ok := entries[l.JobID]
+			if !ok {
+				return nil, fmt.Errorf("job %s has HLC state but no log entry", l.JobID)
+			}
+			l.TenantID, l.PartitionKey, l.Kind, l.Payload, l.Priority, l.CreatedAt = r.tenant, r.partition, r.kind, r.payload, r.priority, r.createdAt
+			if p.WithChain {
+				e := r.entry
+				l.Chain = &e
+			}
+		}
+		return leases, nil
+	}
+
+	sql := pickLegacy
+	if p.StrictPartitions {
+		sql = pickLegacyStrict
+	}
+	rows, err := tx.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		var payload string
+		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.CreatedAt); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		l.Payload = []byte(payload)
+		leases = append(leases, l)
+		ids = append(ids, l.JobID)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	thlc := map[uuid.UUID]string{}
+	rows, err = tx.Query(ctx, `UPDATE scheduler.job_state SET status = 'running', attempts = attempts + 1, lease_owner = $2, lease_token = $3,
+		lease_expires_at = $4, updated_at = $5 WHERE job_id = ANY($1) RETURNING job_id, t_hlc`, ids, p.Owner, p.Token, p.LeaseUntil, p.Now)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id uuid.UUID
+		var t string
+		if err := rows.Scan(&id, &t); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		thlc[id] = t
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var entries map[uuid.UUID]*logRow
+	if p.WithChain && len(thlc) > 0 {
+		if entries, err = readChainEntries(ctx, tx, ids); err != nil {
+			return nil, err
+		}
+	}
+	for i := range leases {
+		l := &leases[i]
+		l.THLC = thlc[l.JobID]
+		if r, ok := entries[l.JobID]; ok {
+			e := r.entry
+			l.Chain = &e
+		}
+	}
+	return leases, nil
+}
+
+// fencedUpdate runs the same fenced UPDATE on both sides in one implicit
+// transaction and reports how many rows each changed.
+func (db *DB) fencedUpdate(ctx context.Context, what, legacySQL, hlcSQL string, args ...any) (int64, error) {
+	batch := &pgx.Batch{}
+	batch.Queue(legacySQL, args...)
+	batch.Queue(hlcSQL, args...)
+	br := db.Pool.SendBatch(ctx, batch)
+	a, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return 0, wrap(what, err)
+	}
+	b, err := br.Exec()
+	if err != nil {
+		br.Close()
+		return 0, wrap(what, err)
+	}
+	if err := br.Close(); err != nil {
+		return 0, wrap(what, err)
+	}
+	return a.RowsAffected() + b.RowsAffected(), nil
+}
+
+// TransitionJob implements queue.Backend.
+func (db *DB) TransitionJob(ctx context.Context, t queue.Transition) error {
+	status := string(t.Status)
+	var runAt *time.Time
+	if t.Status == queue.StatusPending || t.Status == queue.StatusScheduled {
+		status = string(queue.StatusScheduled)
+		if !t.RunAt.After(t.Now) {
+			status = string(queue.StatusPending)
+		}
+		runAt = &t.RunAt
+	}
+	undo := 0
+	if t.UndoAttempt {
+		undo = 1
+	}
+	const set = `SET status = $3, run_at = COALESCE($4, run_at), last_error = COALESCE(NULLIF($5, ''), last_error),
+		attempts = GREATEST(attempts - $6, 0), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $7`
+	n, err := db.fencedUpdate(ctx, "finishing job "+t.JobID.String(),
+		`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
+		`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
+		t.JobID, t.Token, status, runAt, t.Error, undo, t.Now)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return queue.ErrLeaseLost
+	}
+	return nil
+}
+
+// ExtendLease implements queue.Backend.
+func (db *DB) ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, now time.Time) error {
+	n, err := db.fencedUpdate(ctx, "extending lease of job "+jobID.String(),
+		`UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
+		`UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4 WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
+		jobID, token, until, now)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return queue.ErrLeaseLost
+	}
+	return nil
+}
+
+// MarkChainViolation implements queue.Backend. The legacy table has no
+// chain_violation status, so its row (if any) ends failed with the reason.
+func (db *DB) MarkChainViolation(ctx context.Context, jobID, token uuid.UUID, reason string, now time.Time) error {
+	const set = `SET status = $3, last_error = $4, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $5`
+	batch := &pgx.Batch{}
+	batch.Queue(`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
+		jobID, token, string(queue.StatusFailed), "chain violation: "+reason, now)
+	batch.Queue(`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
+		jobID, token, string(queue.StatusChainViolation), "chain violation: "+reason, now)
+	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
+		return wrap("marking chain violation", err)
+	}
+	return nil
+}
+
+// CancelJob implements queue.Backend.
+func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now time.Time) error {
+	const set = `SET status = 'cancelled', last_error = COALESCE(NULLIF($2, ''), last_error),
+		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $3`
+	n, err := db.fencedUpdate(ctx, "cancelling job "+jobID.String(),
+		`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND status IN ('pending', 'scheduled', 'running')`,
+		`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND status IN ('pending', 'scheduled', 'running')`,
+		jobID, reason, now)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	var exists bool
+	if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scheduler.jobs WHERE id = $1)
+		OR EXISTS (SELECT 1 FROM scheduler.job_state WHERE job_id = $1)`, jobID).Scan(&exists); err != nil {
+		return wrap("cancelling job "+jobID.String(), err)
+	}
+	if exists {
+		return queue.ErrJobFinished
+	}
+	return queue.ErrJobNotFound
+}
+
+// RescueExpired implements queue.Backend.
+func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
+	const set = `SET status = CASE WHEN t.attempts >= t.max_attempts THEN 'failed' ELSE 'pending' END,
+		last_error = CASE WHEN t.attempts >= t.max_attempts THEN 'lease expired on the last attempt (owner ' || COALESCE(t.lease_owner, '?') || ')'
+		                  ELSE 'lease expired (owner ' || COALESCE(t.lease_owner, '?') || ')' END,
+		run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE $1 END,
+		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $1`
+	outcome := map[uuid.UUID]string{}
+	err = db.inTx(ctx, "rescuing expired leases", func(tx pgx.Tx) error {
+		clear(outcome)
+		for _, sql := range []string{
+			`WITH exp AS (SELECT job_id FROM scheduler.job_state WHERE status = 'running' AND lease_expires_at < $1
+				ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+			UPDATE scheduler.job_state t ` + set + ` FROM exp WHERE t.job_id = exp.job_id RETURNING t.job_id, t.status`,
+			`WITH exp AS (SELECT id FROM scheduler.jobs WHERE status = 'running' AND lease_expires_at < $1
+				ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+			UPDATE scheduler.jobs t ` + set + ` FROM exp WHERE t.id = exp.id RETURNING t.id, t.status`,
+		} {
+			rows, err := tx.Query(ctx, sql, now, limit)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id uuid.UUID
+				var status string
+				if err := rows.Scan(&id, &status); err != nil {
+					rows.Close()
+					return err
+				}
+				outcome[id] = status
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, s := range outcome {
+		if s == string(queue.StatusFailed) {
+			failed++
+		} else {
+			rescued++
+		}
+	}
+	return rescued, failed, err
+}
+
+// GetJob implements queue.Backend.
+func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error) {
+	info := queue.JobInfo{JobID: jobID}
+	var legacyPayload string
+	var owner, lastErr *string
+	var token *uuid.UUID
+	var expires *time.Time
+	var digest string
+	err := db.Pool.QueryRow(ctx, `SELECT tenant_id, COALESCE(project_id, ''), kind, payload::text, payload_digest, priority, status,
+		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		FROM scheduler.jobs WHERE id = $1`, jobID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &legacyPayload, &digest,
+		&info.Priority, &info.Status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &info.UpdatedAt,
+		&owner, &token, &expires, &lastErr)
+	switch {
+	case err == nil:
+		info.InLegacy = true
+		info.Payload = []byte(legacyPayload)
+		info.PayloadHash, _ = chain.ParseHash(digest)
+		setLease(&info, owner, token, expires, lastErr)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return info, wrap("reading job "+jobID.String(), err)
+	}
+	var status string
+	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		FROM scheduler.job_state WHERE job_id = $1`, jobID).Scan(&status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.UpdatedAt,
+		&owner, &token, &expires, &lastErr)
+	switch {
+	case err == nil:
+		info.InHLC = true
+		info.Status = queue.Status(status)
+		info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = "", uuid.UUID{}, time.Time{}, ""
+		setLease(&info, owner, token, expires, lastErr)
+	case !errors.Is(err, pgx.ErrNoRows):
+		return info, wrap("reading job "+jobID.String(), err)
+	}
+	if !info.InLegacy && !info.InHLC {
+		return info, queue.ErrJobNotFound
+	}
+	if info.InHLC {
+		entries, err := readChainEntries(ctx, db.Pool, []uuid.UUID{jobID})
+		if err != nil {
+			return info, wrap("reading job "+jobID.String(), err)
+		}
+		if r, ok := entries[jobID]; ok {
+			e := r.entry
+			info.Chain = &e
+			info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
+			info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
+		}
+	}
+	return info, nil
+}
+
+func setLease(info *queue.JobInfo, owner *string, token *uuid.UUID, expires *time.Time, lastErr *string) {
+	if owner != nil {
+		info.LeaseOwner = *owner
+	}
+	if token != nil {
+		info.LeaseToken = *token
+	}
+	if expires != nil {
+		info.LeaseExpiresAt = *expires
+	}
+	if lastErr != nil {
+		info.LastError = *lastErr
+	}
+}
+
+// LegacyOnly implements queue.Backend.
+func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]queue.JobInfo, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT id, tenant_id, COALESCE(project_id, ''), kind, payload::text, priority, status, attempts,
+		max_attempts, run_at, created_at, lease_owner, lease_token, lease_expires_at, last_error
+		FROM scheduler.jobs j
+		WHERE status IN ('pending', 'scheduled', 'running') AND ($1 = '' OR tenant_id = $1)
+		  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
+		ORDER BY created_at, id LIMIT $2`, tenantID, limit)
+	if err != nil {
+		return nil, wrap("listing legacy-only jobs", err)
+	}
+	defer rows.Close()
+	var out []queue.JobInfo
+	for rows.Next() {
+		var info queue.JobInfo
+		var payload string
+		var owner, lastErr *string
+		var token *uuid.UUID
+		var expires *time.Time
+		if err := rows.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &info.Priority, &info.Status,
+			&info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &owner, &token, &expires, &lastErr); err != nil {
+			return nil, wrap("listing legacy-only jobs", err)
+		}
+		info.Payload, info.InLegacy = []byte(payload), true
+		setLease(&info, owner, token, expires, lastErr)
+		out = append(out, info)
+	}
+	return out, wrap("listing legacy-only jobs", rows.Err())
+}
+
+// DrainToLegacy implements queue.Backend. The HLC state rows are locked
+// while they are copied, so a concurrent dequeue either sees the new
+// legacy row (and leases both) or has already leased the job (and the
+// copy carries its lease).
+func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int, error) {
+	tag, err := db.Pool.Exec(ctx, `
+		WITH src AS (
+			SELECT s.* FROM scheduler.job_state s
+			WHERE s.status IN ('pending', 'scheduled', 'running')
+			  AND NOT EXISTS (SELECT 1 FROM scheduler.jobs j WHERE j.id = s.job_id)
+			ORDER BY s.t_hlc LIMIT $1
+			FOR UPDATE OF s SKIP LOCKED
+		)
+		INSERT INTO scheduler.jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
+			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error)
+		SELECT src.job_id, src.tenant_id, NULLIF(src.partition_key, ''), src.kind, l.payload, encode(l.payload_hash, 'hex'),
+			l.priority, src.status, src.attempts, src.max_attempts, src.run_at, l.created_at, $2,
+			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error
+		FROM src JOIN scheduler.scheduler_log l
+		  ON l.tenant_id = src.tenant_id AND l.t_hlc = src.t_hlc AND l.partition_key = src.partition_key AND l.job_id = src.job_id
+		ON CONFLICT (id) DO NOTHING`, limit, now)
+	if err != nil {
+		return 0, wrap("draining HLC-only jobs to the legacy table", err)
+	}
+	return int(tag.RowsAffected()), nil
+}

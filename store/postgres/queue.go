@@ -1,0 +1,457 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+var _ queue.Backend = (*DB)(nil)
+
+// copyThreshold is the batch size from which rows go in with COPY; below
+// it a multi-row INSERT over unnest() costs fewer round trips.
+const copyThreshold = 32
+
+// maxRetries bounds retries of a transaction that lost a deadlock or a
+// unique-key race (possible only while nodes run in different modes).
+const maxRetries = 5
+
+// inTx runs fn in a transaction, retrying on deadlock and unique-key races.
+func (db *DB) inTx(ctx context.Context, what string, fn func(pgx.Tx) error) error {
+	var err error
+	for range maxRetries {
+		err = pgx.BeginFunc(ctx, db.Pool, fn)
+		if !retryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return wrap(what, err)
+	}
+	return nil
+}
+
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "23505" || pgErr.Code == "40001")
+}
+
+// wrap names the operation, leaving sentinel and drift errors matchable.
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// chainLockKey is the advisory lock key of a chain. Hash collisions only
+// make two chains share a lock, which costs some parallelism, never order.
+func chainLockKey(k queue.ChainKey) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(k.TenantID))
+	h.Write([]byte{0})
+	h.Write([]byte(k.PartitionKey))
+	return int64(h.Sum64())
+}
+
+// Enqueue implements queue.Backend.
+func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	var res []queue.EnqueueResult
+	err := db.inTx(ctx, "enqueue", func(tx pgx.Tx) error {
+		var err error
+		res, err = enqueue(ctx, tx, b, false)
+		return err
+	})
+	return res, err
+}
+
+// EnqueueTx writes the batch inside the caller's transaction, so a job is
+// enqueued if and only if the caller's own writes commit.
+func (db *DB) EnqueueTx(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	res, err := enqueue(ctx, tx, b, false)
+	return res, wrap("enqueue", err)
+}
+
+// EnqueueAnyTx implements queue.TxBackend: tx must be a pgx.Tx.
+func (db *DB) EnqueueAnyTx(ctx context.Context, tx any, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	t, ok := tx.(pgx.Tx)
+	if !ok {
+		return nil, fmt.Errorf("postgres: EnqueueTx needs a pgx.Tx, got %T", tx)
+	}
+	return db.EnqueueTx(ctx, t, b)
+}
+
+// Backfill implements queue.Backend.
+func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) {
+	n := 0
+	err := db.inTx(ctx, "backfill", func(tx pgx.Tx) error {
+		res, err := enqueue(ctx, tx, b, true)
+		n = 0
+		for _, r := range res {
+			if !r.Deduplicated {
+				n++
+			}
+		}
+		return err
+	})
+	return n, err
+}
+
+// enqueue is the body of Enqueue, EnqueueTx and Backfill. Chain heads are
+// locked with transaction-scoped advisory locks keyed by chain, taken in
+// key order, so batches that span chains cannot deadlock and a chain's
+// genesis needs no special case; the dedup check runs after the locks,
+// when no other ordo writer can be adding the same job (a job id names
+// its tenant and partition, so it can only ever join one chain).
+func enqueue(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResult, error) {
+	ids := make([]uuid.UUID, len(b.Jobs))
+	for i, j := range b.Jobs {
+		ids[i] = j.JobID
+	}
+	keys, groups := queue.GroupByChain(b.Jobs)
+	batch := &pgx.Batch{}
+	if b.HLC {
+		lockKeys := make([]int64, len(keys))
+		for i, k := range keys {
+			lockKeys[i] = chainLockKey(k)
+		}
+		slices.Sort(lockKeys)
+		lockKeys = slices.Compact(lockKeys)
+		batch.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS keys`, lockKeys).
+			QueryRow(func(pgx.Row) error { return nil })
+	}
+	existing := map[uuid.UUID]bool{}
+	scanIDs := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			existing[id] = true
+		}
+		return rows.Err()
+	}
+	if backfill {
+		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)`, ids).Query(scanIDs)
+		// Lock the legacy rows and take their state as of now: a dequeue
+		// that leased one since it was listed must not be undone, and one
+		// that finished meanwhile needs no chain entry.
+		byID := make(map[uuid.UUID]*queue.Prepared, len(b.Jobs))
+		for _, j := range b.Jobs {
+			byID[j.JobID] = j
+		}
+		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, '')
+			FROM scheduler.jobs WHERE id = ANY($1) FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var id uuid.UUID
+				var status string
+				var token *uuid.UUID
+				var expires *time.Time
+				var owner, lastErr string
+				var attempts int
+				if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr); err != nil {
+					return err
+				}
+				p := byID[id]
+				p.Status, p.Attempts, p.LeaseOwner, p.LastError = queue.Status(status), attempts, owner, lastErr
+				p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
+				if token != nil {
+					p.LeaseToken = *token
+				}
+				if expires != nil {
+					p.LeaseExpiresAt = *expires
+				}
+				if p.Status.Finished() {
+					existing[id] = true
+				}
+			}
+			return rows.Err()
+		})
+	} else {
+		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
+			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1)`, ids).Query(scanIDs)
+	}
+	heads := map[queue.ChainKey]queue.Head{}
+	if b.HLC {
+		tenants, partitions := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			tenants[i], partitions[i] = k.TenantID, k.PartitionKey
+		}
+		batch.Queue(`SELECT h.tenant_id, h.partition_key, h.last_link, h.last_t_hlc, h.entry_count
+			FROM scheduler.chain_heads h JOIN unnest($1::text[], $2::text[]) AS k(t, p)
+			ON h.tenant_id = k.t AND h.partition_key = k.p`, tenants, partitions).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var k queue.ChainKey
+				var link []byte
+				var t string
+				var n int64
+				if err := rows.Scan(&k.TenantID, &k.PartitionKey, &link, &t, &n); err != nil {
+					return err
+				}
+				h, err := scanHead(link, t, n)
+				if err != nil {
+					return fmt.Errorf("chain %s/%q: %w", k.TenantID, k.PartitionKey, err)
+				}
+				heads[k] = h
+			}
+			return rows.Err()
+		})
+	}
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return nil, err
+	}
+
+	// Which jobs to write: not stored yet, first occurrence in the batch.
+	fresh := make(map[uuid.UUID]bool, len(b.Jobs))
+	var newJobs []*queue.Prepared
+	for _, j := range b.Jobs {
+		if existing[j.JobID] || fresh[j.JobID] {
+			continue
+		}
+		fresh[j.JobID] = true
+		newJobs = append(newJobs, j)
+	}
+
+	written := make(map[uuid.UUID]queue.Entry, len(newJobs))
+	var entries []queue.Entry
+	var newHeads []queue.Head
+	var headKeys []queue.ChainKey
+	if b.HLC {
+		for _, k := range keys {
+			var todo []*queue.Prepared
+			for _, j := range groups[k] {
+				if fresh[j.JobID] {
+					todo = append(todo, j)
+				}
+			}
+			if len(todo) == 0 {
+				continue
+			}
+			es, head, err := b.Append(heads[k], todo)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range es {
+				written[e.Job.JobID] = e
+			}
+			entries = append(entries, es...)
+			newHeads = append(newHeads, head)
+			headKeys = append(headKeys, k)
+		}
+	}
+
+	if err := writeRows(ctx, tx, b, newJobs, entries, headKeys, newHeads, backfill); err != nil {
+		return nil, err
+	}
+
+	res := make([]queue.EnqueueResult, len(b.Jobs))
+	var dups []uuid.UUID
+	for i, j := range b.Jobs {
+		res[i].JobID = j.JobID
+		if e, ok := written[j.JobID]; ok && fresh[j.JobID] {
+			res[i].THLC, res[i].Link = e.THLCText, e.Link
+			delete(fresh, j.JobID) // a repeat later in the batch is a duplicate
+			continue
+		}
+		if fresh[j.JobID] { // legacy-only write
+			delete(fresh, j.JobID)
+			continue
+		}
+		res[i].Deduplicated = true
+		dups = append(dups, j.JobID)
+	}
+	if len(dups) > 0 {
+		known := map[uuid.UUID]queue.EnqueueResult{}
+		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, dups)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var r queue.EnqueueResult
+			var link []byte
+			if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			r.Link, _ = chain.HashFromBytes(link)
+			known[r.JobID] = r
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for i := range res {
+			if r, ok := known[res[i].JobID]; ok && res[i].Deduplicated {
+				res[i].THLC, res[i].Link = r.THLC, r.Link
+			}
+		}
+		// Written earlier in this very batch: take it from the entries.
+		for i := range res {
+			if e, ok := written[res[i].JobID]; ok && res[i].Deduplicated {
+				res[i].THLC, res[i].Link = e.THLCText, e.Link
+			}
+		}
+	}
+	return res, nil
+}
+
+func nullable(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullableUUID(id uuid.UUID) *uuid.UUID {
+	if id == (uuid.UUID{}) {
+		return nil
+	}
+	return &id
+}
+
+// writeRows inserts the log entries, HLC state rows and legacy rows of a
+// batch and moves the chain heads: with COPY for large batches, otherwise
+// with INSERTs over unnest() pipelined in one round trip.
+func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []*queue.Prepared, entries []queue.Entry,
+	headKeys []queue.ChainKey, heads []queue.Head, backfill bool) error {
+	logRows := make([][]any, len(entries))
+	stateRows := make([][]any, len(entries))
+	for i, e := range entries {
+		j := e.Job
+		var prev []byte
+		if e.Pos > 0 {
+			prev = e.PrevLink[:]
+		}
+		var idem *string
+		if j.IdempotencyKey != "" {
+			idem = &j.IdempotencyKey
+		}
+		logRows[i] = []any{j.TenantID, e.THLCText, j.PartitionKey, j.JobID, j.PayloadHash[:], prev, e.Link[:],
+			j.CreatedAt, e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, j.RunAt, idem}
+		status := j.Status
+		var owner *string
+		var token *uuid.UUID
+		var expires *time.Time
+		var lastErr *string
+		if backfill {
+			if j.LeaseOwner != "" {
+				owner = &j.LeaseOwner
+			}
+			token, expires = nullableUUID(j.LeaseToken), nullable(j.LeaseExpiresAt)
+			if j.LastError != "" {
+				lastErr = &j.LastError
+			}
+		}
+		stateRows[i] = []any{j.JobID, j.TenantID, j.PartitionKey, e.THLCText, j.Kind, string(status), j.Attempts, j.MaxAttempts,
+			j.RunAt, b.Now, owner, token, expires, lastErr}
+	}
+	var legacyRows [][]any
+	if b.Legacy && !backfill {
+		legacyRows = make([][]any, len(newJobs))
+		for i, j := range newJobs {
+			var project *string
+			if j.PartitionKey != "" {
+				project = &j.PartitionKey
+			}
+			legacyRows[i] = []any{j.JobID, j.TenantID, project, j.Kind, string(j.Payload), j.PayloadHash.String(), j.Priority,
+				string(j.Status), 0, j.MaxAttempts, j.RunAt, j.CreatedAt, b.Now}
+		}
+	}
+	logCols := []string{"tenant_id", "t_hlc", "partition_key", "job_id", "payload_hash", "prev_link", "link",
+		"created_at", "chain_pos", "node_id", "kind", "payload", "priority", "max_attempts", "run_at", "idempotency_key"}
+	stateCols := []string{"job_id", "tenant_id", "partition_key", "t_hlc", "kind", "status", "attempts", "max_attempts",
+		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error"}
+	legacyCols := []string{"id", "tenant_id", "project_id", "kind", "payload", "payload_digest", "priority",
+		"status", "attempts", "max_attempts", "run_at", "created_at", "updated_at"}
+
+	batch := &pgx.Batch{}
+	for _, w := range []struct {
+		table string
+		cols  []string
+		types []string
+		rows  [][]any
+	}{
+		{"scheduler_log", logCols, []string{"text", "text", "text", "uuid", "bytea", "bytea", "bytea", "timestamptz", "bigint",
+			"text", "text", "jsonb", "integer", "integer", "timestamptz", "text"}, logRows},
+		{"job_state", stateCols, []string{"uuid", "text", "text", "text", "text", "text", "integer", "integer", "timestamptz",
+			"timestamptz", "text", "uuid", "timestamptz", "text"}, stateRows},
+		{"jobs", legacyCols, []string{"uuid", "text", "text", "text", "jsonb", "text", "integer", "text", "integer", "integer",
+			"timestamptz", "timestamptz", "timestamptz"}, legacyRows},
+	} {
+		if len(w.rows) == 0 {
+			continue
+		}
+		if len(w.rows) >= copyThreshold {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"scheduler", w.table}, w.cols, pgx.CopyFromRows(w.rows)); err != nil {
+				return fmt.Errorf("writing %s: %w", w.table, err)
+			}
+			continue
+		}
+		sql, args := unnestInsert("scheduler."+w.table, w.cols, w.types, w.rows)
+		batch.Queue(sql, args...)
+	}
+	if len(heads) > 0 {
+		tenants, partitions := make([]string, len(heads)), make([]string, len(heads))
+		links, thlcs, counts := make([][]byte, len(heads)), make([]string, len(heads)), make([]int64, len(heads))
+		for i, h := range heads {
+			tenants[i], partitions[i] = headKeys[i].TenantID, headKeys[i].PartitionKey
+			links[i], thlcs[i], counts[i] = h.Link[:], h.THLC.String(), h.Count
+		}
+		batch.Queue(`INSERT INTO scheduler.chain_heads (tenant_id, partition_key, last_link, last_t_hlc, entry_count, updated_at)
+			SELECT t, p, l, h, c, $6 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(t, p, l, h, c)
+			ON CONFLICT (tenant_id, partition_key) DO UPDATE
+			SET last_link = EXCLUDED.last_link, last_t_hlc = EXCLUDED.last_t_hlc, entry_count = EXCLUDED.entry_count, updated_at = EXCLUDED.updated_at`,
+			tenants, partitions, links, thlcs, counts, b.Now)
+	}
+	if batch.Len() == 0 {
+		return nil
+	}
+	return tx.SendBatch(ctx, batch).Close()
+}
+
+// unnestInsert builds INSERT INTO table (cols) SELECT * FROM unnest(arrays),
+// one array parameter per column, from row-major values.
+func unnestInsert(table string, cols, types []string, rows [][]any) (string, []any) {
+	args := make([]any, len(cols))
+	sql := "INSERT INTO " + table + " ("
+	sel := ") SELECT * FROM unnest("
+	for c := range cols {
+		if c > 0 {
+			sql += ", "
+			sel += ", "
+		}
+		sql += cols[c]
+		sel += fmt.Sprintf("$%d::%s[]", c+1, types[c])
+		col := make([]any, len(rows))
+		for r := range rows {
+			col[r] = rows[r][c]
+		}
+		args[c] = col
+	}
+	return sql + sel + ")", args
+}
+
+// scanHead reads a chain_heads row into a queue.Head.
+func scanHead(link []byte, tHLC string, count int64) (queue.Head, error) {
+	h, err := chain.HashFromBytes(link)
+	if err != nil {
+		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+	}
+	t, err := hlc.Parse(tHLC)
+	if err != nil {
+		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+	}
+	return queue.Head{Exists: true, Link: h, THLC: t, Count: count}, nil
+}
+
