@@ -28,7 +28,7 @@ func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease
 }
 
 // pickHLC and pickLegacy choose and lease candidates. $1 now, $2 limit,
-// $3 kinds (NULL for all), $4 tenant ('' for all), $5 owner, $6 token,
+// $3 kinds (NULL for all), $4 tenant (” for all), $5 owner, $6 token,
 // $7 lease expiry. The status test inside the locking SELECT is re-checked
 // after a lock wait, which is what keeps a just-leased job from being
 // leased twice under strict partitions.

@@ -454,4 +454,3 @@ func scanHead(link []byte, tHLC string, count int64) (queue.Head, error) {
 	}
 	return queue.Head{Exists: true, Link: h, THLC: t, Count: count}, nil
 }
-
