@@ -83,6 +83,17 @@ type Backend interface {
 	Close() error
 }
 
+// Leadership is implemented by backends that can elect one holder of a
+// named duty at a time with an expiring lease.
+type Leadership interface {
+	// TryLead makes holder the leader of name until until, if nobody else
+	// holds an unexpired lease (holder renewing its own lease succeeds),
+	// and reports whether holder leads now.
+	TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error)
+	// Resign gives up holder's lease of name, if it holds it.
+	Resign(ctx context.Context, name, holder string) error
+}
+
 // Errors a Backend returns; the Queue passes them through.
 var (
 	ErrLeaseLost   = errors.New("queue: lease lost: the job's lease expired and was given to another worker, or the job was cancelled")
@@ -262,6 +273,10 @@ type DequeueParams struct {
 	TenantID         string   // only this tenant; empty means all
 	StrictPartitions bool     // at most one running job per (tenant, partition), the earliest in chain order
 	WithChain        bool     // fill Lease.Chain for jobs that have a chain entry
+	// FairTenants shares the batch between tenants with available jobs
+	// (round-robin: each tenant's earliest jobs first, in turns), so one
+	// tenant's backlog cannot starve the others. Ignored with TenantID.
+	FairTenants bool
 }
 
 // Lease is a job handed to a worker.

@@ -82,6 +82,38 @@ type Queue struct {
 	opts   Options
 
 	gc groupCommit
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{}
+}
+
+// Subscribe returns a channel that receives a value (coalesced, never
+// blocking the writer) after every enqueue through this Queue commits, so
+// workers in the same process wake at once. Cancel removes it.
+func (q *Queue) Subscribe() (ch <-chan struct{}, cancel func()) {
+	c := make(chan struct{}, 1)
+	q.subMu.Lock()
+	if q.subs == nil {
+		q.subs = map[chan struct{}]struct{}{}
+	}
+	q.subs[c] = struct{}{}
+	q.subMu.Unlock()
+	return c, func() {
+		q.subMu.Lock()
+		delete(q.subs, c)
+		q.subMu.Unlock()
+	}
+}
+
+func (q *Queue) notify() {
+	q.subMu.Lock()
+	defer q.subMu.Unlock()
+	for c := range q.subs {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // New validates cfg and returns a Queue. When the options read one side,
@@ -422,6 +454,7 @@ func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, 
 	if m.WritesHlc() {
 		q.metrics.HlcEnqueueDuration.Observe(time.Since(start).Seconds())
 	}
+	q.notify()
 	return res, nil
 }
 
@@ -433,6 +466,7 @@ type DequeueOptions struct {
 	Kinds            []string      // only these kinds; empty means all
 	TenantID         string        // only this tenant; empty means all
 	StrictPartitions bool          // one running job per (tenant, partition), in chain order
+	FairTenants      bool          // share the batch round-robin between tenants
 }
 
 // Dequeue leases up to opts.Limit jobs whose run-at has come, in the
@@ -468,7 +502,7 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 	leases, err := q.backend.Dequeue(ctx, DequeueParams{
 		HLCOrder: m.ReadsHlc(), Limit: opts.Limit, Owner: opts.Owner, Token: uuid.New(),
 		Now: now, LeaseUntil: now.Add(opts.LeaseFor), Kinds: opts.Kinds, TenantID: opts.TenantID,
-		StrictPartitions: opts.StrictPartitions, WithChain: o.VerifyOnDequeue,
+		StrictPartitions: opts.StrictPartitions, WithChain: o.VerifyOnDequeue, FairTenants: opts.FairTenants,
 	})
 	if err != nil {
 		return nil, err

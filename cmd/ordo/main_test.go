@@ -37,7 +37,7 @@ func TestMigrateAndStatus(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, "migrate", "status", "--db", db)
-			if code != 0 || strings.Count(out, "pending") != 2 {
+			if code != 0 || strings.Count(out, "pending") != 3 {
 				t.Fatalf("status before migrate: exit %d, %s%s", code, out, errOut)
 			}
 			out, errOut, code = runCLI(t, "migrate", "--db", db)

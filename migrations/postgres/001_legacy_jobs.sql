@@ -32,6 +32,9 @@ CREATE INDEX idx_jobs_dequeue ON scheduler.jobs (priority DESC, created_at, id)
 CREATE INDEX idx_jobs_lease_expiry ON scheduler.jobs (lease_expires_at)
     WHERE status = 'running';
 CREATE INDEX idx_jobs_tenant_created ON scheduler.jobs (tenant_id, created_at);
+-- Per-tenant legacy dequeue, for fair sharing between tenants.
+CREATE INDEX idx_jobs_tenant_dequeue ON scheduler.jobs (tenant_id, priority DESC, created_at, id)
+    WHERE status IN ('pending', 'scheduled');
 
 -- +goose Down
 DROP TABLE scheduler.jobs;

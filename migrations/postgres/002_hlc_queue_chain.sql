@@ -69,6 +69,9 @@ CREATE INDEX idx_job_state_dequeue ON scheduler.job_state (t_hlc)
 CREATE INDEX idx_job_state_lease_expiry ON scheduler.job_state (lease_expires_at)
     WHERE status = 'running';
 CREATE INDEX idx_job_state_tenant_hlc ON scheduler.job_state (tenant_id, t_hlc);
+-- Per-tenant HLC dequeue, for fair sharing between tenants.
+CREATE INDEX idx_job_state_tenant_dequeue ON scheduler.job_state (tenant_id, t_hlc)
+    WHERE status IN ('pending', 'scheduled');
 
 -- Signed records of ranges of one chain.
 CREATE TABLE scheduler.batch_snapshot (

@@ -98,6 +98,69 @@ SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token
 FROM picked WHERE j.id = picked.id
 RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
 
+// activeTenants lists the tenants that have jobs, by a skip scan over the
+// (tenant_id, ...) index: one index probe per tenant, whatever the backlog.
+const activeTenantsHLC = `
+WITH RECURSIVE t AS (
+	(SELECT tenant_id FROM scheduler.job_state ORDER BY tenant_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT s.tenant_id FROM scheduler.job_state s WHERE s.tenant_id > t.tenant_id ORDER BY s.tenant_id LIMIT 1)
+	FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+
+const activeTenantsLegacy = `
+WITH RECURSIVE t AS (
+	(SELECT tenant_id FROM scheduler.jobs ORDER BY tenant_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT j.tenant_id FROM scheduler.jobs j WHERE j.tenant_id > t.tenant_id ORDER BY j.tenant_id LIMIT 1)
+	FROM t WHERE t.tenant_id IS NOT NULL
+)
+SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+
+// pickHLCFair takes each tenant's earliest available jobs and interleaves
+// them: first every tenant's first job, then every tenant's second, and so
+// on, each round in t_hlc order. $8 is the tenant list.
+const pickHLCFair = `
+WITH cand AS (
+	SELECT c.job_id, c.t_hlc, c.rn FROM unnest($8::text[]) AS t(tenant_id) CROSS JOIN LATERAL (
+		SELECT s.job_id, s.t_hlc, row_number() OVER (ORDER BY s.t_hlc) AS rn
+		FROM scheduler.job_state s
+		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
+		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
+		ORDER BY s.t_hlc LIMIT $2
+	) c
+), picked AS (
+	SELECT s.job_id FROM scheduler.job_state s
+	JOIN (SELECT job_id, rn, t_hlc FROM cand ORDER BY rn, t_hlc LIMIT $2) c ON c.job_id = s.job_id
+	WHERE s.status IN ('pending', 'scheduled')
+	FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE scheduler.job_state s
+SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE s.job_id = picked.job_id
+RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
+
+const pickLegacyFair = `
+WITH cand AS (
+	SELECT c.id, c.priority, c.created_at, c.rn FROM unnest($8::text[]) AS t(tenant_id) CROSS JOIN LATERAL (
+		SELECT j.id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
+		FROM scheduler.jobs j
+		WHERE j.tenant_id = t.tenant_id AND j.status IN ('pending', 'scheduled') AND j.run_at <= $1
+		  AND ($3::text[] IS NULL OR j.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
+		ORDER BY j.priority DESC, j.created_at, j.id LIMIT $2
+	) c
+), picked AS (
+	SELECT j.id FROM scheduler.jobs j
+	JOIN (SELECT id, rn, priority, created_at FROM cand ORDER BY rn, priority DESC, created_at, id LIMIT $2) c ON c.id = j.id
+	WHERE j.status IN ('pending', 'scheduled')
+	FOR UPDATE OF j SKIP LOCKED
+)
+UPDATE scheduler.jobs j
+SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+
 // chainEntrySelect reads log entries with their predecessors; $1 job ids.
 // The entry is the one whose t_hlc job_state names, when there is HLC
 // state, so a forged duplicate of a job id cannot stand in for it.
@@ -168,12 +231,31 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 		kinds = p.Kinds
 	}
 	args := []any{p.Now, p.Limit, kinds, p.TenantID, p.Owner, p.Token, p.LeaseUntil}
+	fair := p.FairTenants && p.TenantID == "" && !p.StrictPartitions
+	if fair {
+		tenantsSQL := activeTenantsLegacy
+		if p.HLCOrder {
+			tenantsSQL = activeTenantsHLC
+		}
+		rows, err := tx.Query(ctx, tenantsSQL)
+		if err != nil {
+			return nil, err
+		}
+		tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, tenants)
+	}
 	var leases []queue.Lease
 	var ids []uuid.UUID
 	if p.HLCOrder {
 		sql := pickHLC
-		if p.StrictPartitions {
+		switch {
+		case p.StrictPartitions:
 			sql = pickHLCStrict
+		case fair:
+			sql = pickHLCFair
 		}
 		rows, err := tx.Query(ctx, sql, args...)
 		if err != nil {
@@ -219,8 +301,11 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 	}
 
 	sql := pickLegacy
-	if p.StrictPartitions {
+	switch {
+	case p.StrictPartitions:
 		sql = pickLegacyStrict
+	case fair:
+		sql = pickLegacyFair
 	}
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
@@ -559,4 +644,29 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 		return 0, wrap("draining HLC-only jobs to the legacy table", err)
 	}
 	return int(tag.RowsAffected()), nil
+}
+
+var _ queue.Leadership = (*DB)(nil)
+
+// TryLead implements queue.Leadership.
+func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error) {
+	var got string
+	err := db.Pool.QueryRow(ctx, `
+		INSERT INTO scheduler.leadership (name, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at, updated_at = EXCLUDED.updated_at
+		WHERE scheduler.leadership.holder = EXCLUDED.holder OR scheduler.leadership.expires_at < $4
+		RETURNING holder`, name, holder, until, now).Scan(&got)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, wrap("electing leader of "+name, err)
+	}
+	return got == holder, nil
+}
+
+// Resign implements queue.Leadership.
+func (db *DB) Resign(ctx context.Context, name, holder string) error {
+	_, err := db.Pool.Exec(ctx, `DELETE FROM scheduler.leadership WHERE name = $1 AND holder = $2`, name, holder)
+	return wrap("resigning leadership of "+name, err)
 }

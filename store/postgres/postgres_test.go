@@ -51,7 +51,7 @@ func TestMigrateCreatesTheGuideSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 2 || st[1].Name != "002_hlc_queue_chain.sql" || !st[0].Applied || !st[1].Applied {
+	if len(st) != 3 || st[1].Name != "002_hlc_queue_chain.sql" || !st[0].Applied || !st[1].Applied || !st[2].Applied {
 		t.Fatalf("status = %+v", st)
 	}
 	// Applying again is a no-op.

@@ -414,9 +414,11 @@ func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []
 			SET last_link = EXCLUDED.last_link, last_t_hlc = EXCLUDED.last_t_hlc, entry_count = EXCLUDED.entry_count, updated_at = EXCLUDED.updated_at`,
 			tenants, partitions, links, thlcs, counts, b.Now)
 	}
-	if batch.Len() == 0 {
+	if len(newJobs) == 0 && len(entries) == 0 {
 		return nil
 	}
+	// Delivered at commit, so listeners never wake for a rolled-back job.
+	batch.Queue(`SELECT pg_notify('` + NotifyChannel + `', '')`)
 	return tx.SendBatch(ctx, batch).Close()
 }
 

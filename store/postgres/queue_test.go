@@ -8,6 +8,7 @@ import (
 
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store/postgres"
 )
 
 func newQueue(t *testing.T, opts queue.Options) (*queue.Queue, *hlc.ManualClock) {
@@ -67,6 +68,51 @@ func TestSmokeAllModes(t *testing.T) {
 			}
 			if done != 50 {
 				t.Fatalf("completed %d, want 50", done)
+			}
+		})
+	}
+}
+
+func TestFairTenantsAndListen(t *testing.T) {
+	ctx := context.Background()
+	for _, opts := range []queue.Options{{}, {EnableHlcOrdering: true}} {
+		t.Run(opts.Mode().String(), func(t *testing.T) {
+			q, wall := newQueue(t, opts)
+			db := q.Backend().(*postgres.DB)
+			lctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			wake, err := db.Listen(lctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var big []queue.Job
+			for i := range 500 {
+				big = append(big, queue.Job{TenantID: "big", Kind: "k", Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))})
+			}
+			if _, err := q.EnqueueMany(ctx, big); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-wake:
+			case <-time.After(10 * time.Second):
+				t.Fatal("no notification after a committed enqueue")
+			}
+			for i := range 3 {
+				if _, err := q.Enqueue(ctx, queue.Job{TenantID: "small", Kind: "k", Payload: []byte(fmt.Sprintf(`{"i":%d}`, i))}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wall.Advance(time.Second)
+			leases, err := q.Dequeue(ctx, queue.DequeueOptions{Limit: 6, FairTenants: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			perTenant := map[string]int{}
+			for _, l := range leases {
+				perTenant[l.TenantID]++
+			}
+			if perTenant["small"] != 3 || perTenant["big"] != 3 {
+				t.Fatalf("fair dequeue of 6 gave %v, want 3 each", perTenant)
 			}
 		})
 	}

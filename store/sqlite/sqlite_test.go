@@ -41,7 +41,7 @@ func TestMigrateCreatesTheSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 2 || st[1].Name != "002_hlc_queue_chain.sql" || !st[1].Applied {
+	if len(st) != 3 || st[1].Name != "002_hlc_queue_chain.sql" || !st[1].Applied || !st[2].Applied {
 		t.Fatalf("status = %+v", st)
 	}
 	if again, err := db.Migrate(ctx); err != nil || len(again) != 0 {
