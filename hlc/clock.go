@@ -99,6 +99,9 @@ type Clock struct {
 
 	state atomic.Uint64 // packed last issued (physical, logical)
 	bound atomic.Int64  // persisted upper bound: every issued physical is below it
+	// withData: the store's owner persists bounds with its data, so the
+	// clock never writes (see DataBoundStore) and bound stays unlimited.
+	withData bool
 
 	persistMu sync.Mutex // serialises store writes
 }
@@ -162,6 +165,10 @@ func New(ctx context.Context, cfg Config) (*Clock, error) {
 	// The in-memory bound equals it, so the first tick persists a new one.
 	c.state.Store(pack(bound, 0))
 	c.bound.Store(bound)
+	if ds, ok := cfg.Store.(DataBoundStore); ok && ds.BoundWrittenWithData() {
+		c.withData = true
+		c.bound.Store(MaxPhysical + 1)
+	}
 	return c, nil
 }
 
@@ -280,6 +287,9 @@ func advance(l int64, c uint32) (int64, uint32) {
 func (c *Clock) persist(physical int64) error {
 	if physical > MaxPhysical {
 		return ErrClockExhausted
+	}
+	if c.withData {
+		return nil
 	}
 	c.persistMu.Lock()
 	defer c.persistMu.Unlock()

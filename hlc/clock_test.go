@@ -260,3 +260,33 @@ func TestConcurrentNowIsUniqueAndMonotonicPerGoroutine(t *testing.T) {
 		t.Fatalf("%d distinct timestamps, want %d", len(seen), goroutines*each)
 	}
 }
+
+// dataBoundStore is a MemoryStore whose owner writes bounds with its data.
+type dataBoundStore struct{ *MemoryStore }
+
+func (dataBoundStore) BoundWrittenWithData() bool { return true }
+
+// A clock on a DataBoundStore must never write (its caller may hold the
+// only write lock), and must still start above the bound its owner wrote.
+func TestDataBoundStoreIsNeverWrittenByTheClock(t *testing.T) {
+	store := dataBoundStore{NewMemoryStore()}
+	wall := NewManualClock(1_000_000)
+	c := newTestClock(t, "n1", wall, store)
+	var last Timestamp
+	for range 100 {
+		wall.Advance(time.Hour)
+		last = mustNow(t, c)
+	}
+	if store.Saves() != 0 {
+		t.Fatalf("clock wrote %d times to a store whose owner writes bounds", store.Saves())
+	}
+	// The owner stored `last` and its bound in one transaction.
+	if err := store.Save(context.Background(), "n1", last.Physical+1); err != nil {
+		t.Fatal(err)
+	}
+	wall.Set(0)
+	restarted := newTestClock(t, "n1", wall, store)
+	if first := mustNow(t, restarted); !first.After(last) {
+		t.Fatalf("restarted clock issued %s, not after the stored %s", first, last)
+	}
+}

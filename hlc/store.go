@@ -19,6 +19,19 @@ type StateStore interface {
 	Save(ctx context.Context, node string, bound int64) error
 }
 
+// DataBoundStore is a StateStore whose owner writes the bound together
+// with the data: every transaction that stores a timestamp also raises the
+// node's bound above it, atomically. A Clock on such a store never calls
+// Save itself, only Load at start. This is what a single-writer database
+// needs (SQLite), where the clock could not write on a connection of its
+// own while the transaction that asked for the timestamp holds the write
+// lock; and it is safe whatever that transaction does, since a rolled-back
+// timestamp was never stored anywhere.
+type DataBoundStore interface {
+	StateStore
+	BoundWrittenWithData() bool
+}
+
 // ErrStoreClosed is returned by a closed MemoryStore, so tests can simulate
 // a store that went away.
 var ErrStoreClosed = errors.New("hlc: state store closed")
