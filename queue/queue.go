@@ -395,22 +395,27 @@ func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, 
 	// The same job twice in one batch is written once; the later ones are
 	// reported as deduplicated.
 	unique := jobs
-	first := map[uuid.UUID]int{}
-	var dupOf []int
-	for i, j := range jobs {
-		if k, seen := first[j.JobID]; seen {
-			if dupOf == nil {
-				dupOf = make([]int, len(jobs))
-				for x := range dupOf {
-					dupOf[x] = -1
+	var slot []int // for each job, its index in unique; nil when no repeats
+	if len(jobs) > 1 {
+		first := make(map[uuid.UUID]int, len(jobs))
+		for i, j := range jobs {
+			if k, seen := first[j.JobID]; seen {
+				if slot == nil {
+					slot = make([]int, len(jobs))
+					for x := range i {
+						slot[x] = x
+					}
+					unique = append([]*Prepared(nil), jobs[:i]...)
 				}
-				unique = append([]*Prepared(nil), jobs[:i]...)
+				slot[i] = k
+				continue
 			}
-			dupOf[i] = k
-			continue
-		}
-		first[j.JobID] = len(unique)
-		if dupOf != nil {
+			if slot == nil { // no repeat yet: unique is still jobs itself
+				first[j.JobID] = i
+				continue
+			}
+			first[j.JobID] = len(unique)
+			slot[i] = len(unique)
 			unique = append(unique, j)
 		}
 	}
@@ -423,16 +428,13 @@ func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, 
 		}
 		return nil, err
 	}
-	if dupOf != nil {
+	if slot != nil {
 		all := make([]EnqueueResult, len(jobs))
-		for i, j := range jobs {
-			if dupOf[i] >= 0 {
-				r := res[first[j.JobID]]
-				r.Deduplicated = true
-				all[i] = r
-				continue
+		for i := range jobs {
+			all[i] = res[slot[i]]
+			if unique[slot[i]] != jobs[i] { // a repeat of an earlier job
+				all[i].Deduplicated = true
 			}
-			all[i] = res[first[j.JobID]]
 		}
 		res = all
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/migrations"
+	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
@@ -19,12 +20,13 @@ import (
 // directory, so ordo runs with no server to install.
 const DefaultURL = "sqlite:ordo.db"
 
-// DB is what every backend offers.
+// DB is what every backend offers: the queue's storage, migrations and
+// the HLC state store.
 type DB interface {
+	queue.Backend
 	Migrate(ctx context.Context) ([]migrations.Applied, error)
 	MigrationStatus(ctx context.Context) ([]migrations.State, error)
 	HLCState() hlc.StateStore
-	Close() error
 }
 
 // Open opens the backend named by url.

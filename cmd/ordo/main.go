@@ -69,6 +69,9 @@ so their order is the same on every node and can be verified afterwards.`,
 		newMigrateCommand(g),
 		newClockCommand(g),
 		newDemoCommand(g),
+		newEnqueueCommand(g),
+		newBackfillCommand(g),
+		newRollbackDrainCommand(g),
 		newVersionCommand(),
 	)
 	return root

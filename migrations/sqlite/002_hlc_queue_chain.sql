@@ -59,6 +59,20 @@ CREATE TABLE job_state (
 CREATE INDEX idx_job_state_dequeue ON job_state (t_hlc) WHERE status IN ('pending', 'scheduled');
 CREATE INDEX idx_job_state_lease_expiry ON job_state (lease_expires_at) WHERE status = 'running';
 CREATE INDEX idx_job_state_tenant_hlc ON job_state (tenant_id, t_hlc);
+-- Per-tenant HLC dequeue, for fair sharing between tenants (as in postgres).
+CREATE INDEX idx_job_state_tenant_dequeue ON job_state (tenant_id, t_hlc) WHERE status IN ('pending', 'scheduled');
+-- Strict partitions: each partition's earliest unfinished job, found with
+-- one seek per partition (a skip scan) instead of a pass over the backlog.
+CREATE INDEX idx_job_state_partition_head ON job_state (tenant_id, partition_key, t_hlc)
+    WHERE status IN ('pending', 'scheduled', 'running');
+
+-- The same two for legacy reads. They belong with 001 (postgres has
+-- idx_jobs_tenant_dequeue there) but are added here so that a database
+-- already at 001 gets them.
+CREATE INDEX idx_jobs_tenant_dequeue ON jobs (tenant_id, priority DESC, created_at, id)
+    WHERE status IN ('pending', 'scheduled');
+CREATE INDEX idx_jobs_partition_head ON jobs (tenant_id, COALESCE(project_id, ''), created_at, id)
+    WHERE status IN ('pending', 'scheduled', 'running');
 
 CREATE TABLE batch_snapshot (
     batch_id        TEXT PRIMARY KEY,
@@ -85,6 +99,8 @@ CREATE TABLE hlc_state (
 ) STRICT;
 
 -- +goose Down
+DROP INDEX idx_jobs_partition_head;
+DROP INDEX idx_jobs_tenant_dequeue;
 DROP TABLE hlc_state;
 DROP TABLE batch_snapshot;
 DROP TABLE job_state;

@@ -1,6 +1,6 @@
 // Package sqlite is ordo's embedded backend on SQLite (pure Go, no cgo):
-// connection handling, schema migrations and the HLC state store, with the
-// queue's storage to follow on the same handle.
+// connection handling, schema migrations, the HLC state store and the
+// queue's storage (queue.Backend) on the same handle.
 //
 // SQLite allows one writer at a time. Rather than let writers collide and
 // retry on SQLITE_BUSY, the backend keeps a single connection, so writes
@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -31,6 +32,9 @@ type DB struct {
 	Path string
 	// Now supplies times written by the store itself (updated_at).
 	Now func() time.Time
+
+	closed atomic.Bool
+	stmts  stmtCache
 }
 
 // Open opens (creating if needed) the database file at path. A path of
@@ -72,8 +76,12 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return &DB{SQL: db, Path: path, Now: time.Now}, nil
 }
 
-// Close closes the database.
-func (db *DB) Close() error { return db.SQL.Close() }
+// Close closes the database. Later calls fail with an error wrapping
+// queue.ErrClosed.
+func (db *DB) Close() error {
+	db.closed.Store(true)
+	return db.SQL.Close()
+}
 
 // Migrate applies pending migrations.
 func (db *DB) Migrate(ctx context.Context) ([]migrations.Applied, error) {
@@ -102,15 +110,24 @@ func (s hlcState) Load(ctx context.Context, node string) (int64, error) {
 	return bound, nil
 }
 
-// Save never lowers the stored bound: max() makes a stale writer lose.
+// saveBound never lowers the stored bound: max() makes a stale writer lose.
+const saveBound = `
+	INSERT INTO hlc_state (node_id, upper_bound_ms, updated_at) VALUES (?, ?, ?)
+	ON CONFLICT (node_id) DO UPDATE
+	SET upper_bound_ms = max(upper_bound_ms, excluded.upper_bound_ms), updated_at = excluded.updated_at`
+
+// Save writes a bound directly. A Clock never calls it on this store (see
+// BoundWrittenWithData); it is for tools and tests.
 func (s hlcState) Save(ctx context.Context, node string, bound int64) error {
-	_, err := s.db.SQL.ExecContext(ctx, `
-		INSERT INTO hlc_state (node_id, upper_bound_ms, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (node_id) DO UPDATE
-		SET upper_bound_ms = max(upper_bound_ms, excluded.upper_bound_ms), updated_at = excluded.updated_at`,
-		node, bound, s.db.Now().UnixMilli())
+	_, err := s.db.SQL.ExecContext(ctx, saveBound, node, bound, s.db.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("sqlite: saving HLC state of node %s: %w", node, err)
 	}
 	return nil
 }
+
+// BoundWrittenWithData makes this an hlc.DataBoundStore: every transaction
+// that stores timestamps also raises the node's bound above them, so a
+// clock never has to write on a connection of its own, which SQLite's
+// single writer could not allow while the enqueue holds the write lock.
+func (hlcState) BoundWrittenWithData() bool { return true }

@@ -1,0 +1,68 @@
+package postgres_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/queue/queuetest"
+	"github.com/ordo-sched/ordo/store/postgres"
+)
+
+// TestConformance runs the backend conformance suite, each subtest on a
+// fresh database of its own.
+func TestConformance(t *testing.T) {
+	queuetest.Run(t, func(t *testing.T) queuetest.Target {
+		ctx := context.Background()
+		url := pgtest.NewDatabase(t)
+		open := func(t *testing.T) *postgres.DB {
+			t.Helper()
+			db, err := postgres.Open(ctx, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = db.Close() })
+			return db
+		}
+		if _, err := open(t).Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pool, err := pgxpool.New(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw := stdlib.OpenDBFromPool(pool)
+		t.Cleanup(func() {
+			_ = raw.Close()
+			pool.Close()
+		})
+		return queuetest.Target{
+			Name:        "postgres",
+			Open:        func(t *testing.T) queue.Backend { return open(t) },
+			DB:          raw,
+			Table:       func(name string) string { return "scheduler." + name },
+			Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
+			Begin: func(t *testing.T, b queue.Backend) queuetest.Tx {
+				tx, err := b.(*postgres.DB).Pool.Begin(ctx) // a pgx.Tx, what EnqueueTx takes here
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+				return queuetest.Tx{
+					Tx: tx,
+					Exec: func(ctx context.Context, sql string, args ...any) error {
+						_, err := tx.Exec(ctx, sql, args...)
+						return err
+					},
+					Commit:   func(ctx context.Context) error { return tx.Commit(ctx) },
+					Rollback: func(ctx context.Context) error { return tx.Rollback(ctx) },
+				}
+			},
+		}
+	})
+}

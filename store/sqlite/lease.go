@@ -1,0 +1,856 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// Picking candidates. Every pick query takes ?1 now, ?2 the kinds filter
+// (a JSON array, NULL for all), ?3 the limit and, in its tenant variant,
+// ?4 the tenant; it returns the job id and the columns of the read order.
+// The status terms are spelled exactly as in the partial indexes' WHERE,
+// which is what lets SQLite use those indexes.
+const (
+	kindFilter = `(?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))`
+
+	pickHLCSQL = `
+		SELECT job_id, t_hlc FROM job_state
+		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + `
+		ORDER BY t_hlc LIMIT ?3`
+	pickHLCTenantSQL = `
+		SELECT job_id, t_hlc FROM job_state
+		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + `
+		ORDER BY t_hlc LIMIT ?3`
+	pickLegacySQL = `
+		SELECT id, priority, created_at FROM jobs
+		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + `
+		ORDER BY priority DESC, created_at, id LIMIT ?3`
+	pickLegacyTenantSQL = `
+		SELECT id, priority, created_at FROM jobs
+		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + `
+		ORDER BY priority DESC, created_at, id LIMIT ?3`
+
+	// Strict partitions: a skip scan over idx_job_state_partition_head
+	// finds each partition's earliest unfinished job with at most two
+	// index seeks per partition (the next partition of the same tenant,
+	// else the first of the next tenant), however long the backlog; only
+	// the heads that are pending or scheduled and due may be leased. The
+	// CROSS JOIN keeps the handful of heads as the outer loop.
+	strictHLCHeads = `
+		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
+			SELECT * FROM (
+				SELECT rowid, tenant_id, partition_key FROM job_state
+				WHERE status IN ('pending', 'scheduled', 'running') %[1]s
+				ORDER BY tenant_id, partition_key, t_hlc LIMIT 1)
+			UNION ALL
+			SELECT s.rowid, s.tenant_id, s.partition_key FROM h CROSS JOIN job_state s ON s.rowid = COALESCE(
+				(SELECT rowid FROM job_state
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id = h.tenant_id AND partition_key > h.partition_key
+				 ORDER BY tenant_id, partition_key, t_hlc LIMIT 1),
+				(SELECT rowid FROM job_state
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
+				 ORDER BY tenant_id, partition_key, t_hlc LIMIT 1))
+		)
+		SELECT s.job_id, s.t_hlc FROM h CROSS JOIN job_state s ON s.rowid = h.rid
+		WHERE s.status IN ('pending', 'scheduled') AND s.run_at <= ?1 AND (?2 IS NULL OR s.kind IN (SELECT value FROM json_each(?2)))
+		ORDER BY s.t_hlc LIMIT ?3`
+	strictLegacyHeads = `
+		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
+			SELECT * FROM (
+				SELECT rowid, tenant_id, COALESCE(project_id, '') FROM jobs
+				WHERE status IN ('pending', 'scheduled', 'running') %[1]s
+				ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1)
+			UNION ALL
+			SELECT j.rowid, j.tenant_id, COALESCE(j.project_id, '') FROM h CROSS JOIN jobs j ON j.rowid = COALESCE(
+				(SELECT rowid FROM jobs
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id = h.tenant_id AND COALESCE(project_id, '') > h.partition_key
+				 ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1),
+				(SELECT rowid FROM jobs
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
+				 ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1))
+		)
+		SELECT j.id, j.priority, j.created_at FROM h CROSS JOIN jobs j ON j.rowid = h.rid
+		WHERE j.status IN ('pending', 'scheduled') AND j.run_at <= ?1 AND (?2 IS NULL OR j.kind IN (SELECT value FROM json_each(?2)))
+		ORDER BY j.priority DESC, j.created_at, j.id LIMIT ?3`
+
+	// Fair sharing: the tenants with available jobs, by a skip scan over
+	// the per-tenant dequeue index (one seek per tenant).
+	activeTenantsHLCSQL = `
+		WITH RECURSIVE t(tenant_id) AS (
+			SELECT min(tenant_id) FROM job_state WHERE status IN ('pending', 'scheduled')
+			UNION ALL
+			SELECT (SELECT min(tenant_id) FROM job_state WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
+			FROM t WHERE t.tenant_id IS NOT NULL
+		)
+		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+	activeTenantsLegacySQL = `
+		WITH RECURSIVE t(tenant_id) AS (
+			SELECT min(tenant_id) FROM jobs WHERE status IN ('pending', 'scheduled')
+			UNION ALL
+			SELECT (SELECT min(tenant_id) FROM jobs WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
+			FROM t WHERE t.tenant_id IS NOT NULL
+		)
+		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+
+	// Leasing. ?1 the job ids (JSON array), ?2 owner, ?3 token, ?4 lease
+	// expiry, ?5 now.
+	leaseSet = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ?3,
+		lease_expires_at = ?4, updated_at = ?5`
+	leaseHLCSQL = `UPDATE job_state ` + leaseSet + `
+		WHERE job_id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
+		RETURNING job_id, tenant_id, partition_key, kind, t_hlc, attempts, max_attempts, run_at`
+	leaseLegacySQL = `UPDATE jobs ` + leaseSet + `
+		WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
+		RETURNING id, tenant_id, COALESCE(project_id, ''), kind, payload, priority, attempts, max_attempts, run_at, created_at`
+	// The other side's row, if the job has one, gets the same lease.
+	leaseOtherLegacySQL = `UPDATE jobs ` + leaseSet + ` WHERE id IN (SELECT value FROM json_each(?1))`
+	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSet + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
+
+	// chainEntrySQL reads log entries with their predecessors; ?1 the job
+	// ids. The entry is the one whose t_hlc the job's HLC state names,
+	// when there is HLC state, so a forged duplicate of a job id cannot
+	// stand in for it.
+	chainEntrySQL = `
+		SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at,
+		       l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
+		FROM scheduler_log l
+		LEFT JOIN job_state s ON s.job_id = l.job_id
+		LEFT JOIN scheduler_log p
+		       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
+		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
+		ORDER BY l.seq_bigint`
+)
+
+// pickQuery returns the candidate query for p (the tenant-filtered form
+// when tenant is set) and its arguments.
+func pickQuery(p queue.DequeueParams, tenant string) (string, []any) {
+	args := []any{ms(p.Now), kindList(p.Kinds), p.Limit}
+	tenantTerm := ""
+	if tenant != "" {
+		args = append(args, tenant)
+		tenantTerm = "AND tenant_id = ?4"
+	}
+	switch {
+	case p.StrictPartitions && p.HLCOrder:
+		return fmt.Sprintf(strictHLCHeads, tenantTerm), args
+	case p.StrictPartitions:
+		return fmt.Sprintf(strictLegacyHeads, tenantTerm), args
+	case p.HLCOrder && tenant != "":
+		return pickHLCTenantSQL, args
+	case p.HLCOrder:
+		return pickHLCSQL, args
+	case tenant != "":
+		return pickLegacyTenantSQL, args
+	}
+	return pickLegacySQL, args
+}
+
+// candidate is a job chosen to lease, with its read-order key.
+type candidate struct {
+	id        uuid.UUID
+	round     int // fair sharing: the tenant's n-th job
+	tHLC      string
+	priority  int
+	createdAt int64
+}
+
+func (a candidate) compare(b candidate, hlcOrder bool) int {
+	if c := cmp.Compare(a.round, b.round); c != 0 {
+		return c
+	}
+	if hlcOrder {
+		return cmp.Compare(a.tHLC, b.tHLC)
+	}
+	if c := cmp.Compare(b.priority, a.priority); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.createdAt, b.createdAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id.String(), b.id.String())
+}
+
+func (t *txn) pick(p queue.DequeueParams, tenant string, round bool, into []candidate) ([]candidate, error) {
+	q, args := pickQuery(p, tenant)
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		c := candidate{}
+		if round {
+			c.round = n
+		}
+		n++
+		if p.HLCOrder {
+			err = rows.Scan(&c.id, &c.tHLC)
+		} else {
+			err = rows.Scan(&c.id, &c.priority, &c.createdAt)
+		}
+		if err != nil {
+			return nil, err
+		}
+		into = append(into, c)
+	}
+	return into, rows.Err()
+}
+
+// candidates chooses up to p.Limit jobs in the order they are to be leased.
+func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
+	if !p.FairTenants || p.TenantID != "" || p.StrictPartitions {
+		return t.pick(p, p.TenantID, false, nil)
+	}
+	// Fair sharing: each tenant's earliest jobs, interleaved round by
+	// round (every tenant's first, then every tenant's second, ...), each
+	// round in the read order.
+	q := activeTenantsLegacySQL
+	if p.HLCOrder {
+		q = activeTenantsHLCSQL
+	}
+	rows, err := t.query(q)
+	if err != nil {
+		return nil, err
+	}
+	var tenants []string
+	for rows.Next() {
+		var tenant string
+		if err := rows.Scan(&tenant); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tenants = append(tenants, tenant)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(tenants) <= 1 {
+		return t.pick(p, "", false, nil)
+	}
+	var all []candidate
+	for _, tenant := range tenants {
+		if all, err = t.pick(p, tenant, true, all); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(all, func(a, b candidate) int { return a.compare(b, p.HLCOrder) })
+	return all[:min(len(all), p.Limit)], nil
+}
+
+// Dequeue implements queue.Backend. SQLite has one writer at a time, so no
+// concurrent dequeuer can hold a candidate: the whole choice and lease run
+// under the transaction's write lock.
+func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease, error) {
+	if p.Limit <= 0 {
+		return nil, db.closedErr("dequeue")
+	}
+	var leases []queue.Lease
+	err := db.inTx(ctx, "dequeue", func(t *txn) error {
+		var err error
+		leases, err = t.dequeue(p)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return leases, nil
+}
+
+func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
+	cands, err := t.candidates(p)
+	if err != nil || len(cands) == 0 {
+		return nil, err
+	}
+	ids := make([]uuid.UUID, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	list := idList(ids)
+	args := []any{list, p.Owner, p.Token.String(), ms(p.LeaseUntil), ms(p.Now)}
+	byID := make(map[uuid.UUID]*queue.Lease, len(ids))
+	newLease := func(id uuid.UUID) *queue.Lease {
+		l := &queue.Lease{JobID: id, Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		byID[id] = l
+		return l
+	}
+
+	var entries map[uuid.UUID]*logRow
+	if p.HLCOrder {
+		rows, err := t.query(leaseHLCSQL, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var runAt int64
+			var l queue.Lease
+			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &l.THLC, &l.Attempt, &l.MaxAttempts, &runAt); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			nl := newLease(id)
+			nl.TenantID, nl.PartitionKey, nl.Kind, nl.THLC, nl.Attempt, nl.MaxAttempts = l.TenantID, l.PartitionKey, l.Kind, l.THLC, l.Attempt, l.MaxAttempts
+			nl.RunAt = fromMS(runAt)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if _, err := t.exec(leaseOtherLegacySQL, args...); err != nil {
+			return nil, err
+		}
+		if entries, err = t.chainEntries(list); err != nil {
+			return nil, err
+		}
+		for id, l := range byID {
+			r, ok := entries[id]
+			if !ok {
+				return nil, fmt.Errorf("job %s has HLC state but no log entry", id)
+			}
+			l.Payload, l.Priority, l.CreatedAt = r.payload, r.priority, r.createdAt
+		}
+	} else {
+		rows, err := t.query(leaseLegacySQL, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var l queue.Lease
+			var payload string
+			var runAt, createdAt int64
+			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
+				&runAt, &createdAt); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			l.JobID, l.Payload, l.RunAt, l.CreatedAt = id, []byte(payload), fromMS(runAt), fromMS(createdAt)
+			l.Owner, l.Token, l.ExpiresAt = p.Owner, p.Token, p.LeaseUntil
+			*newLease(id) = l
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		rows, err = t.query(leaseOtherHLCSQL, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var tHLC string
+			if err := rows.Scan(&id, &tHLC); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if l := byID[id]; l != nil {
+				l.THLC = tHLC
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if p.WithChain {
+			if entries, err = t.chainEntries(list); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	leases := make([]queue.Lease, 0, len(byID))
+	for _, c := range cands {
+		l := byID[c.id]
+		if l == nil {
+			continue
+		}
+		if r, ok := entries[c.id]; ok && p.WithChain {
+			e := r.entry
+			l.Chain = &e
+		}
+		leases = append(leases, *l)
+	}
+	return leases, nil
+}
+
+// logRow is a job's log entry with what the lease and job info take from it.
+type logRow struct {
+	tenant, partition, kind string
+	payload                 []byte
+	priority                int
+	createdAt               time.Time
+	entry                   queue.ChainEntry
+}
+
+func (t *txn) chainEntries(list string) (map[uuid.UUID]*logRow, error) {
+	rows, err := t.query(chainEntrySQL, list)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]*logRow{}
+	for rows.Next() {
+		var id uuid.UUID
+		var r logRow
+		var payload string
+		var createdAt int64
+		var hash, prev, link, predLink []byte
+		var predTHLC sql.NullString
+		e := &r.entry
+		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &createdAt,
+			&e.Seq, &e.Pos, &e.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
+			return nil, err
+		}
+		if _, dup := out[id]; dup {
+			continue
+		}
+		r.payload, r.createdAt = []byte(payload), fromMS(createdAt)
+		e.Payload = r.payload
+		e.PayloadHash, _ = chain.HashFromBytes(hash) // the columns' CHECKs guarantee 32 bytes
+		e.Link, _ = chain.HashFromBytes(link)
+		e.PrevLinkNull = prev == nil
+		if prev != nil {
+			e.PrevLink, _ = chain.HashFromBytes(prev)
+		}
+		if predTHLC.Valid {
+			e.HasPredecessor = true
+			e.PredecessorTHLC = predTHLC.String
+			e.PredecessorLink, _ = chain.HashFromBytes(predLink)
+		}
+		out[id] = &r
+	}
+	return out, rows.Err()
+}
+
+// Fenced state changes. ?1 job id, ?2 lease token.
+const (
+	transitionSet = `SET status = ?3, run_at = COALESCE(?4, run_at), last_error = COALESCE(NULLIF(?5, ''), last_error),
+		attempts = max(attempts - ?6, 0), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?7`
+	transitionLegacySQL = `UPDATE jobs ` + transitionSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
+	transitionHLCSQL    = `UPDATE job_state ` + transitionSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+
+	extendLegacySQL = `UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
+	extendHLCSQL    = `UPDATE job_state SET lease_expires_at = ?3, updated_at = ?4 WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+
+	violationSet       = `SET status = ?3, last_error = ?4, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?5`
+	violationLegacySQL = `UPDATE jobs ` + violationSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
+	violationHLCSQL    = `UPDATE job_state ` + violationSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+
+	cancelSet = `SET status = 'cancelled', last_error = COALESCE(NULLIF(?2, ''), last_error),
+		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?3`
+	cancelLegacySQL = `UPDATE jobs ` + cancelSet + ` WHERE id = ?1 AND status IN ('pending', 'scheduled', 'running')`
+	cancelHLCSQL    = `UPDATE job_state ` + cancelSet + ` WHERE job_id = ?1 AND status IN ('pending', 'scheduled', 'running')`
+	existsSQL       = `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1) OR EXISTS (SELECT 1 FROM job_state WHERE job_id = ?1)`
+)
+
+// fenced runs the legacy and the HLC form of one change and returns
+// ErrLeaseLost when neither changed a row.
+func (t *txn) fenced(legacySQL, hlcSQL string, args ...any) error {
+	a, err := t.affected(legacySQL, args...)
+	if err != nil {
+		return err
+	}
+	b, err := t.affected(hlcSQL, args...)
+	if err != nil {
+		return err
+	}
+	if a+b == 0 {
+		return queue.ErrLeaseLost
+	}
+	return nil
+}
+
+// TransitionJob implements queue.Backend. A retry or snooze (pending or
+// scheduled) is stored as pending when its run_at has come, else as
+// scheduled.
+func (db *DB) TransitionJob(ctx context.Context, tr queue.Transition) error {
+	status := string(tr.Status)
+	var runAt any
+	if tr.Status == queue.StatusPending || tr.Status == queue.StatusScheduled {
+		status = string(queue.StatusScheduled)
+		if !tr.RunAt.After(tr.Now) {
+			status = string(queue.StatusPending)
+		}
+		runAt = ms(tr.RunAt)
+	}
+	undo := 0
+	if tr.UndoAttempt {
+		undo = 1
+	}
+	return db.inTx(ctx, "finishing job "+tr.JobID.String(), func(t *txn) error {
+		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
+	})
+}
+
+// ExtendLease implements queue.Backend.
+func (db *DB) ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, now time.Time) error {
+	return db.inTx(ctx, "extending the lease of job "+jobID.String(), func(t *txn) error {
+		return t.fenced(extendLegacySQL, extendHLCSQL, jobID.String(), token.String(), ms(until), ms(now))
+	})
+}
+
+// MarkChainViolation implements queue.Backend. The legacy table has no
+// chain_violation status, so the legacy row (if any) ends failed; both
+// carry the reason. Fenced: ErrLeaseLost if token holds no lease.
+func (db *DB) MarkChainViolation(ctx context.Context, jobID, token uuid.UUID, reason string, now time.Time) error {
+	msg := "chain violation: " + reason
+	return db.inTx(ctx, "marking job "+jobID.String()+" as a chain violation", func(t *txn) error {
+		a, err := t.affected(violationLegacySQL, jobID.String(), token.String(), string(queue.StatusFailed), msg, ms(now))
+		if err != nil {
+			return err
+		}
+		b, err := t.affected(violationHLCSQL, jobID.String(), token.String(), string(queue.StatusChainViolation), msg, ms(now))
+		if err != nil {
+			return err
+		}
+		if a+b == 0 {
+			return queue.ErrLeaseLost
+		}
+		return nil
+	})
+}
+
+// CancelJob implements queue.Backend.
+func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now time.Time) error {
+	return db.inTx(ctx, "cancelling job "+jobID.String(), func(t *txn) error {
+		a, err := t.affected(cancelLegacySQL, jobID.String(), reason, ms(now))
+		if err != nil {
+			return err
+		}
+		b, err := t.affected(cancelHLCSQL, jobID.String(), reason, ms(now))
+		if err != nil {
+			return err
+		}
+		if a+b > 0 {
+			return nil
+		}
+		var exists bool
+		if err := t.queryRow(existsSQL, jobID.String()).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return queue.ErrJobFinished
+		}
+		return queue.ErrJobNotFound
+	})
+}
+
+// Rescuing expired leases. ?1 now, ?2 limit; then ?1 the job ids.
+const (
+	expiredHLCSQL = `
+		SELECT job_id, lease_expires_at FROM job_state
+		WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2`
+	expiredLegacySQL = `
+		SELECT id, lease_expires_at FROM jobs
+		WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2`
+	rescueSet = `SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+		last_error = CASE WHEN attempts >= max_attempts
+		                  THEN 'lease expired on the last attempt (owner ' || COALESCE(lease_owner, '?') || ')'
+		                  ELSE 'lease expired (owner ' || COALESCE(lease_owner, '?') || ')' END,
+		run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ?2 END,
+		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?2`
+	rescueHLCSQL = `UPDATE job_state ` + rescueSet + `
+		WHERE job_id IN (SELECT value FROM json_each(?1)) AND status = 'running' RETURNING job_id, status`
+	rescueLegacySQL = `UPDATE jobs ` + rescueSet + `
+		WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'running' RETURNING id, status`
+)
+
+// RescueExpired implements queue.Backend: the limit jobs whose leases
+// expired first, on whichever side, are returned to pending (or failed)
+// on both sides.
+func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
+	if limit <= 0 {
+		return 0, 0, db.closedErr("rescuing expired leases")
+	}
+	err = db.inTx(ctx, "rescuing expired leases", func(t *txn) error {
+		rescued, failed = 0, 0
+		expiry := map[uuid.UUID]int64{}
+		for _, q := range []string{expiredHLCSQL, expiredLegacySQL} {
+			rows, err := t.query(q, ms(now), limit)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id uuid.UUID
+				var at int64
+				if err := rows.Scan(&id, &at); err != nil {
+					rows.Close()
+					return err
+				}
+				if old, ok := expiry[id]; !ok || at < old {
+					expiry[id] = at
+				}
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if len(expiry) == 0 {
+			return nil
+		}
+		ids := make([]uuid.UUID, 0, len(expiry))
+		for id := range expiry {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b uuid.UUID) int {
+			if c := cmp.Compare(expiry[a], expiry[b]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.String(), b.String())
+		})
+		ids = ids[:min(len(ids), limit)]
+		list := idList(ids)
+		outcome := map[uuid.UUID]string{}
+		// The legacy side first, so the HLC side's outcome wins where a
+		// job has both (they agree unless the sides diverged).
+		for _, q := range []string{rescueLegacySQL, rescueHLCSQL} {
+			rows, err := t.query(q, list, ms(now))
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id uuid.UUID
+				var status string
+				if err := rows.Scan(&id, &status); err != nil {
+					rows.Close()
+					return err
+				}
+				outcome[id] = status
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		for _, s := range outcome {
+			if s == string(queue.StatusFailed) {
+				failed++
+			} else {
+				rescued++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return rescued, failed, nil
+}
+
+const (
+	getLegacySQL = `
+		SELECT tenant_id, COALESCE(project_id, ''), kind, payload, payload_digest, priority, status, attempts, max_attempts,
+		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		FROM jobs WHERE id = ?1`
+	getHLCSQL = `
+		SELECT tenant_id, partition_key, kind, status, attempts, max_attempts, run_at, updated_at,
+		       lease_owner, lease_token, lease_expires_at, last_error
+		FROM job_state WHERE job_id = ?1`
+)
+
+// leaseCols are the nullable lease columns and last_error of a row.
+type leaseCols struct {
+	owner, token, lastErr sql.NullString
+	expires               sql.NullInt64
+}
+
+func (c *leaseCols) apply(info *queue.JobInfo) error {
+	info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = c.owner.String, uuid.UUID{}, time.Time{}, c.lastErr.String
+	if c.token.Valid {
+		var err error
+		if info.LeaseToken, err = uuid.Parse(c.token.String); err != nil {
+			return fmt.Errorf("job %s: lease token: %w", info.JobID, err)
+		}
+	}
+	if c.expires.Valid {
+		info.LeaseExpiresAt = fromMS(c.expires.Int64)
+	}
+	return nil
+}
+
+// GetJob implements queue.Backend.
+func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error) {
+	var info queue.JobInfo
+	err := db.inTx(ctx, "reading job "+jobID.String(), func(t *txn) error {
+		info = queue.JobInfo{JobID: jobID}
+		id := jobID.String()
+		var payload, digest, status string
+		var runAt, createdAt, updatedAt int64
+		var lc leaseCols
+		err := t.queryRow(getLegacySQL, id).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority,
+			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr)
+		switch {
+		case err == nil:
+			info.InLegacy = true
+			info.Payload, info.Status = []byte(payload), queue.Status(status)
+			info.PayloadHash, _ = chain.ParseHash(digest)
+			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
+			if err := lc.apply(&info); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		lc = leaseCols{}
+		var tenant, partition, kind string
+		var attempts, maxAttempts int
+		err = t.queryRow(getHLCSQL, id).Scan(&tenant, &partition, &kind, &status, &attempts, &maxAttempts, &runAt, &updatedAt,
+			&lc.owner, &lc.token, &lc.expires, &lc.lastErr)
+		switch {
+		case err == nil:
+			info.InHLC = true
+			info.TenantID, info.PartitionKey, info.Kind = tenant, partition, kind
+			info.Status, info.Attempts, info.MaxAttempts = queue.Status(status), attempts, maxAttempts
+			info.RunAt, info.UpdatedAt = fromMS(runAt), fromMS(updatedAt)
+			if err := lc.apply(&info); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		if !info.InLegacy && !info.InHLC {
+			return queue.ErrJobNotFound
+		}
+		entries, err := t.chainEntries(idList([]uuid.UUID{jobID}))
+		if err != nil {
+			return err
+		}
+		if r, ok := entries[jobID]; ok {
+			e := r.entry
+			info.Chain = &e
+			info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
+			info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
+		}
+		return nil
+	})
+	if err != nil {
+		return queue.JobInfo{}, err
+	}
+	return info, nil
+}
+
+const (
+	legacyOnlyCols = `SELECT id, tenant_id, COALESCE(project_id, ''), kind, payload, payload_digest, priority, status, attempts,
+		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		FROM jobs j
+		WHERE status IN ('pending', 'scheduled', 'running') AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id)`
+	legacyOnlySQL       = legacyOnlyCols + ` ORDER BY created_at, id LIMIT ?1`
+	legacyOnlyTenantSQL = legacyOnlyCols + ` AND tenant_id = ?2 ORDER BY created_at, id LIMIT ?1`
+)
+
+// LegacyOnly implements queue.Backend.
+func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]queue.JobInfo, error) {
+	if limit <= 0 {
+		return nil, db.closedErr("listing legacy-only jobs")
+	}
+	var out []queue.JobInfo
+	err := db.inTx(ctx, "listing legacy-only jobs", func(t *txn) error {
+		out = nil
+		q, args := legacyOnlySQL, []any{limit}
+		if tenantID != "" {
+			q, args = legacyOnlyTenantSQL, append(args, tenantID)
+		}
+		rows, err := t.query(q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var info queue.JobInfo
+			var payload, digest, status string
+			var runAt, createdAt, updatedAt int64
+			var lc leaseCols
+			if err := rows.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority, &status,
+				&info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr); err != nil {
+				return err
+			}
+			info.Payload, info.Status, info.InLegacy = []byte(payload), queue.Status(status), true
+			info.PayloadHash, _ = chain.ParseHash(digest)
+			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
+			if err := lc.apply(&info); err != nil {
+				return err
+			}
+			out = append(out, info)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// drainSQL copies HLC-only unfinished jobs to the legacy table; ?1 limit,
+// ?2 now.
+const drainSQL = `
+	INSERT INTO jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
+		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error)
+	SELECT s.job_id, s.tenant_id, NULLIF(s.partition_key, ''), s.kind, l.payload, lower(hex(l.payload_hash)),
+		l.priority, s.status, s.attempts, s.max_attempts, s.run_at, l.created_at, ?2,
+		s.lease_owner, s.lease_token, s.lease_expires_at, s.last_error
+	FROM job_state s JOIN scheduler_log l
+	  ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
+	WHERE s.status IN ('pending', 'scheduled', 'running')
+	  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id)
+	ORDER BY s.t_hlc LIMIT ?1`
+
+// DrainToLegacy implements queue.Backend.
+func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int, error) {
+	if limit <= 0 {
+		return 0, db.closedErr("draining HLC-only jobs to the legacy table")
+	}
+	var n int64
+	err := db.inTx(ctx, "draining HLC-only jobs to the legacy table", func(t *txn) error {
+		var err error
+		n, err = t.affected(drainSQL, limit, ms(now))
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(n), nil
+}
+
+// TryLead implements queue.Leadership.
+func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error) {
+	var led bool
+	err := db.inTx(ctx, "electing the leader of "+name, func(t *txn) error {
+		var got string
+		err := t.queryRow(`
+			INSERT INTO leadership (name, holder, expires_at, updated_at) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at, updated_at = excluded.updated_at
+			WHERE leadership.holder = excluded.holder OR leadership.expires_at < ?4
+			RETURNING holder`, name, holder, ms(until), ms(now)).Scan(&got)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			led = false
+			return nil
+		case err != nil:
+			return err
+		}
+		led = got == holder
+		return nil
+	})
+	return led, err
+}
+
+// Resign implements queue.Leadership.
+func (db *DB) Resign(ctx context.Context, name, holder string) error {
+	return db.inTx(ctx, "resigning the leadership of "+name, func(t *txn) error {
+		_, err := t.exec(`DELETE FROM leadership WHERE name = ?1 AND holder = ?2`, name, holder)
+		return err
+	})
+}

@@ -1,0 +1,419 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+var (
+	_ queue.Backend    = (*DB)(nil)
+	_ queue.TxBackend  = (*DB)(nil)
+	_ queue.Leadership = (*DB)(nil)
+)
+
+// Enqueue implements queue.Backend. SQLite has one writer at a time and
+// the transaction starts with BEGIN IMMEDIATE, so the chain heads read
+// here cannot move before the commit: no further locking is needed.
+func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	var res []queue.EnqueueResult
+	err := db.inTx(ctx, "enqueue", func(t *txn) error {
+		var err error
+		res, _, err = t.enqueue(b, false)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// EnqueueTx writes the batch inside the caller's transaction tx, which
+// must come from db.SQL: the jobs exist if and only if the caller commits.
+// The DB has a single connection, which tx holds until it ends, so the
+// caller must not use the DB (or a Queue on it) otherwise meanwhile.
+func (db *DB) EnqueueTx(ctx context.Context, tx *sql.Tx, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	if tx == nil {
+		return nil, errors.New("sqlite: enqueue: nil transaction")
+	}
+	if err := db.closedErr("enqueue"); err != nil {
+		return nil, err
+	}
+	t := &txn{ctx: ctx, db: db, tx: tx}
+	res, _, err := t.enqueue(b, false)
+	if err != nil {
+		return nil, wrapErr("enqueue", err)
+	}
+	return res, nil
+}
+
+// EnqueueAnyTx implements queue.TxBackend: tx must be a *sql.Tx of db.SQL.
+func (db *DB) EnqueueAnyTx(ctx context.Context, tx any, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	t, ok := tx.(*sql.Tx)
+	if !ok {
+		return nil, fmt.Errorf("sqlite: EnqueueTx needs a *sql.Tx, got %T", tx)
+	}
+	return db.EnqueueTx(ctx, t, b)
+}
+
+// Backfill implements queue.Backend.
+func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) {
+	n := 0
+	err := db.inTx(ctx, "backfill", func(t *txn) error {
+		var err error
+		_, n, err = t.enqueue(b, true)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+const (
+	existingSQL = `
+		SELECT job_id FROM job_state WHERE job_id IN (SELECT value FROM json_each(?1))
+		UNION ALL
+		SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))`
+	existingStateSQL = `SELECT job_id FROM job_state WHERE job_id IN (SELECT value FROM json_each(?1))`
+	// The legacy row's state as of now, for a backfill: a dequeue may have
+	// leased the job, or it may have finished, since LegacyOnly listed it.
+	legacyStateSQL = `
+		SELECT id, status, attempts, lease_owner, lease_token, lease_expires_at, last_error
+		FROM jobs WHERE id IN (SELECT value FROM json_each(?1))`
+	headSQL      = `SELECT last_link, last_t_hlc, entry_count FROM chain_heads WHERE tenant_id = ?1 AND partition_key = ?2`
+	insertLogSQL = `
+		INSERT INTO scheduler_log (tenant_id, t_hlc, partition_key, job_id, payload_hash, prev_link, link, created_at,
+			chain_pos, node_id, kind, payload, priority, max_attempts, run_at, idempotency_key)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`
+	insertStateSQL = `
+		INSERT INTO job_state (job_id, tenant_id, partition_key, t_hlc, kind, status, attempts, max_attempts, run_at,
+			updated_at, lease_owner, lease_token, lease_expires_at, last_error)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)`
+	insertLegacySQL = `
+		INSERT INTO jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
+			max_attempts, run_at, created_at, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12)`
+	upsertHeadSQL = `
+		INSERT INTO chain_heads (tenant_id, partition_key, last_link, last_t_hlc, entry_count, updated_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (tenant_id, partition_key) DO UPDATE
+		SET last_link = excluded.last_link, last_t_hlc = excluded.last_t_hlc,
+			entry_count = excluded.entry_count, updated_at = excluded.updated_at`
+	// The stored entry of a job: the one its HLC state names, if any.
+	storedLinkSQL = `
+		SELECT l.job_id, l.t_hlc, l.link FROM scheduler_log l
+		LEFT JOIN job_state s ON s.job_id = l.job_id
+		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
+		ORDER BY l.seq_bigint`
+)
+
+// enqueue is the body of Enqueue, EnqueueTx and Backfill; it returns the
+// results in the order of b.Jobs and the number of chain entries written.
+func (t *txn) enqueue(b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResult, int, error) {
+	res := make([]queue.EnqueueResult, len(b.Jobs))
+	if len(b.Jobs) == 0 {
+		return res, 0, nil
+	}
+	ids := make([]uuid.UUID, len(b.Jobs))
+	for i, j := range b.Jobs {
+		ids[i] = j.JobID
+		res[i].JobID = j.JobID
+	}
+	list := idList(ids)
+
+	existing := map[uuid.UUID]bool{}
+	var current map[uuid.UUID]*queue.Prepared
+	if backfill {
+		if err := t.scanIDs(existing, existingStateSQL, list); err != nil {
+			return nil, 0, fmt.Errorf("looking up existing jobs: %w", err)
+		}
+		var err error
+		if current, err = t.legacyState(b.Jobs, list); err != nil {
+			return nil, 0, fmt.Errorf("reading legacy jobs: %w", err)
+		}
+		for id, p := range current {
+			if p.Status.Finished() {
+				existing[id] = true // finished meanwhile: nothing to chain
+			}
+		}
+	} else if err := t.scanIDs(existing, existingSQL, list); err != nil {
+		return nil, 0, fmt.Errorf("looking up existing jobs: %w", err)
+	}
+
+	// The jobs to write: not stored yet, first occurrence in the batch.
+	first := make(map[uuid.UUID]int, len(b.Jobs))
+	var fresh []*queue.Prepared
+	for i, j := range b.Jobs {
+		if _, seen := first[j.JobID]; seen {
+			continue
+		}
+		first[j.JobID] = i
+		if existing[j.JobID] {
+			continue
+		}
+		if p := current[j.JobID]; p != nil {
+			j = p
+		}
+		fresh = append(fresh, j)
+	}
+
+	var written map[uuid.UUID]queue.Entry
+	if b.HLC && len(fresh) > 0 {
+		var err error
+		if written, err = t.appendChains(b, fresh, backfill); err != nil {
+			return nil, 0, err
+		}
+	}
+	if b.Legacy && !backfill && len(fresh) > 0 {
+		if err := t.insertLegacy(b, fresh); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	var dups []uuid.UUID
+	for i, j := range b.Jobs {
+		isNew := !existing[j.JobID]
+		if e, ok := written[j.JobID]; ok {
+			res[i].THLC, res[i].Link = e.THLCText, e.Link
+		}
+		if i != first[j.JobID] || !isNew {
+			res[i].Deduplicated = true
+		}
+		if !isNew && i == first[j.JobID] {
+			dups = append(dups, j.JobID)
+		}
+	}
+	if len(dups) > 0 {
+		stored, err := t.storedLinks(dups)
+		if err != nil {
+			return nil, 0, fmt.Errorf("reading the entries of duplicate jobs: %w", err)
+		}
+		for i := range res {
+			if r, ok := stored[res[i].JobID]; ok {
+				res[i].THLC, res[i].Link = r.THLC, r.Link
+			}
+		}
+	}
+	return res, len(written), nil
+}
+
+func (t *txn) scanIDs(into map[uuid.UUID]bool, query string, args ...any) error {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		into[id] = true
+	}
+	return rows.Err()
+}
+
+// legacyState returns copies of the jobs that have a legacy row, carrying
+// that row's current status, attempts, lease and last error.
+func (t *txn) legacyState(jobs []*queue.Prepared, list string) (map[uuid.UUID]*queue.Prepared, error) {
+	byID := make(map[uuid.UUID]*queue.Prepared, len(jobs))
+	for _, j := range jobs {
+		if _, ok := byID[j.JobID]; !ok {
+			byID[j.JobID] = j
+		}
+	}
+	rows, err := t.query(legacyStateSQL, list)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]*queue.Prepared{}
+	for rows.Next() {
+		var id uuid.UUID
+		var status string
+		var attempts int
+		var owner, token, lastErr sql.NullString
+		var expires sql.NullInt64
+		if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr); err != nil {
+			return nil, err
+		}
+		orig := byID[id]
+		if orig == nil {
+			continue
+		}
+		p := *orig
+		p.Status, p.Attempts, p.LeaseOwner, p.LastError = queue.Status(status), attempts, owner.String, lastErr.String
+		p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
+		if token.Valid {
+			if p.LeaseToken, err = uuid.Parse(token.String); err != nil {
+				return nil, fmt.Errorf("job %s: lease token: %w", id, err)
+			}
+		}
+		if expires.Valid {
+			p.LeaseExpiresAt = fromMS(expires.Int64)
+		}
+		out[id] = &p
+	}
+	return out, rows.Err()
+}
+
+// appendChains appends fresh to their chains and writes their log entries,
+// HLC state and chain heads.
+func (t *txn) appendChains(b *queue.EnqueueBatch, fresh []*queue.Prepared, backfill bool) (map[uuid.UUID]queue.Entry, error) {
+	keys, groups := queue.GroupByChain(fresh)
+	headStmt, err := t.stmt(headSQL)
+	if err != nil {
+		return nil, err
+	}
+	type chainWrite struct {
+		key     queue.ChainKey
+		entries []queue.Entry
+		head    queue.Head
+	}
+	writes := make([]chainWrite, 0, len(keys))
+	for _, k := range keys {
+		var head queue.Head
+		var link []byte
+		var tHLC string
+		err := headStmt.QueryRowContext(t.ctx, k.TenantID, k.PartitionKey).Scan(&link, &tHLC, &head.Count)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, fmt.Errorf("reading the head of chain %s/%q: %w", k.TenantID, k.PartitionKey, err)
+		default:
+			if head, err = parseHead(link, tHLC, head.Count); err != nil {
+				return nil, fmt.Errorf("chain %s/%q: %w", k.TenantID, k.PartitionKey, err)
+			}
+		}
+		entries, next, err := b.Append(head, groups[k])
+		if err != nil {
+			return nil, err // an *hlc.DriftError stays matchable through the caller's wrapping
+		}
+		writes = append(writes, chainWrite{k, entries, next})
+	}
+
+	logStmt, err := t.stmt(insertLogSQL)
+	if err != nil {
+		return nil, err
+	}
+	stateStmt, err := t.stmt(insertStateSQL)
+	if err != nil {
+		return nil, err
+	}
+	headUpsert, err := t.stmt(upsertHeadSQL)
+	if err != nil {
+		return nil, err
+	}
+	now := ms(b.Now)
+	written := make(map[uuid.UUID]queue.Entry, len(fresh))
+	for _, w := range writes {
+		for _, e := range w.entries {
+			j := e.Job
+			var prev any
+			if e.Pos > 0 {
+				prev = e.PrevLink[:]
+			}
+			if _, err := logStmt.ExecContext(t.ctx, j.TenantID, e.THLCText, j.PartitionKey, j.JobID.String(), j.PayloadHash[:], prev,
+				e.Link[:], ms(j.CreatedAt), e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, ms(j.RunAt),
+				nullText(j.IdempotencyKey)); err != nil {
+				return nil, fmt.Errorf("writing the log entry of job %s: %w", j.JobID, err)
+			}
+			status, attempts := statusOf(j), 0
+			var owner, token, expires, lastErr any
+			if backfill {
+				attempts = j.Attempts
+				owner, token, expires, lastErr = nullText(j.LeaseOwner), nullUUID(j.LeaseToken), nullMS(j.LeaseExpiresAt), nullText(j.LastError)
+			}
+			if _, err := stateStmt.ExecContext(t.ctx, j.JobID.String(), j.TenantID, j.PartitionKey, e.THLCText, j.Kind, status, attempts,
+				j.MaxAttempts, ms(j.RunAt), now, owner, token, expires, lastErr); err != nil {
+				return nil, fmt.Errorf("writing the HLC state of job %s: %w", j.JobID, err)
+			}
+			written[j.JobID] = e
+		}
+		last := w.entries[len(w.entries)-1]
+		if _, err := headUpsert.ExecContext(t.ctx, w.key.TenantID, w.key.PartitionKey, w.head.Link[:], last.THLCText, w.head.Count, now); err != nil {
+			return nil, fmt.Errorf("moving the head of chain %s/%q: %w", w.key.TenantID, w.key.PartitionKey, err)
+		}
+	}
+	// The clock's restart bound commits with the timestamps it covers (see
+	// hlc.DataBoundStore): every timestamp stored here is below it.
+	var highest int64
+	for _, w := range writes {
+		for _, e := range w.entries {
+			highest = max(highest, e.THLC.Physical)
+		}
+	}
+	if len(writes) > 0 {
+		if _, err := t.exec(saveBound, b.Node, highest+1, now); err != nil {
+			return nil, fmt.Errorf("writing the HLC bound of node %s: %w", b.Node, err)
+		}
+	}
+	return written, nil
+}
+
+func (t *txn) insertLegacy(b *queue.EnqueueBatch, fresh []*queue.Prepared) error {
+	s, err := t.stmt(insertLegacySQL)
+	if err != nil {
+		return err
+	}
+	now := ms(b.Now)
+	for _, j := range fresh {
+		if _, err := s.ExecContext(t.ctx, j.JobID.String(), j.TenantID, nullText(j.PartitionKey), j.Kind, string(j.Payload),
+			j.PayloadHash.String(), j.Priority, statusOf(j), j.MaxAttempts, ms(j.RunAt), ms(j.CreatedAt), now); err != nil {
+			return fmt.Errorf("writing the legacy row of job %s: %w", j.JobID, err)
+		}
+	}
+	return nil
+}
+
+// statusOf is the status a new row gets: the prepared one, pending if unset.
+func statusOf(j *queue.Prepared) string {
+	if j.Status == "" {
+		return string(queue.StatusPending)
+	}
+	return string(j.Status)
+}
+
+func (t *txn) storedLinks(ids []uuid.UUID) (map[uuid.UUID]queue.EnqueueResult, error) {
+	rows, err := t.query(storedLinkSQL, idList(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]queue.EnqueueResult{}
+	for rows.Next() {
+		var r queue.EnqueueResult
+		var link []byte
+		if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
+			return nil, err
+		}
+		if _, dup := out[r.JobID]; dup {
+			continue
+		}
+		r.Link, _ = chain.HashFromBytes(link) // the column's CHECK guarantees 32 bytes
+		out[r.JobID] = r
+	}
+	return out, rows.Err()
+}
+
+// parseHead reads a chain_heads row into a queue.Head.
+func parseHead(link []byte, tHLC string, count int64) (queue.Head, error) {
+	h, err := chain.HashFromBytes(link)
+	if err != nil {
+		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+	}
+	ts, err := hlc.Parse(tHLC)
+	if err != nil {
+		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+	}
+	return queue.Head{Exists: true, Link: h, THLC: ts, Count: count}, nil
+}
