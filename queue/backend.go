@@ -277,6 +277,23 @@ type DequeueParams struct {
 	// (round-robin: each tenant's earliest jobs first, in turns), so one
 	// tenant's backlog cannot starve the others. Ignored with TenantID.
 	FairTenants bool
+	// FairAfter starts the round-robin at the first tenant after this one
+	// (in tenant_id order, wrapping around), so that consecutive small
+	// fetches take turns instead of always starting with the same tenant.
+	FairAfter string
+}
+
+// RotateTenants orders tenants (sorted ascending) for a fair round that
+// starts after the tenant after: those above it first, then the rest.
+func RotateTenants(tenants []string, after string) []string {
+	if after == "" || len(tenants) < 2 {
+		return tenants
+	}
+	i := 0
+	for i < len(tenants) && tenants[i] <= after {
+		i++
+	}
+	return append(append(make([]string, 0, len(tenants)), tenants[i:]...), tenants[:i]...)
 }
 
 // Lease is a job handed to a worker.

@@ -469,6 +469,7 @@ type DequeueOptions struct {
 	TenantID         string        // only this tenant; empty means all
 	StrictPartitions bool          // one running job per (tenant, partition), in chain order
 	FairTenants      bool          // share the batch round-robin between tenants
+	FairAfter        string        // start the round after this tenant (e.g. the last one served)
 }
 
 // Dequeue leases up to opts.Limit jobs whose run-at has come, in the
@@ -505,6 +506,7 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 		HLCOrder: m.ReadsHlc(), Limit: opts.Limit, Owner: opts.Owner, Token: uuid.New(),
 		Now: now, LeaseUntil: now.Add(opts.LeaseFor), Kinds: opts.Kinds, TenantID: opts.TenantID,
 		StrictPartitions: opts.StrictPartitions, WithChain: o.VerifyOnDequeue, FairTenants: opts.FairTenants,
+		FairAfter: opts.FairAfter,
 	})
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ CREATE TABLE scheduler.scheduler_log (
     chain_pos       BIGINT NOT NULL CHECK (chain_pos >= 0),
     node_id         TEXT NOT NULL,
     kind            TEXT NOT NULL,
-    payload         JSONB NOT NULL,
+    payload         TEXT NOT NULL,  -- the RFC 8785 canonical JSON that payload_hash covers, byte for byte
     priority        INTEGER NOT NULL DEFAULT 0,
     max_attempts    INTEGER NOT NULL CHECK (max_attempts >= 1),
     run_at          TIMESTAMPTZ NOT NULL,

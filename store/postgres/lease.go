@@ -1,9 +1,13 @@
 package postgres
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,10 +124,11 @@ SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
 
 // pickHLCFair takes each tenant's earliest available jobs and interleaves
 // them: first every tenant's first job, then every tenant's second, and so
-// on, each round in t_hlc order. $8 is the tenant list.
+// on, each round in the order of the tenant list $8 (rotated so that
+// consecutive fetches start with the next tenant).
 const pickHLCFair = `
 WITH cand AS (
-	SELECT c.job_id, c.t_hlc, c.rn FROM unnest($8::text[]) AS t(tenant_id) CROSS JOIN LATERAL (
+	SELECT c.job_id, c.rn, t.turn FROM unnest($8::text[]) WITH ORDINALITY AS t(tenant_id, turn) CROSS JOIN LATERAL (
 		SELECT s.job_id, s.t_hlc, row_number() OVER (ORDER BY s.t_hlc) AS rn
 		FROM scheduler.job_state s
 		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
@@ -132,7 +137,7 @@ WITH cand AS (
 	) c
 ), picked AS (
 	SELECT s.job_id FROM scheduler.job_state s
-	JOIN (SELECT job_id, rn, t_hlc FROM cand ORDER BY rn, t_hlc LIMIT $2) c ON c.job_id = s.job_id
+	JOIN (SELECT job_id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.job_id = s.job_id
 	WHERE s.status IN ('pending', 'scheduled')
 	FOR UPDATE OF s SKIP LOCKED
 )
@@ -143,7 +148,7 @@ RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
 
 const pickLegacyFair = `
 WITH cand AS (
-	SELECT c.id, c.priority, c.created_at, c.rn FROM unnest($8::text[]) AS t(tenant_id) CROSS JOIN LATERAL (
+	SELECT c.id, c.rn, t.turn FROM unnest($8::text[]) WITH ORDINALITY AS t(tenant_id, turn) CROSS JOIN LATERAL (
 		SELECT j.id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
 		FROM scheduler.jobs j
 		WHERE j.tenant_id = t.tenant_id AND j.status IN ('pending', 'scheduled') AND j.run_at <= $1
@@ -152,7 +157,7 @@ WITH cand AS (
 	) c
 ), picked AS (
 	SELECT j.id FROM scheduler.jobs j
-	JOIN (SELECT id, rn, priority, created_at FROM cand ORDER BY rn, priority DESC, created_at, id LIMIT $2) c ON c.id = j.id
+	JOIN (SELECT id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.id = j.id
 	WHERE j.status IN ('pending', 'scheduled')
 	FOR UPDATE OF j SKIP LOCKED
 )
@@ -165,7 +170,7 @@ RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text
 // The entry is the one whose t_hlc job_state names, when there is HLC
 // state, so a forged duplicate of a job id cannot stand in for it.
 const chainEntrySelect = `
-SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload::text, l.priority, l.created_at, l.max_attempts, l.run_at,
+SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at, l.max_attempts, l.run_at,
        l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
 FROM scheduler.scheduler_log l
 LEFT JOIN scheduler.job_state s ON s.job_id = l.job_id
@@ -245,7 +250,7 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, tenants)
+		args = append(args, queue.RotateTenants(tenants, p.FairAfter))
 	}
 	var leases []queue.Lease
 	var ids []uuid.UUID
@@ -284,6 +289,10 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 		entries, err := readChainEntries(ctx, tx, ids)
 		if err != nil {
 			return nil, err
+		}
+		// UPDATE ... RETURNING does not promise the order of the selection.
+		if !fair {
+			slices.SortFunc(leases, func(a, b queue.Lease) int { return strings.Compare(a.THLC, b.THLC) })
 		}
 		for i := range leases {
 			l := &leases[i]
@@ -328,6 +337,11 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 	}
 	if len(ids) == 0 {
 		return nil, nil
+	}
+	if !fair {
+		slices.SortFunc(leases, func(a, b queue.Lease) int {
+			return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.CreatedAt.Compare(b.CreatedAt), bytes.Compare(a.JobID[:], b.JobID[:]))
+		})
 	}
 	thlc := map[uuid.UUID]string{}
 	rows, err = tx.Query(ctx, `UPDATE scheduler.job_state SET status = 'running', attempts = attempts + 1, lease_owner = $2, lease_token = $3,
@@ -634,7 +648,7 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 		)
 		INSERT INTO scheduler.jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
 			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error)
-		SELECT src.job_id, src.tenant_id, NULLIF(src.partition_key, ''), src.kind, l.payload, encode(l.payload_hash, 'hex'),
+		SELECT src.job_id, src.tenant_id, NULLIF(src.partition_key, ''), src.kind, l.payload::jsonb, encode(l.payload_hash, 'hex'),
 			l.priority, src.status, src.attempts, src.max_attempts, src.run_at, l.created_at, $2,
 			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error
 		FROM src JOIN scheduler.scheduler_log l

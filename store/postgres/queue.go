@@ -383,7 +383,7 @@ func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []
 		rows  [][]any
 	}{
 		{"scheduler_log", logCols, []string{"text", "text", "text", "uuid", "bytea", "bytea", "bytea", "timestamptz", "bigint",
-			"text", "text", "jsonb", "integer", "integer", "timestamptz", "text"}, logRows},
+			"text", "text", "text", "integer", "integer", "timestamptz", "text"}, logRows},
 		{"job_state", stateCols, []string{"uuid", "text", "text", "text", "text", "text", "integer", "integer", "timestamptz",
 			"timestamptz", "text", "uuid", "timestamptz", "text"}, stateRows},
 		{"jobs", legacyCols, []string{"uuid", "text", "text", "text", "jsonb", "text", "integer", "text", "integer", "integer",

@@ -159,6 +159,7 @@ func pickQuery(p queue.DequeueParams, tenant string) (string, []any) {
 type candidate struct {
 	id        uuid.UUID
 	round     int // fair sharing: the tenant's n-th job
+	turn      int // fair sharing: the tenant's place in the round
 	tHLC      string
 	priority  int
 	createdAt int64
@@ -166,6 +167,9 @@ type candidate struct {
 
 func (a candidate) compare(b candidate, hlcOrder bool) int {
 	if c := cmp.Compare(a.round, b.round); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.turn, b.turn); c != 0 {
 		return c
 	}
 	if hlcOrder {
@@ -214,7 +218,7 @@ func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
 	}
 	// Fair sharing: each tenant's earliest jobs, interleaved round by
 	// round (every tenant's first, then every tenant's second, ...), each
-	// round in the read order.
+	// round starting with the tenant after p.FairAfter.
 	q := activeTenantsLegacySQL
 	if p.HLCOrder {
 		q = activeTenantsHLCSQL
@@ -240,9 +244,13 @@ func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
 		return t.pick(p, "", false, nil)
 	}
 	var all []candidate
-	for _, tenant := range tenants {
+	for turn, tenant := range queue.RotateTenants(tenants, p.FairAfter) {
+		from := len(all)
 		if all, err = t.pick(p, tenant, true, all); err != nil {
 			return nil, err
+		}
+		for i := from; i < len(all); i++ {
+			all[i].turn = turn
 		}
 	}
 	slices.SortFunc(all, func(a, b candidate) int { return a.compare(b, p.HLCOrder) })

@@ -1,0 +1,319 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store/postgres"
+	"github.com/ordo-sched/ordo/store/sqlite"
+	"github.com/ordo-sched/ordo/worker"
+)
+
+// t0 is 2024-01-01T00:00:00Z, on a minute (and hour) boundary, which the
+// periodic tests rely on.
+const t0 = 1_704_067_200_000
+
+// waitFor bounds every wait for something that should happen: generous,
+// because a loaded CI machine under -race is slow, and only ever reached
+// when the test is failing anyway.
+const waitFor = 10 * time.Second
+
+// env is one backend, migrated and empty, with a fake wall clock that
+// every queue made from it shares.
+type env struct {
+	t       *testing.T
+	name    string
+	backend queue.Backend
+	state   hlc.StateStore
+	wall    *hlc.ManualClock
+	url     string // PostgreSQL only
+	// count runs a count(*) query with one argument, written for the
+	// backend at hand.
+	count func(ctx context.Context, sql string, arg any) (int, error)
+}
+
+// backends runs fn as a subtest on PostgreSQL and on SQLite. SQLite is
+// skipped, saying so, while store/sqlite does not implement queue.Backend.
+func backends(t *testing.T, fn func(t *testing.T, e *env)) {
+	t.Helper()
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, newPostgresEnv(t))
+	})
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, newSQLiteEnv(t))
+	})
+}
+
+func newPostgresEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	url := pgtest.NewDatabase(t)
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, name: "postgres", backend: db, state: db.HLCState(), wall: hlc.NewManualClock(t0), url: url,
+		count: func(ctx context.Context, sql string, arg any) (int, error) {
+			var n int
+			err := db.Pool.QueryRow(ctx, sql, arg).Scan(&n)
+			return n, err
+		}}
+}
+
+func newSQLiteEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ordo.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var b queue.Backend = db
+	wall := hlc.NewManualClock(t0)
+	db.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
+	return &env{t: t, name: "sqlite", backend: b, state: db.HLCState(), wall: wall,
+		count: func(ctx context.Context, sql string, arg any) (int, error) {
+			var n int
+			err := db.SQL.QueryRowContext(ctx, sqliteSQL(sql), arg).Scan(&n)
+			return n, err
+		}}
+}
+
+func openPostgres(url string) (*postgres.DB, error) { return postgres.Open(context.Background(), url) }
+
+// sqliteSQL turns the PostgreSQL spelling of the tests' few queries into
+// SQLite's: no schema, ? placeholders.
+func sqliteSQL(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "scheduler.", ""), "$1", "?")
+}
+
+func (e *env) now() time.Time { return time.UnixMilli(e.wall.UnixMilli()) }
+
+// queueOn returns a queue over b for node, on the shared fake clock, in
+// HLC-only mode with verification on dequeue.
+func (e *env) queueOn(b queue.Backend, node string) *queue.Queue {
+	e.t.Helper()
+	ctx := context.Background()
+	clock, err := hlc.New(ctx, hlc.Config{Node: node, Wall: e.wall, Store: e.state})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	q, err := queue.New(ctx, queue.Config{
+		Backend: b, Clock: clock, Now: e.now,
+		Options: queue.Options{EnableHlcOrdering: true, VerifyOnDequeue: true},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return q
+}
+
+// queue returns a queue for node over the env's backend.
+func (e *env) queue(node string) *queue.Queue { return e.queueOn(e.backend, node) }
+
+// jobCount counts the jobs of kind.
+func (e *env) jobCount(kind string) int {
+	e.t.Helper()
+	n, err := e.count(context.Background(), `SELECT count(*) FROM scheduler.job_state WHERE kind = $1`, kind)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// recorder keeps every event of the clients it is attached to and lets a
+// test wait for one.
+type recorder struct {
+	mu     sync.Mutex
+	events []tagged
+	more   chan struct{} // closed and replaced at every event
+}
+
+type tagged struct {
+	client string
+	worker.Event
+}
+
+func newRecorder() *recorder { return &recorder{more: make(chan struct{})} }
+
+func (r *recorder) hook(client string) func(worker.Event) {
+	return func(e worker.Event) {
+		r.mu.Lock()
+		r.events = append(r.events, tagged{client, e})
+		close(r.more)
+		r.more = make(chan struct{})
+		r.mu.Unlock()
+	}
+}
+
+// await returns the first event, past or future, that matches, or fails
+// the test after waitFor.
+func (r *recorder) await(t *testing.T, what string, match func(tagged) bool) tagged {
+	t.Helper()
+	deadline := time.NewTimer(waitFor)
+	defer deadline.Stop()
+	seen := 0
+	for {
+		r.mu.Lock()
+		for ; seen < len(r.events); seen++ {
+			if match(r.events[seen]) {
+				e := r.events[seen]
+				r.mu.Unlock()
+				return e
+			}
+		}
+		more := r.more
+		r.mu.Unlock()
+		select {
+		case <-more:
+		case <-deadline.C:
+			t.Fatalf("no %s within %v; events so far:\n%s", what, waitFor, r.dump())
+		}
+	}
+}
+
+func (r *recorder) all(match func(tagged) bool) []tagged {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []tagged
+	for _, e := range r.events {
+		if match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func (r *recorder) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b bytes.Buffer
+	for _, e := range r.events {
+		if e.Type == worker.EventLeaseExtended {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s %s job=%s kind=%s attempt=%d err=%v retried=%v\n", e.client, e.Type, short(e.Lease.JobID), e.Lease.Kind, e.Lease.Attempt, e.Err, e.Retried)
+	}
+	return b.String()
+}
+
+func short(id uuid.UUID) string { return id.String()[:8] }
+
+// is matches events of type typ for job id (any job when id is zero).
+func is(typ worker.EventType, id uuid.UUID) func(tagged) bool {
+	return func(e tagged) bool { return e.Type == typ && (id == uuid.UUID{} || e.Lease.JobID == id) }
+}
+
+// isAttempt is is, for one attempt.
+func isAttempt(typ worker.EventType, id uuid.UUID, attempt int) func(tagged) bool {
+	return func(e tagged) bool { return is(typ, id)(e) && e.Lease.Attempt == attempt }
+}
+
+// testConfig is a client configuration with timers short enough for tests
+// (real time) and leases and leadership long on the fake clock, so that
+// only the test moves them.
+func testConfig(w *worker.Workers, rec *recorder, name string, logs *syncBuffer) worker.Config {
+	return worker.Config{
+		Workers: w, ID: name, MaxWorkers: 4,
+		LeaseFor: 30 * time.Second, HeartbeatInterval: 25 * time.Millisecond,
+		PollInterval: 25 * time.Millisecond, FetchCooldown: 5 * time.Millisecond,
+		MaintenanceInterval: 25 * time.Millisecond, LeaderTTL: 10 * time.Second,
+		TimeoutGrace: 100 * time.Millisecond,
+		OnEvent:      rec.hook(name),
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// startClient creates and starts a client, and stops it (briefly) when
+// the test ends. Its log is printed if the test fails.
+func startClient(t *testing.T, q *queue.Queue, cfg worker.Config) *worker.Client {
+	t.Helper()
+	c := newClient(t, q, cfg)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func newClient(t *testing.T, q *queue.Queue, cfg worker.Config) *worker.Client {
+	t.Helper()
+	c, err := worker.NewClient(q, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = c.Stop(ctx)
+	})
+	return c
+}
+
+// syncBuffer collects a client's log, shown when the test fails.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func logs(t *testing.T) *syncBuffer {
+	b := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("client log:\n%s", b.String())
+		}
+	})
+	return b
+}
+
+// get reads a job, failing the test on error.
+func get(t *testing.T, q *queue.Queue, id uuid.UUID) queue.JobInfo {
+	t.Helper()
+	info, err := q.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+// insert enqueues args for tenant "acme" through c.
+func insert(t *testing.T, c *worker.Client, args worker.Args, opts *worker.InsertOpts) uuid.UUID {
+	t.Helper()
+	res, err := c.Insert(context.Background(), "acme", args, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.JobID
+}

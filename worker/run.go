@@ -1,0 +1,292 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// finalizeTimeout bounds the write that records a job's outcome. It is
+// not the job's context, which may be over: the outcome must still land.
+const finalizeTimeout = 30 * time.Second
+
+// runningJob is a job between its fetch and its outcome being recorded.
+// Exactly one party records the outcome: the job's own goroutine, or Stop
+// when it hands the job back. claim decides which.
+type runningJob struct {
+	lease    queue.Lease
+	queue    string
+	claimed  atomic.Bool
+	released chan struct{} // closed by Stop after it claimed the job
+}
+
+func (rj *runningJob) claim() bool { return rj.claimed.CompareAndSwap(false, true) }
+
+func (c *Client) start(qs *queueState, l queue.Lease) {
+	rj := &runningJob{lease: l, queue: qs.name, released: make(chan struct{})}
+	c.runMu.Lock()
+	c.jobs[l.JobID] = rj
+	c.runMu.Unlock()
+	c.jobWG.Add(1)
+	go func() {
+		defer c.jobWG.Done()
+		defer c.release(qs, 1)
+		defer func() {
+			c.runMu.Lock()
+			delete(c.jobs, l.JobID)
+			c.runMu.Unlock()
+		}()
+		c.run(qs, rj)
+	}()
+}
+
+// timeoutFor picks a job's timeout: the args' Timeout method, else the
+// kind's, else the client's default. Negative means none.
+func (c *Client) timeoutFor(e *kindEntry, p prepared) time.Duration {
+	switch {
+	case p.hasTimeout && p.timeout != 0:
+		return p.timeout
+	case e.opts.Timeout != 0:
+		return e.opts.Timeout
+	}
+	return c.cfg.DefaultTimeout
+}
+
+func (c *Client) run(qs *queueState, rj *runningJob) {
+	l := rj.lease
+	log := c.log.With("job_id", l.JobID, "kind", l.Kind, "tenant_id", l.TenantID, "attempt", l.Attempt, "queue", qs.name)
+	c.emit(Event{Type: EventJobStarted, Queue: qs.name, Lease: l})
+	log.Debug("worker: job started")
+	began := time.Now()
+
+	var err error
+	var hb *heartbeat
+	e := c.kinds[l.Kind]
+	if e == nil {
+		err = &unknownKindError{kind: l.Kind}
+	} else if p, derr := e.prepare(&l); derr != nil {
+		err = derr
+	} else {
+		ctx, cancel := context.WithCancelCause(c.jobsCtx)
+		hb = c.startHeartbeat(qs, l, cancel)
+		err = supervise(ctx, p.work, c.timeoutFor(e, p), c.cfg.TimeoutGrace, hb.lost, rj.released, log)
+		cancel(context.Canceled)
+		hb.stop()
+	}
+	took := time.Since(began)
+	if !rj.claim() {
+		return // Stop handed the job back; the handler's result is moot
+	}
+	if hb != nil && hb.wasLost() {
+		c.emit(Event{Type: EventLeaseLost, Queue: qs.name, Lease: hb.current(), Err: queue.ErrLeaseLost, Duration: took})
+		log.Warn("worker: the job's lease was lost while it ran; its result is discarded", "handler_error", err)
+		return
+	}
+	c.finish(qs.name, e, l, err, took, log)
+}
+
+// finish records a job's outcome in the queue and reports it.
+func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error, took time.Duration, log interface {
+	Warn(string, ...any)
+	Error(string, ...any)
+	Debug(string, ...any)
+}) {
+	res := classify(err)
+	ctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
+	defer cancel()
+	ev := Event{Queue: queueName, Lease: l, Err: res.Err, Duration: took}
+	var terr error
+	switch res.Outcome {
+	case OutcomeSucceeded:
+		terr = c.q.Complete(ctx, l)
+		ev.Type = EventJobSucceeded
+	case OutcomeCancelled:
+		reason := "cancelled by its handler"
+		var ce *cancelError
+		if errors.As(res.Err, &ce) && ce.err != nil {
+			reason = ce.err.Error()
+		}
+		terr = c.q.CancelLeased(ctx, l, reason)
+		ev.Type = EventJobCancelled
+	case OutcomeSnoozed:
+		terr = c.q.Snooze(ctx, l, res.SnoozeFor)
+		ev.Type, ev.RetryAt = EventJobSnoozed, c.now().Add(res.SnoozeFor)
+	default:
+		fo := queue.FailOptions{NoRetry: res.Outcome == OutcomeDiscarded}
+		if !fo.NoRetry && e != nil && e.opts.Backoff != nil {
+			fo.Delay = e.opts.Backoff(l.Attempt)
+		}
+		var fr queue.FailResult
+		fr, terr = c.q.Fail(ctx, l, res.Err, fo)
+		ev.Type, ev.Retried, ev.RetryAt = EventJobFailed, fr.Retried, fr.RunAt
+		var te *TimeoutError
+		ev.Abandoned = errors.As(res.Err, &te) && te.Abandoned
+	}
+	switch {
+	case errors.Is(terr, queue.ErrLeaseLost):
+		c.emit(Event{Type: EventLeaseLost, Queue: queueName, Lease: l, Err: terr, Duration: took})
+		log.Warn("worker: the job's lease was lost before its outcome was recorded; the outcome is discarded", "outcome", res.Outcome.String(), "handler_error", res.Err)
+		return
+	case terr != nil:
+		log.Error("worker: recording the job's outcome failed; it will run again once its lease expires", "outcome", res.Outcome.String(), "error", terr)
+		return
+	}
+	c.emit(ev)
+	switch ev.Type {
+	case EventJobFailed:
+		log.Warn("worker: job attempt failed", "error", res.Err, "retried", ev.Retried, "retry_at", ev.RetryAt)
+	default:
+		log.Debug("worker: job finished", "outcome", res.Outcome.String(), "took", took)
+	}
+}
+
+// errReleased and errLostAbandoned end supervise without an outcome.
+var (
+	errReleased      = errors.New("worker: job handed back by Stop")
+	errLostAbandoned = errors.New("worker: lease lost and the handler did not return within the grace period")
+)
+
+// supervise runs work in its own goroutine and waits for it, for at most
+// timeout plus grace (timeout <= 0: no limit), or until released closes,
+// or until grace after lost closes. A handler still running then is
+// abandoned: Go cannot stop a goroutine, and waiting for one that ignores
+// its context would hold a slot, and the job, forever.
+func supervise(ctx context.Context, work func(context.Context) error, timeout, grace time.Duration,
+	lost, released <-chan struct{}, log interface{ Warn(string, ...any) }) error {
+	var timeoutCause error
+	if timeout > 0 {
+		te := &TimeoutError{Timeout: timeout}
+		timeoutCause = te
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, te)
+		defer cancel()
+	}
+	done := make(chan error, 1)
+	var abandoned atomic.Bool
+	began := time.Now()
+	go func() {
+		err := callHandler(ctx, work)
+		if abandoned.Load() && log != nil {
+			log.Warn("worker: an abandoned handler returned at last", "after", time.Since(began), "error", err)
+		}
+		done <- err
+	}()
+	var limit <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout + grace)
+		defer t.Stop()
+		limit = t.C
+	}
+	var lostGrace <-chan time.Time
+	for {
+		select {
+		case err := <-done:
+			if err != nil && timeoutCause != nil && context.Cause(ctx) == timeoutCause {
+				return &TimeoutError{Timeout: timeout, Err: err}
+			}
+			return err
+		case <-limit:
+			abandoned.Store(true)
+			return &TimeoutError{Timeout: timeout, Abandoned: true}
+		case <-released:
+			abandoned.Store(true)
+			return errReleased
+		case <-lost:
+			lost = nil
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			lostGrace = t.C
+		case <-lostGrace:
+			abandoned.Store(true)
+			return errLostAbandoned
+		}
+	}
+}
+
+// callHandler runs work, turning a panic into the attempt's error.
+func callHandler(ctx context.Context, work func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v, Stack: debug.Stack()}
+		}
+	}()
+	return work(ctx)
+}
+
+// heartbeat extends a running job's lease every HeartbeatInterval. When
+// the lease turns out to be lost it cancels the job's context: the work
+// now belongs to someone else.
+type heartbeat struct {
+	stopC  chan struct{}
+	done   chan struct{}
+	lost   chan struct{}
+	isLost atomic.Bool
+	mu     sync.Mutex
+	lease  queue.Lease
+}
+
+func (c *Client) startHeartbeat(qs *queueState, l queue.Lease, cancelJob context.CancelCauseFunc) *heartbeat {
+	h := &heartbeat{stopC: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{}), lease: l}
+	go func() {
+		defer close(h.done)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-h.stopC:
+			case <-c.crashed:
+			case <-h.done:
+			}
+			cancel()
+		}()
+		t := time.NewTicker(c.cfg.HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stopC:
+				return
+			case <-c.crashed:
+				return
+			case <-t.C:
+			}
+			xctx, xcancel := context.WithTimeout(ctx, c.cfg.LeaseFor)
+			nl, err := c.q.Extend(xctx, h.current(), c.cfg.LeaseFor)
+			xcancel()
+			switch {
+			case errors.Is(err, queue.ErrLeaseLost):
+				h.isLost.Store(true)
+				close(h.lost)
+				cancelJob(errLeaseLostCause)
+				return
+			case err != nil:
+				if ctx.Err() == nil {
+					c.log.Warn("worker: extending a job's lease failed; trying again at the next heartbeat", "job_id", l.JobID, "error", err)
+				}
+			default:
+				h.mu.Lock()
+				h.lease = nl
+				h.mu.Unlock()
+				c.emit(Event{Type: EventLeaseExtended, Queue: qs.name, Lease: nl})
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heartbeat) current() queue.Lease {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lease
+}
+
+func (h *heartbeat) wasLost() bool { return h.isLost.Load() }
+
+func (h *heartbeat) stop() {
+	close(h.stopC)
+	<-h.done
+}
