@@ -36,25 +36,33 @@ type killArgs struct {
 
 func (killArgs) Kind() string { return "test.kill" }
 
-// TestHelperProcess is a worker process for TestKillWorkerProcess, run as
-// a copy of the test binary. It works until its stdin closes.
-func TestHelperProcess(t *testing.T) {
-	url, node := os.Getenv(helperDBEnv), os.Getenv(helperNodeEnv)
-	if url == "" {
-		t.Skip("a worker process for TestKillWorkerProcess, not a test")
+// TestMain turns a copy of the test binary into a worker process for
+// TestKillWorkerProcess when the parent sets helperDBEnv.
+func TestMain(m *testing.M) {
+	if url := os.Getenv(helperDBEnv); url != "" {
+		if err := runHelperProcess(url, os.Getenv(helperNodeEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "worker helper process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// runHelperProcess works jobs until its stdin closes.
+func runHelperProcess(url, node string) error {
 	ctx := context.Background()
 	db, err := postgres.Open(ctx, url)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	clock, err := hlc.New(ctx, hlc.Config{Node: node, Store: db.HLCState()})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Options: queue.Options{EnableHlcOrdering: true, VerifyOnDequeue: true}})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer q.Close()
 	w := worker.NewWorkers()
@@ -93,17 +101,15 @@ func TestHelperProcess(t *testing.T) {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	stopCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := c.Stop(stopCtx); err != nil {
-		t.Fatal(err)
-	}
+	return c.Stop(stopCtx)
 }
 
 type child struct {
@@ -167,7 +173,7 @@ func TestKillWorkerProcess(t *testing.T) {
 
 	children := map[string]*child{}
 	for _, node := range []string{"worker-a", "worker-b"} {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), helperDBEnv+"="+url, helperNodeEnv+"="+node)
 		stdin, err := cmd.StdinPipe()
 		if err != nil {
