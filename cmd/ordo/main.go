@@ -72,6 +72,10 @@ so their order is the same on every node and can be verified afterwards.`,
 		newEnqueueCommand(g),
 		newBackfillCommand(g),
 		newRollbackDrainCommand(g),
+		newVerifyCommand(g),
+		newSnapshotCommand(g),
+		newProofCommand(g),
+		newKeygenCommand(g),
 		newVersionCommand(),
 	)
 	return root

@@ -1,0 +1,419 @@
+package audit
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// Each chain is also an RFC 6962 Merkle tree whose leaf i is the entry at
+// chain_pos i (leaf data: its link; see LeafHash). A checkpoint is a signed
+// note in the C2SP tlog-checkpoint format:
+//
+//	ordo/<tenant_id>/<partition_key>
+//	<tree size, decimal>
+//	<root hash, standard base64>
+//
+//	— <key name> <base64(key hash || Ed25519 signature)>
+//
+// The origin line names the chain: the tenant id cannot contain '/', so
+// everything after the second '/' is the partition key, verbatim (empty for
+// the default partition).
+
+// OriginPrefix starts every checkpoint origin.
+const OriginPrefix = "ordo/"
+
+// LeadershipName is the duty the checkpointer leads (queue.Leadership).
+const LeadershipName = "ordo.checkpointer"
+
+// Origin returns the checkpoint origin of chain k.
+func Origin(k queue.ChainKey) string { return OriginPrefix + k.TenantID + "/" + k.PartitionKey }
+
+// ParseOrigin returns the chain an origin names.
+func ParseOrigin(origin string) (queue.ChainKey, error) {
+	rest, ok := strings.CutPrefix(origin, OriginPrefix)
+	tenant, partition, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || chain.ValidateTenantID(tenant) != nil || chain.ValidatePartitionKey(partition) != nil {
+		return queue.ChainKey{}, fmt.Errorf("audit: %q is not an ordo checkpoint origin (ordo/<tenant>/<partition>)", origin)
+	}
+	return queue.ChainKey{TenantID: tenant, PartitionKey: partition}, nil
+}
+
+// CheckpointBody is what a checkpoint states.
+type CheckpointBody struct {
+	Origin string
+	Size   int64
+	Root   tlog.Hash
+}
+
+// Key returns the chain the checkpoint is about.
+func (b CheckpointBody) Key() (queue.ChainKey, error) { return ParseOrigin(b.Origin) }
+
+// Text returns the note text of the body.
+func (b CheckpointBody) Text() string {
+	return fmt.Sprintf("%s\n%d\n%s\n", b.Origin, b.Size, base64.StdEncoding.EncodeToString(b.Root[:]))
+}
+
+// ParseCheckpointText reads a checkpoint's note text (extension lines after
+// the root are allowed and ignored).
+func ParseCheckpointText(text string) (CheckpointBody, error) {
+	lines := strings.SplitN(text, "\n", 4)
+	if len(lines) < 4 {
+		return CheckpointBody{}, errors.New("audit: checkpoint: want origin, size and root lines")
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
+		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad tree size %q", lines[1])
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != tlog.HashSize {
+		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad root hash %q", lines[2])
+	}
+	b := CheckpointBody{Origin: lines[0], Size: size}
+	copy(b.Root[:], root)
+	return b, nil
+}
+
+// OpenCheckpoint verifies a signed checkpoint with key and returns what it
+// states. With a nil key the signature is not checked (signed is false).
+func OpenCheckpoint(msg []byte, key *PublicKey) (b CheckpointBody, signed bool, err error) {
+	var n *note.Note
+	if key == nil {
+		n, err = note.Open(msg, note.VerifierList())
+		var unverified *note.UnverifiedNoteError
+		if !errors.As(err, &unverified) {
+			if err == nil {
+				err = errors.New("unexpectedly verified")
+			}
+			return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint: %w", err)
+		}
+		n = unverified.Note
+	} else if n, err = note.Open(msg, note.VerifierList(key.NoteVerifier())); err != nil {
+		return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint signature (key %s): %w", key.KeyID(), err)
+	}
+	b, err = ParseCheckpointText(n.Text)
+	return b, key != nil, err
+}
+
+// SignCheckpoint returns the signed note of body.
+func SignCheckpoint(body CheckpointBody, key *PrivateKey) ([]byte, error) {
+	return note.Sign(&note.Note{Text: body.Text()}, key.NoteSigner())
+}
+
+// Checkpointer maintains each chain's stored tree hashes (tlog stored
+// hashes, in the chain_tree_hashes table) off the enqueue hot path, and
+// signs a checkpoint of every chain that grew. One node at a time does
+// it: with Leader set, RunOnce first takes the LeadershipName lease.
+type Checkpointer struct {
+	Store Store
+	Key   *PrivateKey
+	// Leader elects one checkpointer among the nodes (the backend, which
+	// implements queue.Leadership); nil runs unconditionally.
+	Leader queue.Leadership
+	Holder string // this node's id, for the lease
+	// Now is the wall clock for leases and created_at; default time.Now.
+	Now      func() time.Time
+	LeaseFor time.Duration // default 1 minute
+	Interval time.Duration // Run's period; default 10 seconds
+	// Chunk bounds the leaves hashed per transaction (default 10,000).
+	Chunk  int
+	Logger *slog.Logger
+}
+
+// RunResult reports one RunOnce.
+type RunResult struct {
+	Led          bool             // this node held the lease
+	Leaves       int64            // leaves hashed
+	Checkpoints  []CheckpointBody // checkpoints signed
+	ChainsFailed []queue.ChainKey // chains whose new entries did not follow the hashed history
+}
+
+// ErrHistoryMismatch means new entries do not follow the entries already
+// hashed into a chain's tree: the chain was changed, and the checkpointer
+// refuses to sign it.
+var ErrHistoryMismatch = errors.New("audit: the chain's entries do not follow its hashed history")
+
+func (c *Checkpointer) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Checkpointer) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// RunOnce brings every chain's tree up to its head and signs a checkpoint
+// for every chain whose tree is ahead of its latest checkpoint. A chain
+// whose new entries do not follow its hashed history is skipped (and
+// reported in ChainsFailed, with ErrHistoryMismatch logged): its tree and
+// checkpoints stay as they were, evidence for the verifier.
+func (c *Checkpointer) RunOnce(ctx context.Context) (RunResult, error) {
+	var res RunResult
+	if c.Key == nil {
+		return res, errors.New("audit: checkpointer needs a signing key")
+	}
+	if c.Leader != nil {
+		lease := c.LeaseFor
+		if lease <= 0 {
+			lease = time.Minute
+		}
+		now := c.now()
+		ok, err := c.Leader.TryLead(ctx, LeadershipName, c.Holder, now.Add(lease), now)
+		if err != nil || !ok {
+			return res, err
+		}
+	}
+	res.Led = true
+	behind, err := c.Store.TreesBehind(ctx)
+	if err != nil {
+		return res, err
+	}
+	for _, p := range behind {
+		size := p.TreeSize
+		if p.Entries > size {
+			n, err := c.extend(ctx, p.Key, size, p.Entries)
+			res.Leaves += n
+			size += n
+			if errors.Is(err, ErrHistoryMismatch) {
+				c.log().Error("checkpointer: refusing to extend a chain whose history changed", "tenant_id", p.Key.TenantID, "partition_key", p.Key.PartitionKey, "error", err)
+				res.ChainsFailed = append(res.ChainsFailed, p.Key)
+				continue
+			}
+			if err != nil {
+				return res, err
+			}
+		}
+		if size == 0 {
+			continue
+		}
+		latest, err := c.Store.Checkpoints(ctx, p.Key, 1)
+		if err != nil {
+			return res, err
+		}
+		if len(latest) > 0 && latest[0].Size >= size {
+			continue
+		}
+		body, err := c.sign(ctx, p.Key, size)
+		if err != nil {
+			return res, err
+		}
+		res.Checkpoints = append(res.Checkpoints, body)
+	}
+	return res, nil
+}
+
+// Run calls RunOnce every Interval until ctx ends, then resigns the lease.
+func (c *Checkpointer) Run(ctx context.Context) error {
+	every := c.Interval
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := c.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			c.log().Error("checkpointer run failed", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			if c.Leader != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = c.Leader.Resign(rctx, LeadershipName, c.Holder)
+				cancel()
+			}
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Checkpointer) sign(ctx context.Context, k queue.ChainKey, size int64) (CheckpointBody, error) {
+	root, err := tlog.TreeHash(size, c.reader(ctx, k, nil))
+	if err != nil {
+		return CheckpointBody{}, fmt.Errorf("audit: tree hash of %s at size %d: %w", Origin(k), size, err)
+	}
+	body := CheckpointBody{Origin: Origin(k), Size: size, Root: root}
+	msg, err := SignCheckpoint(body, c.Key)
+	if err != nil {
+		return body, err
+	}
+	err = c.Store.InsertCheckpoint(ctx, &Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
+	return body, err
+}
+
+// reader reads chain k's stored hashes, from pending first.
+func (c *Checkpointer) reader(ctx context.Context, k queue.ChainKey, pending map[int64]tlog.Hash) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		var missing []int64
+		for i, x := range indexes {
+			if h, ok := pending[x]; ok {
+				out[i] = h
+			} else {
+				missing = append(missing, x)
+			}
+		}
+		if len(missing) == 0 {
+			return out, nil
+		}
+		got, err := c.Store.ReadHashes(ctx, k, missing)
+		if err != nil {
+			return nil, err
+		}
+		j := 0
+		for i, x := range indexes {
+			if _, ok := pending[x]; !ok {
+				out[i] = got[j]
+				if pending != nil {
+					pending[x] = got[j]
+				}
+				j++
+			}
+		}
+		return out, nil
+	})
+}
+
+// extend hashes entries [size, entries) of chain k into its tree, in
+// chunks, each stored in one transaction, and returns how many it added.
+// Every new entry must link correctly and follow the last hashed one.
+func (c *Checkpointer) extend(ctx context.Context, k queue.ChainKey, size, entries int64) (int64, error) {
+	chunk := int64(c.Chunk)
+	if chunk <= 0 {
+		chunk = 10_000
+	}
+	added := int64(0)
+	for size < entries {
+		end := min(entries, size+chunk)
+		// Load the hashes the new leaves build on (the complete subtrees
+		// along the tree's right edge, and the last leaf) before scanning:
+		// no query may run while the scan holds SQLite's one connection.
+		pending := map[int64]tlog.Hash{}
+		var need []int64
+		for l := 0; size>>l > 0; l++ {
+			if (size>>l)&1 == 1 {
+				need = append(need, tlog.StoredHashIndex(l, (size>>l)-1))
+			}
+		}
+		if size > 0 {
+			need = append(need, tlog.StoredHashIndex(0, size-1))
+		}
+		if len(need) > 0 {
+			got, err := c.Store.ReadHashes(ctx, k, need)
+			if err != nil {
+				return added, err
+			}
+			for i, x := range need {
+				pending[x] = got[i]
+			}
+		}
+		r := tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+			out := make([]tlog.Hash, len(indexes))
+			for i, x := range indexes {
+				h, ok := pending[x]
+				if !ok {
+					return nil, fmt.Errorf("audit: checkpointer: tree hash %d not loaded", x)
+				}
+				out[i] = h
+			}
+			return out, nil
+		})
+		var hashes []tlog.Hash
+		n := size
+		var prev chain.Hash
+		var scanErr error
+		err := c.Store.Scan(ctx, k, size, end, false, func(e *Entry) error {
+			if e.Pos != n {
+				return fmt.Errorf("%w: chain_pos %d missing", ErrHistoryMismatch, n)
+			}
+			link, err := chain.HashFromBytes(e.Link)
+			if err != nil {
+				return fmt.Errorf("%w: chain_pos %d: %v", ErrHistoryMismatch, n, err)
+			}
+			ph, _ := chain.HashFromBytes(e.PayloadHash)
+			var pl chain.Hash
+			if e.PrevLink != nil {
+				if pl, err = chain.HashFromBytes(e.PrevLink); err != nil {
+					return fmt.Errorf("%w: chain_pos %d: %v", ErrHistoryMismatch, n, err)
+				}
+			}
+			if want, err := chain.Link(pl, e.JobID, string(e.THLC), ph); err != nil || want != link {
+				return fmt.Errorf("%w: chain_pos %d (job %s): link does not recompute", ErrHistoryMismatch, n, e.JobID)
+			}
+			switch {
+			case n == 0 && e.PrevLink != nil:
+				return fmt.Errorf("%w: the genesis entry has a prev_link", ErrHistoryMismatch)
+			case n > 0 && e.PrevLink == nil:
+				return fmt.Errorf("%w: chain_pos %d has no prev_link", ErrHistoryMismatch, n)
+			case n > size && pl != prev:
+				return fmt.Errorf("%w: chain_pos %d does not follow chain_pos %d", ErrHistoryMismatch, n, n-1)
+			case n == size && n > 0:
+				// The first new entry must follow the last hashed leaf.
+				hs, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, n-1)})
+				if err != nil {
+					scanErr = err
+					return err
+				}
+				if LeafHash(pl) != hs[0] {
+					return fmt.Errorf("%w: chain_pos %d (job %s) does not follow the entry hashed at chain_pos %d", ErrHistoryMismatch, n, e.JobID, n-1)
+				}
+			}
+			hs, err := tlog.StoredHashesForRecordHash(n, LeafHash(link), r)
+			if err != nil {
+				scanErr = err
+				return err
+			}
+			first := tlog.StoredHashCount(n)
+			for i, h := range hs {
+				pending[first+int64(i)] = h
+			}
+			hashes = append(hashes, hs...)
+			prev = link
+			n++
+			return nil
+		})
+		if scanErr != nil {
+			return added, scanErr
+		}
+		if err != nil && !errors.Is(err, ErrHistoryMismatch) {
+			return added, err
+		}
+		if n > size {
+			if aerr := c.Store.AppendHashes(ctx, k, size, n, hashes); aerr != nil {
+				return added, aerr
+			}
+			added += n - size
+		}
+		if err != nil {
+			return added, err
+		}
+		if n < end { // fewer entries than the head said: stop here
+			return added, nil
+		}
+		size = n
+	}
+	return added, nil
+}
+
+// treeHashReader reads chain k's stored hashes straight from the store.
+func treeHashReader(ctx context.Context, s Store, k queue.ChainKey) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		return s.ReadHashes(ctx, k, indexes)
+	})
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+func newProofCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "proof",
+		Short: "Signed checkpoints, and inclusion and consistency proofs checkable offline",
+		Long: `Each chain is an RFC 6962 Merkle tree over its entries (leaf: the entry's link). The checkpointer signs
+its size and root (a C2SP signed note). An auditor keeps checkpoints, asks for proofs, and checks them with
+the public key alone: "proof check" needs no database. See docs/audit.md.`,
+	}
+	cmd.AddCommand(newProofCheckpointCommand(g), newProofInclusionCommand(g), newProofConsistencyCommand(g), newProofCheckCommand())
+	return cmd
+}
+
+func writeOut(cmd *cobra.Command, path string, b []byte) error {
+	if path == "" || path == "-" {
+		_, err := cmd.OutOrStdout().Write(b)
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
+	var tenant, partition, keyFile, out string
+	var sign bool
+	cmd := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Print a chain's latest signed checkpoint (with --sign, run the checkpointer first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if !sign && tenant == "" {
+				return errors.New("--tenant is required (or --sign to checkpoint every chain)")
+			}
+			var key *audit.PrivateKey
+			if sign {
+				var err error
+				if key, err = readPrivateKey(keyFile); err != nil {
+					return err
+				}
+			}
+			db, as, err := g.openAudit(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if sign {
+				node, err := g.nodeID()
+				if err != nil {
+					return err
+				}
+				cp := &audit.Checkpointer{Store: as, Key: key, Holder: node}
+				if l, ok := any(db).(queue.Leadership); ok {
+					cp.Leader = l
+				}
+				res, err := cp.RunOnce(ctx)
+				if err != nil {
+					return err
+				}
+				if !res.Led {
+					return errors.New("another node holds the checkpointer lease; try again later")
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "hashed %d entries, signed %d checkpoints\n", res.Leaves, len(res.Checkpoints))
+				for _, k := range res.ChainsFailed {
+					fmt.Fprintf(cmd.ErrOrStderr(), "chain %s/%q: new entries do not follow the hashed history; not signed (run ordo verify)\n", k.TenantID, k.PartitionKey)
+				}
+				if tenant == "" {
+					return nil
+				}
+			}
+			cps, err := as.Checkpoints(ctx, queue.ChainKey{TenantID: tenant, PartitionKey: partition}, 1)
+			if err != nil {
+				return err
+			}
+			if len(cps) == 0 {
+				return fmt.Errorf("chain %s/%q has no checkpoint yet", tenant, partition)
+			}
+			return writeOut(cmd, out, cps[0].Note)
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the chain's tenant")
+	cmd.Flags().StringVar(&partition, "partition", "", "the chain's partition (default: the default partition)")
+	cmd.Flags().BoolVar(&sign, "sign", false, "bring every chain's tree up to date and sign checkpoints first (needs --key)")
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key file, for --sign")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the checkpoint to this file (default: standard output)")
+	return cmd
+}
+
+func newProofInclusionCommand(g *globalFlags) *cobra.Command {
+	var job, out string
+	cmd := &cobra.Command{
+		Use:   "inclusion",
+		Short: "Prove that a job is in its chain, against the chain's latest checkpoint",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			id, err := uuid.Parse(job)
+			if err != nil {
+				return fmt.Errorf("--job: %w", err)
+			}
+			ctx := cmd.Context()
+			db, as, err := g.openAudit(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			p, err := audit.ProveInclusion(ctx, as, id)
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(p, "", "  ")
+			return writeOut(cmd, out, append(b, '\n'))
+		},
+	}
+	cmd.Flags().StringVar(&job, "job", "", "job id (required)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the proof to this file (default: standard output)")
+	return cmd
+}
+
+func newProofConsistencyCommand(g *globalFlags) *cobra.Command {
+	var tenant, partition, out string
+	var from, to int64
+	cmd := &cobra.Command{
+		Use:   "consistency",
+		Short: "Prove that a chain's tree of size --from is a prefix of its checkpoint of size --to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenant == "" || from < 1 {
+				return errors.New("--tenant and --from (the size of the checkpoint you hold) are required")
+			}
+			ctx := cmd.Context()
+			db, as, err := g.openAudit(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			p, err := audit.ProveConsistency(ctx, as, queue.ChainKey{TenantID: tenant, PartitionKey: partition}, from, to)
+			if err != nil {
+				return err
+			}
+			b, _ := json.MarshalIndent(p, "", "  ")
+			return writeOut(cmd, out, append(b, '\n'))
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the chain's tenant (required)")
+	cmd.Flags().StringVar(&partition, "partition", "", "the chain's partition (default: the default partition)")
+	cmd.Flags().Int64Var(&from, "from", 0, "the older tree size (required)")
+	cmd.Flags().Int64Var(&to, "to", 0, "the newer tree size, a checkpoint's (default: the latest checkpoint)")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "write the proof to this file (default: standard output)")
+	return cmd
+}
+
+func newProofCheckCommand() *cobra.Command {
+	var keyFile string
+	var checkpoints []string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check PROOF-FILE",
+		Short: "Check a proof offline, with the public key (and checkpoints you kept); no database",
+		Long:  "Exit status: 0 when the proof holds, 1 when it does not, 2 on error.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return errors.New("--key: the public key file is required")
+			}
+			key, err := readPublicKey(keyFile)
+			if err != nil {
+				return err
+			}
+			trusted, err := readFiles(checkpoints)
+			if err != nil {
+				return err
+			}
+			b, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := audit.ParseProof(b)
+			if err != nil {
+				return err
+			}
+			res, err := audit.CheckProof(p, key, trusted...)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeJSON(out, res); err != nil {
+					return err
+				}
+			} else {
+				for _, n := range res.Notes {
+					fmt.Fprintln(out, n)
+				}
+				if res.Valid {
+					fmt.Fprintf(out, "%s proof OK\n", res.Type)
+				} else {
+					fmt.Fprintf(out, "%s proof FAILED: %s\n", res.Type, res.Problem)
+				}
+			}
+			if !res.Valid {
+				return &exitError{code: 1, err: fmt.Errorf("the %s proof does not hold: %s", res.Type, res.Problem)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "public key file (required)")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/store"
+)
+
+// openAudit opens the database (migrated) and its audit store.
+func (g *globalFlags) openAudit(ctx context.Context) (store.DB, audit.Store, error) {
+	db, err := g.openMigrated(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	as, ok := any(db).(interface{ AuditStore() audit.Store })
+	if !ok {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("the %T backend has no audit store", db)
+	}
+	return db, as.AuditStore(), nil
+}
+
+// readPublicKey reads a public key file; a private key file is accepted
+// too (its public half is used).
+func readPublicKey(path string) (*audit.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(strings.TrimSpace(string(b)), "PRIVATE+KEY+") {
+		k, err := audit.ParsePrivateKey(string(b))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return k.Public(), nil
+	}
+	k, err := audit.ParsePublicKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func readPrivateKey(path string) (*audit.PrivateKey, error) {
+	if path == "" {
+		return nil, errors.New("--key: a private key file is required (create one with `ordo keygen`)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := audit.ParsePrivateKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+func readFiles(paths []string) ([][]byte, error) {
+	var out [][]byte
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newVerifyCommand(g *globalFlags) *cobra.Command {
+	var tenant, partition, keyFile string
+	var all, asJSON bool
+	var checkpoints []string
+	var maxIssues int
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Verify the hash chains: links, order, payloads, heads, duplicates, signed checkpoints",
+		Long: `verify streams every entry of the chosen chains and checks them (docs/chain-spec.md section 8,
+docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
+gaps, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
+you kept yourself).
+
+Exit status: 0 when every chain is valid, 1 when issues were found (each is printed), 2 on error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all == (tenant != "") {
+				return errors.New("give --tenant T (optionally --partition P) or --all")
+			}
+			if cmd.Flags().Changed("partition") && all {
+				return errors.New("--partition needs --tenant, not --all")
+			}
+			ctx := cmd.Context()
+			v := &audit.Verifier{MaxIssues: maxIssues}
+			if keyFile != "" {
+				k, err := readPublicKey(keyFile)
+				if err != nil {
+					return err
+				}
+				v.Key = k
+			}
+			var err error
+			if v.Checkpoints, err = readFiles(checkpoints); err != nil {
+				return err
+			}
+			if len(v.Checkpoints) > 0 && v.Key == nil {
+				return errors.New("--checkpoint needs --key to verify the checkpoints' signatures")
+			}
+			db, as, err := g.openAudit(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			v.Store = as
+			var res *audit.Result
+			switch {
+			case all:
+				res, err = v.VerifyAll(ctx)
+			case cmd.Flags().Changed("partition"):
+				res, err = v.Verify(ctx, tenant, partition)
+			default:
+				res, err = v.Verify(ctx, tenant)
+			}
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				if err := writeJSON(out, res); err != nil {
+					return err
+				}
+			} else {
+				for _, c := range res.Chains {
+					state := "valid"
+					if !c.Valid {
+						state = fmt.Sprintf("INVALID (%d issues)", c.IssueCount)
+					}
+					fmt.Fprintf(out, "chain %s/%q: %d entries, %d checkpoints checked: %s\n", c.TenantID, c.PartitionKey, c.EntriesChecked, c.CheckpointsChecked, state)
+				}
+				for _, is := range res.Issues {
+					fmt.Fprintln(out, "  "+is.String())
+				}
+				if res.IssueCount > int64(len(res.Issues)) {
+					fmt.Fprintf(out, "  ... and %d more issues (raise --max-issues)\n", res.IssueCount-int64(len(res.Issues)))
+				}
+				fmt.Fprintf(out, "%d chains, %d entries checked, %d issues\n", len(res.Chains), res.EntriesChecked, res.IssueCount)
+			}
+			if !res.Valid {
+				return &exitError{code: 1, err: fmt.Errorf("verification found %d issues", res.IssueCount)}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tenant, "tenant", "", "verify this tenant's chains")
+	cmd.Flags().StringVar(&partition, "partition", "", "verify only this partition's chain (default: every partition of the tenant)")
+	cmd.Flags().BoolVar(&all, "all", false, "verify every chain of every tenant")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().StringVar(&keyFile, "key", "", "public key file that verifies checkpoint signatures")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable); needs --key")
+	cmd.Flags().IntVar(&maxIssues, "max-issues", 1000, "issues listed per chain (all are counted)")
+	return cmd
+}
