@@ -64,6 +64,11 @@ type Config struct {
 	// SkipReconcile leaves backfill and drain to the operator instead of
 	// running them when the read side changes (see SetOptions).
 	SkipReconcile bool
+	// AfterDequeue, if set, is called with every non-empty batch Dequeue
+	// hands out (after VerifyOnDequeue), e.g. to sign a batch snapshot
+	// (audit.Snapshotter.SnapshotBatch). It must not fail the batch: the
+	// jobs are leased already.
+	AfterDequeue func(ctx context.Context, leases []Lease)
 }
 
 // Queue is safe for concurrent use.
@@ -521,6 +526,7 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 	}
 	q.metrics.DequeueDuration.WithLabelValues(ordering).Observe(time.Since(start).Seconds())
 	if !o.VerifyOnDequeue {
+		q.afterDequeue(ctx, leases)
 		return leases, nil
 	}
 	kept := leases[:0]
@@ -539,7 +545,14 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 		}
 		kept = append(kept, l)
 	}
+	q.afterDequeue(ctx, kept)
 	return kept, nil
+}
+
+func (q *Queue) afterDequeue(ctx context.Context, leases []Lease) {
+	if q.cfg.AfterDequeue != nil && len(leases) > 0 {
+		q.cfg.AfterDequeue(ctx, leases)
+	}
 }
 
 // VerifyEntry checks one stored chain entry against its predecessor and
