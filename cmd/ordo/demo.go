@@ -40,12 +40,16 @@ type demoNode struct {
 }
 
 func runDemo(ctx context.Context, g *globalFlags, out io.Writer) error {
+	url, err := g.databaseURL()
+	if err != nil {
+		return err
+	}
 	db, err := g.openMigrated(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	fmt.Fprintf(out, "database %s, schema migrated\n", g.databaseURL())
+	fmt.Fprintf(out, "database %s, schema migrated\n", url)
 
 	// Two nodes on one database; west's wall clock runs 20 s behind east's.
 	var nodes []demoNode
@@ -55,7 +59,7 @@ func runDemo(ctx context.Context, g *globalFlags, out io.Writer) error {
 	}{{"scheduler-east-1", 0}, {"scheduler-west-1", -20 * time.Second}} {
 		skew := n.skew
 		// Each node gets its own handle, as separate processes would.
-		be, err := store.Open(ctx, g.databaseURL())
+		be, err := store.Open(ctx, url)
 		if err != nil {
 			return err
 		}

@@ -48,8 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 type globalFlags struct {
-	db   string
-	node string
+	config string
+	db     string
+	node   string
 }
 
 func newRootCommand() *cobra.Command {
@@ -63,6 +64,7 @@ so their order is the same on every node and can be verified afterwards.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().StringVar(&g.config, "config", "", "configuration file, YAML in the migration guide's shape (default $ORDO_CONFIG); see docs/configuration.md")
 	root.PersistentFlags().StringVar(&g.db, "db", "", `database URL: postgres://... or sqlite:PATH (default $ORDO_DATABASE_URL, else "sqlite:ordo.db")`)
 	root.PersistentFlags().StringVar(&g.node, "node", "", "this node's id (default: the host name)")
 	root.AddCommand(
@@ -76,6 +78,9 @@ so their order is the same on every node and can be verified afterwards.`,
 		newSnapshotCommand(g),
 		newProofCommand(g),
 		newKeygenCommand(g),
+		newServeCommand(g),
+		newJobsCommand(g),
+		newTokenCommand(g),
 		newVersionCommand(),
 	)
 	return root

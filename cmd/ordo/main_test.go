@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,8 +106,8 @@ func TestBadInputExitsNonZeroWithAClearError(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "--db", "mysql://localhost/x"}, "want postgres://... or sqlite:PATH"},
-		{[]string{"migrate", "--db", "sqlite:"}, "names no file"},
-		{[]string{"clock", "--db", "sqlite:" + filepath.Join(t.TempDir(), "o.db"), "--node", "bad node"}, "invalid node id"},
+		{[]string{"migrate", "--db", "sqlite:"}, "want sqlite:PATH"},
+		{[]string{"clock", "--db", "sqlite:" + filepath.Join(t.TempDir(), "o.db"), "--node", "bad node"}, "Ordo:NodeId = \"bad node\""},
 		{[]string{"nosuchcommand"}, "unknown command"},
 	}
 	for _, c := range cases {
@@ -114,5 +115,36 @@ func TestBadInputExitsNonZeroWithAClearError(t *testing.T) {
 		if code == 0 || !strings.Contains(errOut, c.want) {
 			t.Errorf("ordo %v: exit %d, stderr %q; want non-zero and %q", c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// The guide's YAML decides the mode of every command, and a flag the user
+// sets wins over it.
+func TestCommandsReadTheGuidesConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ordo.yaml")
+	yaml := "Scheduler:\n  Queue:\n    Hlc:\n      EnableHlcOrdering: true\n      DualWriteMode: false\nOrdo:\n  NodeId: east-1\n  Database:\n    Url: sqlite:" + filepath.Join(dir, "ordo.db") + "\n"
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCLI(t, "enqueue", "--config", file, "--tenant", "acme", "--kind", "k", "--payload", `{"a":1}`)
+	var res map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res["mode"] != "hlc-only" || res["t_hlc"] == nil {
+		t.Fatalf("enqueue with the file: exit %d, %s%s", code, out, errOut)
+	}
+	if ts, err := hlc.Parse(res["t_hlc"].(string)); err != nil || ts.Node != "east-1" {
+		t.Fatalf("t_hlc %v does not carry the configured node id: %v", res["t_hlc"], err)
+	}
+	out, _, code = runCLI(t, "enqueue", "--config", file, "--tenant", "acme", "--kind", "k", "--payload", `{"a":2}`, "--enable-hlc-ordering=false")
+	if code != 0 || json.Unmarshal([]byte(out), &res) != nil || res["mode"] != "legacy" {
+		t.Fatalf("a flag must override the file: %s", out)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("Scheduler:\n  Queue:\n    Hlc:\n      MaxClockDriftMs: -5\n      EnableHlcOrderin: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "migrate", "status", "--config", bad)
+	if code == 0 || !strings.Contains(errOut, "MaxClockDriftMs") || !strings.Contains(errOut, "EnableHlcOrderin") {
+		t.Fatalf("a bad file must be refused naming every problem: exit %d, %s", code, errOut)
 	}
 }

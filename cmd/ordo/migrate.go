@@ -17,7 +17,11 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
   ordo migrate --db sqlite:ordo.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := store.Open(cmd.Context(), g.databaseURL())
+			url, err := g.databaseURL()
+			if err != nil {
+				return err
+			}
+			db, err := store.Open(cmd.Context(), url)
 			if err != nil {
 				return err
 			}
@@ -41,7 +45,11 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
 		Example: `  ordo migrate status --db sqlite:ordo.db`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, err := store.Open(cmd.Context(), g.databaseURL())
+			url, err := g.databaseURL()
+			if err != nil {
+				return err
+			}
+			db, err := store.Open(cmd.Context(), url)
 			if err != nil {
 				return err
 			}

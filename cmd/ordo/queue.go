@@ -20,11 +20,34 @@ type hlcFlags struct {
 	opts queue.Options
 }
 
+// resolve starts from the configured options and applies the flags the
+// user actually set.
+func (f *hlcFlags) resolve(g *globalFlags, fs *pflag.FlagSet) (queue.Options, error) {
+	cfg, err := g.loadConfig(false)
+	if err != nil {
+		return queue.Options{}, err
+	}
+	o := cfg.Scheduler.Queue.Hlc.QueueOptions()
+	if fs.Changed("enable-hlc-ordering") {
+		o.EnableHlcOrdering = f.opts.EnableHlcOrdering
+	}
+	if fs.Changed("dual-write-mode") {
+		o.DualWriteMode = f.opts.DualWriteMode
+	}
+	if fs.Changed("verify-on-dequeue") {
+		o.VerifyOnDequeue = f.opts.VerifyOnDequeue
+	}
+	if fs.Changed("max-clock-drift-ms") {
+		o.MaxClockDriftMs = f.opts.MaxClockDriftMs
+	}
+	return o, nil
+}
+
 func (f *hlcFlags) register(fs *pflag.FlagSet) {
-	fs.BoolVar(&f.opts.EnableHlcOrdering, "enable-hlc-ordering", false, "read in HLC order (the guide's EnableHlcOrdering)")
-	fs.BoolVar(&f.opts.DualWriteMode, "dual-write-mode", false, "write legacy table and HLC chain (the guide's DualWriteMode)")
-	fs.BoolVar(&f.opts.VerifyOnDequeue, "verify-on-dequeue", false, "verify each job's link before handing it out (the guide's VerifyOnDequeue)")
-	fs.IntVar(&f.opts.MaxClockDriftMs, "max-clock-drift-ms", queue.DefaultMaxClockDriftMs, "largest accepted lead of a chain head over this node's clock (the guide's MaxClockDriftMs)")
+	fs.BoolVar(&f.opts.EnableHlcOrdering, "enable-hlc-ordering", false, "read in HLC order (the guide's EnableHlcOrdering; default from the configuration)")
+	fs.BoolVar(&f.opts.DualWriteMode, "dual-write-mode", false, "write legacy table and HLC chain (the guide's DualWriteMode; default from the configuration)")
+	fs.BoolVar(&f.opts.VerifyOnDequeue, "verify-on-dequeue", false, "verify each job's link before handing it out (the guide's VerifyOnDequeue; default from the configuration)")
+	fs.IntVar(&f.opts.MaxClockDriftMs, "max-clock-drift-ms", queue.DefaultMaxClockDriftMs, "largest accepted lead of a chain head over this node's clock (the guide's MaxClockDriftMs; default from the configuration)")
 }
 
 // queueHandle bundles what a command that uses the queue opened.
@@ -81,7 +104,11 @@ func newEnqueueCommand(g *globalFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			h, err := g.openQueue(ctx, hf.opts)
+			opts, err := hf.resolve(g, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			h, err := g.openQueue(ctx, opts)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/service"
+	"github.com/ordo-sched/ordo/store"
+)
+
+// configFile is the --config flag of the commands that read ordo's
+// configuration. (If --config becomes a persistent flag of the root
+// command, loadConfig is where its value goes.)
+type configFile struct{ path string }
+
+func (c *configFile) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.path, "config", "", "configuration file, YAML in the migration guide's shape (default $ORDO_CONFIG); see docs/configuration.md")
+}
+
+// loadConfig reads ordo's configuration as every command does: the file,
+// the environment (Scheduler__..., Ordo__..., ORDO_DATABASE_URL), then the
+// global flags --db and --node, then extra (a command's own flags).
+// Without needNode, a host name that is no valid node id is not an error.
+func loadConfig(g *globalFlags, file string, needNode bool, extra ...config.Override) (*config.Config, config.Source, error) {
+	if file == "" {
+		file = g.config
+	}
+	src := config.ForCLI(file, g.db, g.node)
+	src.NodeOptional = !needNode
+	src.Overrides = append(src.Overrides, extra...)
+	cfg, err := config.Load(src)
+	return cfg, src, err
+}
+
+// openConfigured opens the configured database and applies pending
+// migrations.
+func openConfigured(ctx context.Context, cfg *config.Config) (store.DB, error) {
+	db, err := store.Open(ctx, cfg.Ordo.Database.Url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func newServeCommand(g *globalFlags) *cobra.Command {
+	var cf configFile
+	var listen string
+	var demo bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run this node: the JSON HTTP API, /metrics, /healthz, /readyz, and the built-in http and noop workers",
+		Long: `Runs one ordo node until SIGINT or SIGTERM, then shuts down gracefully: requests in flight and running
+jobs finish (within Ordo:Http:ShutdownTimeout), the rest go back to the queue.
+
+The configuration comes from --config (YAML in the migration guide's shape, so its Scheduler:Queue:Hlc snippets
+work verbatim), the environment (Scheduler__Queue__Hlc__EnableHlcOrdering=true, Ordo__Http__Listen=..., and
+ORDO_DATABASE_URL), and the flags, in that order; see docs/configuration.md. It is validated at start: every
+bad value is reported at once and the service does not start.
+
+The Hlc options, the configured tokens and the http kind's allowed hosts change on the running service when the
+file changes (it is polled every Ordo:Reload:PollInterval) or on SIGHUP; other keys need a restart. The API is
+described in docs/api.md.`,
+		Example: `  ordo serve --config /etc/ordo/ordo.yaml
+  ordo serve --db sqlite:ordo.db --demo
+  Scheduler__Queue__Hlc__DualWriteMode=true ordo serve --config ordo.yaml --listen 0.0.0.0:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var extra []config.Override
+			if cmd.Flags().Changed("listen") {
+				extra = append(extra, config.Override{Key: "Ordo:Http:Listen", Value: listen, Origin: "flag --listen"})
+			}
+			if demo {
+				extra = append(extra, config.Override{Key: "Ordo:Demo:Enabled", Value: true, Origin: "flag --demo"})
+			}
+			cfg, src, err := loadConfig(g, cf.path, true, extra...)
+			if err != nil {
+				return err
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{})
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						case <-ctx.Done():
+							return
+						}
+					}
+				}
+			}()
+			out := cmd.OutOrStdout()
+			svc, err := service.New(ctx, cfg, service.Options{
+				LogOutput:    cmd.ErrOrStderr(),
+				Reload:       &src,
+				ReloadSignal: reload,
+				Started: func(url string) {
+					fmt.Fprintf(out, "ordo: serving %s (node %s, mode %s, database %s)\n", url, cfg.Ordo.NodeId,
+						cfg.Scheduler.Queue.Hlc.QueueOptions().Mode(), config.RedactURL(cfg.Ordo.Database.Url))
+				},
+			})
+			if err != nil {
+				return err
+			}
+			if err := svc.Run(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintln(out, "ordo: stopped")
+			return nil
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "address to serve on (Ordo:Http:Listen); port 0 picks a free one")
+	cmd.Flags().BoolVar(&demo, "demo", false, "also enqueue a trickle of sample noop jobs for two tenants (Ordo:Demo)")
+	return cmd
+}

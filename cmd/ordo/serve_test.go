@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/service"
+)
+
+// runOrdo runs the CLI in-process. Until main.go registers serve, jobs and
+// token, it runs them under a root of its own with the same global flags.
+func runOrdo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if c, _, err := newRootCommand().Find([]string{"serve"}); err == nil && c.Name() == "serve" {
+		return run(ctx, args, stdout, stderr)
+	}
+	g := &globalFlags{}
+	root := &cobra.Command{Use: "ordo", SilenceUsage: true, SilenceErrors: true}
+	root.PersistentFlags().StringVar(&g.db, "db", "", "database URL")
+	root.PersistentFlags().StringVar(&g.node, "node", "", "node id")
+	root.AddCommand(newServeCommand(g), newJobsCommand(g), newTokenCommand(g))
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(stderr, "ordo:", err)
+		if ee, ok := err.(*exitError); ok {
+			return ee.code
+		}
+		return 2
+	}
+	return 0
+}
+
+func ordo(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = runOrdo(context.Background(), args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+// syncBuffer is a bytes.Buffer safe to read while the command writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestServeTokenAndJobsCommands(t *testing.T) {
+	for name, db := range map[string]string{
+		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
+		"postgres": pgtest.NewDatabase(t),
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfgPath := filepath.Join(t.TempDir(), "ordo.yaml")
+			if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf(`Scheduler:
+  Queue:
+    Hlc:
+      EnableHlcOrdering: false  # Keep using legacy ordering for reads
+      DualWriteMode: true       # Write to both legacy and HLC tables
+Ordo:
+  NodeId: cli-node
+  Database:
+    Url: %q
+  Log:
+    Level: warn
+`, db)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			// A token, printed once.
+			out, errOut, code := ordo(t, "token", "create", "--config", cfgPath, "--tenant", "acme", "--name", "ci")
+			if code != 0 {
+				t.Fatalf("token create: %d %s", code, errOut)
+			}
+			var created map[string]any
+			if err := json.Unmarshal([]byte(out), &created); err != nil {
+				t.Fatal(err, out)
+			}
+			token, id := created["token"].(string), created["id"].(string)
+			if !strings.HasPrefix(token, service.TokenPrefix) || created["tenant"] != "acme" || created["admin"] != false {
+				t.Fatalf("token create printed %s", out)
+			}
+			out, _, _ = ordo(t, "token", "list", "--config", cfgPath)
+			if strings.Contains(out, token) || !strings.Contains(out, id) || !strings.Contains(out, `"revoked_at": null`) {
+				t.Fatalf("token list: %s", out)
+			}
+			if out, _, code := ordo(t, "token", "hash", token); code != 0 || strings.TrimSpace(out) != service.HashToken(token) {
+				t.Fatalf("token hash: %d %s", code, out)
+			}
+
+			// Serve on a free port, with the demo trickle.
+			ctx, cancel := context.WithCancel(context.Background())
+			var stdout, stderr syncBuffer
+			exited := make(chan int, 1)
+			go func() {
+				exited <- runOrdo(ctx, []string{"serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--demo"}, &stdout, &stderr)
+			}()
+			urlRE := regexp.MustCompile(`ordo: serving (http://127\.0\.0\.1:\d+) \(node cli-node, mode dual-write`)
+			var base string
+			waitUntil(t, "serve to print its URL", func() bool {
+				select {
+				case code := <-exited:
+					t.Fatalf("serve exited %d: %s%s", code, stdout.String(), stderr.String())
+				default:
+				}
+				m := urlRE.FindStringSubmatch(stdout.String())
+				if m != nil {
+					base = m[1]
+				}
+				return m != nil
+			})
+			resp, err := http.Get(base + "/healthz")
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("/healthz: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			req, _ := http.NewRequest("POST", base+"/v1/tenants/acme/jobs", strings.NewReader(`{"kind":"report.build","payload":{"day":"2026-11-23"}}`))
+			req.Header.Set("Authorization", "Bearer "+token)
+			resp, err = http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var enq map[string]any
+			_ = json.NewDecoder(resp.Body).Decode(&enq)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("enqueue through serve: %d %v", resp.StatusCode, enq)
+			}
+			jobID := enq["job_id"].(string)
+			waitUntil(t, "demo jobs", func() bool {
+				out, _, _ := ordo(t, "jobs", "list", "--config", cfgPath, "--tenant", "demo-b", "--limit", "1")
+				return strings.Contains(out, `"kind": "noop"`)
+			})
+			cancel() // SIGINT / SIGTERM in main
+			select {
+			case code := <-exited:
+				if code != 0 || !strings.Contains(stdout.String(), "ordo: stopped") {
+					t.Fatalf("serve exited %d: %s%s", code, stdout.String(), stderr.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+
+			// jobs list / show read the same configuration.
+			out, errOut, code = ordo(t, "jobs", "list", "--config", cfgPath, "--tenant", "acme", "--payload")
+			if code != 0 {
+				t.Fatalf("jobs list: %d %s", code, errOut)
+			}
+			var listed struct {
+				Jobs []map[string]any `json:"jobs"`
+			}
+			if err := json.Unmarshal([]byte(out), &listed); err != nil || len(listed.Jobs) != 1 || listed.Jobs[0]["job_id"] != jobID ||
+				listed.Jobs[0]["in_legacy"] != true || listed.Jobs[0]["in_hlc"] != true {
+				t.Fatalf("jobs list: %v %s", err, out)
+			}
+			out, _, code = ordo(t, "jobs", "show", jobID, "--config", cfgPath)
+			if code != 0 || !strings.Contains(out, `"chain_pos": 0`) || !strings.Contains(out, `"day": "2026-11-23"`) {
+				t.Fatalf("jobs show: %d %s", code, out)
+			}
+			if _, _, code := ordo(t, "jobs", "show", jobID, "--config", cfgPath, "--tenant", "globex"); code != 1 {
+				t.Fatalf("jobs show of another tenant's job: exit %d", code)
+			}
+			// --db overrides the file's URL; an empty database has no jobs.
+			other := "sqlite:" + filepath.Join(t.TempDir(), "other.db")
+			out, _, _ = ordo(t, "jobs", "list", "--config", cfgPath, "--db", other, "--tenant", "acme")
+			if !strings.Contains(out, `"jobs": []`) {
+				t.Fatalf("--db did not override the file: %s", out)
+			}
+
+			if _, errOut, code := ordo(t, "token", "revoke", id, "--config", cfgPath); code != 0 {
+				t.Fatalf("token revoke: %s", errOut)
+			}
+			if out, _, _ := ordo(t, "token", "list", "--config", cfgPath); strings.Contains(out, `"revoked_at": null`) {
+				t.Fatalf("revoked token still active: %s", out)
+			}
+			if _, _, code := ordo(t, "token", "revoke", "tok_nope", "--config", cfgPath); code != 1 {
+				t.Fatalf("revoking an unknown token: exit %d", code)
+			}
+		})
+	}
+}
+
+func TestServeRefusesAnInvalidConfiguration(t *testing.T) {
+	cfgPath := filepath.Join(t.TempDir(), "ordo.yaml")
+	if err := os.WriteFile(cfgPath, []byte(`Scheduler:
+  Queue:
+    Hlc:
+      MaxClockDriftMs: 0
+      EnableHlcOrdring: true
+Ordo:
+  Http:
+    Listen: nowhere
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := ordo(t, "serve", "--config", cfgPath, "--db", "sqlite:"+filepath.Join(t.TempDir(), "o.db"))
+	if code == 0 {
+		t.Fatal("serve started with an invalid configuration")
+	}
+	for _, want := range []string{"3 problems", "Scheduler:Queue:Hlc:MaxClockDriftMs = 0", "want 1..86400000", "EnableHlcOrdring", "unknown key", `Ordo:Http:Listen = "nowhere"`} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error lacks %q:\n%s", want, errOut)
+		}
+	}
+	// Environment variables are checked as strictly.
+	t.Setenv("Scheduler__Queue__Hlc__Bogus", "1")
+	_, errOut, _ = ordo(t, "jobs", "list", "--tenant", "acme", "--db", "sqlite:"+filepath.Join(t.TempDir(), "o.db"))
+	if !strings.Contains(errOut, "Scheduler:Queue:Hlc:Bogus (env Scheduler__Queue__Hlc__Bogus): unknown key") {
+		t.Fatalf("unknown variable: %s", errOut)
+	}
+	if _, errOut, code := ordo(t, "token", "create", "--tenant", "a", "--admin"); code == 0 || !strings.Contains(errOut, "exactly one") {
+		t.Fatalf("token create with both: %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/service"
+	"github.com/ordo-sched/ordo/store"
+)
+
+func newTokenCommand(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke the bearer tokens of the HTTP API",
+		Long: `Tokens created here live in the database (scheduler.api_tokens), hashed: the token itself is printed once,
+by create, and cannot be shown again. A token acts for one tenant (--tenant) or for every tenant (--admin).
+Tokens can also be configured by hash in Ordo:Auth:Tokens; token hash prints the hash of a token.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newTokenCreateCommand(g), newTokenListCommand(g), newTokenRevokeCommand(g), newTokenHashCommand())
+	return cmd
+}
+
+// tokenStore opens the configured database as a TokenStore.
+func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, queue.TokenStore, error) {
+	cfg, _, err := loadConfig(g, cf.path, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openConfigured(cmd.Context(), cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, ok := db.(queue.TokenStore)
+	if !ok {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("the %T backend keeps no tokens", db)
+	}
+	return db, ts, nil
+}
+
+type tokenView struct {
+	ID        string     `json:"id"`
+	Tenant    *string    `json:"tenant"`
+	Admin     bool       `json:"admin"`
+	Name      string     `json:"name"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at"`
+}
+
+func viewToken(t queue.APIToken) tokenView {
+	v := tokenView{ID: t.ID, Admin: t.Admin, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
+	if !t.Admin {
+		tenant := t.TenantID
+		v.Tenant = &tenant
+	}
+	if !t.RevokedAt.IsZero() {
+		r := t.RevokedAt.UTC()
+		v.RevokedAt = &r
+	}
+	return v
+}
+
+func newTokenCreateCommand(g *globalFlags) *cobra.Command {
+	var cf configFile
+	var tenant, name string
+	var admin bool
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a token for one tenant (--tenant T) or an admin token (--admin), and print it once",
+		Example: `  ordo token create --tenant acme --name acme-ci
+  ordo token create --admin --name ops`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if admin == (tenant != "") {
+				return errors.New("give exactly one of --tenant T or --admin")
+			}
+			if len(name) > 200 {
+				return errors.New("--name: at most 200 characters")
+			}
+			text, rec, err := service.NewToken(tenant, admin, name, time.Now())
+			if err != nil {
+				return err
+			}
+			db, ts, err := tokenStore(cmd, g, cf)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if err := ts.CreateToken(cmd.Context(), rec); err != nil {
+				return err
+			}
+			out := map[string]any{"token": text, "note": "store this token now: it is not kept and cannot be shown again"}
+			for k, v := range map[string]any{"id": rec.ID, "tenant": viewToken(rec).Tenant, "admin": rec.Admin, "name": rec.Name} {
+				out[k] = v
+			}
+			return printJSON(cmd.OutOrStdout(), out)
+		},
+	}
+	cf.register(cmd)
+	cmd.Flags().StringVar(&tenant, "tenant", "", "the one tenant the token acts for")
+	cmd.Flags().BoolVar(&admin, "admin", false, "the token acts for every tenant")
+	cmd.Flags().StringVar(&name, "name", "", "what the token is for (shown by token list)")
+	return cmd
+}
+
+func newTokenListCommand(g *globalFlags) *cobra.Command {
+	var cf configFile
+	cmd := &cobra.Command{
+		Use:     "list",
+		Short:   "List the tokens in the database (never their text), revoked ones included",
+		Example: `  ordo token list --config /etc/ordo/ordo.yaml`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, ts, err := tokenStore(cmd, g, cf)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			toks, err := ts.ListTokens(cmd.Context())
+			if err != nil {
+				return err
+			}
+			views := make([]tokenView, len(toks))
+			for i, t := range toks {
+				views[i] = viewToken(t)
+			}
+			return printJSON(cmd.OutOrStdout(), map[string]any{"tokens": views})
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func newTokenRevokeCommand(g *globalFlags) *cobra.Command {
+	var cf configFile
+	cmd := &cobra.Command{
+		Use:     "revoke TOKEN_ID",
+		Short:   "Revoke a token by its id (token list shows them): it stops working at once",
+		Example: `  ordo token revoke tok_3f9a1c2e7b4d`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			db, ts, err := tokenStore(cmd, g, cf)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			err = ts.RevokeToken(cmd.Context(), args[0], time.Now())
+			if errors.Is(err, queue.ErrTokenNotFound) {
+				return &exitError{code: 1, err: fmt.Errorf("no token with id %q", args[0])}
+			}
+			if err != nil {
+				return err
+			}
+			return printJSON(cmd.OutOrStdout(), map[string]any{"revoked": args[0]})
+		},
+	}
+	cf.register(cmd)
+	return cmd
+}
+
+func newTokenHashCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hash [TOKEN]",
+		Short: "Print the SHA-256 of a token (read from stdin without an argument), for Ordo:Auth:Tokens:N:Sha256",
+		Example: `  ordo token hash "$ACME_TOKEN"
+  printf %s "$ACME_TOKEN" | ordo token hash`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			text := ""
+			if len(args) == 1 {
+				text = args[0]
+			} else {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && line == "" {
+					return errors.New("no token given: pass it as an argument or on stdin")
+				}
+				text = strings.TrimRight(line, "\r\n")
+			}
+			if text == "" {
+				return errors.New("empty token")
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), service.HashToken(text))
+			return nil
+		},
+	}
+}

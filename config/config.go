@@ -1,0 +1,251 @@
+// Package config is the configuration of `ordo serve` and of every CLI
+// command: one YAML file in the shape of the HLC migration guide, so that
+// the guide's snippets work verbatim, with environment overrides in the
+// .NET convention and command-line flags on top.
+//
+//	Scheduler:
+//	  Queue:
+//	    Hlc:
+//	      EnableHlcOrdering: true
+//	      DualWriteMode: true
+//	Ordo:
+//	  NodeId: scheduler-east-1
+//	  Database:
+//	    Url: postgres://ordo@db.internal/ordo
+//
+// Sources, later ones winning: the built-in defaults, the file,
+// ORDO_DATABASE_URL, environment variables named after the keys with "__"
+// between the parts (Scheduler__Queue__Hlc__EnableHlcOrdering=true,
+// Ordo__Http__Listen=0.0.0.0:8080; list items by index,
+// Ordo__Auth__Tokens__0__Tenant=acme), then flags. Keys are matched without
+// regard to case, as .NET does. A key that is not part of the
+// configuration, in the file or in a Scheduler__ or Ordo__ variable, is an
+// error, as is every invalid value; Load reports all of them at once, each
+// with its key, its value, where it came from and what is allowed
+// (the guide's ValidateOnStart).
+//
+// docs/configuration.md documents every key.
+package config
+
+import (
+	"time"
+
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store"
+)
+
+// Config is the whole configuration. Field names are the keys; a field's
+// reload tag says whether a change takes effect on a running service
+// ("live") or needs a restart (no tag).
+type Config struct {
+	Scheduler Scheduler
+	Ordo      Ordo
+
+	// file is the configuration file read, and fileHash the SHA-256 of
+	// the bytes parsed, so a watcher can tell a changed file.
+	file     string
+	fileHash [32]byte
+}
+
+// Scheduler is the guide's section.
+type Scheduler struct {
+	Queue SchedulerQueue
+}
+
+// SchedulerQueue is the guide's Scheduler:Queue section.
+type SchedulerQueue struct {
+	Hlc Hlc
+}
+
+// Hlc are the guide's SchedulerHlcOptions, under the guide's names. All of
+// them change on a running service (Queue.SetOptions).
+type Hlc struct {
+	EnableHlcOrdering bool `reload:"live"`
+	DualWriteMode     bool `reload:"live"`
+	VerifyOnDequeue   bool `reload:"live"`
+	MaxClockDriftMs   int  `reload:"live"`
+}
+
+// QueueOptions returns the options as the queue takes them.
+func (h Hlc) QueueOptions() queue.Options {
+	return queue.Options{
+		EnableHlcOrdering: h.EnableHlcOrdering,
+		DualWriteMode:     h.DualWriteMode,
+		VerifyOnDequeue:   h.VerifyOnDequeue,
+		MaxClockDriftMs:   h.MaxClockDriftMs,
+	}
+}
+
+// Ordo is ordo's own section.
+type Ordo struct {
+	// NodeId is this node's id in HLC timestamps: stable across restarts,
+	// unique among nodes. Default: the host name up to its first dot.
+	NodeId   string
+	Database Database
+	Http     Http
+	Auth     Auth
+	Worker   Worker
+	Demo     Demo
+	Audit    Audit
+	Reload   Reload
+	Log      Log
+}
+
+// Database says where the queue lives.
+type Database struct {
+	// Url is postgres://... or sqlite:PATH; default sqlite:ordo.db.
+	Url string
+	// AutoMigrate applies pending migrations at start; default true. With
+	// false, a service whose schema is behind refuses to start.
+	AutoMigrate bool
+}
+
+// Http is the HTTP server: the JSON API, /metrics, /healthz, /readyz.
+type Http struct {
+	// Listen is host:port; default 127.0.0.1:8080.
+	Listen string
+	// MaxPayloadBytes bounds one job's payload; default 1 MiB.
+	MaxPayloadBytes int
+	// MaxBodyBytes bounds one request body; default 16 MiB.
+	MaxBodyBytes int
+	// MaxBatchJobs bounds the jobs of one batch enqueue; default 1000.
+	MaxBatchJobs int
+	// MaxDequeue bounds the jobs one dequeue call may lease; default 100.
+	MaxDequeue int
+	// ShutdownTimeout is how long a stopping service waits for requests
+	// in flight and running jobs; default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Auth configures bearer tokens. Tokens created with `ordo token create`
+// live in the database and need no configuration.
+type Auth struct {
+	// Tokens are accepted besides the database's, by SHA-256 hash.
+	Tokens []Token `reload:"live"`
+}
+
+// Token is one configured bearer token.
+type Token struct {
+	// Name identifies the token in logs.
+	Name string
+	// Tenant is the one tenant the token may act for; empty with Admin.
+	Tenant string
+	// Admin tokens may act for every tenant.
+	Admin bool
+	// Sha256 is the hex SHA-256 of the token text (`ordo token hash`, or
+	// `printf %s "$TOKEN" | sha256sum`).
+	Sha256 string
+}
+
+// Worker is the handler runtime `ordo serve` runs: the built-in kinds
+// http and noop.
+type Worker struct {
+	// Enabled runs the built-in handlers; default true.
+	Enabled bool
+	// MaxWorkers caps the jobs run at once; default 10.
+	MaxWorkers int
+	// LeaseFor is a job's lease, renewed while it runs; default 30s.
+	LeaseFor time.Duration
+	// PollInterval is how often the queue is polled; default 1s.
+	PollInterval time.Duration
+	// Timeout bounds one attempt; default 1m.
+	Timeout time.Duration
+	// HttpKind configures the built-in http kind.
+	HttpKind HttpKind
+}
+
+// HttpKind configures the built-in http job kind.
+type HttpKind struct {
+	// AllowedHosts are the hosts the http kind may call: "api.example.com",
+	// "api.example.com:8443", "*.example.com" (any subdomain). A URL whose
+	// host is not listed fails without retry. Empty: the kind calls nothing.
+	AllowedHosts []string `reload:"live"`
+	// Timeout bounds one request; default 30s.
+	Timeout time.Duration
+}
+
+// Demo configures `ordo serve --demo`.
+type Demo struct {
+	// Enabled enqueues a trickle of sample noop jobs.
+	Enabled bool
+	// Rate is jobs per second, across all demo tenants; default 2.
+	Rate float64
+	// Tenants receive the jobs in turn; default demo-a, demo-b.
+	Tenants []string
+}
+
+// Audit configures the keys of chain verification, checkpoints and batch
+// snapshots (`ordo keygen` makes them; docs/audit.md).
+type Audit struct {
+	// SigningKeyFile holds this node's private key. With it, `ordo serve`
+	// keeps every chain's Merkle tree and signs a checkpoint of it every
+	// CheckpointInterval (one node at a time, by leadership), and signs a
+	// batch snapshot of every dequeued batch when SnapshotOnDequeue.
+	SigningKeyFile string
+	// PublicKeyFile holds the checkpointer's public key: verification then
+	// checks the signatures of checkpoints. Default: the public half of
+	// SigningKeyFile.
+	PublicKeyFile string
+	// CheckpointInterval is how often chains are checkpointed; default
+	// 10s; 0 turns the checkpointer off.
+	CheckpointInterval time.Duration
+	// SnapshotOnDequeue signs and stores a snapshot of the chain range of
+	// every dequeued batch (one per chain it touches).
+	SnapshotOnDequeue bool
+}
+
+// Reload configures how a running service notices a changed file.
+type Reload struct {
+	// PollInterval is how often the file is checked for changes; default
+	// 2s; 0 turns polling off (SIGHUP still reloads).
+	PollInterval time.Duration
+}
+
+// Log configures the service's log.
+type Log struct {
+	// Level is debug, info, warn or error; default info.
+	Level string
+	// Format is text or json; default text.
+	Format string
+}
+
+// Defaults returns the configuration when nothing is set, except for the
+// node id, which Load fills from the host name.
+func Defaults() *Config {
+	return &Config{
+		Scheduler: Scheduler{Queue: SchedulerQueue{Hlc: Hlc{MaxClockDriftMs: queue.DefaultMaxClockDriftMs}}},
+		Ordo: Ordo{
+			Database: Database{Url: store.DefaultURL, AutoMigrate: true},
+			Http: Http{
+				Listen:          DefaultListen,
+				MaxPayloadBytes: 1 << 20,
+				MaxBodyBytes:    16 << 20,
+				MaxBatchJobs:    1000,
+				MaxDequeue:      100,
+				ShutdownTimeout: 30 * time.Second,
+			},
+			Worker: Worker{
+				Enabled:      true,
+				MaxWorkers:   10,
+				LeaseFor:     30 * time.Second,
+				PollInterval: time.Second,
+				Timeout:      time.Minute,
+				HttpKind:     HttpKind{Timeout: 30 * time.Second},
+			},
+			Demo:   Demo{Rate: 2, Tenants: []string{"demo-a", "demo-b"}},
+			Audit:  Audit{CheckpointInterval: 10 * time.Second},
+			Reload: Reload{PollInterval: 2 * time.Second},
+			Log:    Log{Level: "info", Format: "text"},
+		},
+	}
+}
+
+// DefaultListen is where `ordo serve` listens unless told otherwise: the
+// loopback interface only.
+const DefaultListen = "127.0.0.1:8080"
+
+// File returns the configuration file Load read ("" for none).
+func (c *Config) File() string { return c.file }
+
+// FileHash returns the SHA-256 of the file's bytes as Load parsed them.
+func (c *Config) FileHash() [32]byte { return c.fileHash }

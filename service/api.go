@@ -1,0 +1,664 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// jobRequest is one job to enqueue.
+type jobRequest struct {
+	Kind           string          `json:"kind"`
+	Partition      string          `json:"partition"`
+	Payload        json.RawMessage `json:"payload"`
+	Priority       int             `json:"priority"`
+	RunAt          string          `json:"run_at"` // RFC 3339; empty for now
+	IdempotencyKey string          `json:"idempotency_key"`
+	MaxAttempts    int             `json:"max_attempts"`
+}
+
+// enqueueResult is what an enqueue returns per job.
+type enqueueResult struct {
+	JobID        uuid.UUID `json:"job_id"`
+	Tenant       string    `json:"tenant"`
+	THLC         *string   `json:"t_hlc"` // null when written to the legacy table only
+	Link         *string   `json:"link"`
+	Deduplicated bool      `json:"deduplicated"`
+	Mode         string    `json:"mode"`
+}
+
+// toJob validates a request before anything is written; every error names
+// its field (prefixed with prefix, e.g. "jobs[3].").
+func (s *Service) toJob(tenant string, jr jobRequest, prefix string) (queue.Job, *apiError) {
+	cfg := s.cfg.Load()
+	if err := chain.ValidateKind(jr.Kind); err != nil {
+		return queue.Job{}, badField(prefix+"kind", "%v", err)
+	}
+	if err := chain.ValidatePartitionKey(jr.Partition); err != nil {
+		return queue.Job{}, badField(prefix+"partition", "%v", err)
+	}
+	if err := chain.ValidateIdempotencyKey(jr.IdempotencyKey); err != nil {
+		return queue.Job{}, badField(prefix+"idempotency_key", "%v", err)
+	}
+	payload := []byte(jr.Payload)
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	if max := cfg.Ordo.Http.MaxPayloadBytes; len(payload) > max {
+		return queue.Job{}, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Field: prefix + "payload",
+			Msg: fmt.Sprintf("payload is %d bytes, at most %d allowed (Ordo:Http:MaxPayloadBytes)", len(payload), max)}
+	}
+	if _, err := chain.Canonicalize(payload); err != nil {
+		return queue.Job{}, badField(prefix+"payload", "%v", err)
+	}
+	if jr.Priority < math.MinInt16 || jr.Priority > math.MaxInt16 {
+		return queue.Job{}, badField(prefix+"priority", "priority %d, want -32768..32767", jr.Priority)
+	}
+	if jr.MaxAttempts < 0 || jr.MaxAttempts > 1000 {
+		return queue.Job{}, badField(prefix+"max_attempts", "max_attempts %d, want 0 (default 25) to 1000", jr.MaxAttempts)
+	}
+	j := queue.Job{TenantID: tenant, PartitionKey: jr.Partition, Kind: jr.Kind, Payload: payload, Priority: jr.Priority,
+		IdempotencyKey: jr.IdempotencyKey, MaxAttempts: jr.MaxAttempts}
+	if jr.RunAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, jr.RunAt)
+		if err != nil {
+			return queue.Job{}, badField(prefix+"run_at", "run_at %q: want an RFC 3339 time such as 2026-01-08T09:00:00Z", jr.RunAt)
+		}
+		j.RunAt = t
+	}
+	if jr.Kind == KindHTTP {
+		if _, _, ferr := s.checkHTTPPayload(payload); ferr != nil {
+			return queue.Job{}, ferr.api(prefix)
+		}
+	}
+	return j, nil
+}
+
+// enqueueError maps the queue's refusals.
+func (s *Service) enqueueError(w http.ResponseWriter, r *http.Request, err error, prefix string) {
+	switch {
+	case errors.Is(err, chain.ErrInvalidPayload):
+		writeError(w, badField(prefix+"payload", "%v", err))
+	case errors.Is(err, queue.ErrInvalidJob):
+		field := "job"
+		for _, f := range []string{"tenant_id", "partition_key", "kind", "idempotency_key", "payload", "max_attempts", "priority"} {
+			if strings.Contains(err.Error(), f) {
+				field = map[string]string{"tenant_id": "tenant", "partition_key": "partition"}[f]
+				if field == "" {
+					field = f
+				}
+				break
+			}
+		}
+		writeError(w, badField(prefix+field, "%v", err))
+	case errors.Is(err, hlc.ErrClockDrift):
+		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "clock_drift", Msg: err.Error()})
+	default:
+		s.internal(w, r, err)
+	}
+}
+
+func (s *Service) result(tenant string, res queue.EnqueueResult) enqueueResult {
+	out := enqueueResult{JobID: res.JobID, Tenant: tenant, Deduplicated: res.Deduplicated, Mode: s.q.Mode().String()}
+	if res.THLC != "" {
+		link := res.Link.String()
+		out.THLC, out.Link = &res.THLC, &link
+	}
+	return out
+}
+
+// POST /v1/tenants/{tenant}/jobs
+func (s *Service) enqueueOne(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var jr jobRequest
+	if e := readJSON(w, r, s.bodyLimit(), &jr, false); e != nil {
+		writeError(w, e)
+		return
+	}
+	j, e := s.toJob(tenant, jr, "")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	res, err := s.q.Enqueue(r.Context(), j)
+	if err != nil {
+		s.enqueueError(w, r, err, "")
+		return
+	}
+	status := http.StatusCreated
+	if res.Deduplicated {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, s.result(tenant, res))
+}
+
+func (s *Service) bodyLimit() int64 { return int64(s.cfg.Load().Ordo.Http.MaxBodyBytes) }
+
+// POST /v1/tenants/{tenant}/jobs/batch
+func (s *Service) enqueueBatch(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req struct {
+		Jobs []jobRequest `json:"jobs"`
+	}
+	if e := readJSON(w, r, s.bodyLimit(), &req, false); e != nil {
+		writeError(w, e)
+		return
+	}
+	maxJobs := s.cfg.Load().Ordo.Http.MaxBatchJobs
+	if len(req.Jobs) == 0 || len(req.Jobs) > maxJobs {
+		writeError(w, badField("jobs", "%d jobs, want 1..%d (Ordo:Http:MaxBatchJobs)", len(req.Jobs), maxJobs))
+		return
+	}
+	jobs := make([]queue.Job, len(req.Jobs))
+	for i, jr := range req.Jobs {
+		j, e := s.toJob(tenant, jr, fmt.Sprintf("jobs[%d].", i))
+		if e != nil {
+			writeError(w, e)
+			return
+		}
+		jobs[i] = j
+	}
+	res, err := s.q.EnqueueMany(r.Context(), jobs)
+	if err != nil {
+		prefix := ""
+		var n int
+		if _, scanErr := fmt.Sscanf(err.Error(), "job %d:", &n); scanErr == nil {
+			prefix = fmt.Sprintf("jobs[%d].", n)
+		}
+		s.enqueueError(w, r, err, prefix)
+		return
+	}
+	out := make([]enqueueResult, len(res))
+	status := http.StatusOK
+	for i, x := range res {
+		out[i] = s.result(tenant, x)
+		if !x.Deduplicated {
+			status = http.StatusCreated
+		}
+	}
+	writeJSON(w, status, map[string]any{"jobs": out})
+}
+
+// jobJSON is a job as the API shows it. The lease token is never shown
+// here: only the dequeue that granted it returns it.
+type jobJSON struct {
+	JobID          uuid.UUID       `json:"job_id"`
+	Tenant         string          `json:"tenant"`
+	Partition      string          `json:"partition"`
+	Kind           string          `json:"kind"`
+	Status         queue.Status    `json:"status"`
+	Attempts       int             `json:"attempts"`
+	MaxAttempts    int             `json:"max_attempts"`
+	Priority       int             `json:"priority"`
+	RunAt          time.Time       `json:"run_at"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+	LeaseOwner     string          `json:"lease_owner,omitempty"`
+	LeaseExpiresAt *time.Time      `json:"lease_expires_at,omitempty"`
+	LastError      string          `json:"last_error,omitempty"`
+	PayloadHash    string          `json:"payload_hash"`
+	Payload        json.RawMessage `json:"payload,omitempty"`
+	THLC           *string         `json:"t_hlc"`
+	InLegacy       bool            `json:"in_legacy"`
+	InHLC          bool            `json:"in_hlc"`
+	Chain          *chainJSON      `json:"chain,omitempty"`
+}
+
+// chainJSON is a job's entry in its chain.
+type chainJSON struct {
+	THLC        string  `json:"t_hlc"`
+	Seq         int64   `json:"seq_bigint"`
+	Pos         int64   `json:"chain_pos"`
+	PayloadHash string  `json:"payload_hash"`
+	PrevLink    *string `json:"prev_link"` // null for the first entry of a chain
+	Link        string  `json:"link"`
+}
+
+// JobView renders a job as the API and `ordo jobs` show it.
+func JobView(j queue.JobInfo) any { return toJobJSON(j) }
+
+func toJobJSON(j queue.JobInfo) jobJSON {
+	out := jobJSON{
+		JobID: j.JobID, Tenant: j.TenantID, Partition: j.PartitionKey, Kind: j.Kind, Status: j.Status,
+		Attempts: j.Attempts, MaxAttempts: j.MaxAttempts, Priority: j.Priority,
+		RunAt: j.RunAt.UTC(), CreatedAt: j.CreatedAt.UTC(), UpdatedAt: j.UpdatedAt.UTC(),
+		LeaseOwner: j.LeaseOwner, LastError: j.LastError, PayloadHash: j.PayloadHash.String(),
+		InLegacy: j.InLegacy, InHLC: j.InHLC,
+	}
+	if len(j.Payload) > 0 {
+		out.Payload = json.RawMessage(j.Payload)
+	}
+	if !j.LeaseExpiresAt.IsZero() {
+		t := j.LeaseExpiresAt.UTC()
+		out.LeaseExpiresAt = &t
+	}
+	if e := j.Chain; e != nil {
+		c := &chainJSON{THLC: e.THLC, Seq: e.Seq, Pos: e.Pos, PayloadHash: e.PayloadHash.String(), Link: e.Link.String()}
+		if !e.PrevLinkNull {
+			p := e.PrevLink.String()
+			c.PrevLink = &p
+		}
+		out.Chain, out.THLC = c, &c.THLC
+	}
+	return out
+}
+
+// GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
+func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	l, ok := s.q.Backend().(queue.Lister)
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot list jobs"})
+		return
+	}
+	p, e := listParams(tenant, r.URL.Query())
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	jobs, next, err := l.ListJobs(r.Context(), p)
+	if err != nil {
+		if errors.Is(err, queue.ErrInvalidList) {
+			writeError(w, badField("query", "%v", err))
+			return
+		}
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]jobJSON, len(jobs))
+	for i, j := range jobs {
+		out[i] = toJobJSON(j)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+}
+
+// listParams reads and checks the list query; errors name the parameter.
+func listParams(tenant string, v url.Values) (queue.ListParams, *apiError) {
+	p := queue.ListParams{TenantID: tenant}
+	for k := range v {
+		switch k {
+		case "state", "kind", "partition", "cursor", "limit", "payload":
+		default:
+			return p, &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: k,
+				Msg: fmt.Sprintf("unknown query parameter %q; known: state, kind, partition, cursor, limit, payload", k)}
+		}
+	}
+	for _, list := range v["state"] {
+		for _, st := range strings.Split(list, ",") {
+			if !queue.Status(st).Valid() {
+				return p, badField("state", "state %q, want one of pending, scheduled, running, succeeded, failed, cancelled, chain_violation", st)
+			}
+			p.Statuses = append(p.Statuses, queue.Status(st))
+		}
+	}
+	if k := v.Get("kind"); k != "" {
+		if err := chain.ValidateKind(k); err != nil {
+			return p, badField("kind", "%v", err)
+		}
+		p.Kind = k
+	}
+	if v.Has("partition") {
+		part := v.Get("partition")
+		if err := chain.ValidatePartitionKey(part); err != nil {
+			return p, badField("partition", "%v", err)
+		}
+		p.Partition = &part
+	}
+	if c := v.Get("cursor"); c != "" {
+		if _, err := queue.ParseCursor(c); err != nil {
+			return p, badField("cursor", "%v", err)
+		}
+		p.Cursor = c
+	}
+	if ls := v.Get("limit"); ls != "" {
+		n, err := strconv.Atoi(ls)
+		if err != nil || n < 1 || n > queue.MaxListLimit {
+			return p, badField("limit", "limit %q, want 1..%d", ls, queue.MaxListLimit)
+		}
+		p.Limit = n
+	}
+	if ps := v.Get("payload"); ps != "" {
+		b, err := strconv.ParseBool(ps)
+		if err != nil {
+			return p, badField("payload", "payload %q, want true or false", ps)
+		}
+		p.WithPayload = b
+	}
+	return p, nil
+}
+
+// tenantJob reads the job named in the path, if it belongs to tenant.
+// Another tenant's job is not found, exactly like one that does not exist.
+func (s *Service) tenantJob(ctx context.Context, r *http.Request, tenant string) (queue.JobInfo, *apiError, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return queue.JobInfo{}, badField("id", "job id %q: want a UUID", r.PathValue("id")), nil
+	}
+	info, err := s.q.Get(ctx, id)
+	if errors.Is(err, queue.ErrJobNotFound) || (err == nil && info.TenantID != tenant) {
+		return queue.JobInfo{}, errJobNotFound, nil
+	}
+	if err != nil {
+		return queue.JobInfo{}, nil, err
+	}
+	return info, nil, nil
+}
+
+// GET /v1/tenants/{tenant}/jobs/{id}
+func (s *Service) showJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	info, e, err := s.tenantJob(r.Context(), r, tenant)
+	switch {
+	case err != nil:
+		s.internal(w, r, err)
+	case e != nil:
+		writeError(w, e)
+	default:
+		writeJSON(w, http.StatusOK, toJobJSON(info))
+	}
+}
+
+// POST /v1/tenants/{tenant}/jobs/{id}/cancel
+func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if e := readJSON(w, r, s.bodyLimit(), &req, true); e != nil {
+		writeError(w, e)
+		return
+	}
+	if len(req.Reason) > 10_000 {
+		writeError(w, badField("reason", "reason is %d bytes, at most 10000 allowed", len(req.Reason)))
+		return
+	}
+	info, e, err := s.tenantJob(r.Context(), r, tenant)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	switch err := s.q.Cancel(r.Context(), info.JobID, req.Reason); {
+	case errors.Is(err, queue.ErrJobFinished):
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "job_finished", Msg: fmt.Sprintf("the job is already %s", info.Status)})
+	case errors.Is(err, queue.ErrJobNotFound):
+		writeError(w, errJobNotFound)
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"job_id": info.JobID, "status": queue.StatusCancelled})
+	}
+}
+
+// leaseRequest names a held lease.
+type leaseRequest struct {
+	LeaseToken string `json:"lease_token"`
+}
+
+func (lr leaseRequest) token() (uuid.UUID, *apiError) {
+	if lr.LeaseToken == "" {
+		return uuid.Nil, badField("lease_token", "lease_token is required: the token the dequeue returned")
+	}
+	t, err := uuid.Parse(lr.LeaseToken)
+	if err != nil {
+		return uuid.Nil, badField("lease_token", "lease_token %q: want the UUID the dequeue returned", lr.LeaseToken)
+	}
+	return t, nil
+}
+
+var errLeaseLost = &apiError{Status: http.StatusConflict, Code: "lease_lost",
+	Msg: "the lease is gone: it expired and the job went to another worker, or the job was cancelled; nothing was changed"}
+
+// leaseOp reads a lease request (extra decodes into the same body) and
+// the job, and runs op with the lease.
+func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string, body any, token func() (uuid.UUID, *apiError),
+	op func(l queue.Lease) (any, error)) {
+	if e := readJSON(w, r, s.bodyLimit(), body, false); e != nil {
+		writeError(w, e)
+		return
+	}
+	tok, e := token()
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	info, e, err := s.tenantJob(r.Context(), r, tenant)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	l := queue.Lease{JobID: info.JobID, TenantID: info.TenantID, Token: tok, Attempt: info.Attempts, MaxAttempts: info.MaxAttempts}
+	out, err := op(l)
+	switch {
+	case errors.Is(err, queue.ErrLeaseLost):
+		writeError(w, errLeaseLost)
+	case err != nil:
+		var ae *apiError
+		if errors.As(err, &ae) {
+			writeError(w, ae)
+			return
+		}
+		s.internal(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// POST /v1/tenants/{tenant}/jobs/{id}/complete
+func (s *Service) completeJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req leaseRequest
+	s.leaseOp(w, r, tenant, &req, func() (uuid.UUID, *apiError) { return req.token() }, func(l queue.Lease) (any, error) {
+		if err := s.q.Complete(r.Context(), l); err != nil {
+			return nil, err
+		}
+		return map[string]any{"job_id": l.JobID, "status": queue.StatusSucceeded}, nil
+	})
+}
+
+// POST /v1/tenants/{tenant}/jobs/{id}/fail
+func (s *Service) failJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req struct {
+		leaseRequest
+		Error             string   `json:"error"`
+		Retry             *bool    `json:"retry"`               // default true: retry while attempts remain
+		RetryAfterSeconds *float64 `json:"retry_after_seconds"` // instead of the backoff
+	}
+	s.leaseOp(w, r, tenant, &req, func() (uuid.UUID, *apiError) { return req.token() }, func(l queue.Lease) (any, error) {
+		if len(req.Error) > 10_000 {
+			return nil, badField("error", "error is %d bytes, at most 10000 allowed", len(req.Error))
+		}
+		fo := queue.FailOptions{NoRetry: req.Retry != nil && !*req.Retry}
+		if d := req.RetryAfterSeconds; d != nil {
+			if *d < 0 || *d > 30*24*3600 {
+				return nil, badField("retry_after_seconds", "retry_after_seconds %v, want 0..2592000", *d)
+			}
+			fo.Delay = time.Duration(*d * float64(time.Second))
+		}
+		msg := req.Error
+		if msg == "" {
+			msg = "failed (reported through the API)"
+		}
+		res, err := s.q.Fail(r.Context(), l, errors.New(msg), fo)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]any{"job_id": l.JobID, "retried": res.Retried, "status": queue.StatusFailed}
+		if res.Retried {
+			out["status"], out["run_at"] = queue.StatusScheduled, res.RunAt.UTC()
+		}
+		return out, nil
+	})
+}
+
+// POST /v1/tenants/{tenant}/jobs/{id}/extend
+func (s *Service) extendJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req struct {
+		leaseRequest
+		LeaseSeconds float64 `json:"lease_seconds"`
+	}
+	s.leaseOp(w, r, tenant, &req, func() (uuid.UUID, *apiError) { return req.token() }, func(l queue.Lease) (any, error) {
+		if req.LeaseSeconds == 0 {
+			req.LeaseSeconds = 30
+		}
+		if req.LeaseSeconds < 1 || req.LeaseSeconds > 86400 {
+			return nil, badField("lease_seconds", "lease_seconds %v, want 1..86400", req.LeaseSeconds)
+		}
+		l, err := s.q.Extend(r.Context(), l, time.Duration(req.LeaseSeconds*float64(time.Second)))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"job_id": l.JobID, "lease_expires_at": l.ExpiresAt.UTC()}, nil
+	})
+}
+
+// leaseJSON is a dequeued job with its lease.
+type leaseJSON struct {
+	JobID          uuid.UUID       `json:"job_id"`
+	Tenant         string          `json:"tenant"`
+	Partition      string          `json:"partition"`
+	Kind           string          `json:"kind"`
+	Payload        json.RawMessage `json:"payload"`
+	Priority       int             `json:"priority"`
+	THLC           *string         `json:"t_hlc"`
+	Attempt        int             `json:"attempt"`
+	MaxAttempts    int             `json:"max_attempts"`
+	RunAt          time.Time       `json:"run_at"`
+	CreatedAt      time.Time       `json:"created_at"`
+	LeaseOwner     string          `json:"lease_owner"`
+	LeaseToken     uuid.UUID       `json:"lease_token"`
+	LeaseExpiresAt time.Time       `json:"lease_expires_at"`
+}
+
+// POST /v1/tenants/{tenant}/dequeue
+func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string, p principal) {
+	var req struct {
+		Limit            int      `json:"limit"`
+		LeaseSeconds     float64  `json:"lease_seconds"`
+		Kinds            []string `json:"kinds"`
+		Owner            string   `json:"owner"`
+		StrictPartitions bool     `json:"strict_partitions"`
+	}
+	if e := readJSON(w, r, s.bodyLimit(), &req, true); e != nil {
+		writeError(w, e)
+		return
+	}
+	maxN := s.cfg.Load().Ordo.Http.MaxDequeue
+	if req.Limit == 0 {
+		req.Limit = 1
+	}
+	if req.Limit < 1 || req.Limit > maxN {
+		writeError(w, badField("limit", "limit %d, want 1..%d (Ordo:Http:MaxDequeue)", req.Limit, maxN))
+		return
+	}
+	if req.LeaseSeconds == 0 {
+		req.LeaseSeconds = 30
+	}
+	if req.LeaseSeconds < 1 || req.LeaseSeconds > 86400 {
+		writeError(w, badField("lease_seconds", "lease_seconds %v, want 1..86400", req.LeaseSeconds))
+		return
+	}
+	for i, k := range req.Kinds {
+		if err := chain.ValidateKind(k); err != nil {
+			writeError(w, badField(fmt.Sprintf("kinds[%d]", i), "%v", err))
+			return
+		}
+	}
+	if len(req.Owner) > 200 {
+		writeError(w, badField("owner", "owner is %d bytes, at most 200 allowed", len(req.Owner)))
+		return
+	}
+	if req.Owner == "" {
+		req.Owner = "api:" + p.name
+	}
+	leases, err := s.q.Dequeue(r.Context(), queue.DequeueOptions{
+		Owner: req.Owner, Limit: req.Limit, LeaseFor: time.Duration(req.LeaseSeconds * float64(time.Second)),
+		Kinds: req.Kinds, TenantID: tenant, StrictPartitions: req.StrictPartitions,
+	})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]leaseJSON, len(leases))
+	for i, l := range leases {
+		out[i] = leaseJSON{JobID: l.JobID, Tenant: l.TenantID, Partition: l.PartitionKey, Kind: l.Kind, Payload: json.RawMessage(l.Payload),
+			Priority: l.Priority, Attempt: l.Attempt, MaxAttempts: l.MaxAttempts, RunAt: l.RunAt.UTC(), CreatedAt: l.CreatedAt.UTC(),
+			LeaseOwner: l.Owner, LeaseToken: l.Token, LeaseExpiresAt: l.ExpiresAt.UTC()}
+		if l.THLC != "" {
+			t := l.THLC
+			out[i].THLC = &t
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobs": out})
+}
+
+// GET /v1/tenants/{tenant}/stats
+func (s *Service) stats(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	l, ok := s.q.Backend().(queue.Lister)
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot count jobs"})
+		return
+	}
+	counts, err := l.CountByStatus(r.Context(), queue.CountParams{TenantID: tenant})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	byStatus := map[queue.Status]int64{}
+	for _, st := range queue.AllStatuses {
+		byStatus[st] = 0
+	}
+	for _, c := range counts {
+		byStatus[c.Status] += c.Count
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "counts": byStatus, "mode": s.q.Mode().String()})
+}
+
+// auditBackend is a backend the audit package can verify.
+type auditBackend interface{ AuditStore() audit.Store }
+
+// POST /v1/tenants/{tenant}/verify
+func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	var req struct {
+		Partition *string `json:"partition"`
+	}
+	if e := readJSON(w, r, s.bodyLimit(), &req, true); e != nil {
+		writeError(w, e)
+		return
+	}
+	var parts []string
+	if req.Partition != nil {
+		if err := chain.ValidatePartitionKey(*req.Partition); err != nil {
+			writeError(w, badField("partition", "%v", err))
+			return
+		}
+		parts = []string{*req.Partition}
+	}
+	ab, ok := s.q.Backend().(auditBackend)
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot be verified"})
+		return
+	}
+	v := &audit.Verifier{Store: ab.AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
+	res, err := v.Verify(r.Context(), tenant, parts...)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}

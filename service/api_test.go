@@ -1,0 +1,325 @@
+package service_test
+
+import (
+	"context"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/service"
+)
+
+func TestEnqueueShowAndList(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		job := map[string]any{"kind": "email.send", "partition": "eu", "payload": map[string]any{"to": "ada@example.com"}}
+		r := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, job).must(t, http.StatusCreated)
+		id := r.body["job_id"].(string)
+		if r.body["t_hlc"] == nil || r.body["link"] == nil || r.body["deduplicated"] != false || r.body["mode"] != "hlc-reads" || r.body["tenant"] != "acme" {
+			t.Fatalf("enqueue result %s", r.raw)
+		}
+		again := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, job).must(t, http.StatusOK)
+		if again.body["job_id"] != id || again.body["deduplicated"] != true || again.body["t_hlc"] != r.body["t_hlc"] {
+			t.Fatalf("second enqueue %s", again.raw)
+		}
+
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+id, acmeToken, nil).must(t, http.StatusOK)
+		ch := show.body["chain"].(map[string]any)
+		if ch["t_hlc"] != r.body["t_hlc"] || ch["link"] != r.body["link"] || ch["chain_pos"] != 0.0 || ch["prev_link"] != nil {
+			t.Fatalf("chain entry %s", show.raw)
+		}
+		if show.body["status"] != "pending" || show.body["in_legacy"] != true || show.body["in_hlc"] != true ||
+			show.body["partition"] != "eu" || !reflect.DeepEqual(show.body["payload"], map[string]any{"to": "ada@example.com"}) {
+			t.Fatalf("job %s", show.raw)
+		}
+
+		batch := e.call("POST", "/v1/tenants/acme/jobs/batch", acmeToken, map[string]any{"jobs": []map[string]any{
+			{"kind": "report.build", "payload": map[string]any{"n": 1}},
+			{"kind": "email.send", "partition": "eu", "payload": map[string]any{"to": "bob@example.com"}},
+			{"kind": "report.build", "payload": map[string]any{"n": 2}, "run_at": "2030-01-01T00:00:00Z"},
+		}}).must(t, http.StatusCreated)
+		if n := len(batch.body["jobs"].([]any)); n != 3 {
+			t.Fatalf("batch returned %d results", n)
+		}
+
+		// Page through all four in t_hlc order.
+		var listed []string
+		var thlcs []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			path := "/v1/tenants/acme/jobs?limit=1"
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			page := e.call("GET", path, acmeToken, nil).must(t, http.StatusOK)
+			for _, j := range page.body["jobs"].([]any) {
+				jm := j.(map[string]any)
+				listed = append(listed, jm["job_id"].(string))
+				thlcs = append(thlcs, jm["t_hlc"].(string))
+				if _, has := jm["payload"]; has {
+					t.Fatalf("payload listed without payload=true: %v", jm)
+				}
+			}
+			cursor, _ = page.body["next_cursor"].(string)
+			if cursor == "" || pages > 10 {
+				break
+			}
+		}
+		if len(listed) != 4 || listed[0] != id || !sortedStrings(thlcs) {
+			t.Fatalf("listed %v (t_hlc %v)", listed, thlcs)
+		}
+		for _, c := range []struct {
+			query string
+			want  int
+		}{
+			{"kind=email.send", 2}, {"partition=eu", 2}, {"partition=", 2}, {"state=scheduled", 1},
+			{"state=pending,scheduled", 4}, {"state=succeeded", 0}, {"kind=report.build&state=pending", 1},
+		} {
+			page := e.call("GET", "/v1/tenants/acme/jobs?"+c.query, acmeToken, nil).must(t, http.StatusOK)
+			if n := len(page.body["jobs"].([]any)); n != c.want {
+				t.Errorf("?%s: %d jobs, want %d", c.query, n, c.want)
+			}
+		}
+		withPayload := e.call("GET", "/v1/tenants/acme/jobs?limit=1&payload=true", acmeToken, nil).must(t, http.StatusOK)
+		if p := withPayload.body["jobs"].([]any)[0].(map[string]any)["payload"]; !reflect.DeepEqual(p, map[string]any{"to": "ada@example.com"}) {
+			t.Fatalf("payload=true: %s", withPayload.raw)
+		}
+		stats := e.call("GET", "/v1/tenants/acme/stats", acmeToken, nil).must(t, http.StatusOK)
+		counts := stats.body["counts"].(map[string]any)
+		if counts["pending"] != 3.0 || counts["scheduled"] != 1.0 || counts["succeeded"] != 0.0 {
+			t.Fatalf("stats %s", stats.raw)
+		}
+		v := e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
+		if v.body["valid"] != true || v.body["entries_checked"] != 4.0 {
+			t.Fatalf("verify %s", v.raw)
+		}
+		v = e.call("POST", "/v1/tenants/acme/verify", acmeToken, map[string]any{"partition": "eu"}).must(t, http.StatusOK)
+		if v.body["valid"] != true || v.body["entries_checked"] != 2.0 {
+			t.Fatalf("verify eu %s", v.raw)
+		}
+	})
+}
+
+func sortedStrings(s []string) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] <= s[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		a := e.enqueue("acme", acmeToken, map[string]any{"kind": "resize", "payload": map[string]any{"img": 1}, "max_attempts": 2})
+		b := e.enqueue("acme", acmeToken, map[string]any{"kind": "resize", "payload": map[string]any{"img": 2}, "max_attempts": 2})
+		e.enqueue("acme", acmeToken, map[string]any{"kind": "other.kind", "payload": map[string]any{}})
+
+		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 5, "kinds": []string{"resize"}, "lease_seconds": 60, "owner": "py-worker-1"}).must(t, http.StatusOK)
+		leases := d.body["jobs"].([]any)
+		if len(leases) != 2 {
+			t.Fatalf("dequeued %s", d.raw)
+		}
+		la, lb := leases[0].(map[string]any), leases[1].(map[string]any)
+		if la["job_id"] != a || lb["job_id"] != b || la["lease_owner"] != "py-worker-1" || la["attempt"] != 1.0 || la["lease_token"] == "" ||
+			!reflect.DeepEqual(la["payload"], map[string]any{"img": 1.0}) {
+			t.Fatalf("leases %s", d.raw)
+		}
+		// The lease token is never shown outside the dequeue.
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+a, acmeToken, nil).must(t, http.StatusOK)
+		if strings.Contains(string(show.raw), la["lease_token"].(string)) || show.body["status"] != "running" {
+			t.Fatalf("show of a running job: %s", show.raw)
+		}
+
+		wrong := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": uuid.NewString()})
+		if wrong.must(t, http.StatusConflict).errCode() != "lease_lost" || e.statusOf(a) != "running" {
+			t.Fatalf("complete with a wrong token: %s, status %s", wrong.raw, e.statusOf(a))
+		}
+		ext := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/extend", acmeToken, map[string]any{"lease_token": la["lease_token"], "lease_seconds": 120}).must(t, http.StatusOK)
+		if want := e.wall.UnixMilli() + 120_000; ext.body["lease_expires_at"] != time.UnixMilli(want).UTC().Format(time.RFC3339Nano) {
+			t.Fatalf("extend: %s, want expiry %v", ext.raw, time.UnixMilli(want).UTC())
+		}
+		e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}).must(t, http.StatusOK)
+		if st := e.statusOf(a); st != "succeeded" {
+			t.Fatalf("after complete: %s", st)
+		}
+		again := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]})
+		if again.must(t, http.StatusConflict).errCode() != "lease_lost" {
+			t.Fatalf("second complete: %s", again.raw)
+		}
+
+		f := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb["lease_token"], "error": "disk full", "retry_after_seconds": 10}).must(t, http.StatusOK)
+		if f.body["retried"] != true || f.body["status"] != "scheduled" {
+			t.Fatalf("fail with retry: %s", f.raw)
+		}
+		if d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"resize"}}).must(t, http.StatusOK); len(d.body["jobs"].([]any)) != 0 {
+			t.Fatalf("retry handed out before its time: %s", d.raw)
+		}
+		e.wall.Advance(11 * time.Second)
+		d = e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"resize"}}).must(t, http.StatusOK)
+		lb2 := d.body["jobs"].([]any)[0].(map[string]any)
+		if lb2["job_id"] != b || lb2["attempt"] != 2.0 {
+			t.Fatalf("retry: %s", d.raw)
+		}
+		old := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb["lease_token"], "error": "stale"})
+		if old.must(t, http.StatusConflict).errCode() != "lease_lost" {
+			t.Fatalf("fail with the first attempt's token: %s", old.raw)
+		}
+		f = e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb2["lease_token"], "error": "still full"}).must(t, http.StatusOK)
+		if f.body["retried"] != false || f.body["status"] != "failed" {
+			t.Fatalf("last attempt: %s", f.raw)
+		}
+		show = e.call("GET", "/v1/tenants/acme/jobs/"+b, acmeToken, nil).must(t, http.StatusOK)
+		if show.body["status"] != "failed" || show.body["last_error"] != "still full" || show.body["attempts"] != 2.0 {
+			t.Fatalf("failed job: %s", show.raw)
+		}
+
+		c := e.enqueue("acme", acmeToken, map[string]any{"kind": "resize", "payload": map[string]any{"img": 3}})
+		e.call("POST", "/v1/tenants/acme/jobs/"+c+"/cancel", acmeToken, map[string]any{"reason": "not needed"}).must(t, http.StatusOK)
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+c+"/cancel", acmeToken, nil); r.must(t, http.StatusConflict).errCode() != "job_finished" {
+			t.Fatalf("second cancel: %s", r.raw)
+		}
+		// A job cancelled while leased: its worker's complete gets 409.
+		d = e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"other.kind"}}).must(t, http.StatusOK)
+		lo := d.body["jobs"].([]any)[0].(map[string]any)
+		e.call("POST", "/v1/tenants/acme/jobs/"+lo["job_id"].(string)+"/cancel", adminToken, nil).must(t, http.StatusOK)
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+lo["job_id"].(string)+"/complete", acmeToken, map[string]any{"lease_token": lo["lease_token"]}); r.must(t, http.StatusConflict).errCode() != "lease_lost" {
+			t.Fatalf("complete after cancel: %s", r.raw)
+		}
+	})
+}
+
+// TestBadInputWritesNothing: every rejected request gets a 4xx with a JSON
+// error naming the field, and no row is written.
+func TestBadInputWritesNothing(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		existing := e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{}})
+		before := e.rows()
+		big := `{"kind":"k","payload":{"x":"` + strings.Repeat("a", 2000) + `"}}`
+		cases := []struct {
+			name          string
+			method, path  string
+			body          any
+			status        int
+			field, code   string
+			withoutBearer bool
+		}{
+			{"invalid JSON", "POST", "/v1/tenants/acme/jobs", `{"kind":`, 400, "", "invalid_json", false},
+			{"not an object", "POST", "/v1/tenants/acme/jobs", `[1,2]`, 400, "", "invalid_json", false},
+			{"two values", "POST", "/v1/tenants/acme/jobs", `{"kind":"k"} {"kind":"k"}`, 400, "", "invalid_json", false},
+			{"empty body", "POST", "/v1/tenants/acme/jobs", "", 400, "", "invalid_json", false},
+			{"unknown field", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","payload":{},"colour":"red"}`, 400, "colour", "unknown_field", false},
+			{"wrong type", "POST", "/v1/tenants/acme/jobs", `{"kind":7}`, 400, "kind", "invalid_field", false},
+			{"oversized payload", "POST", "/v1/tenants/acme/jobs", big, 413, "payload", "too_large", false},
+			{"bad tenant", "POST", "/v1/tenants/no%20spaces/jobs", `{"kind":"k"}`, 400, "tenant", "invalid_field", false},
+			{"bad partition", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","partition":"` + strings.Repeat("p", 300) + `"}`, 400, "partition", "invalid_field", false},
+			{"bad kind", "POST", "/v1/tenants/acme/jobs", `{"kind":"bad kind!"}`, 400, "kind", "invalid_field", false},
+			{"missing kind", "POST", "/v1/tenants/acme/jobs", `{"payload":{}}`, 400, "kind", "invalid_field", false},
+			{"bad run_at", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","run_at":"tomorrow"}`, 400, "run_at", "invalid_field", false},
+			{"bad priority", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","priority":99999}`, 400, "priority", "invalid_field", false},
+			{"bad max_attempts", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","max_attempts":-1}`, 400, "max_attempts", "invalid_field", false},
+			{"NUL in payload", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","payload":{"a":"\u0000"}}`, 400, "payload", "invalid_field", false},
+			{"http job to a host not allowed", "POST", "/v1/tenants/acme/jobs", `{"kind":"http","payload":{"url":"http://evil.example/"}}`, 400, "payload.url", "invalid_field", false},
+			{"wrong content type", "POST", "/v1/tenants/acme/jobs", []byte("kind=k"), 415, "", "unsupported_media_type", false},
+			{"batch: bad third job", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[{"kind":"a"},{"kind":"b"},{"kind":"bad kind"}]}`, 400, "jobs[2].kind", "invalid_field", false},
+			{"batch: empty", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[]}`, 400, "jobs", "invalid_field", false},
+			{"batch: oversized payload", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[{"kind":"a"},` + big + `]}`, 413, "jobs[1].payload", "too_large", false},
+			{"unknown job", "GET", "/v1/tenants/acme/jobs/" + uuid.NewString(), nil, 404, "", "not_found", false},
+			{"malformed job id", "GET", "/v1/tenants/acme/jobs/not-a-uuid", nil, 400, "id", "invalid_field", false},
+			{"cancel unknown job", "POST", "/v1/tenants/acme/jobs/" + uuid.NewString() + "/cancel", nil, 404, "", "not_found", false},
+			{"complete without token", "POST", "/v1/tenants/acme/jobs/" + existing + "/complete", `{}`, 400, "lease_token", "invalid_field", false},
+			{"complete with a malformed token", "POST", "/v1/tenants/acme/jobs/" + existing + "/complete", `{"lease_token":"x"}`, 400, "lease_token", "invalid_field", false},
+			{"complete an unknown job", "POST", "/v1/tenants/acme/jobs/" + uuid.NewString() + "/complete", `{"lease_token":"` + uuid.NewString() + `"}`, 404, "", "not_found", false},
+			{"complete a job not leased", "POST", "/v1/tenants/acme/jobs/" + existing + "/complete", `{"lease_token":"` + uuid.NewString() + `"}`, 409, "", "lease_lost", false},
+			{"fail with a bad delay", "POST", "/v1/tenants/acme/jobs/" + existing + "/fail", `{"lease_token":"` + uuid.NewString() + `","retry_after_seconds":-1}`, 400, "retry_after_seconds", "invalid_field", false},
+			{"dequeue too many", "POST", "/v1/tenants/acme/dequeue", `{"limit":100000}`, 400, "limit", "invalid_field", false},
+			{"dequeue bad kind", "POST", "/v1/tenants/acme/dequeue", `{"kinds":["ok","bad kind"]}`, 400, "kinds[1]", "invalid_field", false},
+			{"dequeue bad lease", "POST", "/v1/tenants/acme/dequeue", `{"lease_seconds":0.5}`, 400, "lease_seconds", "invalid_field", false},
+			{"list bad state", "GET", "/v1/tenants/acme/jobs?state=sleeping", nil, 400, "state", "invalid_field", false},
+			{"list bad limit", "GET", "/v1/tenants/acme/jobs?limit=0", nil, 400, "limit", "invalid_field", false},
+			{"list bad cursor", "GET", "/v1/tenants/acme/jobs?cursor=garbage", nil, 400, "cursor", "invalid_field", false},
+			{"list unknown parameter", "GET", "/v1/tenants/acme/jobs?sort=desc", nil, 400, "sort", "unknown_field", false},
+			{"verify bad partition", "POST", "/v1/tenants/acme/verify", `{"partition":"` + strings.Repeat("p", 300) + `"}`, 400, "partition", "invalid_field", false},
+			{"no token", "POST", "/v1/tenants/acme/jobs", `{"kind":"k"}`, 401, "", "unauthorized", true},
+			{"unknown route", "GET", "/v1/nothing", nil, 404, "", "not_found", false},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				token := acmeToken
+				if c.withoutBearer {
+					token = ""
+				}
+				var r response
+				if b, ok := c.body.([]byte); ok { // sent with a form content type
+					req, _ := http.NewRequest(c.method, e.url+c.path, strings.NewReader(string(b)))
+					req.Header.Set("Authorization", "Bearer "+token)
+					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					r.status = resp.StatusCode
+					if r.status != c.status {
+						t.Fatalf("status %d, want %d", r.status, c.status)
+					}
+					return
+				}
+				r = e.call(c.method, c.path, token, c.body)
+				if r.status != c.status || r.errField() != c.field || r.errCode() != c.code {
+					t.Fatalf("got %d field %q code %q, want %d field %q code %q: %s", r.status, r.errField(), r.errCode(), c.status, c.field, c.code, r.raw)
+				}
+				if msg, _ := r.body["error"].(map[string]any)["message"].(string); msg == "" {
+					t.Fatalf("no message: %s", r.raw)
+				}
+			})
+		}
+		if after := e.rows(); !reflect.DeepEqual(after, before) {
+			t.Fatalf("rejected requests wrote rows: before %v, after %v", before, after)
+		}
+	})
+}
+
+func TestAuthentication(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		path := "/v1/tenants/globex/stats"
+		e.call("GET", path, e.globexToken, nil).must(t, http.StatusOK)
+		e.call("GET", path, adminToken, nil).must(t, http.StatusOK)
+		for name, token := range map[string]string{"none": "", "unknown": "ordo_nope_nope", "hash instead of token": service.HashToken(acmeToken)} {
+			r := e.call("GET", path, token, nil)
+			if r.status != http.StatusUnauthorized || r.errCode() != "unauthorized" {
+				t.Errorf("%s: %d %s", name, r.status, r.raw)
+			}
+		}
+		req, _ := http.NewRequest("GET", e.url+path, nil)
+		req.SetBasicAuth("globex", e.globexToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Fatalf("basic auth: %d %v", resp.StatusCode, resp.Header)
+		}
+		// Revoking a database token takes effect at the next request.
+		ts := e.svc.Queue().Backend().(queue.TokenStore)
+		toks, err := ts.ListTokens(context.Background())
+		if err != nil || len(toks) != 1 {
+			t.Fatal(toks, err)
+		}
+		if err := ts.RevokeToken(context.Background(), toks[0].ID, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if r := e.call("GET", path, e.globexToken, nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("revoked token: %d %s", r.status, r.raw)
+		}
+	})
+}

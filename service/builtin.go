@@ -1,0 +1,217 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/worker"
+)
+
+// The built-in kinds `ordo serve` runs.
+const (
+	// KindHTTP POSTs its payload's body to its payload's url; 2xx
+	// succeeds, anything else is retried with backoff.
+	KindHTTP = "http"
+	// KindNoop succeeds at once.
+	KindNoop = "noop"
+)
+
+// HTTPPayload is the payload of an http job.
+type HTTPPayload struct {
+	// URL is where the body is POSTed: http or https, on a host of
+	// Ordo:Worker:HttpKind:AllowedHosts.
+	URL string `json:"url"`
+	// Body is sent as its JSON text with Content-Type application/json;
+	// a JSON string is sent as its contents, with ContentType (default
+	// text/plain; charset=utf-8). Absent or null sends no body.
+	Body json.RawMessage `json:"body,omitempty"`
+	// ContentType overrides the Content-Type header.
+	ContentType string `json:"content_type,omitempty"`
+	// Headers are added to the request (not Host, Content-Length,
+	// Transfer-Encoding or Connection).
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// errNotAllowed marks a request the allow-list forbids: retrying cannot
+// help.
+var errNotAllowed = errors.New("not allowed by Ordo:Worker:HttpKind:AllowedHosts")
+
+// hostList is the http kind's allow-list.
+type hostList struct {
+	exact    map[string]bool // "host" or "host:port", lower case
+	suffixes []string        // ".example.com" from "*.example.com"
+}
+
+func newHostList(patterns []string) *hostList {
+	h := &hostList{exact: map[string]bool{}}
+	for _, p := range patterns {
+		p = strings.ToLower(p)
+		if rest, ok := strings.CutPrefix(p, "*."); ok {
+			h.suffixes = append(h.suffixes, "."+rest)
+			continue
+		}
+		h.exact[p] = true
+	}
+	return h
+}
+
+// allows reports whether u's host (with or without its port) is listed.
+func (h *hostList) allows(u *url.URL) bool {
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return false
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	if h.exact[host] || h.exact[net.JoinHostPort(host, port)] || h.exact[strings.ToLower(u.Host)] {
+		return true
+	}
+	for _, s := range h.suffixes {
+		if strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkHTTPPayload validates an http job's payload against the allow-list
+// in force: the error names the field.
+func (s *Service) checkHTTPPayload(payload []byte) (*HTTPPayload, *url.URL, *fieldError) {
+	var p HTTPPayload
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return nil, nil, &fieldError{Field: "payload", Msg: "an http job's payload is {\"url\": ..., \"body\": ..., \"content_type\": ..., \"headers\": {...}}: " + err.Error()}
+	}
+	u, err := url.Parse(p.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return nil, nil, &fieldError{Field: "payload.url", Msg: fmt.Sprintf("url %q: want an absolute http:// or https:// URL without user info", p.URL)}
+	}
+	if !s.hosts.Load().allows(u) {
+		return nil, nil, &fieldError{Field: "payload.url", Msg: fmt.Sprintf("host %q is %v", u.Host, errNotAllowed)}
+	}
+	for k := range p.Headers {
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			return nil, nil, &fieldError{Field: "payload.headers", Msg: fmt.Sprintf("header %q cannot be set", k)}
+		}
+	}
+	return &p, u, nil
+}
+
+// httpClient returns the client of the http kind: redirects only to
+// allowed hosts.
+func (s *Service) httpClient(cfg *config.Config) *http.Client {
+	if s.opts.HTTPClient != nil {
+		return s.opts.HTTPClient
+	}
+	return &http.Client{
+		Timeout: cfg.Ordo.Worker.HttpKind.Timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("stopped after 5 redirects")
+			}
+			if !s.hosts.Load().allows(req.URL) {
+				return fmt.Errorf("redirect to %s: %w", req.URL.Host, errNotAllowed)
+			}
+			return nil
+		},
+	}
+}
+
+// runHTTP is the http kind's handler.
+func (s *Service) runHTTP(client *http.Client) func(ctx context.Context, l *queue.Lease) error {
+	return func(ctx context.Context, l *queue.Lease) error {
+		p, u, ferr := s.checkHTTPPayload(l.Payload)
+		if ferr != nil {
+			return worker.NoRetry(errors.New(ferr.Msg))
+		}
+		var body io.Reader
+		contentType := p.ContentType
+		if len(p.Body) > 0 && string(p.Body) != "null" {
+			var text string
+			if json.Unmarshal(p.Body, &text) == nil {
+				body = strings.NewReader(text)
+				if contentType == "" {
+					contentType = "text/plain; charset=utf-8"
+				}
+			} else {
+				body = bytes.NewReader(p.Body)
+				if contentType == "" {
+					contentType = "application/json"
+				}
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), body)
+		if err != nil {
+			return worker.NoRetry(err)
+		}
+		for k, v := range p.Headers {
+			req.Header.Set(k, v)
+		}
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		req.Header.Set("User-Agent", "ordo")
+		req.Header.Set("Ordo-Job-Id", l.JobID.String())
+		req.Header.Set("Ordo-Tenant", l.TenantID)
+		req.Header.Set("Ordo-Attempt", fmt.Sprint(l.Attempt))
+		resp, err := client.Do(req)
+		if err != nil {
+			if errors.Is(err, errNotAllowed) {
+				return worker.NoRetry(err)
+			}
+			return fmt.Errorf("POST %s: %w", u.Redacted(), err)
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		_ = resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return fmt.Errorf("POST %s: %s", u.Redacted(), resp.Status)
+		}
+		return nil
+	}
+}
+
+// newWorkerClient builds the worker client: the built-in kinds, any the
+// embedding program adds, Ordo:Worker's settings.
+func (s *Service) newWorkerClient(cfg *config.Config) (*worker.Client, error) {
+	workers := worker.NewWorkers()
+	w := cfg.Ordo.Worker
+	if err := worker.AddFuncSafely(workers, KindHTTP, s.runHTTP(s.httpClient(cfg)), worker.KindOptions{Timeout: w.HttpKind.Timeout + w.HttpKind.Timeout/10}); err != nil {
+		return nil, err
+	}
+	if err := worker.AddFuncSafely(workers, KindNoop, func(context.Context, *queue.Lease) error { return nil }); err != nil {
+		return nil, err
+	}
+	if s.opts.Workers != nil {
+		if err := s.opts.Workers(workers); err != nil {
+			return nil, err
+		}
+	}
+	wc := worker.Config{
+		Workers:        workers,
+		MaxWorkers:     w.MaxWorkers,
+		ID:             cfg.Ordo.NodeId + "-" + shortRandom(),
+		LeaseFor:       w.LeaseFor,
+		PollInterval:   w.PollInterval,
+		DefaultTimeout: w.Timeout,
+		Logger:         s.log,
+		OnEvent:        func(e worker.Event) { s.metrics.onEvent(e) },
+	}
+	if s.opts.WorkerConfig != nil {
+		s.opts.WorkerConfig(&wc)
+	}
+	return worker.NewClient(s.q, wc)
+}

@@ -1,0 +1,65 @@
+package service_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/service"
+	"github.com/ordo-sched/ordo/worker"
+)
+
+func TestDemoTrickleStopsWithTheServer(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, func(c *config.Config) {
+			c.Ordo.Worker.Enabled = true
+			c.Ordo.Demo = config.Demo{Enabled: true, Rate: 500, Tenants: []string{"demo-a", "demo-b"}}
+		}, service.Options{WorkerConfig: func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond }})
+		if err := e.svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		perTenant := func() map[string]int {
+			out := map[string]int{}
+			rows, err := e.raw.Query("SELECT tenant_id, count(*) FROM " + e.prefix + "scheduler_log GROUP BY tenant_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var tenant string
+				var n int
+				if err := rows.Scan(&tenant, &n); err != nil {
+					t.Fatal(err)
+				}
+				out[tenant] = n
+			}
+			return out
+		}
+		waitFor(t, "demo jobs for both tenants", func() bool {
+			c := perTenant()
+			return c["demo-a"] >= 5 && c["demo-b"] >= 5
+		})
+		// The built-in noop worker runs them.
+		waitFor(t, "a demo job to succeed", func() bool {
+			var n int
+			if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + "job_state WHERE status = 'succeeded'").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n > 0
+		})
+		if err := e.svc.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stopped := perTenant()
+		// Shutdown returned after the trickle's goroutine ended: nothing
+		// more is enqueued. (Reading twice is the whole check: no sleep
+		// could make it stronger.)
+		if again := perTenant(); again["demo-a"] != stopped["demo-a"] || again["demo-b"] != stopped["demo-b"] {
+			t.Fatalf("jobs were enqueued after shutdown: %v then %v", stopped, again)
+		}
+		if len(stopped) != 2 {
+			t.Fatalf("tenants %v", stopped)
+		}
+	})
+}

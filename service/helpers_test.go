@@ -1,0 +1,298 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/service"
+)
+
+// backends runs f once per backend, each on a fresh database.
+func backends(t *testing.T, f func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite:"+filepath.Join(t.TempDir(), "ordo.db")) })
+	t.Run("postgres", func(t *testing.T) { f(t, pgtest.NewDatabase(t)) })
+}
+
+const (
+	acmeToken  = "acme-secret-token"  // configured, by hash
+	adminToken = "admin-secret-token" // configured, by hash
+)
+
+// env is a running service on one database, its HTTP API, a raw
+// connection for counting rows, and a manual wall clock.
+type env struct {
+	t      *testing.T
+	svc    *service.Service
+	url    string
+	raw    *sql.DB
+	prefix string // "scheduler." on PostgreSQL
+	wall   *hlc.ManualClock
+	// globexToken is created in the database (scheduler.api_tokens).
+	globexToken string
+}
+
+func testConfig(dbURL string) *config.Config {
+	cfg := config.Defaults()
+	cfg.Ordo.NodeId = "test-node"
+	cfg.Ordo.Database.Url = dbURL
+	cfg.Ordo.Worker.Enabled = false
+	cfg.Ordo.Http.Listen = "127.0.0.1:0"
+	cfg.Ordo.Http.MaxPayloadBytes = 1024
+	cfg.Ordo.Log.Level = "error"
+	cfg.Scheduler.Queue.Hlc.EnableHlcOrdering = true
+	cfg.Scheduler.Queue.Hlc.DualWriteMode = true
+	cfg.Ordo.Auth.Tokens = []config.Token{
+		{Name: "acme-ci", Tenant: "acme", Sha256: service.HashToken(acmeToken)},
+		{Name: "ops", Admin: true, Sha256: service.HashToken(adminToken)},
+	}
+	return cfg
+}
+
+func newEnv(t *testing.T, dbURL string, mutate func(*config.Config), opts service.Options) *env {
+	t.Helper()
+	cfg := testConfig(dbURL)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	wall := hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
+	if opts.Wall == nil {
+		opts.Wall = wall
+	}
+	if opts.LogOutput == nil {
+		opts.LogOutput = io.Discard
+	}
+	svc, err := service.New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(svc.Handler())
+	t.Cleanup(func() {
+		srv.Close()
+		_ = svc.Shutdown(context.Background())
+	})
+	e := &env{t: t, svc: svc, url: srv.URL, wall: wall}
+	e.raw, e.prefix = openRaw(t, dbURL)
+	text, rec, err := service.NewToken("globex", false, "globex-worker", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Queue().Backend().(queue.TokenStore).CreateToken(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	e.globexToken = text
+	return e
+}
+
+// openRaw opens a connection of its own to the test database, and
+// returns the prefix of its tables.
+func openRaw(t *testing.T, dbURL string) (*sql.DB, string) {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	prefix := ""
+	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
+		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	} else {
+		db, err = sql.Open("pgx", dbURL)
+		prefix = "scheduler."
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db, prefix
+}
+
+// unfinished counts the rows of both sides that could still run.
+func (e *env) unfinished() int {
+	e.t.Helper()
+	total := 0
+	for _, table := range []string{"jobs", "job_state"} {
+		var n int
+		if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + table + " WHERE status IN ('pending', 'scheduled', 'running')").Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		total += n
+	}
+	return total
+}
+
+// rows counts the rows of the tables a write would touch.
+func (e *env) rows() map[string]int {
+	e.t.Helper()
+	out := map[string]int{}
+	for _, table := range []string{"jobs", "job_state", "scheduler_log", "chain_heads", "api_tokens"} {
+		var n int
+		if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + table).Scan(&n); err != nil {
+			e.t.Fatal(err)
+		}
+		out[table] = n
+	}
+	return out
+}
+
+// jobStates returns the status of every job, by id (HLC side where it
+// exists, else legacy).
+func (e *env) statusOf(id string) string {
+	e.t.Helper()
+	var st string
+	err := e.raw.QueryRow("SELECT status FROM "+e.prefix+"job_state WHERE CAST(job_id AS TEXT) = "+e.ph(1), id).Scan(&st)
+	if err == sql.ErrNoRows {
+		err = e.raw.QueryRow("SELECT status FROM "+e.prefix+"jobs WHERE CAST(id AS TEXT) = "+e.ph(1), id).Scan(&st)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+func (e *env) ph(n int) string {
+	if e.prefix != "" {
+		return fmt.Sprintf("$%d", n)
+	}
+	return "?"
+}
+
+// response is a decoded API answer.
+type response struct {
+	status int
+	body   map[string]any
+	raw    []byte
+}
+
+func (r response) errField() string {
+	if eobj, ok := r.body["error"].(map[string]any); ok {
+		f, _ := eobj["field"].(string)
+		return f
+	}
+	return ""
+}
+
+func (r response) errCode() string {
+	if eobj, ok := r.body["error"].(map[string]any); ok {
+		c, _ := eobj["code"].(string)
+		return c
+	}
+	return ""
+}
+
+// call makes a request with token (none if ""); body is marshalled unless
+// it is a string or []byte, sent as is.
+func (e *env) call(method, path, token string, body any) response {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, e.url+path, rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r := response{status: resp.StatusCode, raw: raw}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &r.body); err != nil {
+			e.t.Fatalf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
+		}
+	}
+	return r
+}
+
+type callResult struct {
+	response
+	err error
+}
+
+// callNoFatal is call for goroutines other than the test's.
+func (e *env) callNoFatal(method, path, token string, body any) callResult {
+	j, err := json.Marshal(body)
+	if err != nil {
+		return callResult{err: err}
+	}
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(j))
+	if err != nil {
+		return callResult{err: err}
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return callResult{err: err}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return callResult{err: err}
+	}
+	r := callResult{response: response{status: resp.StatusCode, raw: raw}}
+	r.err = json.Unmarshal(raw, &r.body)
+	return r
+}
+
+// must fails unless the response has status want.
+func (r response) must(t *testing.T, want int) response {
+	t.Helper()
+	if r.status != want {
+		t.Fatalf("status %d, want %d: %s", r.status, want, r.raw)
+	}
+	return r
+}
+
+func (e *env) enqueue(tenant, token string, job map[string]any) string {
+	e.t.Helper()
+	r := e.call("POST", "/v1/tenants/"+tenant+"/jobs", token, job)
+	if r.status != http.StatusCreated && r.status != http.StatusOK {
+		e.t.Fatalf("enqueue: %d %s", r.status, r.raw)
+	}
+	return r.body["job_id"].(string)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,291 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ordo-sched/ordo/chain"
+)
+
+// apiError is an error response: {"error": {"code", "field", "message"}}.
+type apiError struct {
+	Status int    `json:"-"`
+	Code   string `json:"code"`
+	Field  string `json:"field,omitempty"`
+	Msg    string `json:"message"`
+}
+
+func (e *apiError) Error() string { return e.Msg }
+
+// fieldError is a 400 naming the field at fault.
+type fieldError struct {
+	Field string
+	Msg   string
+}
+
+func badField(field, format string, args ...any) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_field", Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (f *fieldError) api(prefix string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_field", Field: prefix + f.Field, Msg: f.Msg}
+}
+
+var errJobNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "job not found"}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ordo"`)
+	}
+	writeJSON(w, e.Status, map[string]*apiError{"error": e})
+}
+
+// internal logs err and answers 500 (503 for a closed queue or a
+// database that does not answer) without details.
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	status, code := http.StatusInternalServerError, "internal"
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	}
+	writeError(w, &apiError{Status: status, Code: code, Msg: "the request failed; the service log has the details"})
+}
+
+// readJSON decodes the request body into dst: at most limit bytes, no
+// unknown fields, one value. An empty body decodes as {} when
+// emptyOK.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, emptyOK bool) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as application/json"}
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Msg: fmt.Sprintf("request body larger than %d bytes (Ordo:Http:MaxBodyBytes)", limit)}
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: "bad_request", Msg: "reading the request body: " + err.Error()}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "empty body: send a JSON object"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "the body holds more than one JSON value"}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "trailing data after the JSON value"}
+	}
+	return nil
+}
+
+func jsonError(err error) *apiError {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)}
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: fmt.Sprintf("want a JSON object, got %s", typ.Value)}
+		}
+		return badField(field, "%s: want %s, got %s", field, jsonType(typ.Type.String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "invalid JSON: unexpected end of input"}
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: name, Msg: fmt.Sprintf("unknown field %q", name)}
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "invalid JSON: " + err.Error()}
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "float"):
+		return "a number"
+	case goType == "string":
+		return "a string"
+	case goType == "bool", goType == "*bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	}
+	return "a " + goType
+}
+
+// tenantHandler serves a route under /v1/tenants/{tenant}/ for a caller
+// the route already authenticated and authorised.
+type tenantHandler func(w http.ResponseWriter, r *http.Request, tenant string, p principal)
+
+// tenantRoute authenticates the bearer token (401), checks the tenant in
+// the path (400) and that the token may act for it (403), before h runs.
+// A token of one tenant gets 403 on every route of another tenant,
+// whether that tenant, or the job named, exists or not.
+func (s *Service) tenantRoute(h tenantHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.auth.authenticate(r.Context(), bearer(r))
+		switch {
+		case errors.Is(err, errNoToken), errors.Is(err, errBadToken):
+			writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: err.Error()})
+			return
+		case err != nil:
+			s.internal(w, r, err)
+			return
+		}
+		tenant := r.PathValue("tenant")
+		if err := chain.ValidateTenantID(tenant); err != nil {
+			writeError(w, badField("tenant", "%v", err))
+			return
+		}
+		if !p.mayActFor(tenant) {
+			writeError(w, &apiError{Status: http.StatusForbidden, Code: "forbidden", Msg: fmt.Sprintf("this token may not act for tenant %q", tenant)})
+			return
+		}
+		h(w, r, tenant, p)
+	})
+}
+
+// bearer returns the token of an "Authorization: Bearer <token>" header.
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// statusRecorder remembers the status code for the request counter.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// routes builds the handler: the API under /v1/, /metrics, /healthz,
+// /readyz (docs/api.md).
+func (s *Service) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	for _, rt := range s.apiRoutes() {
+		mux.Handle(rt.pattern, s.tenantRoute(rt.h))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "no such route: see docs/api.md"})
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		mux.ServeHTTP(rec, r)
+		route := r.Pattern
+		if route == "" || route == "/" {
+			route = "other"
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
+	})
+}
+
+type apiRoute struct {
+	pattern string
+	h       tenantHandler
+}
+
+// apiRoutes lists every tenant route (the authorisation tests walk it).
+func (s *Service) apiRoutes() []apiRoute {
+	return []apiRoute{
+		{"POST /v1/tenants/{tenant}/jobs", s.enqueueOne},
+		{"POST /v1/tenants/{tenant}/jobs/batch", s.enqueueBatch},
+		{"GET /v1/tenants/{tenant}/jobs", s.listJobs},
+		{"GET /v1/tenants/{tenant}/jobs/{id}", s.showJob},
+		{"POST /v1/tenants/{tenant}/jobs/{id}/cancel", s.cancelJob},
+		{"POST /v1/tenants/{tenant}/jobs/{id}/complete", s.completeJob},
+		{"POST /v1/tenants/{tenant}/jobs/{id}/fail", s.failJob},
+		{"POST /v1/tenants/{tenant}/jobs/{id}/extend", s.extendJob},
+		{"POST /v1/tenants/{tenant}/dequeue", s.dequeue},
+		{"GET /v1/tenants/{tenant}/stats", s.stats},
+		{"POST /v1/tenants/{tenant}/verify", s.verify},
+	}
+}
+
+// Routes lists the patterns of the tenant routes, for documentation and
+// tests.
+func (s *Service) Routes() []string {
+	var out []string
+	for _, rt := range s.apiRoutes() {
+		out = append(out, rt.pattern)
+	}
+	return out
+}
+
+func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz: the database answers and no migration is pending.
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	checks := map[string]string{"database": "ok", "migrations": "ok"}
+	ready := true
+	pending, err := s.pendingMigrations(ctx)
+	switch {
+	case err != nil:
+		s.log.Warn("readiness check failed", "error", err)
+		checks["database"], checks["migrations"] = "unreachable", "unknown"
+		ready = false
+	case pending:
+		checks["migrations"] = "pending: run `ordo migrate`"
+		ready = false
+	}
+	status, code := http.StatusOK, "ready"
+	if !ready {
+		status, code = http.StatusServiceUnavailable, "not ready"
+	}
+	writeJSON(w, status, map[string]any{"status": code, "checks": checks, "mode": s.q.Mode().String(), "node": s.cfg.Load().Ordo.NodeId})
+}

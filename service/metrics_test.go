@@ -1,0 +1,133 @@
+package service_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/service"
+	"github.com/ordo-sched/ordo/worker"
+)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// The guide's metrics, with the guide's types.
+var guideMetrics = map[string]string{
+	"scheduler_hlc_enqueues_total":              "counter",
+	"scheduler_hlc_enqueue_deduplicated_total":  "counter",
+	"scheduler_hlc_enqueue_duration_seconds":    "histogram",
+	"scheduler_hlc_dequeues_total":              "counter",
+	"scheduler_hlc_dequeued_entries_total":      "counter",
+	"scheduler_chain_verifications_total":       "counter",
+	"scheduler_chain_verification_issues_total": "counter",
+	"scheduler_batch_snapshots_created_total":   "counter",
+}
+
+func metricValue(t *testing.T, text, series string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindStringSubmatch(text)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+func TestMetricsHealthAndReadiness(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		done := make(chan string, 10)
+		e := newEnv(t, dbURL, func(c *config.Config) { c.Ordo.Worker.Enabled = true }, service.Options{
+			WorkerConfig: func(c *worker.Config) { c.PollInterval = 10 * time.Millisecond },
+			Workers: func(w *worker.Workers) error {
+				worker.AddFunc(w, "count.me", func(ctx context.Context, l *queue.Lease) error {
+					done <- l.JobID.String()
+					return nil
+				})
+				return nil
+			},
+		})
+		if err := e.svc.Start(context.Background()); err != nil { // worker client; listener unused
+			t.Fatal(err)
+		}
+		e.enqueue("acme", acmeToken, map[string]any{"kind": "count.me", "payload": map[string]any{"n": 1}})
+		e.enqueue("acme", acmeToken, map[string]any{"kind": "later", "payload": map[string]any{}, "run_at": "2030-01-01T00:00:00Z"})
+		e.enqueue("globex", e.globexToken, map[string]any{"kind": "unhandled", "payload": map[string]any{}})
+		<-done
+		waitFor(t, "the job's success to be recorded", func() bool {
+			_, text := get(t, e.url+"/metrics")
+			return metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) == "1"
+		})
+		e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
+
+		status, text := get(t, e.url+"/metrics")
+		if status != http.StatusOK {
+			t.Fatalf("/metrics: %d", status)
+		}
+		for name, typ := range guideMetrics {
+			if !strings.Contains(text, "# TYPE "+name+" "+typ+"\n") {
+				t.Errorf("/metrics lacks %s of type %s", name, typ)
+			}
+		}
+		for series, want := range map[string]string{
+			`scheduler_hlc_enqueues_total`:                                  "3",
+			`scheduler_chain_verifications_total{result="valid"}`:           "1",
+			`ordo_jobs{state="pending",tenant="globex"}`:                    "1",
+			`ordo_jobs{state="scheduled",tenant="acme"}`:                    "1",
+			`ordo_jobs{state="pending",tenant="acme"}`:                      "0",
+			`ordo_worker_events_total{event="job_started",kind="count.me"}`: "1",
+			`ordo_queue_mode{mode="hlc-reads"}`:                             "1",
+			`ordo_queue_mode{mode="legacy"}`:                                "0",
+			`ordo_queue_option{option="DualWriteMode"}`:                     "1",
+			`ordo_hlc_max_clock_drift_seconds`:                              "60",
+			`ordo_hlc_clock_offset_seconds`:                                 "0",
+		} {
+			if got := metricValue(t, text, series); got != want {
+				t.Errorf("%s = %q, want %s", series, got, want)
+			}
+		}
+		if !strings.Contains(text, `ordo_http_requests_total{code="201",route="POST /v1/tenants/{tenant}/jobs"} 3`) {
+			t.Errorf("request counter missing:\n%s", grep(text, "ordo_http_requests_total"))
+		}
+
+		if status, body := get(t, e.url+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
+			t.Fatalf("/healthz: %d %s", status, body)
+		}
+		if status, body := get(t, e.url+"/readyz"); status != http.StatusOK || !strings.Contains(body, `"ready"`) {
+			t.Fatalf("/readyz: %d %s", status, body)
+		}
+		// A migration goes missing (a restored backup, say): not ready.
+		if _, err := e.raw.Exec("DELETE FROM ordo_schema_migrations WHERE version_id = (SELECT max(version_id) FROM ordo_schema_migrations)"); err != nil {
+			t.Fatal(err)
+		}
+		if status, body := get(t, e.url+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "pending") {
+			t.Fatalf("/readyz with a pending migration: %d %s", status, body)
+		}
+	})
+}
+
+func grep(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,268 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+var (
+	_ queue.Lister     = (*DB)(nil)
+	_ queue.TokenStore = (*DB)(nil)
+)
+
+// listHLCSQL pages a tenant's HLC-side jobs in (t_hlc, job_id) order over
+// idx_job_state_tenant_hlc. $1 tenant, $2 cursor t_hlc (NULL: start), $3
+// cursor job id, $4 statuses (empty: all), $5 kind (empty: all), $6 filter by
+// partition, $7 partition, $8 with payload, $9 limit.
+const listHLCSQL = `
+SELECT s.job_id, s.partition_key, s.t_hlc, s.kind, s.status, s.attempts, s.max_attempts, s.run_at, s.updated_at,
+       s.lease_owner, s.lease_expires_at, s.last_error,
+       l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, l.priority, l.created_at,
+       CASE WHEN $8 THEN l.payload END,
+       EXISTS (SELECT 1 FROM scheduler.jobs j WHERE j.id = s.job_id)
+FROM scheduler.job_state s
+JOIN scheduler.scheduler_log l
+  ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
+WHERE s.tenant_id = $1
+  AND ($2::text IS NULL OR (s.t_hlc >= $2 AND (s.t_hlc > $2 OR s.job_id > $3)))
+  AND (cardinality($4::text[]) = 0 OR s.status = ANY($4))
+  AND ($5 = '' OR s.kind = $5)
+  AND (NOT $6 OR s.partition_key = $7)
+ORDER BY s.t_hlc, s.job_id
+LIMIT $9`
+
+// listLegacySQL pages a tenant's legacy-only jobs in (created_at, id)
+// order over idx_jobs_tenant_created; parameters as listHLCSQL, $2 a
+// timestamptz.
+const listLegacySQL = `
+SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_attempts, j.run_at, j.updated_at,
+       j.lease_owner, j.lease_expires_at, j.last_error, j.payload_digest, j.priority, j.created_at,
+       CASE WHEN $8 THEN j.payload::text END
+FROM scheduler.jobs j
+WHERE j.tenant_id = $1
+  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
+  AND ($2::timestamptz IS NULL OR (j.created_at >= $2 AND (j.created_at > $2 OR j.id > $3)))
+  AND (cardinality($4::text[]) = 0 OR j.status = ANY($4))
+  AND ($5 = '' OR j.kind = $5)
+  AND (NOT $6 OR COALESCE(j.project_id, '') = $7)
+ORDER BY j.created_at, j.id
+LIMIT $9`
+
+// ListJobs implements queue.Lister.
+func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo, string, error) {
+	if err := p.Validate(); err != nil {
+		return nil, "", err
+	}
+	cur, _ := queue.ParseCursor(p.Cursor) // validated above
+	statuses := make([]string, len(p.Statuses))
+	for i, s := range p.Statuses {
+		statuses[i] = string(s)
+	}
+	partition := ""
+	if p.Partition != nil {
+		partition = *p.Partition
+	}
+	var out []queue.JobInfo
+	if !cur.Legacy {
+		var after *string
+		if !cur.Start {
+			after = &cur.THLC
+		}
+		rows, err := db.Pool.Query(ctx, listHLCSQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit)
+		if err != nil {
+			return nil, "", wrap("listing jobs", err)
+		}
+		for rows.Next() {
+			info := queue.JobInfo{TenantID: p.TenantID, InHLC: true}
+			e := &queue.ChainEntry{}
+			var owner, lastErr, payload *string
+			var expires *time.Time
+			var hash, prev, link []byte
+			if err := rows.Scan(&info.JobID, &info.PartitionKey, &e.THLC, &info.Kind, &info.Status, &info.Attempts, &info.MaxAttempts,
+				&info.RunAt, &info.UpdatedAt, &owner, &expires, &lastErr,
+				&e.Seq, &e.Pos, &hash, &prev, &link, &info.Priority, &info.CreatedAt, &payload, &info.InLegacy); err != nil {
+				rows.Close()
+				return nil, "", wrap("listing jobs", err)
+			}
+			setLease(&info, owner, nil, expires, lastErr)
+			e.PayloadHash, _ = chain.HashFromBytes(hash)
+			e.Link, _ = chain.HashFromBytes(link)
+			e.PrevLinkNull = prev == nil
+			if prev != nil {
+				e.PrevLink, _ = chain.HashFromBytes(prev)
+			}
+			info.PayloadHash = e.PayloadHash
+			if payload != nil {
+				info.Payload = []byte(*payload)
+				e.Payload = info.Payload
+			}
+			info.Chain = e
+			out = append(out, info)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, "", wrap("listing jobs", err)
+		}
+		if len(out) == p.Limit {
+			return out, queue.CursorAfter(out[len(out)-1]).String(), nil
+		}
+		cur = queue.Cursor{Legacy: true, Start: true}
+	}
+
+	var after *time.Time
+	if !cur.Start {
+		after = &cur.CreatedAt
+	}
+	rows, err := db.Pool.Query(ctx, listLegacySQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
+		p.WithPayload, p.Limit-len(out))
+	if err != nil {
+		return nil, "", wrap("listing jobs", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		info := queue.JobInfo{TenantID: p.TenantID, InLegacy: true}
+		var owner, lastErr, payload *string
+		var expires *time.Time
+		var digest string
+		if err := rows.Scan(&info.JobID, &info.PartitionKey, &info.Kind, &info.Status, &info.Attempts, &info.MaxAttempts,
+			&info.RunAt, &info.UpdatedAt, &owner, &expires, &lastErr, &digest, &info.Priority, &info.CreatedAt, &payload); err != nil {
+			return nil, "", wrap("listing jobs", err)
+		}
+		setLease(&info, owner, nil, expires, lastErr)
+		info.PayloadHash, _ = chain.ParseHash(digest)
+		if payload != nil {
+			info.Payload = []byte(*payload)
+		}
+		out = append(out, info)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", wrap("listing jobs", err)
+	}
+	if len(out) == p.Limit && n > 0 {
+		return out, queue.CursorAfter(out[len(out)-1]).String(), nil
+	}
+	return out, "", nil
+}
+
+// countSQL counts each job once: HLC state where it exists, else the
+// legacy row. $1 tenant (empty: all), $2 statuses (empty: all).
+const countSQL = `
+SELECT tenant_id, status, count(*) FROM (
+    SELECT tenant_id, status FROM scheduler.job_state
+    WHERE ($1 = '' OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR status = ANY($2))
+  UNION ALL
+    SELECT tenant_id, status FROM scheduler.jobs j
+    WHERE ($1 = '' OR tenant_id = $1) AND (cardinality($2::text[]) = 0 OR status = ANY($2))
+      AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
+) AS x
+GROUP BY tenant_id, status
+ORDER BY tenant_id, status`
+
+// CountByStatus implements queue.Lister.
+func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.StatusCount, error) {
+	statuses := make([]string, len(p.Statuses))
+	for i, s := range p.Statuses {
+		statuses[i] = string(s)
+	}
+	rows, err := db.Pool.Query(ctx, countSQL, p.TenantID, statuses)
+	if err != nil {
+		return nil, wrap("counting jobs", err)
+	}
+	defer rows.Close()
+	var out []queue.StatusCount
+	for rows.Next() {
+		var c queue.StatusCount
+		if err := rows.Scan(&c.TenantID, &c.Status, &c.Count); err != nil {
+			return nil, wrap("counting jobs", err)
+		}
+		out = append(out, c)
+	}
+	return out, wrap("counting jobs", rows.Err())
+}
+
+// CreateToken implements queue.TokenStore.
+func (db *DB) CreateToken(ctx context.Context, t queue.APIToken) error {
+	var tenant *string
+	if !t.Admin {
+		tenant = &t.TenantID
+	}
+	_, err := db.Pool.Exec(ctx, `INSERT INTO scheduler.api_tokens (token_id, token_hash, tenant_id, is_admin, name, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, t.Hash[:], tenant, t.Admin, t.Name, t.CreatedAt)
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("postgres: creating API token %s: a token with this id or hash exists", t.ID)
+	}
+	return wrap("creating API token "+t.ID, err)
+}
+
+const tokenCols = `token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at`
+
+func scanToken(row pgx.Row) (queue.APIToken, error) {
+	var t queue.APIToken
+	var hash []byte
+	var tenant *string
+	var revoked *time.Time
+	if err := row.Scan(&t.ID, &hash, &tenant, &t.Admin, &t.Name, &t.CreatedAt, &revoked); err != nil {
+		return t, err
+	}
+	copy(t.Hash[:], hash)
+	if tenant != nil {
+		t.TenantID = *tenant
+	}
+	if revoked != nil {
+		t.RevokedAt = *revoked
+	}
+	return t, nil
+}
+
+// TokenByHash implements queue.TokenStore.
+func (db *DB) TokenByHash(ctx context.Context, h [32]byte) (queue.APIToken, error) {
+	t, err := scanToken(db.Pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM scheduler.api_tokens WHERE token_hash = $1`, h[:]))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return queue.APIToken{}, queue.ErrTokenNotFound
+	}
+	if err != nil {
+		return queue.APIToken{}, wrap("looking up an API token", err)
+	}
+	return t, nil
+}
+
+// ListTokens implements queue.TokenStore.
+func (db *DB) ListTokens(ctx context.Context) ([]queue.APIToken, error) {
+	rows, err := db.Pool.Query(ctx, `SELECT `+tokenCols+` FROM scheduler.api_tokens ORDER BY created_at, token_id`)
+	if err != nil {
+		return nil, wrap("listing API tokens", err)
+	}
+	defer rows.Close()
+	var out []queue.APIToken
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, wrap("listing API tokens", err)
+		}
+		out = append(out, t)
+	}
+	return out, wrap("listing API tokens", rows.Err())
+}
+
+// RevokeToken implements queue.TokenStore.
+func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
+	tag, err := db.Pool.Exec(ctx, `UPDATE scheduler.api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1`, id, now)
+	if err != nil {
+		return wrap("revoking API token "+id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return queue.ErrTokenNotFound
+	}
+	return nil
+}
