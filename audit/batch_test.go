@@ -46,7 +46,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 			if _, err := db.Migrate(ctx); err != nil {
 				t.Fatal(err)
 			}
-			as := db.(interface{ AuditStore() audit.Store }).AuditStore()
+			as := db.AuditStore()
 			wall := hlc.NewManualClock(1_704_067_200_000)
 			clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
 			if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/migrations"
 	"github.com/ordo-sched/ordo/queue"
@@ -27,6 +28,9 @@ type DB interface {
 	Migrate(ctx context.Context) ([]migrations.Applied, error)
 	MigrationStatus(ctx context.Context) ([]migrations.State, error)
 	HLCState() hlc.StateStore
+	// AuditStore is the audit package's view: streaming chain reads,
+	// Merkle tree hashes, checkpoints and snapshots.
+	AuditStore() audit.Store
 }
 
 // Open opens the backend named by url.

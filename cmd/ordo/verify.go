@@ -21,12 +21,7 @@ func (g *globalFlags) openAudit(ctx context.Context) (store.DB, audit.Store, err
 	if err != nil {
 		return nil, nil, err
 	}
-	as, ok := any(db).(interface{ AuditStore() audit.Store })
-	if !ok {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("the %T backend has no audit store", db)
-	}
-	return db, as.AuditStore(), nil
+	return db, db.AuditStore(), nil
 }
 
 // readPublicKey reads a public key file; a private key file is accepted
