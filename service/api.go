@@ -662,3 +662,119 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, 
 	}
 	writeJSON(w, http.StatusOK, res)
 }
+
+// auditStore is the backend's audit view, or a 501 for a backend without one.
+func (s *Service) auditStore(w http.ResponseWriter) (audit.Store, bool) {
+	ab, ok := s.q.Backend().(auditBackend)
+	if !ok {
+		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend has no audit store"})
+		return nil, false
+	}
+	return ab.AuditStore(), true
+}
+
+// jobProof returns the inclusion proof of one of the tenant's jobs against
+// its chain's latest checkpoint, in the proof file format of docs/audit.md,
+// to be checked offline with `ordo proof check`.
+func (s *Service) jobProof(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	info, e, err := s.tenantJob(r.Context(), r, tenant)
+	switch {
+	case err != nil:
+		s.internal(w, r, err)
+		return
+	case e != nil:
+		writeError(w, e)
+		return
+	}
+	as, ok := s.auditStore(w)
+	if !ok {
+		return
+	}
+	proof, err := audit.ProveInclusion(r.Context(), as, info.JobID)
+	if err != nil {
+		// Not yet covered by a checkpoint, or legacy-only: nothing to prove.
+		writeError(w, &apiError{Status: http.StatusConflict, Code: "no_proof", Msg: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, proof)
+}
+
+type checkpointJSON struct {
+	PartitionKey string    `json:"partition_key"`
+	Size         int64     `json:"size"`
+	RootHash     string    `json:"root_hash"`
+	KeyName      string    `json:"key_name"`
+	Note         string    `json:"note"` // the signed note, as `ordo proof check --checkpoint` reads it
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// checkpoints lists the latest signed checkpoint of each of the tenant's
+// chains: what an auditor keeps to detect a later rewrite or truncation.
+func (s *Service) checkpoints(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	as, ok := s.auditStore(w)
+	if !ok {
+		return
+	}
+	keys, err := as.Chains(r.Context(), tenant)
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := []checkpointJSON{}
+	for _, k := range keys {
+		cps, err := as.Checkpoints(r.Context(), k, 1)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		for _, cp := range cps {
+			out = append(out, checkpointJSON{PartitionKey: k.PartitionKey, Size: cp.Size, RootHash: cp.Root.String(),
+				KeyName: cp.KeyName, Note: string(cp.Note), CreatedAt: cp.CreatedAt})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": out})
+}
+
+type snapshotJSON struct {
+	BatchID      uuid.UUID       `json:"batch_id"`
+	PartitionKey string          `json:"partition_key"`
+	SnapshotHLC  string          `json:"snapshot_hlc"`
+	FromPos      int64           `json:"from_chain_pos"`
+	ToPos        int64           `json:"to_chain_pos"`
+	FromLink     string          `json:"from_chain_link"`
+	ToLink       string          `json:"to_chain_link"`
+	EntryCount   int64           `json:"entry_count"`
+	MerkleRoot   string          `json:"merkle_root"`
+	KeyID        string          `json:"key_id"`
+	Envelope     json.RawMessage `json:"envelope"`
+	CreatedAt    time.Time       `json:"created_at"`
+}
+
+// snapshots lists the tenant's signed batch snapshots, oldest first.
+func (s *Service) snapshots(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	as, ok := s.auditStore(w)
+	if !ok {
+		return
+	}
+	limit := 100
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, badField("limit", "want 1..1000, got %q", v))
+			return
+		}
+		limit = n
+	}
+	snaps, err := as.Snapshots(r.Context(), audit.SnapshotFilter{TenantID: tenant, Limit: limit})
+	if err != nil {
+		s.internal(w, r, err)
+		return
+	}
+	out := make([]snapshotJSON, 0, len(snaps))
+	for _, sn := range snaps {
+		out = append(out, snapshotJSON{BatchID: sn.BatchID, PartitionKey: sn.Key.PartitionKey, SnapshotHLC: sn.SnapshotHLC,
+			FromPos: sn.FromPos, ToPos: sn.ToPos, FromLink: sn.FromLink.String(), ToLink: sn.ToLink.String(),
+			EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"snapshots": out})
+}

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 // chain and snapshots dequeued batches, and verify checks the signatures.
 func TestSigningKey(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
-		priv, _, err := audit.GenerateKey(rand.Reader, "test-node")
+		priv, pub, err := audit.GenerateKey(rand.Reader, "test-node")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +65,41 @@ func TestSigningKey(t *testing.T) {
 		_, text := get(t, e.url+"/metrics")
 		if got := metricValue(t, text, "scheduler_batch_snapshots_created_total"); got != "2" {
 			t.Fatalf("scheduler_batch_snapshots_created_total = %q", got)
+		}
+
+		// What an auditor fetches: snapshots, checkpoints, and a job's proof,
+		// which then checks offline with the public key and the checkpoint.
+		sn := e.call("GET", "/v1/tenants/acme/snapshots", acmeToken, nil).must(t, http.StatusOK)
+		if n := len(sn.body["snapshots"].([]any)); n != 2 {
+			t.Fatalf("GET snapshots listed %d, want 2: %s", n, sn.raw)
+		}
+		cps := e.call("GET", "/v1/tenants/acme/checkpoints", acmeToken, nil).must(t, http.StatusOK)
+		var notes [][]byte
+		for _, c := range cps.body["checkpoints"].([]any) {
+			notes = append(notes, []byte(c.(map[string]any)["note"].(string)))
+		}
+		if len(notes) != 2 {
+			t.Fatalf("GET checkpoints listed %d, want 2: %s", len(notes), cps.raw)
+		}
+		pr := e.call("GET", "/v1/tenants/acme/jobs/"+d.body["jobs"].([]any)[0].(map[string]any)["job_id"].(string)+"/proof", acmeToken, nil).must(t, http.StatusOK)
+		var proof audit.Proof
+		if err := json.Unmarshal(pr.raw, &proof); err != nil {
+			t.Fatal(err)
+		}
+		pubKey, err := audit.ParsePublicKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := audit.CheckProof(&proof, pubKey, notes...); err != nil || !res.Valid {
+			t.Fatalf("the served inclusion proof does not check: %+v, %v", res, err)
+		}
+		_, other, err := audit.GenerateKey(rand.Reader, "forger")
+		if err != nil {
+			t.Fatal(err)
+		}
+		otherKey, _ := audit.ParsePublicKey(other)
+		if res, err := audit.CheckProof(&proof, otherKey); err != nil || res.Valid {
+			t.Fatalf("the proof checked with another node's public key: %+v, %v", res, err)
 		}
 	})
 }

@@ -250,6 +250,9 @@ func (s *Service) apiRoutes() []apiRoute {
 		{"POST /v1/tenants/{tenant}/dequeue", s.dequeue},
 		{"GET /v1/tenants/{tenant}/stats", s.stats},
 		{"POST /v1/tenants/{tenant}/verify", s.verify},
+		{"GET /v1/tenants/{tenant}/jobs/{id}/proof", s.jobProof},
+		{"GET /v1/tenants/{tenant}/checkpoints", s.checkpoints},
+		{"GET /v1/tenants/{tenant}/snapshots", s.snapshots},
 	}
 }
 

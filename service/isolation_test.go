@@ -38,6 +38,9 @@ func everyRoute(t *testing.T, svc *service.Service) map[string]routeCase {
 		"POST /v1/tenants/{tenant}/dequeue":            {"POST", "/v1/tenants/{tenant}/dequeue", map[string]any{"limit": 10}, false},
 		"GET /v1/tenants/{tenant}/stats":               {"GET", "/v1/tenants/{tenant}/stats", nil, false},
 		"POST /v1/tenants/{tenant}/verify":             {"POST", "/v1/tenants/{tenant}/verify", nil, false},
+		"GET /v1/tenants/{tenant}/jobs/{id}/proof":     {"GET", "/v1/tenants/{tenant}/jobs/{id}/proof", nil, true},
+		"GET /v1/tenants/{tenant}/checkpoints":         {"GET", "/v1/tenants/{tenant}/checkpoints", nil, false},
+		"GET /v1/tenants/{tenant}/snapshots":           {"GET", "/v1/tenants/{tenant}/snapshots", nil, false},
 	}
 	routes := svc.Routes()
 	sort.Strings(routes)
