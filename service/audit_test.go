@@ -69,9 +69,11 @@ func TestSigningKey(t *testing.T) {
 
 		// What an auditor fetches: snapshots, checkpoints, and a job's proof,
 		// which then checks offline with the public key and the checkpoint.
+		e.call("POST", "/v1/tenants/acme/snapshots", acmeToken, map[string]any{"partition": "a"}).must(t, http.StatusCreated)
+		e.call("POST", "/v1/tenants/acme/snapshots", acmeToken, map[string]any{"partition": "nowhere"}).must(t, http.StatusConflict)
 		sn := e.call("GET", "/v1/tenants/acme/snapshots", acmeToken, nil).must(t, http.StatusOK)
-		if n := len(sn.body["snapshots"].([]any)); n != 2 {
-			t.Fatalf("GET snapshots listed %d, want 2: %s", n, sn.raw)
+		if n := len(sn.body["snapshots"].([]any)); n != 3 {
+			t.Fatalf("GET snapshots listed %d, want 2 from batches and 1 on demand: %s", n, sn.raw)
 		}
 		cps := e.call("GET", "/v1/tenants/acme/checkpoints", acmeToken, nil).must(t, http.StatusOK)
 		var notes [][]byte

@@ -253,6 +253,7 @@ func (s *Service) apiRoutes() []apiRoute {
 		{"GET /v1/tenants/{tenant}/jobs/{id}/proof", s.jobProof},
 		{"GET /v1/tenants/{tenant}/checkpoints", s.checkpoints},
 		{"GET /v1/tenants/{tenant}/snapshots", s.snapshots},
+		{"POST /v1/tenants/{tenant}/snapshots", s.createSnapshot},
 	}
 }
 

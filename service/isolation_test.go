@@ -41,6 +41,7 @@ func everyRoute(t *testing.T, svc *service.Service) map[string]routeCase {
 		"GET /v1/tenants/{tenant}/jobs/{id}/proof":     {"GET", "/v1/tenants/{tenant}/jobs/{id}/proof", nil, true},
 		"GET /v1/tenants/{tenant}/checkpoints":         {"GET", "/v1/tenants/{tenant}/checkpoints", nil, false},
 		"GET /v1/tenants/{tenant}/snapshots":           {"GET", "/v1/tenants/{tenant}/snapshots", nil, false},
+		"POST /v1/tenants/{tenant}/snapshots":          {"POST", "/v1/tenants/{tenant}/snapshots", nil, false},
 	}
 	routes := svc.Routes()
 	sort.Strings(routes)

@@ -15,8 +15,9 @@ func newKeygenCommand(g *globalFlags) *cobra.Command {
 	var name, out string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "keygen",
-		Short: "Create an Ed25519 key pair for signing checkpoints and batch snapshots",
+		Use:     "keygen",
+		Example: "  ordo keygen --out node\n  ordo keygen --name scheduler-east-1 --out /etc/ordo/node",
+		Short:   "Create an Ed25519 key pair for signing checkpoints and batch snapshots",
 		Long: `keygen writes PREFIX.key (the private key, mode 0600: keep it on the node that signs) and
 PREFIX.pub (the public key: give it to auditors; it alone verifies checkpoints, snapshots and proofs).
 Both are one line in the signed-note key format (docs/audit.md):

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
 	"github.com/ordo-sched/ordo/migrations"
@@ -147,4 +149,18 @@ func TestCommandsReadTheGuidesConfiguration(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "MaxClockDriftMs") || !strings.Contains(errOut, "EnableHlcOrderin") {
 		t.Fatalf("a bad file must be refused naming every problem: exit %d, %s", code, errOut)
 	}
+}
+
+// Every command's --help shows an example.
+func TestEveryCommandHasAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Runnable() && c.Name() != "help" && c.Name() != "completion" && c.Example == "" {
+			t.Errorf("ordo %s has no example in its --help", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCommand())
 }

@@ -15,8 +15,9 @@ import (
 
 func newProofCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "proof",
-		Short: "Signed checkpoints, and inclusion and consistency proofs checkable offline",
+		Use:     "proof",
+		Example: "  ordo proof checkpoint --sign --key node.key --tenant acme -o acme.ckpt\n  ordo proof inclusion --job JOB_ID -o job.proof\n  ordo proof check job.proof --key node.pub --checkpoint acme.ckpt",
+		Short:   "Signed checkpoints, and inclusion and consistency proofs checkable offline",
 		Long: `Each chain is an RFC 6962 Merkle tree over its entries (leaf: the entry's link). The checkpointer signs
 its size and root (a C2SP signed note). An auditor keeps checkpoints, asks for proofs, and checks them with
 the public key alone: "proof check" needs no database. See docs/audit.md.`,
@@ -37,9 +38,10 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 	var tenant, partition, keyFile, out string
 	var sign bool
 	cmd := &cobra.Command{
-		Use:   "checkpoint",
-		Short: "Print a chain's latest signed checkpoint (with --sign, run the checkpointer first)",
-		Args:  cobra.NoArgs,
+		Use:     "checkpoint",
+		Example: "  ordo proof checkpoint --tenant acme -o acme.ckpt\n  ordo proof checkpoint --sign --key node.key --tenant acme --partition eu",
+		Short:   "Print a chain's latest signed checkpoint (with --sign, run the checkpointer first)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if !sign && tenant == "" {
@@ -102,9 +104,10 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 func newProofInclusionCommand(g *globalFlags) *cobra.Command {
 	var job, out string
 	cmd := &cobra.Command{
-		Use:   "inclusion",
-		Short: "Prove that a job is in its chain, against the chain's latest checkpoint",
-		Args:  cobra.NoArgs,
+		Use:     "inclusion",
+		Example: "  ordo proof inclusion --job 0156a452-0000-5000-8000-000000000000 -o job.proof",
+		Short:   "Prove that a job is in its chain, against the chain's latest checkpoint",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			id, err := uuid.Parse(job)
 			if err != nil {
@@ -133,9 +136,10 @@ func newProofConsistencyCommand(g *globalFlags) *cobra.Command {
 	var tenant, partition, out string
 	var from, to int64
 	cmd := &cobra.Command{
-		Use:   "consistency",
-		Short: "Prove that a chain's tree of size --from is a prefix of its checkpoint of size --to",
-		Args:  cobra.NoArgs,
+		Use:     "consistency",
+		Example: "  ordo proof consistency --tenant acme --from 100 --to 250 -o grow.proof",
+		Short:   "Prove that a chain's tree of size --from is a prefix of its checkpoint of size --to",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenant == "" || from < 1 {
 				return errors.New("--tenant and --from (the size of the checkpoint you hold) are required")
@@ -167,10 +171,11 @@ func newProofCheckCommand() *cobra.Command {
 	var checkpoints []string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "check PROOF-FILE",
-		Short: "Check a proof offline, with the public key (and checkpoints you kept); no database",
-		Long:  "Exit status: 0 when the proof holds, 1 when it does not, 2 on error.",
-		Args:  cobra.ExactArgs(1),
+		Use:     "check PROOF-FILE",
+		Example: "  ordo proof check job.proof --key node.pub\n  ordo proof check grow.proof --key node.pub --checkpoint old.ckpt",
+		Short:   "Check a proof offline, with the public key (and checkpoints you kept); no database",
+		Long:    "Exit status: 0 when the proof holds, 1 when it does not, 2 on error.",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyFile == "" {
 				return errors.New("--key: the public key file is required")

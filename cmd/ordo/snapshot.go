@@ -13,8 +13,9 @@ import (
 
 func newSnapshotCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "snapshot",
-		Short: "Create, list and verify signed batch snapshots of chain ranges",
+		Use:     "snapshot",
+		Example: "  ordo snapshot create --tenant acme --key node.key\n  ordo snapshot list --tenant acme\n  ordo snapshot verify --key node.pub",
+		Short:   "Create, list and verify signed batch snapshots of chain ranges",
 	}
 	cmd.AddCommand(newSnapshotCreateCommand(g), newSnapshotListCommand(g), newSnapshotVerifyCommand(g))
 	return cmd
@@ -24,9 +25,10 @@ func newSnapshotCreateCommand(g *globalFlags) *cobra.Command {
 	var tenant, partition, keyFile string
 	var from, to int64
 	cmd := &cobra.Command{
-		Use:   "create",
-		Short: "Sign a snapshot of a range of one chain (default: the whole chain)",
-		Args:  cobra.NoArgs,
+		Use:     "create",
+		Example: "  ordo snapshot create --tenant acme --key node.key\n  ordo snapshot create --tenant acme --partition eu --from 0 --to 99 --key node.key",
+		Short:   "Sign a snapshot of a range of one chain (default: the whole chain)",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if tenant == "" {
 				return errors.New("--tenant is required")
@@ -90,9 +92,10 @@ func newSnapshotListCommand(g *globalFlags) *cobra.Command {
 	var f snapshotFlags
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List batch snapshots",
-		Args:  cobra.NoArgs,
+		Use:     "list",
+		Example: "  ordo snapshot list --tenant acme",
+		Short:   "List batch snapshots",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sf, err := f.filter(cmd)
 			if err != nil {
@@ -145,10 +148,11 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 	var keyFile string
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "verify",
-		Short: "Check snapshots: signature, signed statement, and that the range is still intact",
-		Long:  "Exit status: 0 when every snapshot checked holds, 1 when one does not, 2 on error.",
-		Args:  cobra.NoArgs,
+		Use:     "verify",
+		Example: "  ordo snapshot verify --key node.pub",
+		Short:   "Check snapshots: signature, signed statement, and that the range is still intact",
+		Long:    "Exit status: 0 when every snapshot checked holds, 1 when one does not, 2 on error.",
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyFile == "" {
 				return errors.New("--key: the public key file is required")

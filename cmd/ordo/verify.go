@@ -84,8 +84,9 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 	var checkpoints []string
 	var maxIssues int
 	cmd := &cobra.Command{
-		Use:   "verify",
-		Short: "Verify the hash chains: links, order, payloads, heads, duplicates, signed checkpoints",
+		Use:     "verify",
+		Example: "  ordo verify --tenant acme\n  ordo verify --db postgres://ordo@localhost/ordo --all --json\n  ordo verify --tenant acme --key node.pub --checkpoint acme.ckpt",
+		Short:   "Verify the hash chains: links, order, payloads, heads, duplicates, signed checkpoints",
 		Long: `verify streams every entry of the chosen chains and checks them (docs/chain-spec.md section 8,
 docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
 gaps, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
