@@ -71,6 +71,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			wall.Advance(time.Second) // snapshots are stamped later than the jobs
 			batches := 0
 			for {
 				leases, err := q.Dequeue(ctx, queue.DequeueOptions{Limit: 4})
@@ -104,6 +105,16 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 			}
 			if total != 12 {
 				t.Fatalf("snapshots cover %d entries, want 12", total)
+			}
+			// A snapshot's snapshot_hlc is a stored timestamp too: the node's
+			// persisted clock bound must be above it, or a restarted node
+			// could issue it again.
+			last, err := hlc.Parse(snaps[len(snaps)-1].SnapshotHLC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bound, err := db.HLCState().Load(ctx, last.Node); err != nil || bound <= last.Physical {
+				t.Fatalf("clock bound %d (%v) is not above the stored snapshot_hlc %s", bound, err, last)
 			}
 			var m dto.Metric
 			if err := metrics.BatchSnapshots.Write(&m); err != nil || m.GetCounter().GetValue() != 6 {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -174,12 +175,26 @@ func (s auditStore) PosOf(ctx context.Context, k queue.ChainKey, tHLC string) (i
 }
 
 func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) error {
-	_, err := s.db.SQL.ExecContext(ctx, `INSERT INTO batch_snapshot (batch_id, tenant_id, partition_key, snapshot_hlc,
+	tx, err := s.db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return auditErr("storing a batch snapshot", err)
+	}
+	defer tx.Rollback()
+	if _, err = tx.ExecContext(ctx, `INSERT INTO batch_snapshot (batch_id, tenant_id, partition_key, snapshot_hlc,
 		from_chain_pos, to_chain_pos, from_chain_link, to_chain_link, entry_count, merkle_root, envelope, key_id, created_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`,
 		sn.BatchID.String(), sn.Key.TenantID, sn.Key.PartitionKey, sn.SnapshotHLC, sn.FromPos, sn.ToPos, sn.FromLink[:], sn.ToLink[:],
-		sn.EntryCount, sn.MerkleRoot[:], string(sn.Envelope), sn.KeyID, sn.CreatedAt.UnixMilli())
-	return auditErr("storing a batch snapshot", err)
+		sn.EntryCount, sn.MerkleRoot[:], string(sn.Envelope), sn.KeyID, sn.CreatedAt.UnixMilli()); err != nil {
+		return auditErr("storing a batch snapshot", err)
+	}
+	// snapshot_hlc is a timestamp this store now holds: its node's clock
+	// bound commits with it (hlc.DataBoundStore), as for log entries.
+	if ts, perr := hlc.Parse(sn.SnapshotHLC); perr == nil {
+		if _, err = tx.ExecContext(ctx, saveBound, ts.Node, ts.Physical+1, s.db.Now().UnixMilli()); err != nil {
+			return auditErr("storing a batch snapshot", err)
+		}
+	}
+	return auditErr("storing a batch snapshot", tx.Commit())
 }
 
 func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]audit.Snapshot, error) {
