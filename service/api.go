@@ -771,10 +771,8 @@ func (s *Service) snapshots(w http.ResponseWriter, r *http.Request, tenant strin
 		return
 	}
 	out := make([]snapshotJSON, 0, len(snaps))
-	for _, sn := range snaps {
-		out = append(out, snapshotJSON{BatchID: sn.BatchID, PartitionKey: sn.Key.PartitionKey, SnapshotHLC: sn.SnapshotHLC,
-			FromPos: sn.FromPos, ToPos: sn.ToPos, FromLink: sn.FromLink.String(), ToLink: sn.ToLink.String(),
-			EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt})
+	for i := range snaps {
+		out = append(out, toSnapshotJSON(&snaps[i]))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"snapshots": out})
 }
@@ -818,7 +816,11 @@ func (s *Service) createSnapshot(w http.ResponseWriter, r *http.Request, tenant 
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "snapshot_refused", Msg: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusCreated, snapshotJSON{BatchID: snap.BatchID, PartitionKey: snap.Key.PartitionKey, SnapshotHLC: snap.SnapshotHLC,
-		FromPos: snap.FromPos, ToPos: snap.ToPos, FromLink: snap.FromLink.String(), ToLink: snap.ToLink.String(),
-		EntryCount: snap.EntryCount, MerkleRoot: snap.MerkleRoot.String(), KeyID: snap.KeyID, Envelope: snap.Envelope, CreatedAt: snap.CreatedAt})
+	writeJSON(w, http.StatusCreated, toSnapshotJSON(snap))
+}
+
+func toSnapshotJSON(sn *audit.Snapshot) snapshotJSON {
+	return snapshotJSON{BatchID: sn.BatchID, PartitionKey: sn.Key.PartitionKey, SnapshotHLC: sn.SnapshotHLC,
+		FromPos: sn.FromPos, ToPos: sn.ToPos, FromLink: sn.FromLink.String(), ToLink: sn.ToLink.String(),
+		EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt}
 }
