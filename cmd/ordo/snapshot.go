@@ -9,6 +9,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store"
 )
 
 func newSnapshotCommand(g *globalFlags) *cobra.Command {
@@ -97,20 +98,11 @@ func newSnapshotListCommand(g *globalFlags) *cobra.Command {
 		Short:   "List batch snapshots",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sf, err := f.filter(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			db, as, err := g.openAudit(ctx)
+			db, _, snaps, err := f.load(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			snaps, err := as.Snapshots(ctx, sf)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				type row struct {
@@ -161,20 +153,12 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sf, err := f.filter(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			db, as, err := g.openAudit(ctx)
+			db, as, snaps, err := f.load(cmd, g)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			snaps, err := as.Snapshots(ctx, sf)
-			if err != nil {
-				return err
-			}
 			out := cmd.OutOrStdout()
 			checks := []*audit.SnapshotCheck{}
 			bad := 0
@@ -215,4 +199,22 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&keyFile, "key", "", "public key file (required)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// load opens the database and lists the snapshots the flags select.
+func (f *snapshotFlags) load(cmd *cobra.Command, g *globalFlags) (store.DB, audit.Store, []audit.Snapshot, error) {
+	sf, err := f.filter(cmd)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, as, err := g.openAudit(cmd.Context())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	snaps, err := as.Snapshots(cmd.Context(), sf)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, nil, err
+	}
+	return db, as, snaps, nil
 }
