@@ -509,17 +509,12 @@ func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (resc
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id uuid.UUID
-				var status string
-				if err := rows.Scan(&id, &status); err != nil {
-					rows.Close()
-					return err
-				}
+			var id uuid.UUID
+			var status string
+			if _, err := pgx.ForEachRow(rows, []any{&id, &status}, func() error {
 				outcome[id] = status
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+				return nil
+			}); err != nil {
 				return err
 			}
 		}
