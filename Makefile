@@ -22,7 +22,7 @@ WITH_PG      := scripts/with-postgres.sh
 ALLOC_PKGS   := ./chain/ ./hlc/
 CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 
-.PHONY: test fmt-check vet go-test chain-vectors build fmt bench clean
+.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
@@ -43,6 +43,12 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+	$(MAKE) --no-print-directory bench-vet
+
+# The benchmark is its own module (bench/go.mod, so River stays out of
+# ordo's go.mod); vet keeps it compiling.
+bench-vet:
+	cd bench && $(GO) vet ./...
 
 go-test:
 	@if [ -z "$(RACE)" ]; then echo "note: race detector off (RACE is empty, or cgo/C compiler unavailable)"; fi
@@ -67,9 +73,13 @@ build:
 fmt:
 	$(GOFILES) -print0 | xargs -0 -r gofmt -w
 
-# Placeholder: a later issue replaces this with a River comparison.
+# ordo vs River side by side (bench/, docs/performance.md): fresh database
+# per system-run, runs alternating, medians, then one "target ..." line per
+# goal. Exits 0 when targets fail (it is a report), nonzero on errors.
+#   make bench BENCH_FLAGS='-scale 0.05 -runs 1'   quick check (under a minute)
+BENCH_FLAGS ?=
 bench:
-	$(WITH_PG) $(GO) test -count=1 -run '^$$' -bench . -benchmem $(PKGS)
+	$(WITH_PG) bash -c 'cd bench && $(GO) run . $(BENCH_FLAGS)'
 
 clean:
 	rm -rf bin/ coverage.out coverage.html cover.out *.coverprofile

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report collects every system-run's result.
+type report struct {
+	results map[string]map[string][]result // scenario, system
+}
+
+func newReport() *report { return &report{results: map[string]map[string][]result{}} }
+
+func (r *report) add(scenario, sys string, res result) {
+	if r.results[scenario] == nil {
+		r.results[scenario] = map[string][]result{}
+	}
+	r.results[scenario][sys] = append(r.results[scenario][sys], res)
+}
+
+// med is the median over the runs of scenario on sys of f (NaN if none).
+func (r *report) med(scenario, sys string, f func(result) float64) float64 {
+	var xs []float64
+	for _, res := range r.results[scenario][sys] {
+		xs = append(xs, f(res))
+	}
+	return median(xs)
+}
+
+func (r *report) has(scenario string) bool { return len(r.results[scenario]) > 0 }
+
+func printHeader(c config, pgVersion string) {
+	host, _ := os.Hostname()
+	fmt.Printf("ordo vs River benchmark, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Printf("machine: %s, %d CPUs (%s), %s RAM, %s/%s, %s; host %s\n",
+		cpuModel(), runtime.NumCPU(), "as seen by Go", memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), host)
+	fmt.Printf("server: PostgreSQL %s at %s", pgVersion, redact(c.url))
+	if c.params.Postmaster > 0 {
+		fmt.Printf(" (local, postmaster pid %d: server CPU measured)\n", c.params.Postmaster)
+	} else {
+		fmt.Printf(" (not local: server CPU not measured)\n")
+	}
+	names := make([]string, len(c.scenarios))
+	for i, s := range c.scenarios {
+		names[i] = s.name
+	}
+	fmt.Printf("runs %d (alternating River, ordo), scale %g, pgx pool_max_conns %d for both, scenarios %s\n\n",
+		c.runs, c.params.Scale, c.poolMax, strings.Join(names, ","))
+}
+
+func printRun(sc scenario, sys string, run int, r result) {
+	fmt.Printf("%-22s %-5s run %d: %s, %.2f s, cpu %.2f s bench + %s server, peak RSS %.1f MB",
+		sc.name, sys, run, runFigure(sc, r), r.Seconds, r.ProcCPU, fmtServer(r.ServerCPU), r.PeakRSSMB)
+	if sc.name == "hlc_vs_legacy_dequeue" {
+		for _, b := range dequeueBatches {
+			fmt.Printf(", batch %d p50 legacy %.3f ms hlc %.3f ms", b, r.Extra[fmt.Sprintf("legacy_%d_p50_ms", b)], r.Extra[fmt.Sprintf("hlc_%d_p50_ms", b)])
+		}
+	}
+	fmt.Println()
+}
+
+func runFigure(sc scenario, r result) string {
+	switch sc.name {
+	case "latency":
+		return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d jobs (enqueued at %.0f jobs/s)",
+			r.P50Ms, r.P99Ms, r.Extra["max_ms"], int(r.Extra["measured"]), r.Throughput)
+	case "hlc_vs_legacy_dequeue":
+		return fmt.Sprintf("%d jobs leased", r.Jobs)
+	}
+	return fmt.Sprintf("%d jobs, %.0f jobs/s", r.Jobs, r.Throughput)
+}
+
+func fmtServer(s float64) string {
+	if s < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f s", s)
+}
+
+// cpuPer10k is the median CPU per 10,000 jobs, "bench+server" seconds.
+func (r *report) cpuPer10k(scenario, sys string) string {
+	proc := r.med(scenario, sys, func(x result) float64 { return x.ProcCPU / float64(x.Jobs) * 10_000 })
+	server := r.med(scenario, sys, func(x result) float64 {
+		if x.ServerCPU < 0 {
+			return math.NaN()
+		}
+		return x.ServerCPU / float64(x.Jobs) * 10_000
+	})
+	if math.IsNaN(proc) {
+		return "-"
+	}
+	if math.IsNaN(server) {
+		return fmt.Sprintf("%.2f + n/a", proc)
+	}
+	return fmt.Sprintf("%.2f + %.2f", proc, server)
+}
+
+func num(x float64, prec int) string {
+	if math.IsNaN(x) {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", prec, x)
+}
+
+func throughput(x result) float64 { return x.Throughput }
+func p50(x result) float64        { return x.P50Ms }
+func p99(x result) float64        { return x.P99Ms }
+func peakRSS(x result) float64    { return x.PeakRSSMB }
+
+// target is one goal of the issue.
+type target struct {
+	name  string
+	ratio float64
+	op    string // ">=", "<=" or "<"
+	goal  float64
+}
+
+func (t target) line() string {
+	pass := false
+	switch t.op {
+	case ">=":
+		pass = t.ratio >= t.goal
+	case "<=":
+		pass = t.ratio <= t.goal
+	case "<":
+		pass = t.ratio < t.goal
+	}
+	verdict := "FAIL"
+	if pass {
+		verdict = "PASS"
+	}
+	goal := fmt.Sprintf("%s %.1f", t.op, t.goal)
+	if t.op == "<" {
+		goal = fmt.Sprintf("<%g", t.goal)
+	}
+	prec := 2
+	if t.op == "<" {
+		prec = 1
+	}
+	return fmt.Sprintf("target %s: ratio %.*f (goal %s) %s", t.name, prec, t.ratio, goal, verdict)
+}
+
+func (r *report) print(c config) {
+	fmt.Printf("\n== Results: medians of %d runs per system (throughput in jobs/s, latency in ms; CPU in seconds per 10,000 jobs: bench process + PostgreSQL server) ==\n\n", c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tunit\tRiver\tordo\tordo/River\tRiver CPU s/10k\tordo CPU s/10k\t")
+	var targets []target
+	row := func(label, scenario, unit string, f func(result) float64, prec int) float64 {
+		rv, ov := r.med(scenario, systemRiver, f), r.med(scenario, systemOrdo, f)
+		ratio := ov / rv
+		rc, oc := r.cpuPer10k(scenario, systemRiver), r.cpuPer10k(scenario, systemOrdo)
+		if unit == "MB" {
+			rc, oc = "", ""
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, unit, num(rv, prec), num(ov, prec), num(ratio, 2), rc, oc)
+		return ratio
+	}
+	goals := map[string]float64{"bulk_enqueue": 1.0, "single_enqueue_32": 3.0, "work_100": 1.5, "work_1000": 1.0}
+	for _, name := range []string{"bulk_enqueue", "single_enqueue_32", "work_100", "work_1000"} {
+		if r.has(name) {
+			ratio := row(name, name, "jobs/s", throughput, 0)
+			targets = append(targets, target{name, ratio, ">=", goals[name]})
+		}
+	}
+	if r.has("latency") {
+		row("latency p50", "latency", "ms", p50, 2)
+		ratio := row("latency p99", "latency", "ms", p99, 2)
+		targets = append(targets, target{"latency_p99", ratio, "<=", 1.0})
+	}
+	var mem *target
+	for _, name := range []string{"work_100", "work_1000"} {
+		if r.has(name) {
+			row(name+" peak RSS", name, "MB", peakRSS, 1)
+		}
+	}
+	if r.has("work_100") {
+		// The largest of ordo's runs, not the median: a memory bound
+		// must hold on every run.
+		var peak []float64
+		for _, x := range r.results["work_100"][systemOrdo] {
+			peak = append(peak, x.PeakRSSMB)
+		}
+		if len(peak) > 0 {
+			mem = &target{"memory_work_100_mb", slices.Max(peak), "<", 100}
+		}
+	}
+	tw.Flush()
+
+	if r.has("hlc_vs_legacy_dequeue") {
+		fmt.Printf("\nhlc_vs_legacy_dequeue (ordo only): p50 of q.Dequeue latency, ms, median of %d runs\n\n", c.runs)
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "batch\tlegacy reads\tHLC reads\tHLC/legacy\tlegacy p99\tHLC p99\t")
+		for _, b := range dequeueBatches {
+			extra := func(k string) float64 {
+				return r.med("hlc_vs_legacy_dequeue", systemOrdo, func(x result) float64 { return x.Extra[k] })
+			}
+			l, h := extra(fmt.Sprintf("legacy_%d_p50_ms", b)), extra(fmt.Sprintf("hlc_%d_p50_ms", b))
+			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t\n", b, l, h, h/l,
+				extra(fmt.Sprintf("legacy_%d_p99_ms", b)), extra(fmt.Sprintf("hlc_%d_p99_ms", b)))
+			targets = append(targets, target{fmt.Sprintf("hlc_vs_legacy_dequeue_%d", b), h / l, "<=", 1.1})
+		}
+		tw.Flush()
+		fmt.Printf("CPU s/10k leased jobs (bench + server): %s\n", r.cpuPer10k("hlc_vs_legacy_dequeue", systemOrdo))
+	}
+
+	fmt.Printf("\n== Settings ==\n\n")
+	for _, sc := range c.scenarios {
+		for _, sys := range sc.systems {
+			if rs := r.results[sc.name][sys]; len(rs) > 0 {
+				fmt.Printf("%s, %s: %s\n", sc.name, sys, rs[0].Settings)
+			}
+		}
+	}
+	fmt.Println()
+	if mem != nil {
+		targets = append(targets, *mem)
+	}
+	for _, t := range targets {
+		fmt.Println(t.line())
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func memTotal() string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f", &kb); err == nil {
+				return fmt.Sprintf("%.1f GB", kb/1024/1024)
+			}
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivermigrate"
+)
+
+// riverSystem is River on its pgx v5 driver, in the public schema.
+type riverSystem struct {
+	pool   *pgxpool.Pool
+	client *river.Client[pgx.Tx] // insert-only until start
+	subEnd func()
+	done   chan struct{}
+}
+
+var quietLogger = slog.New(slog.DiscardHandler)
+
+func migrateRiver(ctx context.Context, url string) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: quietLogger})
+	if err != nil {
+		return err
+	}
+	if _, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("river: migrating up: %w", err)
+	}
+	return nil
+}
+
+func openRiver(ctx context.Context, url string) (*riverSystem, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietLogger})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &riverSystem{pool: pool, client: client}, nil
+}
+
+func (s *riverSystem) insertBatch(ctx context.Context, jobs []benchArgs) error {
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		params[i] = river.InsertManyParams{Args: j}
+	}
+	n, err := s.client.InsertManyFast(ctx, params)
+	if err == nil && n != len(jobs) {
+		err = fmt.Errorf("river: InsertManyFast inserted %d of %d jobs", n, len(jobs))
+	}
+	return err
+}
+
+func (s *riverSystem) insert(ctx context.Context, job benchArgs) error {
+	_, err := s.client.Insert(ctx, job, nil)
+	return err
+}
+
+func (s *riverSystem) settings(wc workConfig) string {
+	return fmt.Sprintf("river: Queues{default: {MaxWorkers: %d}}, FetchCooldown %v, FetchPollInterval %v, completion seen via Subscribe(EventKindJobCompleted)",
+		wc.MaxWorkers, wc.FetchCooldown, wc.PollInterval)
+}
+
+func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
+	workers := river.NewWorkers()
+	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[benchArgs]) error {
+		if h.onStart != nil {
+			h.onStart(job.Args)
+		}
+		return nil
+	}))
+	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+		Logger:            quietLogger,
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: wc.MaxWorkers}},
+		FetchCooldown:     wc.FetchCooldown,
+		FetchPollInterval: wc.PollInterval,
+	})
+	if err != nil {
+		return err
+	}
+	s.client = client
+	s.done = make(chan struct{})
+	if h.onComplete != nil {
+		// Sends that do not fit the buffer are dropped, so it is sized
+		// for every job of a scenario.
+		events, end := client.SubscribeConfig(&river.SubscribeConfig{
+			ChanSize: 1 << 18, Kinds: []river.EventKind{river.EventKindJobCompleted},
+		})
+		s.subEnd = end
+		go func() {
+			defer close(s.done)
+			for range events {
+				h.onComplete()
+			}
+		}()
+	} else {
+		close(s.done)
+	}
+	return client.Start(ctx)
+}
+
+func (s *riverSystem) stop(ctx context.Context) error {
+	err := s.client.Stop(ctx)
+	if s.subEnd != nil {
+		s.subEnd()
+		s.subEnd = nil
+	}
+	return err
+}
+
+func (s *riverSystem) close() { s.pool.Close() }

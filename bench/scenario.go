@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// params are what every scenario run needs, in the parent and the child.
+type params struct {
+	Scale      float64 `json:"scale"`
+	Postmaster int     `json:"postmaster"` // 0: server CPU not measured
+	Tuning     tuning  `json:"tuning"`
+}
+
+// tuning are the client settings of the worker scenarios, per system.
+type tuning struct {
+	RiverWorkCooldown    time.Duration `json:"river_work_cooldown"`
+	OrdoWorkCooldown     time.Duration `json:"ordo_work_cooldown"`
+	RiverLatencyCooldown time.Duration `json:"river_latency_cooldown"`
+	OrdoLatencyCooldown  time.Duration `json:"ordo_latency_cooldown"`
+	PollInterval         time.Duration `json:"poll_interval"`
+}
+
+func (t tuning) work(sys string, maxWorkers int) workConfig {
+	wc := workConfig{MaxWorkers: maxWorkers, FetchCooldown: t.OrdoWorkCooldown, PollInterval: t.PollInterval}
+	if sys == systemRiver {
+		wc.FetchCooldown = t.RiverWorkCooldown
+	}
+	return wc
+}
+
+func (t tuning) latency(sys string) workConfig {
+	wc := workConfig{MaxWorkers: 100, FetchCooldown: t.OrdoLatencyCooldown, PollInterval: t.PollInterval}
+	if sys == systemRiver {
+		wc.FetchCooldown = t.RiverLatencyCooldown
+	}
+	return wc
+}
+
+// result is one system-run of one scenario, measured in a child process.
+type result struct {
+	Jobs       int     `json:"jobs"`
+	Seconds    float64 `json:"seconds"`    // the timed window
+	Throughput float64 `json:"throughput"` // jobs/s over the window
+	P50Ms      float64 `json:"p50_ms,omitempty"`
+	P99Ms      float64 `json:"p99_ms,omitempty"`
+	ProcCPU    float64 `json:"proc_cpu"`   // bench process CPU seconds in the window
+	ServerCPU  float64 `json:"server_cpu"` // PostgreSQL server CPU seconds in the window; -1 unknown
+	PeakRSSMB  float64 `json:"peak_rss_mb"`
+	Settings   string  `json:"settings,omitempty"`
+	// Extra holds scenario-specific figures (the dequeue scenario's p50s).
+	Extra map[string]float64 `json:"extra,omitempty"`
+}
+
+// scenario is one benchmark. prepare runs in the parent on the fresh
+// database of a system-run (untimed); measure runs in a child process.
+type scenario struct {
+	name    string
+	unit    string
+	systems []string
+	prepare func(ctx context.Context, p params, sys, url string) error
+	measure func(ctx context.Context, p params, sys, url string) (result, error)
+}
+
+var bothSystems = []string{systemRiver, systemOrdo}
+
+var scenarios = []scenario{
+	{name: "bulk_enqueue", unit: "jobs/s", systems: bothSystems, measure: measureBulkEnqueue},
+	{name: "single_enqueue_32", unit: "jobs/s", systems: bothSystems, measure: measureSingleEnqueue},
+	{name: "work_100", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork(100)},
+	{name: "work_1000", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork(1000)},
+	{name: "latency", unit: "ms", systems: bothSystems, measure: measureLatency},
+	{name: "hlc_vs_legacy_dequeue", unit: "ms", systems: []string{systemOrdo}, prepare: prepareDequeue, measure: measureDequeue},
+}
+
+func findScenario(name string) (scenario, bool) {
+	for _, s := range scenarios {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return scenario{}, false
+}
+
+// window measures the wall time and CPU of fn into r.
+func window(p params, r *result, fn func() error) error {
+	before := sampleCPU(p.Postmaster)
+	start := time.Now()
+	err := fn()
+	elapsed := time.Since(start)
+	after := sampleCPU(p.Postmaster)
+	r.Seconds = elapsed.Seconds()
+	r.ProcCPU, r.ServerCPU = cpuDelta(before, after)
+	if r.Jobs > 0 && r.Throughput == 0 {
+		r.Throughput = float64(r.Jobs) / r.Seconds
+	}
+	return err
+}
+
+// insertAll inserts jobs seq first..first+n-1 in batches with the
+// system's bulk path.
+func insertAll(ctx context.Context, s system, first, n, batch int) error {
+	buf := make([]benchArgs, 0, batch)
+	for i := range n {
+		buf = append(buf, benchArgs{Seq: int64(first + i)})
+		if len(buf) == batch || i == n-1 {
+			if err := s.insertBatch(ctx, buf); err != nil {
+				return fmt.Errorf("inserting jobs %d..%d: %w", first+i+1-len(buf), first+i, err)
+			}
+			buf = buf[:0]
+		}
+	}
+	return nil
+}
+
+// warmupSeq numbers the untimed warm-up jobs, apart from the timed ones.
+const warmupSeq = 1 << 40
