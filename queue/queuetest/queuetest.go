@@ -111,6 +111,9 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"MultiNode", testMultiNode},
 		{"ClosedDatabase", testClosed},
 		{"EnqueueTx", testEnqueueTx},
+		{"PausedQueues", testPausedQueues}, // operator state (ops.go)
+		{"RetryJob", testRetryJob},
+		{"OperatorRecords", testOperatorRecords},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.fn(t, newTarget) })

@@ -23,35 +23,37 @@ import (
 // the same transaction.
 func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease, error) {
 	var leases []queue.Lease
-	err := db.inTx(ctx, "dequeue", func(tx pgx.Tx) error {
-		var err error
-		leases, err = dequeue(ctx, tx, p)
-		return err
-	})
-	return leases, err
+	var err error
+	for range maxRetries {
+		if leases, err = dequeue(ctx, db, p); !retryable(err) {
+			break
+		}
+	}
+	return leases, wrap("dequeue", err)
 }
 
-// pickHLC and pickLegacy choose and lease candidates. $1 now, $2 limit,
-// $3 kinds (NULL for all), $4 tenant (” for all), $5 owner, $6 token,
-// $7 lease expiry. The status test inside the locking SELECT is re-checked
-// after a lock wait, which is what keeps a just-leased job from being
-// leased twice under strict partitions.
-const pickHLC = `
-WITH picked AS (
+// A dequeue is one statement, so one round trip: it picks candidates
+// (FOR UPDATE SKIP LOCKED, so concurrent dequeuers never wait for or take
+// each other's jobs), leases them on the side being read, gives the other
+// side's row (if any) the same lease, and returns what the worker needs.
+// Parameters: $1 now, $2 limit, $3 kinds (NULL for all), $4 tenant (''
+// for all), $5 owner, $6 token, $7 lease expiry, $8 the tenant the last
+// fair round ended with (fair only). The status test inside the locking
+// SELECT is re-checked after a lock wait, which is what keeps a
+// just-leased job from being leased twice under strict partitions.
+
+// Picking on the HLC side: a CTE picked(job_id).
+const (
+	pickHLC = `picked AS (
 	SELECT job_id FROM scheduler.job_state
 	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
 	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
 	ORDER BY t_hlc
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
-)
-UPDATE scheduler.job_state s
-SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE s.job_id = picked.job_id
-RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
+)`
 
-const pickHLCStrict = `
-WITH heads AS (
+	pickHLCStrict = `heads AS (
 	SELECT DISTINCT ON (tenant_id, partition_key) job_id, status, run_at, kind
 	FROM scheduler.job_state
 	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
@@ -63,28 +65,50 @@ WITH heads AS (
 	ORDER BY s.t_hlc
 	LIMIT $2
 	FOR UPDATE OF s SKIP LOCKED
-)
-UPDATE scheduler.job_state s
-SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE s.job_id = picked.job_id
-RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
+)`
 
-const pickLegacy = `
-WITH picked AS (
+	// pickHLCFair takes each tenant's earliest available jobs and
+	// interleaves them: first every tenant's first job, then every
+	// tenant's second, and so on, each round starting with the tenant after
+	// $8 (so consecutive fetches take turns). The tenants come from a skip
+	// scan over the (tenant_id, ...) index: one probe per tenant, whatever
+	// the backlog.
+	pickHLCFair = `tenants AS (
+	(SELECT tenant_id FROM scheduler.job_state ORDER BY tenant_id LIMIT 1)
+	UNION ALL
+	SELECT (SELECT s.tenant_id FROM scheduler.job_state s WHERE s.tenant_id > t.tenant_id ORDER BY s.tenant_id LIMIT 1)
+	FROM tenants t WHERE t.tenant_id IS NOT NULL
+), turns AS (
+	SELECT tenant_id, row_number() OVER (ORDER BY tenant_id <= $8, tenant_id) AS turn
+	FROM tenants WHERE tenant_id IS NOT NULL
+), cand AS (
+	SELECT c.job_id, c.rn, t.turn FROM turns t CROSS JOIN LATERAL (
+		SELECT s.job_id, row_number() OVER (ORDER BY s.t_hlc) AS rn
+		FROM scheduler.job_state s
+		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
+		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
+		ORDER BY s.t_hlc LIMIT $2
+	) c
+), picked AS (
+	SELECT s.job_id FROM scheduler.job_state s
+	JOIN (SELECT job_id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.job_id = s.job_id
+	WHERE s.status IN ('pending', 'scheduled')
+	FOR UPDATE OF s SKIP LOCKED
+)`
+)
+
+// Picking on the legacy side: a CTE picked(id).
+const (
+	pickLegacy = `picked AS (
 	SELECT id FROM scheduler.jobs
 	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
 	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
 	ORDER BY priority DESC, created_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
-)
-UPDATE scheduler.jobs j
-SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE j.id = picked.id
-RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+)`
 
-const pickLegacyStrict = `
-WITH heads AS (
+	pickLegacyStrict = `heads AS (
 	SELECT DISTINCT ON (tenant_id, COALESCE(project_id, '')) id, status, run_at, kind
 	FROM scheduler.jobs
 	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
@@ -96,60 +120,19 @@ WITH heads AS (
 	ORDER BY j.priority DESC, j.created_at, j.id
 	LIMIT $2
 	FOR UPDATE OF j SKIP LOCKED
-)
-UPDATE scheduler.jobs j
-SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE j.id = picked.id
-RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+)`
 
-// activeTenants lists the tenants that have jobs, by a skip scan over the
-// (tenant_id, ...) index: one index probe per tenant, whatever the backlog.
-const activeTenantsHLC = `
-WITH RECURSIVE t AS (
-	(SELECT tenant_id FROM scheduler.job_state ORDER BY tenant_id LIMIT 1)
-	UNION ALL
-	SELECT (SELECT s.tenant_id FROM scheduler.job_state s WHERE s.tenant_id > t.tenant_id ORDER BY s.tenant_id LIMIT 1)
-	FROM t WHERE t.tenant_id IS NOT NULL
-)
-SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
-
-const activeTenantsLegacy = `
-WITH RECURSIVE t AS (
+	pickLegacyFair = `tenants AS (
 	(SELECT tenant_id FROM scheduler.jobs ORDER BY tenant_id LIMIT 1)
 	UNION ALL
 	SELECT (SELECT j.tenant_id FROM scheduler.jobs j WHERE j.tenant_id > t.tenant_id ORDER BY j.tenant_id LIMIT 1)
-	FROM t WHERE t.tenant_id IS NOT NULL
-)
-SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
-
-// pickHLCFair takes each tenant's earliest available jobs and interleaves
-// them: first every tenant's first job, then every tenant's second, and so
-// on, each round in the order of the tenant list $8 (rotated so that
-// consecutive fetches start with the next tenant).
-const pickHLCFair = `
-WITH cand AS (
-	SELECT c.job_id, c.rn, t.turn FROM unnest($8::text[]) WITH ORDINALITY AS t(tenant_id, turn) CROSS JOIN LATERAL (
-		SELECT s.job_id, s.t_hlc, row_number() OVER (ORDER BY s.t_hlc) AS rn
-		FROM scheduler.job_state s
-		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
-		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
-		ORDER BY s.t_hlc LIMIT $2
-	) c
-), picked AS (
-	SELECT s.job_id FROM scheduler.job_state s
-	JOIN (SELECT job_id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.job_id = s.job_id
-	WHERE s.status IN ('pending', 'scheduled')
-	FOR UPDATE OF s SKIP LOCKED
-)
-UPDATE scheduler.job_state s
-SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE s.job_id = picked.job_id
-RETURNING s.job_id, s.t_hlc, s.attempts, s.max_attempts, s.run_at`
-
-const pickLegacyFair = `
-WITH cand AS (
-	SELECT c.id, c.rn, t.turn FROM unnest($8::text[]) WITH ORDINALITY AS t(tenant_id, turn) CROSS JOIN LATERAL (
-		SELECT j.id, j.priority, j.created_at, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
+	FROM tenants t WHERE t.tenant_id IS NOT NULL
+), turns AS (
+	SELECT tenant_id, row_number() OVER (ORDER BY tenant_id <= $8, tenant_id) AS turn
+	FROM tenants WHERE tenant_id IS NOT NULL
+), cand AS (
+	SELECT c.id, c.rn, t.turn FROM turns t CROSS JOIN LATERAL (
+		SELECT j.id, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
 		FROM scheduler.jobs j
 		WHERE j.tenant_id = t.tenant_id AND j.status IN ('pending', 'scheduled') AND j.run_at <= $1
 		  AND ($3::text[] IS NULL OR j.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
@@ -160,11 +143,87 @@ WITH cand AS (
 	JOIN (SELECT id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.id = j.id
 	WHERE j.status IN ('pending', 'scheduled')
 	FOR UPDATE OF j SKIP LOCKED
+)`
 )
-UPDATE scheduler.jobs j
-SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-FROM picked WHERE j.id = picked.id
-RETURNING j.id, j.tenant_id, COALESCE(j.project_id, ''), j.kind, j.payload::text, j.priority, j.attempts, j.max_attempts, j.run_at, j.created_at`
+
+// leaseHLC leases the picked jobs on the HLC side and mirrors the lease
+// on their legacy rows; the final SELECT joins each job's log entry (the
+// one whose t_hlc job_state names, so a forged duplicate of a job id
+// cannot stand in for it) for its payload, and with chain, its
+// predecessor for VerifyOnDequeue. A job whose entry is missing comes
+// back with NULLs, which dequeue reports.
+const leaseHLC = `, upd AS (
+	UPDATE scheduler.job_state s
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	FROM picked WHERE s.job_id = picked.job_id
+	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at
+), legacy AS (
+	UPDATE scheduler.jobs j
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	FROM upd WHERE j.id = upd.job_id
+)
+SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.partition_key,
+       l.kind, l.payload, l.priority, l.created_at`
+
+const leaseHLCChainCols = `,
+       l.max_attempts, l.run_at, l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc`
+
+const leaseHLCFrom = `
+FROM upd u
+LEFT JOIN scheduler.scheduler_log l
+       ON l.tenant_id = u.tenant_id AND l.t_hlc = u.t_hlc AND l.partition_key = u.partition_key AND l.job_id = u.job_id`
+
+const leaseHLCPredecessor = `
+LEFT JOIN scheduler.scheduler_log p
+       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1`
+
+// leaseLegacy leases the picked jobs on the legacy side and mirrors the
+// lease on their HLC state, whose t_hlc it returns (NULL for a job that
+// exists only in the legacy table).
+const leaseLegacy = `, upd AS (
+	UPDATE scheduler.jobs j
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	FROM picked WHERE j.id = picked.id
+	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
+	          j.attempts, j.max_attempts, j.run_at, j.created_at
+), hlc AS (
+	UPDATE scheduler.job_state s
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	FROM upd WHERE s.job_id = upd.id
+	RETURNING s.job_id, s.t_hlc
+)
+SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.attempts, u.max_attempts, u.run_at, u.created_at, h.t_hlc
+FROM upd u LEFT JOIN hlc h ON h.job_id = u.id`
+
+// dequeueSQL is the statement of a dequeue with these parameters.
+func dequeueSQL(p queue.DequeueParams, fair bool) string {
+	var pick string
+	switch {
+	case p.HLCOrder && p.StrictPartitions:
+		pick = pickHLCStrict
+	case p.HLCOrder && fair:
+		pick = pickHLCFair
+	case p.HLCOrder:
+		pick = pickHLC
+	case p.StrictPartitions:
+		pick = pickLegacyStrict
+	case fair:
+		pick = pickLegacyFair
+	default:
+		pick = pickLegacy
+	}
+	with := "WITH "
+	if fair {
+		with = "WITH RECURSIVE "
+	}
+	if !p.HLCOrder {
+		return with + pick + leaseLegacy
+	}
+	if p.WithChain {
+		return with + pick + leaseHLC + leaseHLCChainCols + leaseHLCFrom + leaseHLCPredecessor
+	}
+	return with + pick + leaseHLC + leaseHLCFrom
+}
 
 // chainEntrySelect reads log entries with their predecessors; $1 job ids.
 // The entry is the one whose t_hlc job_state names, when there is HLC
@@ -184,6 +243,27 @@ type logRow struct {
 	priority, maxAttempts   int
 	createdAt, runAt        time.Time
 	entry                   queue.ChainEntry
+}
+
+// fillChainEntry sets the hashes of e from their stored bytes.
+func fillChainEntry(e *queue.ChainEntry, payload, hash, prev, link, predLink []byte, predTHLC *string) {
+	e.Payload = payload
+	e.PayloadHash, _ = chain.HashFromBytes(hash)
+	e.Link, _ = chain.HashFromBytes(link)
+	e.PrevLinkNull = prev == nil
+	if prev != nil {
+		// A malformed stored value is kept as a non-zero hash so the
+		// verifier reports it rather than reading it as genesis.
+		var err error
+		if e.PrevLink, err = chain.HashFromBytes(prev); err != nil {
+			e.PrevLink = chain.Hash{0xff}
+		}
+	}
+	if predTHLC != nil {
+		e.HasPredecessor = true
+		e.PredecessorTHLC = *predTHLC
+		e.PredecessorLink, _ = chain.HashFromBytes(predLink)
+	}
 }
 
 func readChainEntries(ctx context.Context, q interface {
@@ -206,23 +286,7 @@ func readChainEntries(ctx context.Context, q interface {
 			return nil, err
 		}
 		r.payload = []byte(payload)
-		e := &r.entry
-		e.Payload = r.payload
-		e.PayloadHash, _ = chain.HashFromBytes(hash)
-		e.Link, _ = chain.HashFromBytes(link)
-		e.PrevLinkNull = prev == nil
-		if prev != nil {
-			// A malformed stored value is kept as a non-zero hash so the
-			// verifier reports it rather than reading it as genesis.
-			if e.PrevLink, err = chain.HashFromBytes(prev); err != nil {
-				e.PrevLink = chain.Hash{0xff}
-			}
-		}
-		if predTHLC != nil {
-			e.HasPredecessor = true
-			e.PredecessorTHLC = *predTHLC
-			e.PredecessorLink, _ = chain.HashFromBytes(predLink)
-		}
+		fillChainEntry(&r.entry, r.payload, hash, prev, link, predLink, predTHLC)
 		if _, dup := out[id]; !dup {
 			out[id] = &r
 		}
@@ -230,7 +294,7 @@ func readChainEntries(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lease, error) {
+func dequeue(ctx context.Context, db *DB, p queue.DequeueParams) ([]queue.Lease, error) {
 	var kinds []string
 	if len(p.Kinds) > 0 {
 		kinds = p.Kinds
@@ -238,145 +302,118 @@ func dequeue(ctx context.Context, tx pgx.Tx, p queue.DequeueParams) ([]queue.Lea
 	args := []any{p.Now, p.Limit, kinds, p.TenantID, p.Owner, p.Token, p.LeaseUntil}
 	fair := p.FairTenants && p.TenantID == "" && !p.StrictPartitions
 	if fair {
-		tenantsSQL := activeTenantsLegacy
-		if p.HLCOrder {
-			tenantsSQL = activeTenantsHLC
-		}
-		rows, err := tx.Query(ctx, tenantsSQL)
-		if err != nil {
-			return nil, err
-		}
-		tenants, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, err
-		}
-		args = append(args, queue.RotateTenants(tenants, p.FairAfter))
+		args = append(args, p.FairAfter)
 	}
-	var leases []queue.Lease
-	var ids []uuid.UUID
-	if p.HLCOrder {
-		sql := pickHLC
-		switch {
-		case p.StrictPartitions:
-			sql = pickHLCStrict
-		case fair:
-			sql = pickHLCFair
-		}
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
-			if err := rows.Scan(&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			leases = append(leases, l)
-			ids = append(ids, l.JobID)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(ids) == 0 {
-			return nil, nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE scheduler.jobs SET status = 'running', attempts = attempts + 1, lease_owner = $2,
-			lease_token = $3, lease_expires_at = $4, updated_at = $5 WHERE id = ANY($1)`, ids, p.Owner, p.Token, p.LeaseUntil, p.Now); err != nil {
-			return nil, err
-		}
-		entries, err := readChainEntries(ctx, tx, ids)
-		if err != nil {
-			return nil, err
-		}
-		// UPDATE ... RETURNING does not promise the order of the selection.
-		if !fair {
-			slices.SortFunc(leases, func(a, b queue.Lease) int { return strings.Compare(a.THLC, b.THLC) })
-		}
-		for i := range leases {
-			l := &leases[i]
-			r, ok := entries[l.JobID]
-			if !ok {
-				return nil, fmt.Errorf("job %s has HLC state but no log entry", l.JobID)
-			}
-			l.TenantID, l.PartitionKey, l.Kind, l.Payload, l.Priority, l.CreatedAt = r.tenant, r.partition, r.kind, r.payload, r.priority, r.createdAt
-			if p.WithChain {
-				e := r.entry
-				l.Chain = &e
-			}
-		}
-		return leases, nil
-	}
-
-	sql := pickLegacy
-	switch {
-	case p.StrictPartitions:
-		sql = pickLegacyStrict
-	case fair:
-		sql = pickLegacyFair
-	}
-	rows, err := tx.Query(ctx, sql, args...)
+	rows, err := db.Pool.Query(ctx, dequeueSQL(p, fair), args...)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
-		var payload string
-		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.CreatedAt); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		l.Payload = []byte(payload)
-		leases = append(leases, l)
-		ids = append(ids, l.JobID)
+	var leases []queue.Lease
+	if p.HLCOrder {
+		leases, err = scanHLCLeases(rows, p)
+	} else {
+		leases, err = scanLegacyLeases(rows, p)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	if err != nil || len(leases) == 0 {
 		return nil, err
 	}
-	if len(ids) == 0 {
-		return nil, nil
+	// UPDATE ... RETURNING does not promise the order of the selection;
+	// a fair batch keeps the order of its turns instead.
+	if !fair && p.HLCOrder {
+		slices.SortFunc(leases, func(a, b queue.Lease) int { return strings.Compare(a.THLC, b.THLC) })
 	}
-	if !fair {
+	if !fair && !p.HLCOrder {
 		slices.SortFunc(leases, func(a, b queue.Lease) int {
 			return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.CreatedAt.Compare(b.CreatedAt), bytes.Compare(a.JobID[:], b.JobID[:]))
 		})
 	}
-	thlc := map[uuid.UUID]string{}
-	rows, err = tx.Query(ctx, `UPDATE scheduler.job_state SET status = 'running', attempts = attempts + 1, lease_owner = $2, lease_token = $3,
-		lease_expires_at = $4, updated_at = $5 WHERE job_id = ANY($1) RETURNING job_id, t_hlc`, ids, p.Owner, p.Token, p.LeaseUntil, p.Now)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id uuid.UUID
-		var t string
-		if err := rows.Scan(&id, &t); err != nil {
-			rows.Close()
-			return nil, err
+	if p.WithChain && !p.HLCOrder {
+		ids := make([]uuid.UUID, 0, len(leases))
+		for _, l := range leases {
+			if l.THLC != "" {
+				ids = append(ids, l.JobID)
+			}
 		}
-		thlc[id] = t
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	var entries map[uuid.UUID]*logRow
-	if p.WithChain && len(thlc) > 0 {
-		if entries, err = readChainEntries(ctx, tx, ids); err != nil {
-			return nil, err
-		}
-	}
-	for i := range leases {
-		l := &leases[i]
-		l.THLC = thlc[l.JobID]
-		if r, ok := entries[l.JobID]; ok {
-			e := r.entry
-			l.Chain = &e
+		if len(ids) > 0 {
+			entries, err := readChainEntries(ctx, db.Pool, ids)
+			if err != nil {
+				return nil, err
+			}
+			for i := range leases {
+				if r, ok := entries[leases[i].JobID]; ok {
+					e := r.entry
+					leases[i].Chain = &e
+				}
+			}
 		}
 	}
 	return leases, nil
+}
+
+// scanHLCLeases reads the rows of an HLC dequeue.
+func scanHLCLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) {
+	defer rows.Close()
+	var leases []queue.Lease
+	var missing []uuid.UUID
+	for rows.Next() {
+		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		var kind, payload *string
+		var priority *int
+		var createdAt *time.Time
+		dest := []any{&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.TenantID, &l.PartitionKey, &kind, &payload, &priority, &createdAt}
+		var r logRow
+		var hash, prev, link, predLink []byte
+		var predTHLC *string
+		var logMax *int
+		var logRunAt *time.Time
+		var seq, pos *int64
+		if p.WithChain {
+			dest = append(dest, &logMax, &logRunAt, &seq, &pos, &hash, &prev, &link, &predLink, &predTHLC)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if kind == nil {
+			missing = append(missing, l.JobID)
+			continue
+		}
+		l.Kind, l.Payload, l.Priority, l.CreatedAt = *kind, []byte(*payload), *priority, *createdAt
+		if p.WithChain {
+			r.entry.THLC, r.entry.Seq, r.entry.Pos = l.THLC, *seq, *pos
+			fillChainEntry(&r.entry, l.Payload, hash, prev, link, predLink, predTHLC)
+			e := r.entry
+			l.Chain = &e
+		}
+		leases = append(leases, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("jobs %v have HLC state but no log entry; their leases expire and are rescued, and `ordo verify` reports the gap", missing)
+	}
+	return leases, nil
+}
+
+// scanLegacyLeases reads the rows of a legacy dequeue.
+func scanLegacyLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) {
+	defer rows.Close()
+	var leases []queue.Lease
+	for rows.Next() {
+		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		var payload string
+		var thlc *string
+		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
+			&l.RunAt, &l.CreatedAt, &thlc); err != nil {
+			return nil, err
+		}
+		l.Payload = []byte(payload)
+		if thlc != nil {
+			l.THLC = *thlc
+		}
+		leases = append(leases, l)
+	}
+	return leases, rows.Err()
 }
 
 // fencedUpdate runs the same fenced UPDATE on both sides in one implicit
@@ -430,6 +467,75 @@ func (db *DB) TransitionJob(ctx context.Context, t queue.Transition) error {
 		return queue.ErrLeaseLost
 	}
 	return nil
+}
+
+// transitionsSet applies the transitions of unnest $1..$7 to a side.
+const transitionsSet = ` SET status = u.status, run_at = COALESCE(u.run_at, %[1]s.run_at),
+	last_error = COALESCE(NULLIF(u.err, ''), %[1]s.last_error), attempts = GREATEST(%[1]s.attempts - u.undo, 0),
+	lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = u.now
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::integer[], $7::timestamptz[])
+	AS u(id, token, status, run_at, err, undo, now)
+WHERE %[1]s.%[2]s = u.id AND %[1]s.lease_token = u.token AND %[1]s.status = 'running'
+RETURNING %[1]s.%[2]s`
+
+var (
+	transitionsLegacySQL = `UPDATE scheduler.jobs j` + fmt.Sprintf(transitionsSet, "j", "id")
+	transitionsHLCSQL    = `UPDATE scheduler.job_state s` + fmt.Sprintf(transitionsSet, "s", "job_id")
+)
+
+// TransitionJobs implements queue.BatchTransitioner: one round trip for
+// the whole batch, both sides updated in one implicit transaction.
+func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]error, error) {
+	n := len(ts)
+	ids, tokens := make([]uuid.UUID, n), make([]uuid.UUID, n)
+	statuses, errs := make([]string, n), make([]string, n)
+	runAts, nows := make([]*time.Time, n), make([]time.Time, n)
+	undos := make([]int32, n)
+	for i, t := range ts {
+		ids[i], tokens[i], errs[i], nows[i] = t.JobID, t.Token, t.Error, t.Now
+		statuses[i] = string(t.Status)
+		if t.Status == queue.StatusPending || t.Status == queue.StatusScheduled {
+			statuses[i] = string(queue.StatusScheduled)
+			if !t.RunAt.After(t.Now) {
+				statuses[i] = string(queue.StatusPending)
+			}
+			runAts[i] = &ts[i].RunAt
+		}
+		if t.UndoAttempt {
+			undos[i] = 1
+		}
+	}
+	done := make(map[uuid.UUID]bool, n)
+	collect := func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			done[id] = true
+		}
+		return rows.Err()
+	}
+	var err error
+	for range maxRetries {
+		clear(done)
+		batch := &pgx.Batch{}
+		batch.Queue(transitionsLegacySQL, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
+		batch.Queue(transitionsHLCSQL, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
+		if err = db.Pool.SendBatch(ctx, batch).Close(); !retryable(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, wrap(fmt.Sprintf("finishing %d jobs", n), err)
+	}
+	out := make([]error, n)
+	for i, id := range ids {
+		if !done[id] {
+			out[i] = queue.ErrLeaseLost
+		}
+	}
+	return out, nil
 }
 
 // ExtendLease implements queue.Backend.

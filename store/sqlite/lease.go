@@ -25,19 +25,19 @@ const (
 
 	pickHLCSQL = `
 		SELECT job_id, t_hlc FROM job_state
-		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + `
+		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobState + `
 		ORDER BY t_hlc LIMIT ?3`
 	pickHLCTenantSQL = `
 		SELECT job_id, t_hlc FROM job_state
-		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + `
+		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobState + `
 		ORDER BY t_hlc LIMIT ?3`
 	pickLegacySQL = `
 		SELECT id, priority, created_at FROM jobs
-		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + `
+		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobs + `
 		ORDER BY priority DESC, created_at, id LIMIT ?3`
 	pickLegacyTenantSQL = `
 		SELECT id, priority, created_at FROM jobs
-		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + `
+		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobs + `
 		ORDER BY priority DESC, created_at, id LIMIT ?3`
 
 	// Strict partitions: a skip scan over idx_job_state_partition_head
@@ -63,6 +63,7 @@ const (
 		)
 		SELECT s.job_id, s.t_hlc FROM h CROSS JOIN job_state s ON s.rowid = h.rid
 		WHERE s.status IN ('pending', 'scheduled') AND s.run_at <= ?1 AND (?2 IS NULL OR s.kind IN (SELECT value FROM json_each(?2)))
+		  AND ` + notPausedS + `
 		ORDER BY s.t_hlc LIMIT ?3`
 	strictLegacyHeads = `
 		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
@@ -81,6 +82,7 @@ const (
 		)
 		SELECT j.id, j.priority, j.created_at FROM h CROSS JOIN jobs j ON j.rowid = h.rid
 		WHERE j.status IN ('pending', 'scheduled') AND j.run_at <= ?1 AND (?2 IS NULL OR j.kind IN (SELECT value FROM json_each(?2)))
+		  AND ` + notPausedJ + `
 		ORDER BY j.priority DESC, j.created_at, j.id LIMIT ?3`
 
 	// Fair sharing: the tenants with available jobs, by a skip scan over

@@ -1,0 +1,308 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+var _ queue.Operations = (*DB)(nil)
+
+// Dequeue skips paused queues (paused_queues, migration 006). The pick
+// queries in lease.go add one of these terms, spelled for the name under
+// which each reads its table: a job is skipped when its tenant's whole
+// queue (the empty kind) or its kind's queue is paused. The lookup is a primary
+// key search, and reads an empty table when nothing is paused.
+const (
+	notPausedJobState = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = job_state.tenant_id AND pq.kind IN ('', job_state.kind))`
+	notPausedS        = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = s.tenant_id AND pq.kind IN ('', s.kind))`
+	notPausedJobs     = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = jobs.tenant_id AND pq.kind IN ('', jobs.kind))`
+	notPausedJ        = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = j.tenant_id AND pq.kind IN ('', j.kind))`
+)
+
+// PauseQueue implements queue.Operations.
+func (db *DB) PauseQueue(ctx context.Context, q queue.QueueKey, by string, now time.Time) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	return db.inTx(ctx, "pausing queue "+q.String(), func(t *txn) error {
+		_, err := t.exec(`INSERT INTO paused_queues (tenant_id, kind, paused_at, paused_by) VALUES (?1, ?2, ?3, ?4)
+			ON CONFLICT (tenant_id, kind) DO NOTHING`, q.TenantID, q.Kind, ms(now), by)
+		return err
+	})
+}
+
+// ResumeQueue implements queue.Operations.
+func (db *DB) ResumeQueue(ctx context.Context, q queue.QueueKey) (bool, error) {
+	if err := q.Validate(); err != nil {
+		return false, err
+	}
+	var n int64
+	err := db.inTx(ctx, "resuming queue "+q.String(), func(t *txn) error {
+		var err error
+		n, err = t.affected(`DELETE FROM paused_queues WHERE tenant_id = ?1 AND kind = ?2`, q.TenantID, q.Kind)
+		return err
+	})
+	return n > 0, err
+}
+
+// PausedQueues implements queue.Operations.
+func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQueue, error) {
+	var out []queue.PausedQueue
+	err := db.inTx(ctx, "listing paused queues", func(t *txn) error {
+		out = nil
+		rows, err := t.query(`SELECT tenant_id, kind, paused_at, paused_by FROM paused_queues
+			WHERE ?1 = '' OR tenant_id = ?1 ORDER BY tenant_id, kind`, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p queue.PausedQueue
+			var at int64
+			if err := rows.Scan(&p.TenantID, &p.Kind, &at, &p.PausedBy); err != nil {
+				return err
+			}
+			p.PausedAt = fromMS(at)
+			out = append(out, p)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RetryJob implements queue.Operations. The HLC side decides when the job
+// has one: the legacy row of a chain_violation job says failed, and must
+// not make that job runnable again.
+func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error {
+	return db.inTx(ctx, "retrying job "+jobID.String(), func(t *txn) error {
+		var status string
+		err := t.queryRow(`SELECT status FROM job_state WHERE job_id = ?1`, jobID.String()).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			err = t.queryRow(`SELECT status FROM jobs WHERE id = ?1`, jobID.String()).Scan(&status)
+		}
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return queue.ErrJobNotFound
+		case err != nil:
+			return err
+		case !queue.Status(status).Retryable():
+			return queue.ErrNotRetryable
+		}
+		const set = `SET status = 'pending', run_at = ?2, attempts = 0, lease_owner = NULL, lease_token = NULL,
+			lease_expires_at = NULL, updated_at = ?2`
+		if _, err := t.exec(`UPDATE job_state `+set+` WHERE job_id = ?1`, jobID.String(), ms(now)); err != nil {
+			return err
+		}
+		_, err = t.exec(`UPDATE jobs `+set+` WHERE id = ?1`, jobID.String(), ms(now))
+		return err
+	})
+}
+
+const (
+	activityTenantsSQL = `SELECT DISTINCT tenant_id FROM jobs UNION SELECT tenant_id FROM chain_heads ORDER BY 1`
+
+	// ?1 tenant, ?2 the window's start as a t_hlc lower bound, ?3 the
+	// window's start (ms).
+	tenantActivitySQL = `
+		SELECT
+			(SELECT count(*) FROM scheduler_log WHERE tenant_id = ?1 AND t_hlc >= ?2)
+			+ (SELECT count(*) FROM jobs j WHERE j.tenant_id = ?1 AND j.created_at >= ?3
+			   AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id)),
+			(SELECT count(*) FROM job_state WHERE tenant_id = ?1 AND status = 'succeeded' AND updated_at >= ?3)
+			+ (SELECT count(*) FROM jobs j WHERE j.tenant_id = ?1 AND j.status = 'succeeded' AND j.updated_at >= ?3
+			   AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id)),
+			(SELECT job_id FROM job_state WHERE tenant_id = ?1 AND status IN ('pending', 'scheduled') AND status = 'pending'
+			 ORDER BY t_hlc LIMIT 1),
+			(SELECT t_hlc FROM job_state WHERE tenant_id = ?1 AND status IN ('pending', 'scheduled') AND status = 'pending'
+			 ORDER BY t_hlc LIMIT 1),
+			(SELECT id FROM jobs j WHERE j.tenant_id = ?1 AND j.status IN ('pending', 'scheduled') AND j.status = 'pending'
+			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1),
+			(SELECT created_at FROM jobs j WHERE j.tenant_id = ?1 AND j.status IN ('pending', 'scheduled') AND j.status = 'pending'
+			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
+)
+
+// TenantActivity implements queue.Operations.
+func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]queue.TenantActivity, error) {
+	var out []queue.TenantActivity
+	err := db.inTx(ctx, "reading tenant activity", func(t *txn) error {
+		out = nil
+		tenants := []string{tenant}
+		if tenant == "" {
+			tenants = nil
+			rows, err := t.query(activityTenantsSQL)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var id string
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				tenants = append(tenants, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		for _, id := range tenants {
+			a := queue.TenantActivity{TenantID: id}
+			var hlcID, hlcAt, legacyID sql.NullString
+			var legacyAt sql.NullInt64
+			if err := t.queryRow(tenantActivitySQL, id, queue.THLCLowerBound(since.UnixMilli()), ms(since)).Scan(
+				&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt); err != nil {
+				return err
+			}
+			if hlcID.Valid {
+				if ts, err := hlc.Parse(hlcAt.String); err == nil {
+					a.OldestPending, _ = uuid.Parse(hlcID.String)
+					a.OldestPendingAt = fromMS(ts.Physical)
+				}
+			}
+			if legacyID.Valid && legacyAt.Valid && (a.OldestPending == uuid.Nil || fromMS(legacyAt.Int64).Before(a.OldestPendingAt)) {
+				a.OldestPending, _ = uuid.Parse(legacyID.String)
+				a.OldestPendingAt = fromMS(legacyAt.Int64)
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// SaveVerification implements queue.Operations.
+func (db *DB) SaveVerification(ctx context.Context, v queue.VerificationRecord) error {
+	issues := v.Issues
+	if len(issues) == 0 {
+		issues = []byte("[]")
+	}
+	return db.inTx(ctx, "saving the verification of tenant "+v.TenantID, func(t *txn) error {
+		_, err := t.exec(`INSERT INTO verification_results (tenant_id, verified_at, valid, entries_checked, issue_count, issues, source)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+			ON CONFLICT (tenant_id) DO UPDATE SET verified_at = excluded.verified_at, valid = excluded.valid,
+			entries_checked = excluded.entries_checked, issue_count = excluded.issue_count, issues = excluded.issues, source = excluded.source`,
+			v.TenantID, ms(v.VerifiedAt), v.Valid, v.EntriesChecked, v.IssueCount, string(issues), v.Source)
+		return err
+	})
+}
+
+// Verifications implements queue.Operations.
+func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.VerificationRecord, error) {
+	var out []queue.VerificationRecord
+	err := db.inTx(ctx, "reading verifications", func(t *txn) error {
+		out = nil
+		rows, err := t.query(`SELECT tenant_id, verified_at, valid, entries_checked, issue_count, issues, source
+			FROM verification_results WHERE ?1 = '' OR tenant_id = ?1 ORDER BY tenant_id`, tenant)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v queue.VerificationRecord
+			var at int64
+			var issues string
+			if err := rows.Scan(&v.TenantID, &at, &v.Valid, &v.EntriesChecked, &v.IssueCount, &issues, &v.Source); err != nil {
+				return err
+			}
+			v.VerifiedAt, v.Issues = fromMS(at), []byte(issues)
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// ReportNode implements queue.Operations.
+func (db *DB) ReportNode(ctx context.Context, n queue.NodeReport) error {
+	return db.inTx(ctx, "reporting node "+n.NodeID, func(t *txn) error {
+		_, err := t.exec(`INSERT INTO nodes (node_id, started_at, last_seen, wall_ms, last_hlc, mode, clock_refusals)
+			VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)
+			ON CONFLICT (node_id) DO UPDATE SET started_at = excluded.started_at, last_seen = excluded.last_seen,
+			wall_ms = excluded.wall_ms, last_hlc = excluded.last_hlc, mode = excluded.mode, clock_refusals = excluded.clock_refusals`,
+			n.NodeID, ms(n.StartedAt), ms(n.Now), n.LastHLC, n.Mode, n.ClockRefusals)
+		return err
+	})
+}
+
+// Nodes implements queue.Operations.
+func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
+	var out []queue.NodeStatus
+	err := db.inTx(ctx, "listing nodes", func(t *txn) error {
+		out = nil
+		rows, err := t.query(`
+			SELECT ids.node_id, n.started_at, n.last_seen, n.last_hlc, n.mode, n.clock_refusals, h.upper_bound_ms
+			FROM (SELECT node_id FROM nodes UNION SELECT node_id FROM hlc_state) ids
+			LEFT JOIN nodes n ON n.node_id = ids.node_id
+			LEFT JOIN hlc_state h ON h.node_id = ids.node_id
+			ORDER BY ids.node_id`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var n queue.NodeStatus
+			var started, seen, refusals, bound sql.NullInt64
+			var last, mode sql.NullString
+			if err := rows.Scan(&n.NodeID, &started, &seen, &last, &mode, &refusals, &bound); err != nil {
+				return err
+			}
+			if seen.Valid {
+				n.Reported = true
+				n.StartedAt, n.Now, n.LastHLC, n.Mode, n.ClockRefusals = fromMS(started.Int64), fromMS(seen.Int64), last.String, mode.String, refusals.Int64
+			}
+			if bound.Valid {
+				n.HasUpperBound, n.UpperBoundMS = true, bound.Int64
+			}
+			out = append(out, n)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// RecordAction implements queue.Operations.
+func (db *DB) RecordAction(ctx context.Context, a queue.OperatorAction) error {
+	return db.inTx(ctx, "recording an operator action", func(t *txn) error {
+		_, err := t.exec(`INSERT INTO operator_actions (tenant_id, job_id, kind, action, actor, detail, at)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`, a.TenantID, nullUUID(a.JobID), a.Kind, a.Action, a.Actor, a.Detail, ms(a.At))
+		return err
+	})
+}
+
+// Actions implements queue.Operations.
+func (db *DB) Actions(ctx context.Context, f queue.ActionFilter) ([]queue.OperatorAction, error) {
+	var out []queue.OperatorAction
+	err := db.inTx(ctx, "listing operator actions", func(t *txn) error {
+		out = nil
+		rows, err := t.query(`SELECT action_id, tenant_id, job_id, kind, action, actor, detail, at FROM operator_actions
+			WHERE tenant_id = ?1 AND (?2 IS NULL OR job_id = ?2) ORDER BY action_id DESC LIMIT ?3`,
+			f.TenantID, nullUUID(f.JobID), f.EffectiveLimit())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var a queue.OperatorAction
+			var job sql.NullString
+			var at int64
+			if err := rows.Scan(&a.ID, &a.TenantID, &job, &a.Kind, &a.Action, &a.Actor, &a.Detail, &at); err != nil {
+				return err
+			}
+			if job.Valid {
+				a.JobID, _ = uuid.Parse(job.String)
+			}
+			a.At = fromMS(at)
+			out = append(out, a)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
