@@ -48,6 +48,7 @@ const (
 	SELECT job_id FROM scheduler.job_state
 	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
 	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
+	  AND ` + notPausedJobState + `
 	ORDER BY t_hlc
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -61,7 +62,7 @@ const (
 ), picked AS (
 	SELECT s.job_id FROM scheduler.job_state s JOIN heads h ON h.job_id = s.job_id
 	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
-	  AND s.status IN ('pending', 'scheduled')
+	  AND s.status IN ('pending', 'scheduled') AND ` + notPausedS + `
 	ORDER BY s.t_hlc
 	LIMIT $2
 	FOR UPDATE OF s SKIP LOCKED
@@ -86,7 +87,7 @@ const (
 		SELECT s.job_id, row_number() OVER (ORDER BY s.t_hlc) AS rn
 		FROM scheduler.job_state s
 		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
-		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
+		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4) AND ` + notPausedS + `
 		ORDER BY s.t_hlc LIMIT $2
 	) c
 ), picked AS (
@@ -103,6 +104,7 @@ const (
 	SELECT id FROM scheduler.jobs
 	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
 	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
+	  AND ` + notPausedJobs + `
 	ORDER BY priority DESC, created_at, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
@@ -116,7 +118,7 @@ const (
 ), picked AS (
 	SELECT j.id FROM scheduler.jobs j JOIN heads h ON h.id = j.id
 	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
-	  AND j.status IN ('pending', 'scheduled')
+	  AND j.status IN ('pending', 'scheduled') AND ` + notPausedJ + `
 	ORDER BY j.priority DESC, j.created_at, j.id
 	LIMIT $2
 	FOR UPDATE OF j SKIP LOCKED
@@ -135,7 +137,7 @@ const (
 		SELECT j.id, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
 		FROM scheduler.jobs j
 		WHERE j.tenant_id = t.tenant_id AND j.status IN ('pending', 'scheduled') AND j.run_at <= $1
-		  AND ($3::text[] IS NULL OR j.kind = ANY($3)) AND ($4 = '' OR $4 = $4)
+		  AND ($3::text[] IS NULL OR j.kind = ANY($3)) AND ($4 = '' OR $4 = $4) AND ` + notPausedJ + `
 		ORDER BY j.priority DESC, j.created_at, j.id LIMIT $2
 	) c
 ), picked AS (
