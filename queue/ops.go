@@ -41,6 +41,8 @@ type Operations interface {
 	// every tenant with jobs): enqueues and completions at or after since,
 	// and the oldest job still pending.
 	TenantActivity(ctx context.Context, tenant string, since time.Time) ([]TenantActivity, error)
+	// Tenants lists the tenants with jobs on either side, sorted.
+	Tenants(ctx context.Context) ([]string, error)
 
 	// SaveVerification keeps v as its tenant's latest verification.
 	SaveVerification(ctx context.Context, v VerificationRecord) error

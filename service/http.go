@@ -205,8 +205,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // routes builds the handler: the API under /v1/, /metrics, /healthz,
-// /readyz (docs/api.md).
-func (s *Service) routes() http.Handler {
+// /readyz (docs/api.md), and the web dashboard at every other path
+// (docs/dashboard.md).
+func (s *Service) routes() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -214,9 +215,11 @@ func (s *Service) routes() http.Handler {
 	for _, rt := range s.apiRoutes() {
 		mux.Handle(rt.pattern, s.tenantRoute(rt.h))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "no such route: see docs/api.md"})
-	})
+	dash, err := s.newDashboard()
+	if err != nil {
+		return nil, err
+	}
+	mux.HandleFunc("/", s.notFoundOrDashboard(dash))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
@@ -228,7 +231,7 @@ func (s *Service) routes() http.Handler {
 			rec.status = http.StatusOK
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-	})
+	}), nil
 }
 
 type apiRoute struct {

@@ -200,7 +200,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 			return nil, err
 		}
 	}
-	s.handler = s.routes()
+	if s.handler, err = s.routes(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -248,7 +250,8 @@ func (s *Service) Config() *config.Config { return s.cfg.Load() }
 // Queue returns the node's queue.
 func (s *Service) Queue() *queue.Queue { return s.q }
 
-// Handler returns the HTTP handler: the API, /metrics, /healthz, /readyz.
+// Handler returns the HTTP handler: the API, /metrics, /healthz, /readyz,
+// and the dashboard at /.
 func (s *Service) Handler() http.Handler { return s.handler }
 
 // Registry returns the metrics registry /metrics serves.
@@ -324,6 +327,11 @@ func (s *Service) Start(ctx context.Context) error {
 			}()
 		}
 	}
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		s.reportNode(bg) // for the dashboard's nodes page
+	}()
 	if cfg.Ordo.Demo.Enabled {
 		s.bgWG.Add(1)
 		go func() {

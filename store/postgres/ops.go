@@ -131,16 +131,23 @@ SELECT
 	(SELECT created_at FROM scheduler.jobs j WHERE j.tenant_id = $1 AND j.status = 'pending'
 	 AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
 
+// Tenants implements queue.Operations.
+func (db *DB) Tenants(ctx context.Context) ([]string, error) {
+	rows, err := db.Pool.Query(ctx, activityTenants)
+	if err != nil {
+		return nil, wrap("listing tenants", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return out, wrap("listing tenants", err)
+}
+
 // TenantActivity implements queue.Operations.
 func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]queue.TenantActivity, error) {
 	tenants := []string{tenant}
 	if tenant == "" {
-		rows, err := db.Pool.Query(ctx, activityTenants)
-		if err != nil {
-			return nil, wrap("listing tenants", err)
-		}
-		if tenants, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return nil, wrap("listing tenants", err)
+		var err error
+		if tenants, err = db.Tenants(ctx); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]queue.TenantActivity, 0, len(tenants))

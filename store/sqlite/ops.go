@@ -128,6 +128,34 @@ const (
 			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
 )
 
+// Tenants implements queue.Operations.
+func (db *DB) Tenants(ctx context.Context) ([]string, error) {
+	var out []string
+	err := db.inTx(ctx, "listing tenants", func(t *txn) error {
+		var err error
+		out, err = t.tenants()
+		return err
+	})
+	return out, err
+}
+
+func (t *txn) tenants() ([]string, error) {
+	rows, err := t.query(activityTenantsSQL)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // TenantActivity implements queue.Operations.
 func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]queue.TenantActivity, error) {
 	var out []queue.TenantActivity
@@ -135,21 +163,8 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 		out = nil
 		tenants := []string{tenant}
 		if tenant == "" {
-			tenants = nil
-			rows, err := t.query(activityTenantsSQL)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
-					rows.Close()
-					return err
-				}
-				tenants = append(tenants, id)
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			var err error
+			if tenants, err = t.tenants(); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,168 @@
+// Package dashboard is the operators' web interface that `ordo serve`
+// mounts at / (docs/dashboard.md): server-rendered pages over the queue,
+// the chains and the audit trail, with a little vanilla JavaScript for
+// live refresh and for checking inclusion proofs in the browser.
+//
+// Pages: an overview of every tenant the caller may see (jobs by state,
+// enqueue and completion rates, oldest pending job, paused queues, the
+// last verification), a tenant's jobs in HLC order with a chain-order view
+// that draws the links, a job with its chain entry and inclusion proof,
+// chain health (verification on demand, checkpoints, snapshots), the
+// nodes and their clocks, and confirmed actions: retry and cancel a job,
+// pause and resume a queue.
+//
+// Every page reads with JavaScript off. Callers log in with an API token
+// (the same tokens as the JSON API); the session cookie names a
+// server-side session that holds the token's SHA-256, and every request
+// re-checks that hash, so a revoked token ends its sessions at once. A
+// tenant token sees only its tenant.
+package dashboard
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Principal is who a session acts as: an admin, or one tenant.
+type Principal struct {
+	Admin  bool
+	Tenant string // the one tenant of a tenant token
+	Name   string // the token's name or id, recorded with actions
+}
+
+// MayActFor reports whether p may see and change tenant's jobs.
+func (p Principal) MayActFor(tenant string) bool { return p.Admin || p.Tenant == tenant }
+
+// ErrBadToken is what Config.Authenticate returns for an unknown or
+// revoked token.
+var ErrBadToken = errors.New("dashboard: invalid or revoked token")
+
+// Config is what the dashboard needs from the service.
+type Config struct {
+	// Queue is the node's queue; its backend must implement queue.Lister
+	// and queue.Operations (both of ordo's backends do).
+	Queue *queue.Queue
+	// Authenticate resolves a token by its SHA-256: ErrBadToken for an
+	// unknown or revoked one. It is called on every request.
+	Authenticate func(ctx context.Context, tokenHash [32]byte) (Principal, error)
+	// Verify verifies a tenant's chains and records the result as the
+	// tenant's latest verification (source names who asked).
+	Verify func(ctx context.Context, tenant, source string) (*audit.Result, error)
+	// Audit is the backend's audit store, for proofs, checkpoints and
+	// snapshots; nil if the backend has none.
+	Audit audit.Store
+	// PublicKey verifies checkpoint and snapshot signatures, on the server
+	// and in the browser; nil if the service has no key.
+	PublicKey *audit.PublicKey
+	// NodeID is this node's id; Now its wall clock (default time.Now).
+	NodeID string
+	Now    func() time.Time
+	Logger *slog.Logger
+	// SessionIdle and SessionMax bound a session's life: idle time and
+	// total (defaults 8 hours and 24 hours).
+	SessionIdle, SessionMax time.Duration
+}
+
+// Dashboard is the web interface, an http.Handler.
+type Dashboard struct {
+	cfg      Config
+	lister   queue.Lister
+	ops      queue.Operations
+	pages    map[string]*template.Template
+	sessions *sessionStore
+	mux      *http.ServeMux
+	log      *slog.Logger
+}
+
+// New checks cfg and builds the dashboard.
+func New(cfg Config) (*Dashboard, error) {
+	if cfg.Queue == nil || cfg.Authenticate == nil || cfg.Verify == nil {
+		return nil, errors.New("dashboard: Config needs Queue, Authenticate and Verify")
+	}
+	d := &Dashboard{cfg: cfg, log: cfg.Logger}
+	var ok bool
+	if d.lister, ok = cfg.Queue.Backend().(queue.Lister); !ok {
+		return nil, fmt.Errorf("dashboard: the %T backend cannot list jobs", cfg.Queue.Backend())
+	}
+	if d.ops, ok = cfg.Queue.Backend().(queue.Operations); !ok {
+		return nil, fmt.Errorf("dashboard: the %T backend keeps no operator state", cfg.Queue.Backend())
+	}
+	if d.cfg.Now == nil {
+		d.cfg.Now = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.cfg.SessionIdle <= 0 {
+		d.cfg.SessionIdle = 8 * time.Hour
+	}
+	if d.cfg.SessionMax <= 0 {
+		d.cfg.SessionMax = 24 * time.Hour
+	}
+	d.sessions = newSessionStore(d.cfg.SessionIdle, d.cfg.SessionMax)
+	var err error
+	if d.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	d.mux = d.routes()
+	return d, nil
+}
+
+// ServeHTTP serves the dashboard. Every answer forbids caching and
+// framing, and allows scripts and styles from the dashboard only.
+func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	d.mux.ServeHTTP(w, r)
+}
+
+func (d *Dashboard) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFiles, "static") // the directory is embedded
+	mux.Handle("GET /static/", http.StripPrefix("/static/", cacheStatic(http.FileServerFS(static))))
+	mux.HandleFunc("GET /login", d.loginPage)
+	mux.HandleFunc("POST /login", d.login)
+	mux.HandleFunc("POST /logout", d.logout)
+	mux.Handle("GET /{$}", d.page(d.overview))
+	mux.Handle("GET /nodes", d.page(d.nodes))
+	mux.Handle("GET /tenants", d.page(d.pickTenant))
+	mux.Handle("GET /tenants/{tenant}/jobs", d.tenantPage(d.jobs))
+	mux.Handle("GET /tenants/{tenant}/jobs/{id}", d.tenantPage(d.job))
+	mux.Handle("GET /tenants/{tenant}/jobs/{id}/{action}", d.tenantPage(d.confirmJobAction))
+	mux.Handle("POST /tenants/{tenant}/jobs/{id}/{action}", d.tenantAction(d.jobAction))
+	mux.Handle("GET /tenants/{tenant}/chain", d.tenantPage(d.chainHealth))
+	mux.Handle("POST /tenants/{tenant}/verify", d.tenantAction(d.verify))
+	mux.Handle("GET /tenants/{tenant}/queues", d.tenantPage(d.queues))
+	mux.Handle("GET /tenants/{tenant}/queues/{action}", d.tenantPage(d.confirmQueueAction))
+	mux.Handle("POST /tenants/{tenant}/queues/{action}", d.tenantAction(d.queueAction))
+	mux.Handle("/", d.page(func(w http.ResponseWriter, r *http.Request, v *view) {
+		d.fail(w, r, v, http.StatusNotFound, "There is no such page.")
+	}))
+	return mux
+}
+
+func cacheStatic(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache") // revalidate: assets change with the binary
+		h.ServeHTTP(w, r)
+	})
+}

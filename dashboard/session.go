@@ -1,0 +1,314 @@
+package dashboard
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ordo-sched/ordo/chain"
+)
+
+// sessionCookie names the session cookie. The __Host- prefix would pin it
+// to Secure and the exact host, but browsers refuse such a cookie over
+// plain HTTP even on loopback, where `ordo serve` listens by default.
+const sessionCookie = "ordo_session"
+
+// session is a logged-in browser: the SHA-256 of the token it logged in
+// with (never the token), re-checked on every request, and the CSRF token
+// its forms carry.
+type session struct {
+	tokenHash [32]byte
+	csrf      string
+	created   time.Time
+	lastSeen  time.Time
+}
+
+// sessionStore keeps sessions in memory: a restart, or another node behind
+// a load balancer, asks for the token again (docs/dashboard.md).
+type sessionStore struct {
+	mu        sync.Mutex
+	byID      map[string]*session
+	idle, max time.Duration
+}
+
+func newSessionStore(idle, max time.Duration) *sessionStore {
+	return &sessionStore{byID: map[string]*session{}, idle: idle, max: max}
+}
+
+func randomToken() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// create starts a session for a token hash and returns its id.
+func (s *sessionStore) create(h [32]byte, now time.Time) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, ss := range s.byID { // drop expired sessions as new ones come
+		if s.expired(ss, now) {
+			delete(s.byID, id)
+		}
+	}
+	id := randomToken()
+	s.byID[id] = &session{tokenHash: h, csrf: randomToken(), created: now, lastSeen: now}
+	return id
+}
+
+func (s *sessionStore) expired(ss *session, now time.Time) bool {
+	return now.Sub(ss.lastSeen) > s.idle || now.Sub(ss.created) > s.max
+}
+
+// get returns a live session and marks it used.
+func (s *sessionStore) get(id string, now time.Time) (session, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.byID[id]
+	if !ok {
+		return session{}, false
+	}
+	if s.expired(ss, now) {
+		delete(s.byID, id)
+		return session{}, false
+	}
+	ss.lastSeen = now
+	return *ss, true
+}
+
+func (s *sessionStore) delete(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.byID, id)
+}
+
+// secureRequest reports whether the session cookie may be marked Secure:
+// over TLS (or behind a proxy that says so), and on loopback, where
+// browsers accept Secure cookies over plain HTTP. On any other plain-HTTP
+// address a Secure cookie would never come back, so the login page warns
+// instead.
+func secureRequest(r *http.Request) bool {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+		return true
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: id, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
+	})
+}
+
+// view is what every page template gets.
+type view struct {
+	Title     string
+	Principal Principal
+	CSRF      string
+	NodeID    string
+	Mode      string
+	Now       time.Time
+	Tenants   []string // the tenants the caller may pick (admin: those with jobs)
+	Tenant    string   // the tenant of a tenant page
+	Section   string   // for the navigation: overview, jobs, chain, queues, nodes
+	Flash     string   // a one-line result of the last action (from ?done=)
+	Live      bool     // the page offers live refresh
+	Data      any
+}
+
+// authed resolves the request's session to a principal, or redirects to
+// the login page (and forgets a session whose token was revoked).
+func (d *Dashboard) authed(w http.ResponseWriter, r *http.Request) (*view, bool) {
+	c, err := r.Cookie(sessionCookie)
+	now := d.cfg.Now()
+	if err != nil || c.Value == "" {
+		d.toLogin(w, r, "")
+		return nil, false
+	}
+	ss, ok := d.sessions.get(c.Value, now)
+	if !ok {
+		d.toLogin(w, r, "Your session ended; log in again.")
+		return nil, false
+	}
+	p, err := d.cfg.Authenticate(r.Context(), ss.tokenHash)
+	if errors.Is(err, ErrBadToken) {
+		d.sessions.delete(c.Value)
+		d.setSessionCookie(w, r, "", -1)
+		d.toLogin(w, r, "Your token is no longer valid; log in with another.")
+		return nil, false
+	}
+	if err != nil {
+		d.log.Error("dashboard: checking a session's token failed", "error", err)
+		http.Error(w, "checking your session failed; the service log has the details", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	v := &view{Principal: p, CSRF: ss.csrf, NodeID: d.cfg.NodeID, Mode: d.cfg.Queue.Mode().String(), Now: now,
+		Flash: flashText(r.URL.Query().Get("done"))}
+	if p.Admin {
+		if v.Tenants, err = d.ops.Tenants(r.Context()); err != nil {
+			d.log.Warn("dashboard: listing tenants failed", "error", err)
+		}
+	} else {
+		v.Tenants = []string{p.Tenant}
+	}
+	return v, true
+}
+
+func (d *Dashboard) toLogin(w http.ResponseWriter, r *http.Request, msg string) {
+	q := url.Values{}
+	if r.Method == http.MethodGet && r.URL.Path != "/" {
+		q.Set("next", r.URL.RequestURI())
+	}
+	if msg != "" {
+		q.Set("msg", msg)
+	}
+	target := "/login"
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// page wraps a handler of a page that needs a login.
+func (d *Dashboard) page(h func(w http.ResponseWriter, r *http.Request, v *view)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		v, ok := d.authed(w, r)
+		if !ok {
+			return
+		}
+		h(w, r, v)
+	})
+}
+
+// tenantPage wraps a page under /tenants/{tenant}/: the tenant must be a
+// valid id (400) the caller may act for (403), checked before anything
+// is read, so a tenant token learns nothing about other tenants.
+func (d *Dashboard) tenantPage(h func(w http.ResponseWriter, r *http.Request, v *view)) http.Handler {
+	return d.page(func(w http.ResponseWriter, r *http.Request, v *view) {
+		tenant := r.PathValue("tenant")
+		if err := chain.ValidateTenantID(tenant); err != nil {
+			d.fail(w, r, v, http.StatusBadRequest, "Not a tenant id: "+err.Error())
+			return
+		}
+		if !v.Principal.MayActFor(tenant) {
+			d.fail(w, r, v, http.StatusForbidden, "Your token may not see tenant "+tenant+".")
+			return
+		}
+		v.Tenant = tenant
+		h(w, r, v)
+	})
+}
+
+// tenantAction is tenantPage for a POST: it also checks the form's CSRF
+// token and that the request comes from the dashboard's own origin.
+func (d *Dashboard) tenantAction(h func(w http.ResponseWriter, r *http.Request, v *view)) http.Handler {
+	return d.tenantPage(func(w http.ResponseWriter, r *http.Request, v *view) {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			d.fail(w, r, v, http.StatusBadRequest, "The form could not be read: "+err.Error())
+			return
+		}
+		if !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(v.CSRF)) != 1 {
+			d.fail(w, r, v, http.StatusForbidden, "The form is stale or did not come from this dashboard; reload the page and try again.")
+			return
+		}
+		h(w, r, v)
+	})
+}
+
+// sameOrigin checks the Origin header when the browser sends one (every
+// current browser does on POST); SameSite=Strict and the CSRF token
+// already stop cross-site forms, this is one more wall.
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+// loginPage shows the token form.
+func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	d.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("msg"))
+}
+
+func (d *Dashboard) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	next := safeNext(r.FormValue("next"))
+	d.render(w, r, status, "login", &view{Title: "Log in", NodeID: d.cfg.NodeID, Now: d.cfg.Now(), Data: map[string]any{
+		"Message": msg, "Next": next, "Insecure": !secureRequest(r),
+	}})
+}
+
+// login checks the token and starts a session.
+func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil || !sameOrigin(r) {
+		d.renderLogin(w, r, http.StatusBadRequest, "The form could not be read; try again.")
+		return
+	}
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	if token == "" {
+		d.renderLogin(w, r, http.StatusUnauthorized, "Enter an API token (ordo token create).")
+		return
+	}
+	h := sha256.Sum256([]byte(token))
+	if _, err := d.cfg.Authenticate(r.Context(), h); err != nil {
+		status, msg := http.StatusUnauthorized, "That token is not valid, or it was revoked."
+		if !errors.Is(err, ErrBadToken) {
+			d.log.Error("dashboard: checking a token failed", "error", err)
+			status, msg = http.StatusServiceUnavailable, "Checking the token failed; the service log has the details."
+		}
+		d.renderLogin(w, r, status, msg)
+		return
+	}
+	id := d.sessions.create(h, d.cfg.Now())
+	d.setSessionCookie(w, r, id, int(d.cfg.SessionMax.Seconds()))
+	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
+}
+
+// logout ends the session. It needs the session's CSRF token, so another
+// site cannot log a user out.
+func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		if ss, ok := d.sessions.get(c.Value, d.cfg.Now()); ok {
+			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 || !sameOrigin(r) {
+				http.Error(w, "stale form: reload the page and log out again", http.StatusForbidden)
+				return
+			}
+			d.sessions.delete(c.Value)
+		}
+	}
+	d.setSessionCookie(w, r, "", -1)
+	http.Redirect(w, r, "/login?msg="+url.QueryEscape("You are logged out."), http.StatusSeeOther)
+}
+
+// safeNext keeps a post-login redirect on this site: a path, not a URL.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return next
+}

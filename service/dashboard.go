@@ -1,0 +1,177 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/dashboard"
+	"github.com/ordo-sched/ordo/queue"
+)
+
+// maxStoredIssues bounds the issues kept with a tenant's latest
+// verification: enough for the dashboard's table; the verifier reports
+// every issue to whoever runs it.
+const maxStoredIssues = 200
+
+// nodeReportInterval is how often the service writes its clock to
+// scheduler.nodes; a clock refusal is reported at the next check, at most
+// refusalCheckInterval later.
+const (
+	nodeReportInterval   = 5 * time.Second
+	refusalCheckInterval = time.Second
+)
+
+// now is the service's wall clock (Options.Wall, or the system clock).
+func (s *Service) now() time.Time {
+	if w := s.opts.Wall; w != nil {
+		return time.UnixMilli(w.UnixMilli())
+	}
+	return time.Now()
+}
+
+// newDashboard builds the web dashboard mounted at / (docs/dashboard.md),
+// or nil with the reason when the backend cannot serve it.
+func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
+	cfg := dashboard.Config{
+		Queue:        s.q,
+		Authenticate: s.dashboardPrincipal,
+		Verify:       s.verifyAndRecord,
+		PublicKey:    s.audit,
+		NodeID:       s.cfg.Load().Ordo.NodeId,
+		Now:          s.now,
+		Logger:       s.log,
+	}
+	if ab, ok := s.q.Backend().(auditBackend); ok {
+		cfg.Audit = ab.AuditStore()
+	}
+	return dashboard.New(cfg)
+}
+
+// dashboardPrincipal resolves a dashboard session's token hash exactly as
+// authenticate resolves a bearer token: configured tokens first (as
+// reloaded), then the database's, revoked ones refused, so revoking a
+// token ends its sessions at their next request.
+func (s *Service) dashboardPrincipal(ctx context.Context, h [32]byte) (dashboard.Principal, error) {
+	a := s.auth
+	if p, ok := (*a.configured.Load())[h]; ok {
+		return dashboard.Principal{Admin: p.admin, Tenant: p.tenant, Name: p.name}, nil
+	}
+	if a.store == nil {
+		return dashboard.Principal{}, dashboard.ErrBadToken
+	}
+	t, err := a.store.TokenByHash(ctx, h)
+	if errors.Is(err, queue.ErrTokenNotFound) || err == nil && !t.RevokedAt.IsZero() {
+		return dashboard.Principal{}, dashboard.ErrBadToken
+	}
+	if err != nil {
+		return dashboard.Principal{}, err
+	}
+	return dashboard.Principal{Admin: t.Admin, Tenant: t.TenantID, Name: t.ID}, nil
+}
+
+// verifyAndRecord verifies all of tenant's chains and keeps the result as
+// the tenant's latest verification.
+func (s *Service) verifyAndRecord(ctx context.Context, tenant, source string) (*audit.Result, error) {
+	ab, ok := s.q.Backend().(auditBackend)
+	if !ok {
+		return nil, errors.New("this backend cannot be verified")
+	}
+	v := &audit.Verifier{Store: ab.AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
+	res, err := v.Verify(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	s.recordVerification(ctx, tenant, res, source)
+	return res, nil
+}
+
+// recordVerification keeps res as tenant's latest verification. The
+// verification itself succeeded, so a failure to record it is logged.
+func (s *Service) recordVerification(ctx context.Context, tenant string, res *audit.Result, source string) {
+	ops, ok := s.q.Backend().(queue.Operations)
+	if !ok {
+		return
+	}
+	issues := res.Issues
+	if len(issues) > maxStoredIssues {
+		issues = issues[:maxStoredIssues]
+	}
+	if issues == nil {
+		issues = []audit.Issue{}
+	}
+	b, err := json.Marshal(issues)
+	if err == nil {
+		err = ops.SaveVerification(ctx, queue.VerificationRecord{TenantID: tenant, VerifiedAt: s.now(), Valid: res.Valid,
+			EntriesChecked: res.EntriesChecked, IssueCount: res.IssueCount, Issues: b, Source: source})
+	}
+	if err != nil {
+		s.log.Error("recording a verification result failed", "tenant", tenant, "error", err)
+	}
+}
+
+// reportNode writes this node's clock to scheduler.nodes every
+// nodeReportInterval, and as soon as it sees a new clock refusal, until
+// ctx ends.
+func (s *Service) reportNode(ctx context.Context) {
+	ops, ok := s.q.Backend().(queue.Operations)
+	if !ok {
+		return
+	}
+	started := s.now()
+	var lastRefusals int64 = -1
+	var lastReport time.Time
+	tick := time.NewTicker(refusalCheckInterval)
+	defer tick.Stop()
+	for {
+		refusals := counterValue(s.q.Metrics())
+		if refusals != lastRefusals || time.Since(lastReport) >= nodeReportInterval {
+			clock := s.q.Clock()
+			err := ops.ReportNode(ctx, queue.NodeReport{NodeID: clock.NodeID(), StartedAt: started, Now: s.now(),
+				LastHLC: clock.Current().String(), Mode: s.q.Mode().String(), ClockRefusals: refusals})
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("reporting this node's clock failed", "error", err)
+			}
+			lastRefusals, lastReport = refusals, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// counterValue reads ordo_clock_drift_refusals_total of this process.
+func counterValue(m *queue.Metrics) int64 {
+	if m == nil || m.ClockDriftRefusals == nil {
+		return 0
+	}
+	var out dto.Metric
+	if err := m.ClockDriftRefusals.Write(&out); err != nil || out.Counter == nil {
+		return 0
+	}
+	return int64(out.Counter.GetValue())
+}
+
+// isAPIPath reports whether a path belongs to the JSON API, whose unknown
+// routes answer JSON errors; everything else is the dashboard's.
+func isAPIPath(p string) bool { return p == "/v1" || strings.HasPrefix(p, "/v1/") }
+
+// notFoundOrDashboard serves the dashboard, or the API's JSON 404 under
+// /v1/ (and for every path when the dashboard is off).
+func (s *Service) notFoundOrDashboard(d http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if d == nil || isAPIPath(r.URL.Path) {
+			writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "no such route: see docs/api.md"})
+			return
+		}
+		d.ServeHTTP(w, r)
+	}
+}
