@@ -52,6 +52,8 @@ bench-vet:
 
 go-test:
 	@if [ -z "$(RACE)" ]; then echo "note: race detector off (RACE is empty, or cgo/C compiler unavailable)"; fi
+	@# The dashboard's browser tests drive Debian's chromium (installed here when missing, as root).
+	scripts/ensure-chromium.sh
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)

@@ -58,7 +58,7 @@ func newServeCommand(g *globalFlags) *cobra.Command {
 	var demo bool
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run this node: the JSON HTTP API, /metrics, /healthz, /readyz, and the built-in http and noop workers",
+		Short: "Run this node: the JSON HTTP API, the web dashboard, /metrics, /healthz, /readyz, and the built-in http and noop workers",
 		Long: `Runs one ordo node until SIGINT or SIGTERM, then shuts down gracefully: requests in flight and running
 jobs finish (within Ordo:Http:ShutdownTimeout), the rest go back to the queue.
 
@@ -69,7 +69,7 @@ bad value is reported at once and the service does not start.
 
 The Hlc options, the configured tokens and the http kind's allowed hosts change on the running service when the
 file changes (it is polled every Ordo:Reload:PollInterval) or on SIGHUP; other keys need a restart. The API is
-described in docs/api.md.`,
+described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`,
 		Example: `  ordo serve --config /etc/ordo/ordo.yaml
   ordo serve --db sqlite:ordo.db --demo
   Scheduler__Queue__Hlc__DualWriteMode=true ordo serve --config ordo.yaml --listen 0.0.0.0:8080`,
@@ -114,6 +114,7 @@ described in docs/api.md.`,
 				Started: func(url string) {
 					fmt.Fprintf(out, "ordo: serving %s (node %s, mode %s, database %s)\n", url, cfg.Ordo.NodeId,
 						cfg.Scheduler.Queue.Hlc.QueueOptions().Mode(), config.RedactURL(cfg.Ordo.Database.Url))
+					fmt.Fprintf(out, "ordo: dashboard %s/ (log in with a token: ordo token create --admin)\n", url)
 				},
 			})
 			if err != nil {

@@ -160,7 +160,9 @@
     if (!keyText) {
       step(null, "Signature not checked: the service has no public key");
     } else {
-      const [name, hashHex, keyB64] = keyText.split("+");
+      // The key's base64 may itself hold "+": split at the first two only.
+      const first = keyText.indexOf("+"), second = keyText.indexOf("+", first + 1);
+      const name = keyText.slice(0, first), hashHex = keyText.slice(first + 1, second), keyB64 = keyText.slice(second + 1);
       const keyBytes = b64ToBytes(keyB64);
       const sigLine = note.slice(cut + 2).split("\n").find((l) => l.startsWith("— " + name + " "));
       if (!sigLine || keyBytes.length !== 33 || keyBytes[0] !== 1) {
