@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -24,6 +25,8 @@ type childSpec struct {
 	System   string `json:"system"`
 	URL      string `json:"url"`
 	Params   params `json:"params"`
+	// Profile, if set, is a file for a CPU profile of the measurement.
+	Profile string `json:"profile,omitempty"`
 }
 
 // runChild re-executes this binary to measure one system-run in its own
@@ -71,7 +74,22 @@ func childMain(arg string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if spec.Profile != "" {
+		f, err := os.Create(spec.Profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench child:", err)
+			return 1
+		}
+	}
 	r, err := sc.measure(ctx, spec.Params, spec.System, spec.URL)
+	if spec.Profile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench child: %s, %s: %v\n", spec.Scenario, spec.System, err)
 		return 1

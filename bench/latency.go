@@ -28,7 +28,7 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 	defer s.close()
 	dur := max(time.Duration(float64(latencyDuration)*p.Scale), 2*time.Second)
 	total := int(float64(latencyRate) * (latencyWarmup + dur).Seconds())
-	wc := p.Tuning.latency(sys)
+	wc := p.Tuning.config("latency", sys, 100)
 	r := result{Settings: fmt.Sprintf("%d jobs/s for %v (+%v warm-up) from %d producer goroutines; %s",
 		latencyRate, dur, latencyWarmup, latencyProducers, s.settings(wc))}
 
@@ -39,7 +39,8 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 		measureAt atomic.Int64 // Unix nanos: jobs enqueued from here on count
 	)
 	allStarted := make(chan struct{})
-	h := hooks{onStart: func(a benchArgs) {
+	var errs errorLog
+	h := hooks{onError: errs.add, onStart: func(a benchArgs) {
 		now := time.Now().UnixNano()
 		if a.EnqueuedAt >= measureAt.Load() {
 			mu.Lock()
@@ -79,6 +80,7 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 		}
 	})
 	r.PeakRSSMB = peakRSSMB()
+	r.Notes = errs.notes()
 	mu.Lock()
 	defer mu.Unlock()
 	r.Jobs = sent       // the CPU figures are per job enqueued and worked

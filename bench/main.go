@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -45,6 +46,7 @@ type config struct {
 	scenarios []scenario
 	poolMax   int
 	timeout   time.Duration
+	profile   string
 	params    params
 }
 
@@ -60,13 +62,22 @@ func parseFlags() (config, error) {
 	flag.Float64Var(&c.params.Scale, "scale", 1.0, "multiplier of every job count and of the latency duration (0.05 for a quick check)")
 	flag.IntVar(&c.poolMax, "pool", 32, "pgx pool size (pool_max_conns) of both systems")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of one system-run")
-	t := &c.params.Tuning
-	flag.DurationVar(&t.RiverWorkCooldown, "river-work-cooldown", 100*time.Millisecond, "River FetchCooldown in work_100 and work_1000")
-	flag.DurationVar(&t.OrdoWorkCooldown, "ordo-work-cooldown", 100*time.Millisecond, "ordo FetchCooldown in work_100 and work_1000")
-	flag.DurationVar(&t.RiverLatencyCooldown, "river-latency-cooldown", 5*time.Millisecond, "River FetchCooldown in latency")
-	flag.DurationVar(&t.OrdoLatencyCooldown, "ordo-latency-cooldown", 5*time.Millisecond, "ordo FetchCooldown in latency")
-	flag.DurationVar(&t.PollInterval, "poll", time.Second, "FetchPollInterval (River) and PollInterval (ordo)")
+	flag.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of every measurement (bench process) into this directory")
+	c.params.Tuning.Cooldown = map[string]time.Duration{}
+	cooldowns := map[string]*time.Duration{}
+	for _, sc := range workerScenarios {
+		for _, sys := range bothSystems {
+			key := sc + "/" + sys
+			d := new(time.Duration)
+			cooldowns[key] = d
+			flag.DurationVar(d, fmt.Sprintf("%s-cooldown-%s", sys, sc), defaultCooldown[key], fmt.Sprintf("%s FetchCooldown in %s", sys, sc))
+		}
+	}
+	flag.DurationVar(&c.params.Tuning.PollInterval, "poll", time.Second, "FetchPollInterval (River) and PollInterval (ordo)")
 	flag.Parse()
+	for k, d := range cooldowns {
+		c.params.Tuning.Cooldown[k] = *d
+	}
 	if flag.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
@@ -157,5 +168,12 @@ func runOne(ctx context.Context, c config, sc scenario, sys string, run int) (re
 	if err := vacuumAnalyze(ctx, url); err != nil {
 		return result{}, err
 	}
-	return runChild(ctx, childSpec{Scenario: sc.name, System: sys, URL: url, Params: c.params})
+	spec := childSpec{Scenario: sc.name, System: sys, URL: url, Params: c.params}
+	if c.profile != "" {
+		if err := os.MkdirAll(c.profile, 0o755); err != nil {
+			return result{}, err
+		}
+		spec.Profile = filepath.Join(c.profile, name+".pprof")
+	}
+	return runChild(ctx, spec)
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/ordo-sched/ordo"
 	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/worker"
 )
 
@@ -89,6 +92,7 @@ func (s *ordoSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 	}))
 	cfg := worker.Config{
 		Workers:       workers,
+		Logger:        errorLogger(h.onError),
 		MaxWorkers:    wc.MaxWorkers,
 		FetchCooldown: wc.FetchCooldown,
 		PollInterval:  wc.PollInterval,
@@ -109,6 +113,15 @@ func (s *ordoSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 	s.client = client
 	return client.Start(ctx)
 }
+
+func (s *ordoSystem) completed(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool().QueryRow(ctx, "SELECT count(*) FROM scheduler.job_state WHERE status = 'succeeded'").Scan(&n)
+	return n, err
+}
+
+// pool is the queue's own connection pool.
+func (s *ordoSystem) pool() *pgxpool.Pool { return s.q.Backend().(*postgres.DB).Pool }
 
 func (s *ordoSystem) stop(ctx context.Context) error { return s.client.Stop(ctx) }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
@@ -47,6 +48,9 @@ func printHeader(c config, pgVersion string) {
 	} else {
 		fmt.Printf(" (not local: server CPU not measured)\n")
 	}
+	if tree := ordoTree(); tree != "" {
+		fmt.Printf("ordo: %s\n", tree)
+	}
 	names := make([]string, len(c.scenarios))
 	for i, s := range c.scenarios {
 		names[i] = s.name
@@ -64,6 +68,9 @@ func printRun(sc scenario, sys string, run int, r result) {
 		}
 	}
 	fmt.Println()
+	for _, n := range r.Notes {
+		fmt.Printf("    note: %s\n", n)
+	}
 }
 
 func runFigure(sc scenario, r result) string {
@@ -254,4 +261,28 @@ func memTotal() string {
 		}
 	}
 	return "unknown"
+}
+
+// ordoTree describes the ordo source the bench is built from (the parent
+// directory, by the replace directive in go.mod): its commit and the files
+// changed since, outside bench/. Empty when git cannot tell.
+func ordoTree() string {
+	head, err := exec.Command("git", "-C", "..", "log", "-1", "--format=%h %cd", "--date=iso").Output()
+	if err != nil {
+		return ""
+	}
+	desc := "commit " + strings.TrimSpace(string(head))
+	status, err := exec.Command("git", "-C", "..", "status", "--porcelain", "--", ".", ":!bench", ":!docs").Output()
+	if err == nil {
+		var changed []string
+		for _, line := range strings.Split(strings.TrimRight(string(status), "\n"), "\n") {
+			if len(line) > 3 && strings.HasSuffix(line, ".go") {
+				changed = append(changed, line[3:])
+			}
+		}
+		if len(changed) > 0 {
+			desc += fmt.Sprintf(", plus uncommitted changes to %s", strings.Join(changed, " "))
+		}
+	}
+	return desc
 }

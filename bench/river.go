@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,7 +19,7 @@ type riverSystem struct {
 	done   chan struct{}
 }
 
-var quietLogger = slog.New(slog.DiscardHandler)
+var quietLogger = errorLogger(nil)
 
 func migrateRiver(ctx context.Context, url string) error {
 	pool, err := pgxpool.New(ctx, url)
@@ -86,7 +85,7 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		return nil
 	}))
 	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
-		Logger:            quietLogger,
+		Logger:            errorLogger(h.onError),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: wc.MaxWorkers}},
 		FetchCooldown:     wc.FetchCooldown,
@@ -114,6 +113,12 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		close(s.done)
 	}
 	return client.Start(ctx)
+}
+
+func (s *riverSystem) completed(ctx context.Context) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&n)
+	return n, err
 }
 
 func (s *riverSystem) stop(ctx context.Context) error {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -13,29 +15,26 @@ type params struct {
 	Tuning     tuning  `json:"tuning"`
 }
 
-// tuning are the client settings of the worker scenarios, per system.
+// tuning are the client settings of the worker scenarios: FetchCooldown
+// per scenario and system (key "work_100/river"), and the poll interval.
 type tuning struct {
-	RiverWorkCooldown    time.Duration `json:"river_work_cooldown"`
-	OrdoWorkCooldown     time.Duration `json:"ordo_work_cooldown"`
-	RiverLatencyCooldown time.Duration `json:"river_latency_cooldown"`
-	OrdoLatencyCooldown  time.Duration `json:"ordo_latency_cooldown"`
-	PollInterval         time.Duration `json:"poll_interval"`
+	Cooldown     map[string]time.Duration `json:"cooldown"`
+	PollInterval time.Duration            `json:"poll_interval"`
 }
 
-func (t tuning) work(sys string, maxWorkers int) workConfig {
-	wc := workConfig{MaxWorkers: maxWorkers, FetchCooldown: t.OrdoWorkCooldown, PollInterval: t.PollInterval}
-	if sys == systemRiver {
-		wc.FetchCooldown = t.RiverWorkCooldown
-	}
-	return wc
+// workerScenarios are the scenarios that run a client.
+var workerScenarios = []string{"work_100", "work_1000", "latency"}
+
+// defaultCooldown is each system's best FetchCooldown found on the 2-core
+// development machine (docs/performance.md, "Tuning").
+var defaultCooldown = map[string]time.Duration{
+	"work_100/river": time.Millisecond, "work_100/ordo": time.Millisecond,
+	"work_1000/river": 10 * time.Millisecond, "work_1000/ordo": 10 * time.Millisecond,
+	"latency/river": time.Millisecond, "latency/ordo": time.Millisecond,
 }
 
-func (t tuning) latency(sys string) workConfig {
-	wc := workConfig{MaxWorkers: 100, FetchCooldown: t.OrdoLatencyCooldown, PollInterval: t.PollInterval}
-	if sys == systemRiver {
-		wc.FetchCooldown = t.RiverLatencyCooldown
-	}
-	return wc
+func (t tuning) config(scenario, sys string, maxWorkers int) workConfig {
+	return workConfig{MaxWorkers: maxWorkers, FetchCooldown: t.Cooldown[scenario+"/"+sys], PollInterval: t.PollInterval}
 }
 
 // result is one system-run of one scenario, measured in a child process.
@@ -51,6 +50,34 @@ type result struct {
 	Settings   string  `json:"settings,omitempty"`
 	// Extra holds scenario-specific figures (the dequeue scenario's p50s).
 	Extra map[string]float64 `json:"extra,omitempty"`
+	// Notes are anomalies seen (client errors, lost events), printed
+	// with the run.
+	Notes []string `json:"notes,omitempty"`
+}
+
+// errorLog collects a client's error messages.
+type errorLog struct {
+	mu    sync.Mutex
+	n     int
+	first []string
+}
+
+func (l *errorLog) add(msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if len(l.first) < 3 {
+		l.first = append(l.first, msg)
+	}
+}
+
+func (l *errorLog) notes() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("the client logged %d errors; the first: %s", l.n, strings.Join(l.first, " | "))}
 }
 
 // scenario is one benchmark. prepare runs in the parent on the fresh
@@ -68,8 +95,8 @@ var bothSystems = []string{systemRiver, systemOrdo}
 var scenarios = []scenario{
 	{name: "bulk_enqueue", unit: "jobs/s", systems: bothSystems, measure: measureBulkEnqueue},
 	{name: "single_enqueue_32", unit: "jobs/s", systems: bothSystems, measure: measureSingleEnqueue},
-	{name: "work_100", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork(100)},
-	{name: "work_1000", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork(1000)},
+	{name: "work_100", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork("work_100", 100)},
+	{name: "work_1000", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork("work_1000", 1000)},
 	{name: "latency", unit: "ms", systems: bothSystems, measure: measureLatency},
 	{name: "hlc_vs_legacy_dequeue", unit: "ms", systems: []string{systemOrdo}, prepare: prepareDequeue, measure: measureDequeue},
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -32,6 +35,8 @@ type workConfig struct {
 type hooks struct {
 	onStart    func(benchArgs)
 	onComplete func()
+	// onError receives the client's error-level log messages.
+	onError func(msg string)
 }
 
 // system is one job queue under test, open on one database.
@@ -42,6 +47,8 @@ type system interface {
 	insert(ctx context.Context, job benchArgs) error
 	// start starts a client working bench_noop jobs.
 	start(ctx context.Context, wc workConfig, h hooks) error
+	// completed counts the jobs whose completion is stored.
+	completed(ctx context.Context) (int, error)
 	// stop stops the client start started.
 	stop(ctx context.Context) error
 	// settings describes how wc is applied, for the report.
@@ -76,3 +83,30 @@ func prepareSystem(ctx context.Context, name, url string) error {
 	s.close()
 	return nil
 }
+
+// errorLogger passes the message and attributes of every record at level
+// error or above to onError (nil: discard everything).
+func errorLogger(onError func(string)) *slog.Logger {
+	if onError == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(errorHandler{onError})
+}
+
+type errorHandler struct{ fn func(string) }
+
+func (h errorHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelError }
+
+func (h errorHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h.fn(b.String())
+	return nil
+}
+
+func (h errorHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h errorHandler) WithGroup(string) slog.Handler      { return h }
