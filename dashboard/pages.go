@@ -216,7 +216,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	slices.SortFunc(list, func(a, b *tenantOverview) int { return strings.Compare(a.Tenant, b.Tenant) })
 	v.Title, v.Section, v.Live = "Overview", "overview", true
-	v.Data = map[string]any{"Tenants": list, "Window": rateWindow}
+	v.Data = map[string]any{"Tenants": list, "Window": fmt.Sprintf("%.0f minutes", rateWindow.Minutes())}
 	d.render(w, r, http.StatusOK, "overview", v)
 }
 

@@ -25,6 +25,9 @@
     let timer = null;
     const tick = async () => {
       if (document.hidden || !toggle.checked) return;
+      // Do not swap a form the user is filling in.
+      const focused = document.activeElement;
+      if (focused && live.contains(focused) && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(focused.tagName)) return;
       try {
         const resp = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
         if (resp.redirected && new URL(resp.url).pathname === "/login") {
