@@ -106,9 +106,11 @@ func TestBrowser(t *testing.T) {
 		ctx := newBrowser(t)
 
 		// Log in as admin; nothing is there yet.
-		run(t, ctx, "logging in",
+		run(t, ctx, "opening the login page",
 			chromedp.Navigate(e.url+"/tenants/acme/jobs"),
-			chromedp.WaitVisible(chromedp.CSS("#token")),
+			chromedp.WaitVisible(chromedp.CSS("#token")))
+		screenshot(t, ctx, backend, "login")
+		run(t, ctx, "logging in",
 			chromedp.SendKeys(chromedp.CSS("#token"), adminToken),
 			chromedp.Submit(chromedp.CSS("#token")),
 			chromedp.WaitVisible(chromedp.CSS("#jobs")), // back where it was going
@@ -192,6 +194,23 @@ func TestBrowser(t *testing.T) {
 
 		run(t, ctx, "opening the nodes", chromedp.Navigate(e.url+"/nodes"), chromedp.WaitVisible(chromedp.CSS(`#nodes tr[data-node="test-node"]`)))
 		screenshot(t, ctx, backend, "nodes")
+
+		// Pausing a queue takes a confirmation (a plain form), then shows.
+		run(t, ctx, "pausing acme's report queue",
+			chromedp.Navigate(e.url+"/tenants/acme/queues"),
+			chromedp.WaitVisible(chromedp.CSS("#q-kind")),
+			chromedp.SendKeys(chromedp.CSS("#q-kind"), "report"),
+			chromedp.Submit(chromedp.CSS("#q-kind")),
+			chromedp.WaitVisible(chromedp.CSS("#confirm")))
+		screenshot(t, ctx, backend, "confirm-pause")
+		run(t, ctx, "confirming the pause",
+			chromedp.Click(chromedp.CSS("#confirm")),
+			chromedp.WaitVisible(chromedp.CSS("p.flash")),
+			chromedp.WaitVisible(chromedp.CSS("#paused")))
+		if n := e.count("SELECT count(*) FROM {p}paused_queues WHERE tenant_id = 'acme' AND kind = 'report'"); n != 1 {
+			t.Fatalf("after confirming the pause, %d paused acme/report queues, want 1", n)
+		}
+		screenshot(t, ctx, backend, "queues")
 
 		// A tenant token sees its tenant only.
 		run(t, ctx, "logging in as acme",

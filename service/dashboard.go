@@ -37,7 +37,7 @@ func (s *Service) now() time.Time {
 }
 
 // newDashboard builds the web dashboard mounted at / (docs/dashboard.md),
-// or nil with the reason when the backend cannot serve it.
+// or says why the backend cannot serve it.
 func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 	cfg := dashboard.Config{
 		Queue:        s.q,

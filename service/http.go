@@ -207,7 +207,7 @@ func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter 
 // routes builds the handler: the API under /v1/, /metrics, /healthz,
 // /readyz (docs/api.md), and the web dashboard at every other path
 // (docs/dashboard.md).
-func (s *Service) routes() (http.Handler, error) {
+func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -215,9 +215,12 @@ func (s *Service) routes() (http.Handler, error) {
 	for _, rt := range s.apiRoutes() {
 		mux.Handle(rt.pattern, s.tenantRoute(rt.h))
 	}
-	dash, err := s.newDashboard()
-	if err != nil {
-		return nil, err
+	var dash http.Handler
+	if d, err := s.newDashboard(); err != nil {
+		// The API serves on; only the web pages are missing.
+		s.log.Warn("the web dashboard is off", "error", err)
+	} else {
+		dash = d
 	}
 	mux.HandleFunc("/", s.notFoundOrDashboard(dash))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -231,7 +234,7 @@ func (s *Service) routes() (http.Handler, error) {
 			rec.status = http.StatusOK
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(rec.status)).Inc()
-	}), nil
+	})
 }
 
 type apiRoute struct {

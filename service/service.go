@@ -200,9 +200,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 			return nil, err
 		}
 	}
-	if s.handler, err = s.routes(); err != nil {
-		return nil, err
-	}
+	s.handler = s.routes()
 	ok = true
 	return s, nil
 }
