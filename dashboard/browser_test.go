@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -232,5 +234,24 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the forbidden page shows globex's job")
 		}
 		screenshot(t, ctx, backend, "forbidden")
+
+		// With JavaScript off, the pages still read: the list is in the HTML.
+		run(t, ctx, "reading the jobs with JavaScript off",
+			chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+				return err
+			}),
+			chromedp.Navigate(e.url+"/tenants/acme/jobs"),
+			chromedp.WaitVisible(chromedp.CSS("#jobs tbody tr[data-job]")))
+		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#jobs tbody tr[data-job]")))
+		if err != nil || len(nodes) != 6 {
+			t.Fatalf("with JavaScript off: %d job rows (%v), want 6", len(nodes), err)
+		}
+		if attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS("#live-toggle"))); err != nil {
+			t.Fatal(err)
+		} else if _, disabled := attrs["disabled"]; !disabled {
+			t.Fatal("the refresh box was enabled: the page's script ran with JavaScript off")
+		}
+		screenshot(t, ctx, backend, "jobs-no-js")
 	})
 }
