@@ -11,123 +11,174 @@ import (
 
 func sha256Sum(b []byte) chain.Hash { return sha256.Sum256(b) }
 
-// groupCommit coalesces concurrent Enqueue calls into shared transactions.
+// coalescer merges concurrent calls into shared batches (group commit).
 // The first caller to find no flush running becomes the leader: it takes
-// everything pending (up to MaxBatch), writes it in one transaction, hands
-// each caller its result, and repeats while more arrived in the meantime.
-// There is no timer: under light load a job is written at once, alone;
-// under heavy load batches grow by themselves while the previous commit is
-// in flight.
-type groupCommit struct {
-	q       *Queue
+// everything pending (up to max), runs it as one batch, hands each caller
+// its outcome, and repeats while more arrived in the meantime. There is no
+// timer: under light load a call runs at once, alone; under heavy load
+// batches grow by themselves while the previous one is in flight. Enqueues
+// and job transitions (completions, retries) each have one.
+type coalescer[T, R any] struct {
+	max int
+	// run executes one batch and returns one outcome per item, in order.
+	// It gets its own context: one caller giving up must not fail the
+	// others' items.
+	run func(ctx context.Context, items []T) []outcome[R]
+
 	mu      sync.Mutex
-	pending []*enqueueRequest
+	pending []*call[T, R]
 	running bool
 	closed  bool
 }
 
-type enqueueRequest struct {
-	job  *Prepared
-	done chan enqueueOutcome
+type call[T, R any] struct {
+	item T
+	done chan outcome[R]
 }
 
-type enqueueOutcome struct {
-	res EnqueueResult
+type outcome[R any] struct {
+	res R
 	err error
 }
 
-// flushTimeout bounds one shared transaction. It does not come from any
-// caller's context: one caller giving up must not fail the others' jobs.
+// flushTimeout bounds one shared batch. It does not come from any caller's
+// context, for the reason given at coalescer.run.
 const flushTimeout = 30 * time.Second
 
-func (g *groupCommit) submit(ctx context.Context, p *Prepared) (EnqueueResult, error) {
-	req := &enqueueRequest{job: p, done: make(chan enqueueOutcome, 1)}
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		return EnqueueResult{}, ErrClosed
+// submit adds item to the next batch and waits for its outcome or for ctx
+// to end (the batch then still runs).
+func (c *coalescer[T, R]) submit(ctx context.Context, item T) (R, error) {
+	req := &call[T, R]{item: item, done: make(chan outcome[R], 1)}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		var zero R
+		return zero, ErrClosed
 	}
-	g.pending = append(g.pending, req)
-	lead := !g.running
+	c.pending = append(c.pending, req)
+	lead := !c.running
 	if lead {
-		g.running = true
+		c.running = true
 	}
-	g.mu.Unlock()
+	c.mu.Unlock()
 	if lead {
-		g.flush(req)
+		c.flush(req)
 	}
 	select {
 	case out := <-req.done:
 		return out.res, out.err
 	case <-ctx.Done():
-		return EnqueueResult{}, ctx.Err()
+		var zero R
+		return zero, ctx.Err()
 	}
 }
 
-// flush writes pending batches until own has its result, then passes the
+// flush runs pending batches until own has its outcome, then passes the
 // leadership on to a goroutine if more is pending, so the leader's caller
 // is not held up by later arrivals.
-func (g *groupCommit) flush(own *enqueueRequest) {
+func (c *coalescer[T, R]) flush(own *call[T, R]) {
 	for {
-		g.mu.Lock()
-		n := min(len(g.pending), g.q.cfg.MaxBatch)
+		c.mu.Lock()
+		n := min(len(c.pending), c.max)
 		if n == 0 {
-			g.running = false
-			g.mu.Unlock()
+			c.running = false
+			c.mu.Unlock()
 			return
 		}
-		batch := append([]*enqueueRequest(nil), g.pending[:n]...)
-		g.pending = g.pending[n:]
-		g.mu.Unlock()
+		batch := append([]*call[T, R](nil), c.pending[:n]...)
+		c.pending = c.pending[n:]
+		c.mu.Unlock()
 
-		g.write(batch)
+		c.runBatch(batch)
 		if own != nil && len(own.done) == 1 {
-			g.mu.Lock()
-			more := len(g.pending) > 0
+			c.mu.Lock()
+			more := len(c.pending) > 0
 			if !more {
-				g.running = false
+				c.running = false
 			}
-			g.mu.Unlock()
+			c.mu.Unlock()
 			if more {
-				go g.flush(nil)
+				go c.flush(nil)
 			}
 			return
 		}
 	}
 }
 
-func (g *groupCommit) write(batch []*enqueueRequest) {
+func (c *coalescer[T, R]) runBatch(batch []*call[T, R]) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
-	jobs := make([]*Prepared, len(batch))
+	items := make([]T, len(batch))
 	for i, r := range batch {
-		jobs[i] = r.job
+		items[i] = r.item
 	}
-	res, err := g.q.write(ctx, jobs, g.q.now())
-	if err == nil {
-		for i, r := range batch {
-			r.done <- enqueueOutcome{res: res[i]}
-		}
-		return
-	}
-	if len(batch) == 1 {
-		batch[0].done <- enqueueOutcome{err: err}
-		return
-	}
-	// One job's failure (a drifted chain head, say) must not fail the
-	// others: write them one by one so each gets its own outcome.
-	for _, r := range batch {
-		res, err := g.q.write(ctx, []*Prepared{r.job}, g.q.now())
-		if err != nil {
-			r.done <- enqueueOutcome{err: err}
-			continue
-		}
-		r.done <- enqueueOutcome{res: res[0]}
+	outs := c.run(ctx, items)
+	for i, r := range batch {
+		r.done <- outs[i]
 	}
 }
 
-func (g *groupCommit) close() {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
+func (c *coalescer[T, R]) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+}
+
+// writeCoalesced is the enqueue coalescer's batch: one transaction for
+// all; if it fails, one transaction per job, so that one job's failure (a
+// drifted chain head, say) does not fail the others.
+func (q *Queue) writeCoalesced(ctx context.Context, jobs []*Prepared) []outcome[EnqueueResult] {
+	outs := make([]outcome[EnqueueResult], len(jobs))
+	res, err := q.write(ctx, jobs, q.now())
+	if err == nil {
+		for i := range jobs {
+			outs[i].res = res[i]
+		}
+		return outs
+	}
+	if len(jobs) == 1 {
+		outs[0].err = err
+		return outs
+	}
+	for i, j := range jobs {
+		res, err := q.write(ctx, []*Prepared{j}, q.now())
+		if err != nil {
+			outs[i].err = err
+			continue
+		}
+		outs[i].res = res[0]
+	}
+	return outs
+}
+
+// BatchTransitioner is implemented by backends that can apply many
+// transitions in one round trip. The queue then coalesces concurrent
+// Complete, Fail, Snooze and CancelLeased calls, so a busy worker pool
+// costs one write per batch of finished jobs, not one per job.
+type BatchTransitioner interface {
+	// TransitionJobs applies each transition as TransitionJob would, all
+	// in one transaction, and returns per transition nil or ErrLeaseLost.
+	// When it returns an error, none was applied.
+	TransitionJobs(ctx context.Context, ts []Transition) ([]error, error)
+}
+
+// transitionCoalesced is the transition coalescer's batch. A failed batch
+// is retried transition by transition, so each caller gets its own error.
+func (q *Queue) transitionCoalesced(ctx context.Context, ts []Transition) []outcome[struct{}] {
+	outs := make([]outcome[struct{}], len(ts))
+	errs, err := q.backend.(BatchTransitioner).TransitionJobs(ctx, ts)
+	if err == nil {
+		for i := range ts {
+			outs[i].err = errs[i]
+		}
+		return outs
+	}
+	if len(ts) == 1 {
+		outs[0].err = err
+		return outs
+	}
+	for i, t := range ts {
+		outs[i].err = q.backend.TransitionJob(ctx, t)
+	}
+	return outs
 }

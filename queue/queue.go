@@ -59,7 +59,8 @@ type Config struct {
 	Backoff func(attempt int) time.Duration
 	// MaxPayloadBytes refuses larger payloads; default 1 MiB.
 	MaxPayloadBytes int
-	// MaxBatch caps one group-commit transaction; default 1000.
+	// MaxBatch caps one group-commit transaction (of enqueues, or of
+	// transitions); default 1000.
 	MaxBatch int
 	// SkipReconcile leaves backfill and drain to the operator instead of
 	// running them when the read side changes (see SetOptions).
@@ -86,7 +87,9 @@ type Queue struct {
 	modeMu sync.RWMutex
 	opts   Options
 
-	gc groupCommit
+	// enqueues and transitions coalesce concurrent calls (group commit).
+	enqueues    coalescer[*Prepared, EnqueueResult]
+	transitions coalescer[Transition, struct{}]
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
@@ -166,7 +169,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		backend: cfg.Backend, clock: cfg.Clock, now: cfg.Now, metrics: cfg.Metrics, log: cfg.Logger,
 		cfg: cfg, opts: cfg.Options,
 	}
-	q.gc.q = q
+	q.enqueues = coalescer[*Prepared, EnqueueResult]{max: cfg.MaxBatch, run: q.writeCoalesced}
+	q.transitions = coalescer[Transition, struct{}]{max: cfg.MaxBatch, run: q.transitionCoalesced}
 	if !cfg.SkipReconcile {
 		if err := q.reconcile(ctx, cfg.Options.Mode()); err != nil {
 			return nil, err
@@ -337,7 +341,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 	if err != nil {
 		return EnqueueResult{}, err
 	}
-	return q.gc.submit(ctx, p)
+	return q.enqueues.submit(ctx, p)
 }
 
 // EnqueueMany adds a batch in one transaction: one head lock per chain,
@@ -640,7 +644,13 @@ func (q *Queue) CancelLeased(ctx context.Context, l Lease, reason string) error 
 }
 
 func (q *Queue) transition(ctx context.Context, t Transition) error {
-	if err := q.backend.TransitionJob(ctx, t); err != nil {
+	var err error
+	if _, batched := q.backend.(BatchTransitioner); batched {
+		_, err = q.transitions.submit(ctx, t)
+	} else {
+		err = q.backend.TransitionJob(ctx, t)
+	}
+	if err != nil {
 		return err
 	}
 	q.metrics.JobTransitions.WithLabelValues(string(t.Status)).Inc()
@@ -764,6 +774,7 @@ func (q *Queue) RollbackDrain(ctx context.Context) (int, error) {
 
 // Close stops accepting work and closes the backend.
 func (q *Queue) Close() error {
-	q.gc.close()
+	q.enqueues.close()
+	q.transitions.close()
 	return q.backend.Close()
 }

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -35,13 +36,20 @@ func (c *Client) start(qs *queueState, l queue.Lease) {
 	c.jobWG.Add(1)
 	go func() {
 		defer c.jobWG.Done()
-		defer c.release(qs, 1)
+		freed := false
+		freeSlot := func() {
+			if !freed {
+				freed = true
+				c.release(qs, 1)
+			}
+		}
+		defer freeSlot()
 		defer func() {
 			c.runMu.Lock()
 			delete(c.jobs, l.JobID)
 			c.runMu.Unlock()
 		}()
-		c.run(qs, rj)
+		c.run(qs, rj, freeSlot)
 	}()
 }
 
@@ -57,9 +65,14 @@ func (c *Client) timeoutFor(e *kindEntry, p prepared) time.Duration {
 	return c.cfg.DefaultTimeout
 }
 
-func (c *Client) run(qs *queueState, rj *runningJob) {
+// run runs a job's handler and records its outcome. It calls freeSlot as
+// soon as the handler is done, before the outcome is written: the write
+// joins a batch with other jobs' outcomes (see queue.BatchTransitioner),
+// and the slot can take the next job meanwhile, as in River. Stop still
+// waits for the write.
+func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 	l := rj.lease
-	log := c.log.With("job_id", l.JobID, "kind", l.Kind, "tenant_id", l.TenantID, "attempt", l.Attempt, "queue", qs.name)
+	log := jobLogger{log: c.log, lease: &rj.lease, queue: qs.name}
 	c.emit(Event{Type: EventJobStarted, Queue: qs.name, Lease: l})
 	log.Debug("worker: job started")
 	began := time.Now()
@@ -79,6 +92,7 @@ func (c *Client) run(qs *queueState, rj *runningJob) {
 		hb.stop()
 	}
 	took := time.Since(began)
+	freeSlot()
 	if !rj.claim() {
 		return // Stop handed the job back; the handler's result is moot
 	}
@@ -144,6 +158,28 @@ func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error
 		log.Debug("worker: job finished", "outcome", res.Outcome.String(), "took", took)
 	}
 }
+
+// jobLogger logs with a job's attributes, added only when a record is
+// written: slog's With would format them for every job, logged or not.
+type jobLogger struct {
+	log   *slog.Logger
+	lease *queue.Lease
+	queue string
+}
+
+func (j jobLogger) logAt(level slog.Level, msg string, args []any) {
+	ctx := context.Background()
+	if !j.log.Enabled(ctx, level) {
+		return
+	}
+	l := j.lease
+	attrs := append([]any{"job_id", l.JobID, "kind", l.Kind, "tenant_id", l.TenantID, "attempt", l.Attempt, "queue", j.queue}, args...)
+	j.log.Log(ctx, level, msg, attrs...)
+}
+
+func (j jobLogger) Debug(msg string, args ...any) { j.logAt(slog.LevelDebug, msg, args) }
+func (j jobLogger) Warn(msg string, args ...any)  { j.logAt(slog.LevelWarn, msg, args) }
+func (j jobLogger) Error(msg string, args ...any) { j.logAt(slog.LevelError, msg, args) }
 
 // errReleased and errLostAbandoned end supervise without an outcome.
 var (

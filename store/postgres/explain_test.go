@@ -57,8 +57,8 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 	for _, c := range []struct {
 		name, sql, index, table string
 	}{
-		{"hlc", pickHLC, "idx_job_state_dequeue", "job_state"},
-		{"legacy", pickLegacy, "idx_jobs_dequeue", "jobs"},
+		{"hlc", dequeueSQL(queue.DequeueParams{HLCOrder: true}, false), "idx_job_state_dequeue", "job_state"},
+		{"legacy", dequeueSQL(queue.DequeueParams{}, false), "idx_jobs_dequeue", "jobs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)

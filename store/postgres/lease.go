@@ -168,7 +168,7 @@ SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.p
        l.kind, l.payload, l.priority, l.created_at`
 
 const leaseHLCChainCols = `,
-       l.max_attempts, l.run_at, l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc`
+       l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc`
 
 const leaseHLCFrom = `
 FROM upd u
@@ -366,11 +366,9 @@ func scanHLCLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) 
 		var r logRow
 		var hash, prev, link, predLink []byte
 		var predTHLC *string
-		var logMax *int
-		var logRunAt *time.Time
 		var seq, pos *int64
 		if p.WithChain {
-			dest = append(dest, &logMax, &logRunAt, &seq, &pos, &hash, &prev, &link, &predLink, &predTHLC)
+			dest = append(dest, &seq, &pos, &hash, &prev, &link, &predLink, &predTHLC)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
@@ -443,32 +441,11 @@ func (db *DB) fencedUpdate(ctx context.Context, what, legacySQL, hlcSQL string, 
 
 // TransitionJob implements queue.Backend.
 func (db *DB) TransitionJob(ctx context.Context, t queue.Transition) error {
-	status := string(t.Status)
-	var runAt *time.Time
-	if t.Status == queue.StatusPending || t.Status == queue.StatusScheduled {
-		status = string(queue.StatusScheduled)
-		if !t.RunAt.After(t.Now) {
-			status = string(queue.StatusPending)
-		}
-		runAt = &t.RunAt
-	}
-	undo := 0
-	if t.UndoAttempt {
-		undo = 1
-	}
-	const set = `SET status = $3, run_at = COALESCE($4, run_at), last_error = COALESCE(NULLIF($5, ''), last_error),
-		attempts = GREATEST(attempts - $6, 0), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $7`
-	n, err := db.fencedUpdate(ctx, "finishing job "+t.JobID.String(),
-		`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
-		`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
-		t.JobID, t.Token, status, runAt, t.Error, undo, t.Now)
+	errs, err := db.TransitionJobs(ctx, []queue.Transition{t})
 	if err != nil {
 		return err
 	}
-	if n == 0 {
-		return queue.ErrLeaseLost
-	}
-	return nil
+	return errs[0]
 }
 
 // transitionsSet applies the transitions of unnest $1..$7 to a side.

@@ -486,8 +486,39 @@ func (t *txn) fenced(legacySQL, hlcSQL string, args ...any) error {
 // scheduled) is stored as pending when its run_at has come, else as
 // scheduled.
 func (db *DB) TransitionJob(ctx context.Context, tr queue.Transition) error {
-	status := string(tr.Status)
-	var runAt any
+	status, runAt, undo := transitionArgs(tr)
+	return db.inTx(ctx, "finishing job "+tr.JobID.String(), func(t *txn) error {
+		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
+	})
+}
+
+// TransitionJobs implements queue.BatchTransitioner: one transaction,
+// so one commit, for a batch of finished jobs.
+func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]error, error) {
+	out := make([]error, len(ts))
+	err := db.inTx(ctx, fmt.Sprintf("finishing %d jobs", len(ts)), func(t *txn) error {
+		for i, tr := range ts {
+			status, runAt, undo := transitionArgs(tr)
+			err := t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
+			switch {
+			case errors.Is(err, queue.ErrLeaseLost):
+				out[i] = err
+			case err != nil:
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// transitionArgs are the stored status, run_at and attempt correction of
+// a transition.
+func transitionArgs(tr queue.Transition) (status string, runAt any, undo int) {
+	status = string(tr.Status)
 	if tr.Status == queue.StatusPending || tr.Status == queue.StatusScheduled {
 		status = string(queue.StatusScheduled)
 		if !tr.RunAt.After(tr.Now) {
@@ -495,13 +526,10 @@ func (db *DB) TransitionJob(ctx context.Context, tr queue.Transition) error {
 		}
 		runAt = ms(tr.RunAt)
 	}
-	undo := 0
 	if tr.UndoAttempt {
 		undo = 1
 	}
-	return db.inTx(ctx, "finishing job "+tr.JobID.String(), func(t *txn) error {
-		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
-	})
+	return status, runAt, undo
 }
 
 // ExtendLease implements queue.Backend.
