@@ -177,6 +177,7 @@ func (r *report) print(c config) {
 		}
 	}
 	if r.has("latency") {
+		row("latency enqueue rate", "latency", "jobs/s", throughput, 0)
 		row("latency p50", "latency", "ms", p50, 2)
 		ratio := row("latency p99", "latency", "ms", p99, 2)
 		targets = append(targets, target{"latency_p99", ratio, "<=", 1.0})

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
@@ -59,14 +58,14 @@ type result struct {
 type errorLog struct {
 	mu    sync.Mutex
 	n     int
-	first []string
+	first []string // the first message
 }
 
 func (l *errorLog) add(msg string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
-	if len(l.first) < 3 {
+	if len(l.first) < 1 {
 		l.first = append(l.first, msg)
 	}
 }
@@ -77,7 +76,7 @@ func (l *errorLog) notes() []string {
 	if l.n == 0 {
 		return nil
 	}
-	return []string{fmt.Sprintf("the client logged %d errors; the first: %s", l.n, strings.Join(l.first, " | "))}
+	return []string{fmt.Sprintf("the client logged %d errors; the first: %s", l.n, l.first[0])}
 }
 
 // scenario is one benchmark. prepare runs in the parent on the fresh
