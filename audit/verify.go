@@ -622,7 +622,7 @@ type entryChecker struct {
 	i      int
 	key    queue.ChainKey
 	partOK bool
-	canon  canonicalizer
+	canon  chain.Canonicalizer
 	sha1   hash.Hash
 	name   []byte
 	sum    []byte
@@ -646,7 +646,7 @@ func (w *entryChecker) check(b *batch, i int) {
 		w.add(IssueMalformed, "t_hlc "+reason)
 	}
 	// 6. payload
-	if ok, err := w.canon.payloadHashMatches(b.bytes(r.payload), r.payloadHash); err != nil {
+	if ok, err := payloadHashMatches(&w.canon, b.bytes(r.payload), r.payloadHash); err != nil {
 		w.add(IssuePayloadHashMismatch, fmt.Sprintf("the stored payload is not acceptable JSON (%v), so it cannot hash to payload_hash", err))
 	} else if !ok {
 		w.add(IssuePayloadHashMismatch, "the stored payload no longer hashes to payload_hash (payload changed after it was written)")

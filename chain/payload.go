@@ -1,8 +1,10 @@
 package chain
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"errors"
+	"sync"
 
 	"github.com/gowebpki/jcs"
 )
@@ -26,6 +28,29 @@ var ErrInvalidPayload = errors.New("chain: invalid payload")
 // 2^53 lose precision: a payload that needs them exact must carry them as
 // strings.
 func Canonicalize(payload []byte) ([]byte, error) {
+	c := canonicalizers.Get().(*Canonicalizer)
+	defer canonicalizers.Put(c)
+	out, err := c.Canonicalize(payload)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.Clone(out), nil
+}
+
+var canonicalizers = sync.Pool{New: func() any { return new(Canonicalizer) }}
+
+// Canonicalize is chain.Canonicalize into c's buffer: the result is valid
+// until c's next call.
+func (c *Canonicalizer) Canonicalize(payload []byte) ([]byte, error) {
+	if out, ok := c.fast(payload); ok {
+		return out, nil
+	}
+	return canonicalizeJCS(payload)
+}
+
+// canonicalizeJCS is the general implementation, which the fast path
+// must agree with.
+func canonicalizeJCS(payload []byte) ([]byte, error) {
 	if len(payload) == 0 {
 		return nil, &invalidError{ErrInvalidPayload, "payload", "empty input; a payload must be a JSON value such as {} or null"}
 	}
