@@ -393,7 +393,7 @@ func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []
 			continue
 		}
 		if len(w.rows) >= copyThreshold {
-			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"scheduler", w.table}, w.cols, pgx.CopyFromRows(w.rows)); err != nil {
+			if err := copyRows(ctx, tx, "scheduler."+w.table, w.cols, w.types, w.rows); err != nil {
 				return fmt.Errorf("writing %s: %w", w.table, err)
 			}
 			continue
