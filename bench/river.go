@@ -16,9 +16,9 @@ type riverSystem struct {
 	pool   *pgxpool.Pool
 	client *river.Client[pgx.Tx] // insert-only until start
 	subEnd func()
-	done   chan struct{}
 }
 
+// quietLogger discards River's logs where no one collects its errors.
 var quietLogger = errorLogger(nil)
 
 func migrateRiver(ctx context.Context, url string) error {
@@ -95,7 +95,6 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		return err
 	}
 	s.client = client
-	s.done = make(chan struct{})
 	if h.onComplete != nil {
 		// Sends that do not fit the buffer are dropped, so it is sized
 		// for every job of a scenario.
@@ -104,13 +103,10 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		})
 		s.subEnd = end
 		go func() {
-			defer close(s.done)
 			for range events {
 				h.onComplete()
 			}
 		}()
-	} else {
-		close(s.done)
 	}
 	return client.Start(ctx)
 }
