@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // Bulk writes use COPY in PostgreSQL's binary format, encoded here from
@@ -110,7 +109,7 @@ func appendCopyValue(buf []byte, typ string, v any) ([]byte, error) {
 }
 
 // copyRows writes rows into table with one binary COPY.
-func copyRows(ctx context.Context, tx pgx.Tx, table string, cols, types []string, rows [][]any) error {
+func copyRows(ctx context.Context, tx querier, table string, cols, types []string, rows [][]any) error {
 	data, err := encodeCopy(make([]byte, 0, 256*len(rows)), types, rows)
 	if err != nil {
 		return err

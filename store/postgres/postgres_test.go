@@ -38,8 +38,15 @@ func TestMigrateCreatesTheGuideSchema(t *testing.T) {
 	if err := db.Pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = 'scheduler' AND indexname = 'idx_scheduler_log_tenant_hlc'`).Scan(&idx); err != nil {
 		t.Fatalf("idx_scheduler_log_tenant_hlc: %v", err)
 	}
-	if !strings.Contains(idx, "(tenant_id, t_hlc)") {
+	// The guide's index leads with (tenant_id, t_hlc) and is the one that
+	// enforces UNIQUE (tenant_id, t_hlc, partition_key, job_id).
+	if !strings.Contains(idx, "UNIQUE") || !strings.Contains(idx, "(tenant_id, t_hlc, partition_key, job_id)") {
 		t.Errorf("idx_scheduler_log_tenant_hlc is %s", idx)
+	}
+	var constraints int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint WHERE conrelid = 'scheduler.scheduler_log'::regclass AND contype = 'u'
+		AND conindid = 'scheduler.idx_scheduler_log_tenant_hlc'::regclass`).Scan(&constraints); err != nil || constraints != 1 {
+		t.Errorf("unique constraints backed by idx_scheduler_log_tenant_hlc: %d, %v; want 1", constraints, err)
 	}
 	// t_hlc must compare bytewise whatever the database's default collation.
 	var coll string

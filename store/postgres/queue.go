@@ -19,9 +19,10 @@ import (
 
 var _ queue.Backend = (*DB)(nil)
 
-// copyThreshold is the batch size from which rows go in with COPY; below
-// it a multi-row INSERT over unnest() costs fewer round trips.
-const copyThreshold = 32
+// copyThreshold is the batch size from which rows go in with COPY (one
+// round trip per table); below it INSERTs over unnest() travel in the
+// same round trip as the head update and the COMMIT.
+const copyThreshold = 256
 
 // maxRetries bounds retries of a transaction that lost a deadlock or a
 // unique-key race (possible only while nodes run in different modes).
@@ -65,21 +66,47 @@ func chainLockKey(k queue.ChainKey) int64 {
 	return int64(h.Sum64())
 }
 
-// Enqueue implements queue.Backend.
+// Enqueue implements queue.Backend. Its transaction takes two round
+// trips when the batch is small enough for INSERTs (which is where group
+// commit puts concurrent Enqueue calls): BEGIN travels with the head locks
+// and reads, COMMIT with the writes.
 func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
 	var res []queue.EnqueueResult
-	err := db.inTx(ctx, "enqueue", func(tx pgx.Tx) error {
-		var err error
-		res, err = enqueue(ctx, tx, b, false)
-		return err
-	})
+	var err error
+	for range maxRetries {
+		if res, err = db.enqueueOwnTx(ctx, b); !retryable(err) {
+			break
+		}
+	}
+	return res, wrap("enqueue", err)
+}
+
+func (db *DB) enqueueOwnTx(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release() // a connection left inside a transaction is closed, not reused
+	res, err := enqueue(ctx, conn, b, false, true)
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, _ = conn.Exec(rctx, "ROLLBACK")
+		cancel()
+	}
 	return res, err
+}
+
+// querier is what enqueue needs of a connection or a transaction.
+type querier interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	Conn() *pgx.Conn
 }
 
 // EnqueueTx writes the batch inside the caller's transaction, so a job is
 // enqueued if and only if the caller's own writes commit.
 func (db *DB) EnqueueTx(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	res, err := enqueue(ctx, tx, b, false)
+	res, err := enqueue(ctx, tx, b, false, false)
 	return res, wrap("enqueue", err)
 }
 
@@ -96,7 +123,7 @@ func (db *DB) EnqueueAnyTx(ctx context.Context, tx any, b *queue.EnqueueBatch) (
 func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) {
 	n := 0
 	err := db.inTx(ctx, "backfill", func(tx pgx.Tx) error {
-		res, err := enqueue(ctx, tx, b, true)
+		res, err := enqueue(ctx, tx, b, true, false)
 		n = 0
 		for _, r := range res {
 			if !r.Deduplicated {
@@ -113,14 +140,19 @@ func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) 
 // key order, so batches that span chains cannot deadlock and a chain's
 // genesis needs no special case; the dedup check runs after the locks,
 // when no other ordo writer can be adding the same job (a job id names
-// its tenant and partition, so it can only ever join one chain).
-func enqueue(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResult, error) {
+// its tenant and partition, so it can only ever join one chain). With
+// ownTx, tx is a bare connection: enqueue sends BEGIN with its first
+// statements and COMMIT with its writes.
+func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, ownTx bool) ([]queue.EnqueueResult, error) {
 	ids := make([]uuid.UUID, len(b.Jobs))
 	for i, j := range b.Jobs {
 		ids[i] = j.JobID
 	}
 	keys, groups := queue.GroupByChain(b.Jobs)
 	batch := &pgx.Batch{}
+	if ownTx {
+		batch.Queue("BEGIN")
+	}
 	if b.HLC {
 		lockKeys := make([]int64, len(keys))
 		for i, k := range keys {
@@ -251,7 +283,7 @@ func enqueue(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, backfill boo
 		}
 	}
 
-	if err := writeRows(ctx, tx, b, newJobs, entries, headKeys, newHeads, backfill); err != nil {
+	if err := writeRows(ctx, tx, b, newJobs, entries, headKeys, newHeads, backfill, ownTx); err != nil {
 		return nil, err
 	}
 
@@ -322,9 +354,10 @@ func nullableUUID(id uuid.UUID) *uuid.UUID {
 
 // writeRows inserts the log entries, HLC state rows and legacy rows of a
 // batch and moves the chain heads: with COPY for large batches, otherwise
-// with INSERTs over unnest() pipelined in one round trip.
-func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []*queue.Prepared, entries []queue.Entry,
-	headKeys []queue.ChainKey, heads []queue.Head, backfill bool) error {
+// with INSERTs over unnest() pipelined in one round trip, ending with
+// COMMIT when commit is set.
+func writeRows(ctx context.Context, tx querier, b *queue.EnqueueBatch, newJobs []*queue.Prepared, entries []queue.Entry,
+	headKeys []queue.ChainKey, heads []queue.Head, backfill, commit bool) error {
 	logRows := make([][]any, len(entries))
 	stateRows := make([][]any, len(entries))
 	for i, e := range entries {
@@ -414,11 +447,16 @@ func writeRows(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch, newJobs []
 			SET last_link = EXCLUDED.last_link, last_t_hlc = EXCLUDED.last_t_hlc, entry_count = EXCLUDED.entry_count, updated_at = EXCLUDED.updated_at`,
 			tenants, partitions, links, thlcs, counts, b.Now)
 	}
-	if len(newJobs) == 0 && len(entries) == 0 {
+	if len(newJobs) > 0 || len(entries) > 0 {
+		// Delivered at commit, so listeners never wake for a rolled-back job.
+		batch.Queue(`SELECT pg_notify('` + NotifyChannel + `', '')`)
+	}
+	if commit {
+		batch.Queue("COMMIT")
+	}
+	if batch.Len() == 0 {
 		return nil
 	}
-	// Delivered at commit, so listeners never wake for a rolled-back job.
-	batch.Queue(`SELECT pg_notify('` + NotifyChannel + `', '')`)
 	return tx.SendBatch(ctx, batch).Close()
 }
 
