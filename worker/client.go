@@ -142,6 +142,13 @@ type Client struct {
 	slotMu  sync.Mutex
 	running int // jobs holding a client slot
 
+	// recording bounds the outcomes being written (a handler is done, its
+	// slot free, its outcome in a batch on the way to the database) to
+	// MaxWorkers: past that, a finished job keeps its slot until one is
+	// written, so fetching slows to the pace of the writes instead of
+	// piling finished jobs up in memory.
+	recording chan struct{}
+
 	runMu sync.Mutex
 	jobs  map[uuid.UUID]*runningJob
 
@@ -272,7 +279,8 @@ func NewClient(q *queue.Queue, cfg Config) (*Client, error) {
 		}
 		byQueue[e.opts.Queue] = append(byQueue[e.opts.Queue], kind)
 	}
-	c := &Client{q: q, cfg: cfg, id: cfg.ID, now: cfg.Now, log: cfg.Logger, kinds: kinds, jobs: map[uuid.UUID]*runningJob{}}
+	c := &Client{q: q, cfg: cfg, id: cfg.ID, now: cfg.Now, log: cfg.Logger, kinds: kinds, jobs: map[uuid.UUID]*runningJob{},
+		recording: make(chan struct{}, cfg.MaxWorkers)}
 	allKinds := 0
 	names := make([]string, 0, len(queueCfgs))
 	for name := range queueCfgs {

@@ -68,8 +68,9 @@ func (c *Client) timeoutFor(e *kindEntry, p prepared) time.Duration {
 // run runs a job's handler and records its outcome. It calls freeSlot as
 // soon as the handler is done, before the outcome is written: the write
 // joins a batch with other jobs' outcomes (see queue.BatchTransitioner),
-// and the slot can take the next job meanwhile, as in River. Stop still
-// waits for the write.
+// and the slot can take the next job meanwhile, as in River; at most
+// MaxWorkers outcomes wait like this (Client.recording). Stop still waits
+// for the write.
 func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 	l := rj.lease
 	log := jobLogger{log: c.log, lease: &rj.lease, queue: qs.name}
@@ -92,6 +93,8 @@ func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 		hb.stop()
 	}
 	took := time.Since(began)
+	c.recording <- struct{}{}
+	defer func() { <-c.recording }()
 	freeSlot()
 	if !rj.claim() {
 		return // Stop handed the job back; the handler's result is moot
