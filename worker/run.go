@@ -259,62 +259,81 @@ func callHandler(ctx context.Context, work func(context.Context) error) (err err
 
 // heartbeat extends a running job's lease every HeartbeatInterval. When
 // the lease turns out to be lost it cancels the job's context: the work
-// now belongs to someone else.
+// now belongs to someone else. It is a timer, not a goroutine: most jobs
+// finish before the first beat, and then cost nothing but the timer.
 type heartbeat struct {
-	stopC  chan struct{}
-	done   chan struct{}
-	lost   chan struct{}
-	isLost atomic.Bool
-	mu     sync.Mutex
-	lease  queue.Lease
+	c         *Client
+	qs        *queueState
+	cancelJob context.CancelCauseFunc
+	lost      chan struct{}
+	isLost    atomic.Bool
+
+	mu       sync.Mutex
+	lease    queue.Lease
+	timer    *time.Timer
+	stopped  bool
+	cancel   context.CancelFunc // of the Extend in flight, if any
+	inflight sync.WaitGroup
 }
 
 func (c *Client) startHeartbeat(qs *queueState, l queue.Lease, cancelJob context.CancelCauseFunc) *heartbeat {
-	h := &heartbeat{stopC: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{}), lease: l}
+	h := &heartbeat{c: c, qs: qs, cancelJob: cancelJob, lost: make(chan struct{}), lease: l}
+	h.mu.Lock()
+	h.timer = time.AfterFunc(c.cfg.HeartbeatInterval, h.beat)
+	h.mu.Unlock()
+	return h
+}
+
+// beat extends the lease once and sets the timer for the next.
+func (h *heartbeat) beat() {
+	c := h.c
+	select {
+	case <-c.crashed:
+		return
+	default:
+	}
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.LeaseFor)
+	h.cancel = cancel
+	h.inflight.Add(1)
+	l := h.lease
+	h.mu.Unlock()
+	defer h.inflight.Done()
+	defer cancel()
 	go func() {
-		defer close(h.done)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		go func() {
-			select {
-			case <-h.stopC:
-			case <-c.crashed:
-			case <-h.done:
-			}
+		select {
+		case <-c.crashed:
 			cancel()
-		}()
-		t := time.NewTicker(c.cfg.HeartbeatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-h.stopC:
-				return
-			case <-c.crashed:
-				return
-			case <-t.C:
-			}
-			xctx, xcancel := context.WithTimeout(ctx, c.cfg.LeaseFor)
-			nl, err := c.q.Extend(xctx, h.current(), c.cfg.LeaseFor)
-			xcancel()
-			switch {
-			case errors.Is(err, queue.ErrLeaseLost):
-				h.isLost.Store(true)
-				close(h.lost)
-				cancelJob(errLeaseLostCause)
-				return
-			case err != nil:
-				if ctx.Err() == nil {
-					c.log.Warn("worker: extending a job's lease failed; trying again at the next heartbeat", "job_id", l.JobID, "error", err)
-				}
-			default:
-				h.mu.Lock()
-				h.lease = nl
-				h.mu.Unlock()
-				c.emit(Event{Type: EventLeaseExtended, Queue: qs.name, Lease: nl})
-			}
+		case <-ctx.Done():
 		}
 	}()
-	return h
+
+	nl, err := c.q.Extend(ctx, l, c.cfg.LeaseFor)
+	switch {
+	case errors.Is(err, queue.ErrLeaseLost):
+		h.isLost.Store(true)
+		close(h.lost)
+		h.cancelJob(errLeaseLostCause)
+		return
+	case err != nil:
+		if ctx.Err() == nil {
+			c.log.Warn("worker: extending a job's lease failed; trying again at the next heartbeat", "job_id", l.JobID, "error", err)
+		}
+	default:
+		h.mu.Lock()
+		h.lease = nl
+		h.mu.Unlock()
+		c.emit(Event{Type: EventLeaseExtended, Queue: h.qs.name, Lease: nl})
+	}
+	h.mu.Lock()
+	if !h.stopped {
+		h.timer.Reset(c.cfg.HeartbeatInterval)
+	}
+	h.mu.Unlock()
 }
 
 func (h *heartbeat) current() queue.Lease {
@@ -325,7 +344,14 @@ func (h *heartbeat) current() queue.Lease {
 
 func (h *heartbeat) wasLost() bool { return h.isLost.Load() }
 
+// stop ends the beats, cancelling one in flight, and waits for it.
 func (h *heartbeat) stop() {
-	close(h.stopC)
-	<-h.done
+	h.mu.Lock()
+	h.stopped = true
+	h.timer.Stop()
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.mu.Unlock()
+	h.inflight.Wait()
 }
