@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -124,7 +125,6 @@ func (s *Service) reportNode(ctx context.Context) {
 	if !ok {
 		return
 	}
-	started := s.now()
 	var lastRefusals int64 = -1
 	var lastReport time.Time
 	tick := time.NewTicker(refusalCheckInterval)
@@ -132,10 +132,7 @@ func (s *Service) reportNode(ctx context.Context) {
 	for {
 		refusals := counterValue(s.q.Metrics())
 		if refusals != lastRefusals || time.Since(lastReport) >= nodeReportInterval {
-			clock := s.q.Clock()
-			err := ops.ReportNode(ctx, queue.NodeReport{NodeID: clock.NodeID(), StartedAt: started, Now: s.now(),
-				LastHLC: clock.Current().String(), Mode: s.q.Mode().String(), ClockRefusals: refusals})
-			if err != nil && ctx.Err() == nil {
+			if err := s.writeNodeReport(ctx, ops, refusals); err != nil && ctx.Err() == nil {
 				s.log.Warn("reporting this node's clock failed", "error", err)
 			}
 			lastRefusals, lastReport = refusals, time.Now()
@@ -146,6 +143,22 @@ func (s *Service) reportNode(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// ReportNode writes this node's clock, mode and clock refusals to the
+// nodes table now, as the service otherwise does every few seconds.
+func (s *Service) ReportNode(ctx context.Context) error {
+	ops, ok := s.q.Backend().(queue.Operations)
+	if !ok {
+		return fmt.Errorf("service: backend %T keeps no node reports", s.q.Backend())
+	}
+	return s.writeNodeReport(ctx, ops, counterValue(s.q.Metrics()))
+}
+
+func (s *Service) writeNodeReport(ctx context.Context, ops queue.Operations, refusals int64) error {
+	clock := s.q.Clock()
+	return ops.ReportNode(ctx, queue.NodeReport{NodeID: clock.NodeID(), StartedAt: s.startedAt, Now: s.now(),
+		LastHLC: clock.Current().String(), Mode: s.q.Mode().String(), ClockRefusals: refusals})
 }
 
 // counterValue reads ordo_clock_drift_refusals_total of this process.

@@ -97,6 +97,8 @@ type Service struct {
 	shutdownErr  error
 	closeOnce    sync.Once
 
+	startedAt time.Time // when Start ran, for node reports
+
 	mu       sync.Mutex
 	started  bool
 	srv      *http.Server
@@ -325,6 +327,7 @@ func (s *Service) Start(ctx context.Context) error {
 			}()
 		}
 	}
+	s.startedAt = s.now()
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
