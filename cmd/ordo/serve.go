@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -107,6 +109,7 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 				}
 			}()
 			out := cmd.OutOrStdout()
+			var demoToken string // printed once the service listens
 			svc, err := service.New(ctx, cfg, service.Options{
 				LogOutput:    cmd.ErrOrStderr(),
 				Reload:       &src,
@@ -114,11 +117,40 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 				Started: func(url string) {
 					fmt.Fprintf(out, "ordo: serving %s (node %s, mode %s, database %s)\n", url, cfg.Ordo.NodeId,
 						cfg.Scheduler.Queue.Hlc.QueueOptions().Mode(), config.RedactURL(cfg.Ordo.Database.Url))
+					if demoToken != "" {
+						fmt.Fprintf(out, "ordo: dashboard %s/ (demo: log in with the admin token %s)\n", url, demoToken)
+						return
+					}
 					fmt.Fprintf(out, "ordo: dashboard %s/ (log in with a token: ordo token create --admin)\n", url)
 				},
 			})
 			if err != nil {
 				return err
+			}
+			if cfg.Ordo.Demo.Enabled {
+				// A newcomer's first run should show the dashboard without a
+				// second command: the demo mints an admin token of its own.
+				if ts, ok := svc.Queue().Backend().(queue.TokenStore); ok {
+					text, rec, err := service.NewToken("", true, "demo", time.Now())
+					if err == nil {
+						err = ts.CreateToken(ctx, rec)
+					}
+					if err != nil {
+						return fmt.Errorf("creating the demo's admin token: %w", err)
+					}
+					demoToken = text
+					// It lasts as long as this demo runs. The service has
+					// closed its database by then, so the revocation opens it
+					// again.
+					defer func() {
+						rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+						defer cancel()
+						err := revokeToken(rctx, cfg.Ordo.Database.Url, rec.ID)
+						if err != nil {
+							fmt.Fprintf(cmd.ErrOrStderr(), "ordo: revoking the demo's admin token %s failed: %v (revoke it with ordo token revoke)\n", rec.ID, err)
+						}
+					}()
+				}
 			}
 			if err := svc.Run(ctx); err != nil {
 				return err
@@ -131,4 +163,18 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "address to serve on (Ordo:Http:Listen); port 0 picks a free one")
 	cmd.Flags().BoolVar(&demo, "demo", false, "also enqueue a trickle of sample noop jobs for two tenants (Ordo:Demo)")
 	return cmd
+}
+
+// revokeToken revokes token id in the database at url.
+func revokeToken(ctx context.Context, url, id string) error {
+	db, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ts, ok := db.(queue.TokenStore)
+	if !ok {
+		return fmt.Errorf("database %s keeps no tokens", config.RedactURL(url))
+	}
+	return ts.RevokeToken(ctx, id, time.Now())
 }

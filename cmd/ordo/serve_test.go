@@ -163,6 +163,18 @@ Ordo:
 				t.Fatalf("enqueue through serve: %d %v", resp.StatusCode, enq)
 			}
 			jobID := enq["job_id"].(string)
+			// The demo prints an admin token of its own, which the API takes.
+			demoRE := regexp.MustCompile(`ordo: dashboard http://127\.0\.0\.1:\d+/ \(demo: log in with the admin token (\S+)\)`)
+			m := demoRE.FindStringSubmatch(stdout.String())
+			if m == nil {
+				t.Fatalf("serve --demo printed no demo token:\n%s", stdout.String())
+			}
+			req, _ = http.NewRequest("GET", base+"/v1/tenants/demo-a/jobs", nil)
+			req.Header.Set("Authorization", "Bearer "+m[1])
+			if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("the demo token on demo-a's jobs: %v %v", resp, err)
+			}
+			resp.Body.Close()
 			waitUntil(t, "demo jobs", func() bool {
 				out, _, _ := ordo(t, "jobs", "list", "--config", cfgPath, "--tenant", "demo-b", "--limit", "1")
 				return strings.Contains(out, `"kind": "noop"`)
