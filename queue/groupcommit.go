@@ -165,6 +165,8 @@ type BatchTransitioner interface {
 // transitionCoalesced is the transition coalescer's batch. A failed batch
 // is retried transition by transition, so each caller gets its own error.
 func (q *Queue) transitionCoalesced(ctx context.Context, ts []Transition) []outcome[struct{}] {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
 	outs := make([]outcome[struct{}], len(ts))
 	errs, err := q.backend.(BatchTransitioner).TransitionJobs(ctx, ts)
 	if err == nil {

@@ -87,6 +87,12 @@ type Queue struct {
 	modeMu sync.RWMutex
 	opts   Options
 
+	// reconcileMu keeps this process's job transitions out of the way of
+	// a reconciliation: a completion whose two fenced updates (legacy
+	// side, HLC side) straddled a drain or backfill copying that job to
+	// the other side would finish one copy and leave the other running.
+	reconcileMu sync.RWMutex
+
 	// enqueues and transitions coalesce concurrent calls (group commit).
 	enqueues    coalescer[*Prepared, EnqueueResult]
 	transitions coalescer[Transition, struct{}]
@@ -232,6 +238,8 @@ func (q *Queue) SetOptions(ctx context.Context, o Options) error {
 }
 
 func (q *Queue) reconcile(ctx context.Context, m Mode) error {
+	q.reconcileMu.Lock()
+	defer q.reconcileMu.Unlock()
 	if m.ReadsHlc() {
 		n, err := q.Backfill(ctx, "")
 		if err != nil {
@@ -648,7 +656,9 @@ func (q *Queue) transition(ctx context.Context, t Transition) error {
 	if _, batched := q.backend.(BatchTransitioner); batched {
 		_, err = q.transitions.submit(ctx, t)
 	} else {
+		q.reconcileMu.RLock()
 		err = q.backend.TransitionJob(ctx, t)
+		q.reconcileMu.RUnlock()
 	}
 	if err != nil {
 		return err

@@ -131,6 +131,33 @@ func (e *env) unfinished() int {
 	return total
 }
 
+// unfinishedRows describes the jobs unfinished() counts, for a failure.
+func (e *env) unfinishedRows() string {
+	e.t.Helper()
+	var b strings.Builder
+	for _, table := range []string{"jobs", "job_state"} {
+		id := "id"
+		if table == "job_state" {
+			id = "job_id"
+		}
+		rows, err := e.raw.Query("SELECT CAST(" + id + " AS TEXT), status, attempts, COALESCE(CAST(lease_token AS TEXT), '') FROM " + e.prefix + table +
+			" WHERE status IN ('pending', 'scheduled', 'running')")
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for rows.Next() {
+			var jid, status, token string
+			var attempts int
+			if err := rows.Scan(&jid, &status, &attempts, &token); err != nil {
+				e.t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%s %s %s attempts=%d lease=%s\n", table, jid, status, attempts, token)
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
 // rows counts the rows of the tables a write would touch.
 func (e *env) rows() map[string]int {
 	e.t.Helper()
@@ -283,6 +310,18 @@ func (e *env) enqueue(tenant, token string, job map[string]any) string {
 		e.t.Fatalf("enqueue: %d %s", r.status, r.raw)
 	}
 	return r.body["job_id"].(string)
+}
+
+// waitForOr is waitFor that describes the state with why on a timeout.
+func waitForOr(t *testing.T, what string, cond func() bool, why func() string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s:\n%s", what, why())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // waitFor polls cond until it holds or the deadline passes.

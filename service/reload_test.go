@@ -203,7 +203,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 			return len(runs) >= total
 		})
 		// Nothing is left that could run again, on either side.
-		waitFor(t, "no unfinished job", func() bool { return e.unfinished() == 0 })
+		waitForOr(t, "no unfinished job", func() bool { return e.unfinished() == 0 }, func() string { return e.unfinishedRows() })
 		mu.Lock()
 		defer mu.Unlock()
 		for id, n := range runs {
