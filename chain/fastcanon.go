@@ -97,9 +97,7 @@ func (c *Canonicalizer) number(s []byte, i int) (int, bool) {
 		j++
 	}
 	d := j
-	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-		j++
-	}
+	j = skipDigits(s, j)
 	n := j - d
 	if n == 0 || (s[d] == '0' && n > 1) {
 		return i, false
@@ -107,12 +105,8 @@ func (c *Canonicalizer) number(s []byte, i int) (int, bool) {
 	exact := true
 	if j < len(s) && s[j] == '.' {
 		exact = false
-		j++
-		k := j
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-		if j == k {
+		k := j + 1
+		if j = skipDigits(s, k); j == k {
 			return i, false
 		}
 	}
@@ -123,10 +117,7 @@ func (c *Canonicalizer) number(s []byte, i int) (int, bool) {
 			j++
 		}
 		k := j
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-		if j == k {
+		if j = skipDigits(s, k); j == k {
 			return i, false
 		}
 	}
@@ -143,6 +134,14 @@ func (c *Canonicalizer) number(s []byte, i int) (int, bool) {
 	}
 	c.out = strconv.AppendFloat(c.out, f, 'f', -1, 64)
 	return j, true
+}
+
+// skipDigits returns the index after the run of ASCII digits at i.
+func skipDigits(s []byte, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 // stringEnd returns the index after the closing quote of the string at i,

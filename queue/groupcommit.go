@@ -20,10 +20,14 @@ func sha256Sum(b []byte) chain.Hash { return sha256.Sum256(b) }
 // and job transitions (completions, retries) each have one.
 type coalescer[T, R any] struct {
 	max int
-	// run executes one batch and returns one outcome per item, in order.
-	// It gets its own context: one caller giving up must not fail the
-	// others' items.
-	run func(ctx context.Context, items []T) []outcome[R]
+	// batch runs items as one transaction and returns one outcome per
+	// item, in order; an error means none was applied. It gets its own
+	// context: one caller giving up must not fail the others' items.
+	batch func(ctx context.Context, items []T) ([]outcome[R], error)
+	// one runs a single item. After a failed batch every item is run
+	// alone, so that one item's failure (a drifted chain head, say) does
+	// not fail the others.
+	one func(ctx context.Context, item T) outcome[R]
 
 	mu      sync.Mutex
 	pending []*call[T, R]
@@ -42,7 +46,7 @@ type outcome[R any] struct {
 }
 
 // flushTimeout bounds one shared batch. It does not come from any caller's
-// context, for the reason given at coalescer.run.
+// context, for the reason given at coalescer.batch.
 const flushTimeout = 30 * time.Second
 
 // submit adds item to the next batch and waits for its outcome or for ctx
@@ -112,7 +116,17 @@ func (c *coalescer[T, R]) runBatch(batch []*call[T, R]) {
 	for i, r := range batch {
 		items[i] = r.item
 	}
-	outs := c.run(ctx, items)
+	outs, err := c.batch(ctx, items)
+	if err != nil {
+		outs = make([]outcome[R], len(items))
+		if len(items) == 1 {
+			outs[0].err = err
+		} else {
+			for i, item := range items {
+				outs[i] = c.one(ctx, item)
+			}
+		}
+	}
 	for i, r := range batch {
 		r.done <- outs[i]
 	}
@@ -124,31 +138,25 @@ func (c *coalescer[T, R]) close() {
 	c.mu.Unlock()
 }
 
-// writeCoalesced is the enqueue coalescer's batch: one transaction for
-// all; if it fails, one transaction per job, so that one job's failure (a
-// drifted chain head, say) does not fail the others.
-func (q *Queue) writeCoalesced(ctx context.Context, jobs []*Prepared) []outcome[EnqueueResult] {
-	outs := make([]outcome[EnqueueResult], len(jobs))
+// writeBatch and writeOne are the enqueue coalescer's runs.
+func (q *Queue) writeBatch(ctx context.Context, jobs []*Prepared) ([]outcome[EnqueueResult], error) {
 	res, err := q.write(ctx, jobs, q.now())
-	if err == nil {
-		for i := range jobs {
-			outs[i].res = res[i]
-		}
-		return outs
+	if err != nil {
+		return nil, err
 	}
-	if len(jobs) == 1 {
-		outs[0].err = err
-		return outs
+	outs := make([]outcome[EnqueueResult], len(jobs))
+	for i := range jobs {
+		outs[i].res = res[i]
 	}
-	for i, j := range jobs {
-		res, err := q.write(ctx, []*Prepared{j}, q.now())
-		if err != nil {
-			outs[i].err = err
-			continue
-		}
-		outs[i].res = res[0]
+	return outs, nil
+}
+
+func (q *Queue) writeOne(ctx context.Context, job *Prepared) outcome[EnqueueResult] {
+	res, err := q.write(ctx, []*Prepared{job}, q.now())
+	if err != nil {
+		return outcome[EnqueueResult]{err: err}
 	}
-	return outs
+	return outcome[EnqueueResult]{res: res[0]}
 }
 
 // BatchTransitioner is implemented by backends that can apply many
@@ -162,25 +170,23 @@ type BatchTransitioner interface {
 	TransitionJobs(ctx context.Context, ts []Transition) ([]error, error)
 }
 
-// transitionCoalesced is the transition coalescer's batch. A failed batch
-// is retried transition by transition, so each caller gets its own error.
-func (q *Queue) transitionCoalesced(ctx context.Context, ts []Transition) []outcome[struct{}] {
+// transitionBatch and transitionOne are the transition coalescer's runs.
+func (q *Queue) transitionBatch(ctx context.Context, ts []Transition) ([]outcome[struct{}], error) {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
-	outs := make([]outcome[struct{}], len(ts))
 	errs, err := q.backend.(BatchTransitioner).TransitionJobs(ctx, ts)
-	if err == nil {
-		for i := range ts {
-			outs[i].err = errs[i]
-		}
-		return outs
+	if err != nil {
+		return nil, err
 	}
-	if len(ts) == 1 {
-		outs[0].err = err
-		return outs
+	outs := make([]outcome[struct{}], len(ts))
+	for i := range ts {
+		outs[i].err = errs[i]
 	}
-	for i, t := range ts {
-		outs[i].err = q.backend.TransitionJob(ctx, t)
-	}
-	return outs
+	return outs, nil
+}
+
+func (q *Queue) transitionOne(ctx context.Context, t Transition) outcome[struct{}] {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
+	return outcome[struct{}]{err: q.backend.TransitionJob(ctx, t)}
 }

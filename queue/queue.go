@@ -175,8 +175,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		backend: cfg.Backend, clock: cfg.Clock, now: cfg.Now, metrics: cfg.Metrics, log: cfg.Logger,
 		cfg: cfg, opts: cfg.Options,
 	}
-	q.enqueues = coalescer[*Prepared, EnqueueResult]{max: cfg.MaxBatch, run: q.writeCoalesced}
-	q.transitions = coalescer[Transition, struct{}]{max: cfg.MaxBatch, run: q.transitionCoalesced}
+	q.enqueues = coalescer[*Prepared, EnqueueResult]{max: cfg.MaxBatch, batch: q.writeBatch, one: q.writeOne}
+	q.transitions = coalescer[Transition, struct{}]{max: cfg.MaxBatch, batch: q.transitionBatch, one: q.transitionOne}
 	if !cfg.SkipReconcile {
 		if err := q.reconcile(ctx, cfg.Options.Mode()); err != nil {
 			return nil, err
@@ -656,9 +656,7 @@ func (q *Queue) transition(ctx context.Context, t Transition) error {
 	if _, batched := q.backend.(BatchTransitioner); batched {
 		_, err = q.transitions.submit(ctx, t)
 	} else {
-		q.reconcileMu.RLock()
-		err = q.backend.TransitionJob(ctx, t)
-		q.reconcileMu.RUnlock()
+		err = q.transitionOne(ctx, t).err
 	}
 	if err != nil {
 		return err
