@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
 	"github.com/ordo-sched/ordo/queue"
@@ -58,7 +59,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 			var hookErrs []error
 			q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Now: now, Metrics: metrics,
 				Options: queue.Options{EnableHlcOrdering: true},
-				AfterDequeue: func(ctx context.Context, leases []queue.Lease) {
+				AfterDequeue: func(ctx context.Context, leases []driver.Lease) {
 					if _, err := snap.SnapshotBatch(ctx, leases); err != nil {
 						hookErrs = append(hookErrs, err)
 					}
@@ -86,7 +87,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 			if len(hookErrs) > 0 {
 				t.Fatalf("snapshotting batches: %v", hookErrs)
 			}
-			snaps, err := as.Snapshots(ctx, audit.SnapshotFilter{TenantID: "acme"})
+			snaps, err := as.Snapshots(ctx, driver.SnapshotFilter{TenantID: "acme"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,8 +12,8 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
@@ -40,7 +40,7 @@ func BenchmarkVerify1M(b *testing.B) {
 	if _, err := db.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
-	k := queue.ChainKey{TenantID: "bench", PartitionKey: "p"}
+	k := chain.Key{TenantID: "bench", PartitionKey: "p"}
 	start := time.Now()
 	fillChain(b, db, k, n)
 	b.Logf("inserted %d entries in %v", n, time.Since(start).Round(time.Millisecond))
@@ -49,7 +49,7 @@ func BenchmarkVerify1M(b *testing.B) {
 	scan := func() time.Duration {
 		t0 := time.Now()
 		count := 0
-		if err := store.Scan(ctx, k, 0, -1, true, func(*audit.Entry) error { count++; return nil }); err != nil || count != n {
+		if err := store.Scan(ctx, driver.ScanParams{Key: k, From: 0, To: -1, WithPayload: true}, func(*driver.LogEntry) error { count++; return nil }); err != nil || count != n {
 			b.Fatalf("scan: %d rows, %v", count, err)
 		}
 		return time.Since(t0)
@@ -109,7 +109,7 @@ func BenchmarkVerify1M(b *testing.B) {
 
 // fillChain writes a valid chain of n entries with COPY, links computed in
 // Go as the queue would, and its head.
-func fillChain(b *testing.B, db *postgres.DB, k queue.ChainKey, n int) {
+func fillChain(b *testing.B, db *postgres.DB, k chain.Key, n int) {
 	ctx := context.Background()
 	const base = int64(1_704_067_200_000)
 	created := time.UnixMilli(base)

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // Each chain is also an RFC 6962 Merkle tree whose leaf i is the entry at
@@ -34,20 +34,20 @@ import (
 // OriginPrefix starts every checkpoint origin.
 const OriginPrefix = "ordo/"
 
-// LeadershipName is the duty the checkpointer leads (queue.Leadership).
+// LeadershipName is the duty the checkpointer leads (driver.Leadership).
 const LeadershipName = "ordo.checkpointer"
 
 // Origin returns the checkpoint origin of chain k.
-func Origin(k queue.ChainKey) string { return OriginPrefix + k.TenantID + "/" + k.PartitionKey }
+func Origin(k chain.Key) string { return OriginPrefix + k.TenantID + "/" + k.PartitionKey }
 
 // ParseOrigin returns the chain an origin names.
-func ParseOrigin(origin string) (queue.ChainKey, error) {
+func ParseOrigin(origin string) (chain.Key, error) {
 	rest, ok := strings.CutPrefix(origin, OriginPrefix)
 	tenant, partition, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || chain.ValidateTenantID(tenant) != nil || chain.ValidatePartitionKey(partition) != nil {
-		return queue.ChainKey{}, fmt.Errorf("audit: %q is not an ordo checkpoint origin (ordo/<tenant>/<partition>)", origin)
+		return chain.Key{}, fmt.Errorf("audit: %q is not an ordo checkpoint origin (ordo/<tenant>/<partition>)", origin)
 	}
-	return queue.ChainKey{TenantID: tenant, PartitionKey: partition}, nil
+	return chain.Key{TenantID: tenant, PartitionKey: partition}, nil
 }
 
 // CheckpointBody is what a checkpoint states.
@@ -58,7 +58,7 @@ type CheckpointBody struct {
 }
 
 // Key returns the chain the checkpoint is about.
-func (b CheckpointBody) Key() (queue.ChainKey, error) { return ParseOrigin(b.Origin) }
+func (b CheckpointBody) Key() (chain.Key, error) { return ParseOrigin(b.Origin) }
 
 // Text returns the note text of the body.
 func (b CheckpointBody) Text() string {
@@ -116,11 +116,11 @@ func SignCheckpoint(body CheckpointBody, key *PrivateKey) ([]byte, error) {
 // signs a checkpoint of every chain that grew. One node at a time does
 // it: with Leader set, RunOnce first takes the LeadershipName lease.
 type Checkpointer struct {
-	Store Store
+	Store driver.AuditStore
 	Key   *PrivateKey
-	// Leader elects one checkpointer among the nodes (the backend, which
-	// implements queue.Leadership); nil runs unconditionally.
-	Leader queue.Leadership
+	// Leader elects one checkpointer among the nodes (the backend); nil,
+	// or a backend without leadership, runs unconditionally.
+	Leader driver.Leadership
 	Holder string // this node's id, for the lease
 	// Now is the wall clock for leases and created_at; default time.Now.
 	Now      func() time.Time
@@ -136,7 +136,7 @@ type RunResult struct {
 	Led          bool             // this node held the lease
 	Leaves       int64            // leaves hashed
 	Checkpoints  []CheckpointBody // checkpoints signed
-	ChainsFailed []queue.ChainKey // chains whose new entries did not follow the hashed history
+	ChainsFailed []chain.Key      // chains whose new entries did not follow the hashed history
 }
 
 // ErrHistoryMismatch means new entries do not follow the entries already
@@ -174,8 +174,12 @@ func (c *Checkpointer) RunOnce(ctx context.Context) (RunResult, error) {
 			lease = time.Minute
 		}
 		now := c.now()
-		ok, err := c.Leader.TryLead(ctx, LeadershipName, c.Holder, now.Add(lease), now)
-		if err != nil || !ok {
+		ok, err := c.Leader.TryLead(ctx, driver.LeadParams{Name: LeadershipName, Holder: c.Holder, Until: now.Add(lease), Now: now})
+		switch {
+		case errors.Is(err, driver.ErrNotSupported):
+			// No election on this backend: every node checkpoints, and
+			// AppendHashes lets one writer extend each tree.
+		case err != nil || !ok:
 			return res, err
 		}
 	}
@@ -243,7 +247,7 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 	}
 }
 
-func (c *Checkpointer) sign(ctx context.Context, k queue.ChainKey, size int64) (CheckpointBody, error) {
+func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (CheckpointBody, error) {
 	root, err := tlog.TreeHash(size, c.reader(ctx, k, nil))
 	if err != nil {
 		return CheckpointBody{}, fmt.Errorf("audit: tree hash of %s at size %d: %w", Origin(k), size, err)
@@ -253,12 +257,12 @@ func (c *Checkpointer) sign(ctx context.Context, k queue.ChainKey, size int64) (
 	if err != nil {
 		return body, err
 	}
-	err = c.Store.InsertCheckpoint(ctx, &Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
+	err = c.Store.InsertCheckpoint(ctx, &driver.Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
 	return body, err
 }
 
 // reader reads chain k's stored hashes, from pending first.
-func (c *Checkpointer) reader(ctx context.Context, k queue.ChainKey, pending map[int64]tlog.Hash) tlog.HashReader {
+func (c *Checkpointer) reader(ctx context.Context, k chain.Key, pending map[int64]tlog.Hash) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
 		var missing []int64
@@ -293,7 +297,7 @@ func (c *Checkpointer) reader(ctx context.Context, k queue.ChainKey, pending map
 // extend hashes entries [size, entries) of chain k into its tree, in
 // chunks, each stored in one transaction, and returns how many it added.
 // Every new entry must link correctly and follow the last hashed one.
-func (c *Checkpointer) extend(ctx context.Context, k queue.ChainKey, size, entries int64) (int64, error) {
+func (c *Checkpointer) extend(ctx context.Context, k chain.Key, size, entries int64) (int64, error) {
 	chunk := int64(c.Chunk)
 	if chunk <= 0 {
 		chunk = 10_000
@@ -338,7 +342,7 @@ func (c *Checkpointer) extend(ctx context.Context, k queue.ChainKey, size, entri
 		n := size
 		var prev chain.Hash
 		var scanErr error
-		err := c.Store.Scan(ctx, k, size, end, false, func(e *Entry) error {
+		err := c.Store.Scan(ctx, driver.ScanParams{Key: k, From: size, To: end, WithPayload: false}, func(e *driver.LogEntry) error {
 			if e.Pos != n {
 				return fmt.Errorf("%w: chain_pos %d missing", ErrHistoryMismatch, n)
 			}
@@ -395,7 +399,7 @@ func (c *Checkpointer) extend(ctx context.Context, k queue.ChainKey, size, entri
 			return added, err
 		}
 		if n > size {
-			if aerr := c.Store.AppendHashes(ctx, k, size, n, hashes); aerr != nil {
+			if aerr := c.Store.AppendHashes(ctx, driver.AppendHashesParams{Key: k, OldSize: size, NewSize: n, Hashes: hashes}); aerr != nil {
 				return added, aerr
 			}
 			added += n - size
@@ -412,7 +416,7 @@ func (c *Checkpointer) extend(ctx context.Context, k queue.ChainKey, size, entri
 }
 
 // treeHashReader reads chain k's stored hashes straight from the store.
-func treeHashReader(ctx context.Context, s Store, k queue.ChainKey) tlog.HashReader {
+func treeHashReader(ctx context.Context, s driver.AuditStore, k chain.Key) tlog.HashReader {
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		return s.ReadHashes(ctx, k, indexes)
 	})

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
 )
 
 // TestTreeBuilderMatchesTlog: the streaming root equals tlog.TreeHash over
@@ -42,7 +41,7 @@ func TestTreeBuilderMatchesTlog(t *testing.T) {
 // TestJobIDCheckMatchesChain: the verifier's allocation-free job id is
 // chain.JobID's.
 func TestJobIDCheckMatchesChain(t *testing.T) {
-	k := queue.ChainKey{TenantID: "acme", PartitionKey: "Zürich"}
+	k := chain.Key{TenantID: "acme", PartitionKey: "Zürich"}
 	for _, key := range []string{"", "order-1"} {
 		ph := chain.Hash(sha256.Sum256([]byte(key + "x")))
 		id, err := chain.JobID(k.TenantID, k.PartitionKey, "email.send", key, ph)
@@ -78,7 +77,7 @@ func TestCanonicalTHLC(t *testing.T) {
 }
 
 func TestOriginRoundTrip(t *testing.T) {
-	for _, k := range []queue.ChainKey{{TenantID: "acme"}, {TenantID: "a.b-c", PartitionKey: "eu/west/1 x"}} {
+	for _, k := range []chain.Key{{TenantID: "acme"}, {TenantID: "a.b-c", PartitionKey: "eu/west/1 x"}} {
 		got, err := ParseOrigin(Origin(k))
 		if err != nil || got != k {
 			t.Errorf("%v: %v, %v", k, got, err)

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // ProofFormat identifies version 1 of the proof file format.
@@ -60,13 +60,13 @@ type ProofEntry struct {
 
 // ProveInclusion proves that job jobID is in its chain, against the
 // chain's latest stored checkpoint.
-func ProveInclusion(ctx context.Context, s Store, jobID uuid.UUID) (*Proof, error) {
+func ProveInclusion(ctx context.Context, s driver.AuditStore, jobID uuid.UUID) (*Proof, error) {
 	locs, err := s.FindJob(ctx, jobID)
 	if err != nil {
 		return nil, err
 	}
 	if len(locs) == 0 {
-		return nil, fmt.Errorf("audit: job %s: %w in the log", jobID, ErrNotFound)
+		return nil, fmt.Errorf("audit: job %s: %w in the log", jobID, driver.ErrRecordNotFound)
 	}
 	l := locs[0]
 	cps, err := s.Checkpoints(ctx, l.Key, 1)
@@ -94,12 +94,12 @@ func ProveInclusion(ctx context.Context, s Store, jobID uuid.UUID) (*Proof, erro
 
 // ProveConsistency proves that chain k's tree of size oldSize is a prefix
 // of its tree at the checkpoint of size newSize (0: the latest checkpoint).
-func ProveConsistency(ctx context.Context, s Store, k queue.ChainKey, oldSize, newSize int64) (*Proof, error) {
+func ProveConsistency(ctx context.Context, s driver.AuditStore, k chain.Key, oldSize, newSize int64) (*Proof, error) {
 	cps, err := s.Checkpoints(ctx, k, 0)
 	if err != nil {
 		return nil, err
 	}
-	var newCP, oldCP *Checkpoint
+	var newCP, oldCP *driver.Checkpoint
 	for i := range cps {
 		if newCP == nil && (newSize == 0 || cps[i].Size == newSize) {
 			newCP = &cps[i]
@@ -173,7 +173,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 		res.Problem = fmt.Sprintf(format, args...)
 		return res, nil
 	}
-	k := queue.ChainKey{TenantID: p.TenantID, PartitionKey: p.PartitionKey}
+	k := chain.Key{TenantID: p.TenantID, PartitionKey: p.PartitionKey}
 	res.Origin = Origin(k)
 	cp, _, err := OpenCheckpoint([]byte(p.Checkpoint), key)
 	if err != nil {

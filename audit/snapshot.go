@@ -14,6 +14,7 @@ import (
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -71,7 +72,7 @@ const LeafEncoding = "rfc6962:sha256(0x00||link)"
 
 // Snapshotter creates batch snapshots.
 type Snapshotter struct {
-	Store Store
+	Store driver.AuditStore
 	Key   *PrivateKey
 	// Clock stamps snapshot_hlc; without it, the range's last t_hlc is used.
 	Clock   *hlc.Clock
@@ -84,7 +85,7 @@ type Snapshotter struct {
 // that is not intact (a gap, a link that does not recompute, an entry that
 // does not follow the one before it): a snapshot vouches for what it
 // covers.
-func (s *Snapshotter) Create(ctx context.Context, k queue.ChainKey, from, to int64) (*Snapshot, error) {
+func (s *Snapshotter) Create(ctx context.Context, k chain.Key, from, to int64) (*driver.Snapshot, error) {
 	if s.Key == nil {
 		return nil, errors.New("audit: snapshot: no signing key")
 	}
@@ -121,7 +122,7 @@ func (s *Snapshotter) Create(ctx context.Context, k queue.ChainKey, from, to int
 	if s.Now != nil {
 		now = s.Now
 	}
-	snap := &Snapshot{
+	snap := &driver.Snapshot{
 		BatchID: uuid.New(), Key: k, SnapshotHLC: snapHLC, FromPos: from, ToPos: to,
 		FromLink: rs.first, ToLink: rs.last, EntryCount: rs.count, MerkleRoot: chain.Hash(rs.tree.root()),
 		KeyID: s.Key.KeyID(), CreatedAt: now(),
@@ -158,15 +159,15 @@ func (s *Snapshotter) Create(ctx context.Context, k queue.ChainKey, from, to int
 // snapshot of the range from its earliest to its latest leased entry
 // (leases without a t_hlc, i.e. legacy-only jobs, are ignored). A worker
 // calls it after Queue.Dequeue with the batch's leases.
-func (s *Snapshotter) SnapshotBatch(ctx context.Context, leases []queue.Lease) ([]*Snapshot, error) {
+func (s *Snapshotter) SnapshotBatch(ctx context.Context, leases []driver.Lease) ([]*driver.Snapshot, error) {
 	type bounds struct{ lo, hi string }
-	byChain := map[queue.ChainKey]*bounds{}
-	var keys []queue.ChainKey
+	byChain := map[chain.Key]*bounds{}
+	var keys []chain.Key
 	for _, l := range leases {
 		if l.THLC == "" {
 			continue
 		}
-		k := queue.ChainKey{TenantID: l.TenantID, PartitionKey: l.PartitionKey}
+		k := chain.Key{TenantID: l.TenantID, PartitionKey: l.PartitionKey}
 		b, ok := byChain[k]
 		if !ok {
 			b = &bounds{l.THLC, l.THLC}
@@ -181,7 +182,7 @@ func (s *Snapshotter) SnapshotBatch(ctx context.Context, leases []queue.Lease) (
 		}
 		return keys[i].PartitionKey < keys[j].PartitionKey
 	})
-	var out []*Snapshot
+	var out []*driver.Snapshot
 	for _, k := range keys {
 		b := byChain[k]
 		from, ok, err := s.Store.PosOf(ctx, k, b.lo)
@@ -204,7 +205,7 @@ func (s *Snapshotter) SnapshotBatch(ctx context.Context, leases []queue.Lease) (
 	return out, nil
 }
 
-func snapshotStatement(s *Snapshot) Statement {
+func snapshotStatement(s *driver.Snapshot) Statement {
 	root := hex.EncodeToString(s.MerkleRoot[:])
 	return Statement{
 		Type: StatementType,
@@ -236,14 +237,14 @@ type rangeState struct {
 // readRange streams chain k's entries [from, end) (end < 0: to the last),
 // building the range's Merkle tree and checking that it is intact: no
 // gap, every link recomputes, every entry follows the one before.
-func readRange(ctx context.Context, s Store, k queue.ChainKey, from, end int64) (*rangeState, error) {
+func readRange(ctx context.Context, s driver.AuditStore, k chain.Key, from, end int64) (*rangeState, error) {
 	rs := &rangeState{}
-	fail := func(e *Entry, format string, args ...any) {
+	fail := func(e *driver.LogEntry, format string, args ...any) {
 		if rs.problem == "" {
 			rs.problem, rs.problemPos, rs.problemJob = fmt.Sprintf(format, args...), e.Pos, e.JobID
 		}
 	}
-	err := s.Scan(ctx, k, from, end, false, func(e *Entry) error {
+	err := s.Scan(ctx, driver.ScanParams{Key: k, From: from, To: end, WithPayload: false}, func(e *driver.LogEntry) error {
 		want := from + rs.count
 		if e.Pos != want {
 			fail(e, "chain_pos %d missing", want)
@@ -281,7 +282,7 @@ type SnapshotCheck struct {
 // key, that the signed statement is the one the row describes, and that
 // the range is still intact in the log (same entries, same links, same
 // Merkle root, nothing missing).
-func VerifySnapshot(ctx context.Context, s Store, snap *Snapshot, key *PublicKey) (*SnapshotCheck, error) {
+func VerifySnapshot(ctx context.Context, s driver.AuditStore, snap *driver.Snapshot, key *PublicKey) (*SnapshotCheck, error) {
 	c := &SnapshotCheck{BatchID: snap.BatchID, Problems: []string{}}
 	bad := func(format string, args ...any) { c.Problems = append(c.Problems, fmt.Sprintf(format, args...)) }
 	var env dsse.Envelope
@@ -323,7 +324,7 @@ func VerifySnapshot(ctx context.Context, s Store, snap *Snapshot, key *PublicKey
 		bad("the statement's subject digest is not its Merkle root")
 	}
 	// Hold the log to what was signed, not to the (editable) row.
-	k := queue.ChainKey{TenantID: p.TenantID, PartitionKey: p.PartitionKey}
+	k := chain.Key{TenantID: p.TenantID, PartitionKey: p.PartitionKey}
 	if p.EntryCount != p.ToChainPos-p.FromChainPos+1 || p.EntryCount < 1 {
 		bad("the signed range %d..%d does not hold %d entries", p.FromChainPos, p.ToChainPos, p.EntryCount)
 		return c, nil

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -121,7 +122,7 @@ func (r *Result) add(c *ChainResult) {
 
 // Verifier checks chains. Only Store is required.
 type Verifier struct {
-	Store Store
+	Store driver.AuditStore
 	// Metrics, when set, counts every chain verified in
 	// scheduler_chain_verifications_total{result} and every issue in
 	// scheduler_chain_verification_issues_total.
@@ -147,7 +148,7 @@ type Verifier struct {
 // Verify checks the chains of tenantID: the one of partition if given,
 // else every chain of the tenant. It is a shorthand for a Verifier with
 // only a Store.
-func Verify(ctx context.Context, s Store, tenantID string, partition ...string) (*Result, error) {
+func Verify(ctx context.Context, s driver.AuditStore, tenantID string, partition ...string) (*Result, error) {
 	return (&Verifier{Store: s}).Verify(ctx, tenantID, partition...)
 }
 
@@ -162,12 +163,12 @@ func (v *Verifier) Verify(ctx context.Context, tenantID string, partition ...str
 	if len(partition) > 1 {
 		return nil, errors.New("audit: Verify takes at most one partition")
 	}
-	var keys []queue.ChainKey
+	var keys []chain.Key
 	if len(partition) == 1 {
 		if err := chain.ValidatePartitionKey(partition[0]); err != nil {
 			return nil, err
 		}
-		keys = []queue.ChainKey{{TenantID: tenantID, PartitionKey: partition[0]}}
+		keys = []chain.Key{{TenantID: tenantID, PartitionKey: partition[0]}}
 	} else {
 		var err error
 		if keys, err = v.Store.Chains(ctx, tenantID); err != nil {
@@ -186,7 +187,7 @@ func (v *Verifier) VerifyAll(ctx context.Context) (*Result, error) {
 	return v.verifyKeys(ctx, keys)
 }
 
-func (v *Verifier) verifyKeys(ctx context.Context, keys []queue.ChainKey) (*Result, error) {
+func (v *Verifier) verifyKeys(ctx context.Context, keys []chain.Key) (*Result, error) {
 	res := &Result{Valid: true, Issues: []Issue{}, Chains: []*ChainResult{}}
 	for _, k := range keys {
 		c, err := v.VerifyChain(ctx, k)
@@ -201,7 +202,7 @@ func (v *Verifier) verifyKeys(ctx context.Context, keys []queue.ChainKey) (*Resu
 // VerifyChain checks one chain, streaming its entries in chain_pos order in
 // constant memory, against docs/chain-spec.md section 8, its chain_heads
 // row, and signed checkpoints.
-func (v *Verifier) VerifyChain(ctx context.Context, k queue.ChainKey) (*ChainResult, error) {
+func (v *Verifier) VerifyChain(ctx context.Context, k chain.Key) (*ChainResult, error) {
 	cv := &chainVerifier{v: v, key: k, firstGap: -1, res: &ChainResult{TenantID: k.TenantID, PartitionKey: k.PartitionKey, Issues: []Issue{}}}
 	if err := cv.run(ctx); err != nil {
 		return nil, fmt.Errorf("audit: verifying chain %s/%q: %w", k.TenantID, k.PartitionKey, err)
@@ -260,7 +261,7 @@ const batchSize = 1024
 
 type chainVerifier struct {
 	v   *Verifier
-	key queue.ChainKey
+	key chain.Key
 	res *ChainResult
 
 	// sequential state
@@ -390,7 +391,7 @@ func (cv *chainVerifier) stream(ctx context.Context) error {
 			cur = nil
 			return true
 		}
-		scanErr = cv.v.Store.Scan(ctx, cv.key, 0, -1, true, func(e *Entry) error {
+		scanErr = cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: 0, To: -1, WithPayload: true}, func(e *driver.LogEntry) error {
 			if cur == nil {
 				select {
 				case cur = <-free:
@@ -435,7 +436,7 @@ func (cv *chainVerifier) stream(ctx context.Context) error {
 
 // copyEntry fills r (every field: it is reused) from e. It runs on the
 // reading goroutine, the pipeline's bottleneck, so it does little.
-func copyEntry(b *batch, r *rec, e *Entry) {
+func copyEntry(b *batch, r *rec, e *driver.LogEntry) {
 	r.pos, r.seq, r.jobID, r.hasKey, r.prevNull, r.badLen = e.Pos, e.Seq, e.JobID, e.HasKey, e.PrevLink == nil, ""
 	r.thlc = b.put(e.THLC)
 	r.kind = b.put(e.Kind)
@@ -562,7 +563,7 @@ func (cv *chainVerifier) checkDuplicates(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var mine []Located
+		var mine []driver.Located
 		for _, l := range locs {
 			if l.Key == cv.key {
 				mine = append(mine, l)
@@ -579,7 +580,7 @@ func (cv *chainVerifier) checkDuplicates(ctx context.Context) error {
 	return nil
 }
 
-func (cv *chainVerifier) checkHead(h HeadRow, ok bool) {
+func (cv *chainVerifier) checkHead(h driver.HeadRow, ok bool) {
 	switch {
 	case cv.n == 0 && !ok:
 		return
@@ -620,7 +621,7 @@ func (cv *chainVerifier) checkHead(h HeadRow, ok bool) {
 type entryChecker struct {
 	b      *batch
 	i      int
-	key    queue.ChainKey
+	key    chain.Key
 	partOK bool
 	canon  chain.Canonicalizer
 	sha1   hash.Hash
@@ -628,7 +629,7 @@ type entryChecker struct {
 	sum    []byte
 }
 
-func newEntryChecker(k queue.ChainKey, partOK bool) *entryChecker {
+func newEntryChecker(k chain.Key, partOK bool) *entryChecker {
 	return &entryChecker{key: k, partOK: partOK, sha1: sha1.New()}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/ordo-sched/ordo/driver"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -132,7 +133,7 @@ func (cv *chainVerifier) locate(ctx context.Context, c checkpointCheck) (*rec, e
 		}
 		var found *rec
 		next := from
-		err = cv.v.Store.Scan(ctx, cv.key, from, end, false, func(e *Entry) error {
+		err = cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: from, To: end, WithPayload: false}, func(e *driver.LogEntry) error {
 			if found != nil || e.Pos < from || e.Pos >= end {
 				return nil
 			}

@@ -66,3 +66,16 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// Key identifies one chain: every entry of a (tenant, partition) pair is
+// linked to the one before it, and chains of different keys never link.
+type Key struct{ TenantID, PartitionKey string }
+
+// Less orders keys by tenant, then partition: the order in which writers
+// lock chain heads, so that concurrent batches cannot deadlock.
+func (k Key) Less(o Key) bool {
+	if k.TenantID != o.TenantID {
+		return k.TenantID < o.TenantID
+	}
+	return k.PartitionKey < o.PartitionKey
+}

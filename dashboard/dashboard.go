@@ -22,7 +22,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -30,6 +29,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -55,8 +55,8 @@ var ErrBadToken = errors.New("dashboard: invalid or revoked token")
 
 // Config is what the dashboard needs from the service.
 type Config struct {
-	// Queue is the node's queue; its backend must implement queue.Lister
-	// and queue.Operations (both of ordo's backends do).
+	// Queue is the node's queue; the dashboard lists jobs and keeps
+	// operator state through its backend.
 	Queue *queue.Queue
 	// Authenticate resolves a token by its SHA-256: ErrBadToken for an
 	// unknown or revoked one. It is called on every request.
@@ -65,8 +65,8 @@ type Config struct {
 	// tenant's latest verification (source names who asked).
 	Verify func(ctx context.Context, tenant, source string) (*audit.Result, error)
 	// Audit is the backend's audit store, for proofs, checkpoints and
-	// snapshots; nil if the backend has none.
-	Audit audit.Store
+	// snapshots.
+	Audit driver.AuditStore
 	// PublicKey verifies checkpoint and snapshot signatures, on the server
 	// and in the browser; nil if the service has no key.
 	PublicKey *audit.PublicKey
@@ -82,8 +82,8 @@ type Config struct {
 // Dashboard is the web interface, an http.Handler.
 type Dashboard struct {
 	cfg      Config
-	lister   queue.Lister
-	ops      queue.Operations
+	lister   driver.Lister
+	ops      driver.Operations
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	mux      *http.ServeMux
@@ -96,13 +96,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, errors.New("dashboard: Config needs Queue, Authenticate and Verify")
 	}
 	d := &Dashboard{cfg: cfg, log: cfg.Logger}
-	var ok bool
-	if d.lister, ok = cfg.Queue.Backend().(queue.Lister); !ok {
-		return nil, fmt.Errorf("dashboard: the %T backend cannot list jobs", cfg.Queue.Backend())
-	}
-	if d.ops, ok = cfg.Queue.Backend().(queue.Operations); !ok {
-		return nil, fmt.Errorf("dashboard: the %T backend keeps no operator state", cfg.Queue.Backend())
-	}
+	d.lister, d.ops = cfg.Queue.Backend(), cfg.Queue.Backend()
 	if d.cfg.Now == nil {
 		d.cfg.Now = time.Now
 	}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ordo-sched/ordo/queue"
 )
 
 // No page shows data without a login: each redirects to the login form,
@@ -355,7 +353,7 @@ func (e *env) count(q string, args ...any) int64 {
 
 func (e *env) revoke(id string) {
 	e.t.Helper()
-	if err := e.svc.Queue().Backend().(queue.TokenStore).RevokeToken(context.Background(), id, time.Now()); err != nil {
+	if err := e.svc.Queue().Backend().RevokeToken(context.Background(), id, time.Now()); err != nil {
 		e.t.Fatal(err)
 	}
 }

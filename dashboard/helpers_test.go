@@ -17,9 +17,9 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -94,7 +94,7 @@ func newEnv(t *testing.T, dbURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Queue().Backend().(queue.TokenStore).CreateToken(context.Background(), rec); err != nil {
+	if err := svc.Queue().Backend().CreateToken(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	e.globexToken, e.globexTokenID = text, rec.ID
@@ -178,7 +178,7 @@ func (e *env) enqueue(tenant, token string, job map[string]any) string {
 // checkpoint signs a checkpoint of every chain that grew.
 func (e *env) checkpoint() {
 	e.t.Helper()
-	as := e.svc.Queue().Backend().(interface{ AuditStore() audit.Store }).AuditStore()
+	as := e.svc.Queue().Backend().(interface{ AuditStore() driver.AuditStore }).AuditStore()
 	cp := &audit.Checkpointer{Store: as, Key: e.key, Now: func() time.Time { return time.UnixMilli(e.wall.UnixMilli()) }}
 	if _, err := cp.RunOnce(context.Background()); err != nil {
 		e.t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -44,7 +45,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format("2006-01-02 15:04:05Z")
 	},
 	"perMin":     func(n int64) string { return strconv.FormatFloat(float64(n)/rateWindow.Minutes(), 'f', 1, 64) },
-	"statuses":   func() []queue.Status { return queue.AllStatuses },
+	"statuses":   func() []queue.Status { return driver.AllStatuses },
 	"pathEscape": url.PathEscape,
 	"partition": func(p string) string {
 		if p == "" {
@@ -154,9 +155,9 @@ type tenantOverview struct {
 	Tenant       string
 	Counts       map[queue.Status]int64
 	Total        int64
-	Activity     queue.TenantActivity
-	Paused       []queue.PausedQueue
-	Verification *queue.VerificationRecord
+	Activity     driver.TenantActivity
+	Paused       []driver.PausedQueue
+	Verification *driver.VerificationRecord
 }
 
 // overview: GET /
@@ -171,7 +172,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 		d.internal(w, r, v, err)
 		return
 	}
-	counts, err := d.lister.CountByStatus(ctx, queue.CountParams{TenantID: scope})
+	counts, err := d.lister.CountByStatus(ctx, driver.CountParams{TenantID: scope})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -189,7 +190,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	rows := map[string]*tenantOverview{}
 	row := func(t string) *tenantOverview {
 		if rows[t] == nil {
-			rows[t] = &tenantOverview{Tenant: t, Counts: map[queue.Status]int64{}, Activity: queue.TenantActivity{TenantID: t}}
+			rows[t] = &tenantOverview{Tenant: t, Counts: map[queue.Status]int64{}, Activity: driver.TenantActivity{TenantID: t}}
 		}
 		return rows[t]
 	}
@@ -251,9 +252,9 @@ func (f listFilter) query(cursor string) string {
 	return q.Encode()
 }
 
-func readFilter(q url.Values) (listFilter, queue.ListParams, error) {
+func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 	var f listFilter
-	var p queue.ListParams
+	var p driver.ListParams
 	for k := range q {
 		switch k {
 		case "state", "kind", "partition", "cursor", "view", "done":
@@ -300,7 +301,7 @@ func readFilter(q url.Values) (listFilter, queue.ListParams, error) {
 		return f, p, fmt.Errorf("view %q: want list or chain", q.Get("view"))
 	}
 	if c := q.Get("cursor"); c != "" {
-		if _, err := queue.ParseCursor(c); err != nil {
+		if _, err := driver.ParseCursor(c); err != nil {
 			return f, p, errors.New("the page cursor is not one this list made; start again from the first page")
 		}
 		f.Cursor, p.Cursor = c, c
@@ -332,7 +333,7 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 	p.TenantID = v.Tenant
 	list, next, err := d.lister.ListJobs(r.Context(), p)
 	if err != nil {
-		if errors.Is(err, queue.ErrInvalidList) {
+		if errors.Is(err, driver.ErrInvalidList) {
 			d.fail(w, r, v, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -414,7 +415,7 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, v *view) {
 			data["Stamped"] = time.UnixMilli(ts.Physical).UTC()
 		}
 	}
-	actions, err := d.ops.Actions(r.Context(), queue.ActionFilter{TenantID: v.Tenant, JobID: info.JobID, Limit: 20})
+	actions, err := d.ops.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, JobID: info.JobID, Limit: 20})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -503,14 +504,14 @@ func (d *Dashboard) jobAction(w http.ResponseWriter, r *http.Request, v *view) {
 		d.internal(w, r, v, err)
 		return
 	}
-	d.record(r, queue.OperatorAction{TenantID: v.Tenant, JobID: info.JobID, Action: action, Actor: v.Principal.Name,
+	d.record(r, driver.OperatorAction{TenantID: v.Tenant, JobID: info.JobID, Action: action, Actor: v.Principal.Name,
 		Detail: "was " + string(info.Status), At: v.Now})
 	http.Redirect(w, r, "/tenants/"+url.PathEscape(v.Tenant)+"/jobs/"+info.JobID.String()+"?done="+done, http.StatusSeeOther)
 }
 
 // record keeps an operator action; the action itself is done, so a
 // failure to record it is logged, not shown.
-func (d *Dashboard) record(r *http.Request, a queue.OperatorAction) {
+func (d *Dashboard) record(r *http.Request, a driver.OperatorAction) {
 	if err := d.ops.RecordAction(r.Context(), a); err != nil {
 		d.log.Error("dashboard: recording an operator action failed", "action", a.Action, "tenant", a.TenantID, "error", err)
 	}
@@ -518,7 +519,7 @@ func (d *Dashboard) record(r *http.Request, a queue.OperatorAction) {
 
 // checkpointRow is a chain's latest checkpoint with its signature status.
 type checkpointRow struct {
-	Key       queue.ChainKey
+	Key       chain.Key
 	Size      int64
 	Root      string
 	KeyName   string
@@ -529,7 +530,7 @@ type checkpointRow struct {
 }
 
 type snapshotRow struct {
-	audit.Snapshot
+	driver.Snapshot
 	Signature string
 	Valid     bool
 }
@@ -569,7 +570,7 @@ func (d *Dashboard) chainHealth(w http.ResponseWriter, r *http.Request, v *view)
 			}
 		}
 		data["Chains"], data["Checkpoints"] = keys, cps
-		snaps, err := as.Snapshots(ctx, audit.SnapshotFilter{TenantID: v.Tenant, Limit: 1000})
+		snaps, err := as.Snapshots(ctx, driver.SnapshotFilter{TenantID: v.Tenant, Limit: 1000})
 		if err != nil {
 			d.internal(w, r, v, err)
 			return
@@ -589,7 +590,7 @@ func (d *Dashboard) chainHealth(w http.ResponseWriter, r *http.Request, v *view)
 	d.render(w, r, http.StatusOK, "chain", v)
 }
 
-func (d *Dashboard) checkCheckpoint(cp audit.Checkpoint, k queue.ChainKey) (string, bool) {
+func (d *Dashboard) checkCheckpoint(cp driver.Checkpoint, k chain.Key) (string, bool) {
 	if d.cfg.PublicKey == nil {
 		return "not checked: the service has no public key", false
 	}
@@ -603,7 +604,7 @@ func (d *Dashboard) checkCheckpoint(cp audit.Checkpoint, k queue.ChainKey) (stri
 	return "valid", true
 }
 
-func (d *Dashboard) checkSnapshot(ctx context.Context, sn *audit.Snapshot) (string, bool) {
+func (d *Dashboard) checkSnapshot(ctx context.Context, sn *driver.Snapshot) (string, bool) {
 	if d.cfg.PublicKey == nil {
 		return "not checked: the service has no public key", false
 	}
@@ -634,7 +635,7 @@ func (d *Dashboard) queues(w http.ResponseWriter, r *http.Request, v *view) {
 		d.internal(w, r, v, err)
 		return
 	}
-	actions, err := d.ops.Actions(r.Context(), queue.ActionFilter{TenantID: v.Tenant, Limit: 20})
+	actions, err := d.ops.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, Limit: 20})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -649,8 +650,8 @@ func (d *Dashboard) queues(w http.ResponseWriter, r *http.Request, v *view) {
 }
 
 // queueKey reads the kind of a queue action (empty: the whole queue).
-func queueKey(tenant, kind string) (queue.QueueKey, error) {
-	k := queue.QueueKey{TenantID: tenant, Kind: strings.TrimSpace(kind)}
+func queueKey(tenant, kind string) (driver.QueueKey, error) {
+	k := driver.QueueKey{TenantID: tenant, Kind: strings.TrimSpace(kind)}
 	if k.Kind != "" {
 		if err := chain.ValidateKind(k.Kind); err != nil {
 			return k, err
@@ -690,7 +691,7 @@ func (d *Dashboard) queueAction(w http.ResponseWriter, r *http.Request, v *view)
 	}
 	done := "paused"
 	if action == "pause" {
-		err = d.ops.PauseQueue(r.Context(), k, v.Principal.Name, v.Now)
+		err = d.ops.PauseQueue(r.Context(), driver.PauseParams{Queue: k, By: v.Principal.Name, Now: v.Now})
 	} else {
 		done = "resumed"
 		var was bool
@@ -703,13 +704,13 @@ func (d *Dashboard) queueAction(w http.ResponseWriter, r *http.Request, v *view)
 		d.internal(w, r, v, err)
 		return
 	}
-	d.record(r, queue.OperatorAction{TenantID: v.Tenant, Kind: k.Kind, Action: action, Actor: v.Principal.Name, At: v.Now})
+	d.record(r, driver.OperatorAction{TenantID: v.Tenant, Kind: k.Kind, Action: action, Actor: v.Principal.Name, At: v.Now})
 	http.Redirect(w, r, "/tenants/"+url.PathEscape(v.Tenant)+"/queues?done="+done, http.StatusSeeOther)
 }
 
 // nodeRow is a node as the nodes page shows it.
 type nodeRow struct {
-	queue.NodeStatus
+	driver.NodeStatus
 	HLCAheadMS   int64 // the node's HLC physical time minus its wall clock when it reported
 	HasHLC       bool
 	ReportBehind time.Duration // this server's clock minus the node's report time

@@ -100,7 +100,7 @@ type Clock struct {
 	state atomic.Uint64 // packed last issued (physical, logical)
 	bound atomic.Int64  // persisted upper bound: every issued physical is below it
 	// withData: the store's owner persists bounds with its data, so the
-	// clock never writes (see DataBoundStore) and bound stays unlimited.
+	// clock never writes (see StateStore.BoundWrittenWithData) and bound stays unlimited.
 	withData bool
 
 	persistMu sync.Mutex // serialises store writes
@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Clock, error) {
 	// The in-memory bound equals it, so the first tick persists a new one.
 	c.state.Store(pack(bound, 0))
 	c.bound.Store(bound)
-	if ds, ok := cfg.Store.(DataBoundStore); ok && ds.BoundWrittenWithData() {
+	if cfg.Store.BoundWrittenWithData() {
 		c.withData = true
 		c.bound.Store(MaxPhysical + 1)
 	}

@@ -17,18 +17,16 @@ import (
 type StateStore interface {
 	Load(ctx context.Context, node string) (int64, error)
 	Save(ctx context.Context, node string, bound int64) error
-}
 
-// DataBoundStore is a StateStore whose owner writes the bound together
-// with the data: every transaction that stores a timestamp also raises the
-// node's bound above it, atomically. A Clock on such a store never calls
-// Save itself, only Load at start. This is what a single-writer database
-// needs (SQLite), where the clock could not write on a connection of its
-// own while the transaction that asked for the timestamp holds the write
-// lock; and it is safe whatever that transaction does, since a rolled-back
-// timestamp was never stored anywhere.
-type DataBoundStore interface {
-	StateStore
+	// BoundWrittenWithData reports whether the store's owner writes the
+	// bound together with the data: every transaction that stores a
+	// timestamp also raises the node's bound above it, atomically. A Clock
+	// on such a store never calls Save itself, only Load at start. This is
+	// what a single-writer database needs (SQLite), where the clock could
+	// not write on a connection of its own while the transaction that
+	// asked for the timestamp holds the write lock; and it is safe whatever
+	// that transaction does, since a rolled-back timestamp was never
+	// stored anywhere.
 	BoundWrittenWithData() bool
 }
 
@@ -74,6 +72,9 @@ func (s *MemoryStore) Save(_ context.Context, node string, bound int64) error {
 }
 
 // Saves counts Save calls, so tests can check that ticks do not write.
+// BoundWrittenWithData reports false: the Clock saves its own bounds.
+func (s *MemoryStore) BoundWrittenWithData() bool { return false }
+
 func (s *MemoryStore) Saves() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 func sha256Sum(b []byte) chain.Hash { return sha256.Sum256(b) }
@@ -139,7 +140,7 @@ func (c *coalescer[T, R]) close() {
 }
 
 // writeBatch and writeOne are the enqueue coalescer's runs.
-func (q *Queue) writeBatch(ctx context.Context, jobs []*Prepared) ([]outcome[EnqueueResult], error) {
+func (q *Queue) writeBatch(ctx context.Context, jobs []*driver.Prepared) ([]outcome[EnqueueResult], error) {
 	res, err := q.write(ctx, jobs, q.now())
 	if err != nil {
 		return nil, err
@@ -151,30 +152,19 @@ func (q *Queue) writeBatch(ctx context.Context, jobs []*Prepared) ([]outcome[Enq
 	return outs, nil
 }
 
-func (q *Queue) writeOne(ctx context.Context, job *Prepared) outcome[EnqueueResult] {
-	res, err := q.write(ctx, []*Prepared{job}, q.now())
+func (q *Queue) writeOne(ctx context.Context, job *driver.Prepared) outcome[EnqueueResult] {
+	res, err := q.write(ctx, []*driver.Prepared{job}, q.now())
 	if err != nil {
 		return outcome[EnqueueResult]{err: err}
 	}
 	return outcome[EnqueueResult]{res: res[0]}
 }
 
-// BatchTransitioner is implemented by backends that can apply many
-// transitions in one round trip. The queue then coalesces concurrent
-// Complete, Fail, Snooze and CancelLeased calls, so a busy worker pool
-// costs one write per batch of finished jobs, not one per job.
-type BatchTransitioner interface {
-	// TransitionJobs applies each transition as TransitionJob would, all
-	// in one transaction, and returns per transition nil or ErrLeaseLost.
-	// When it returns an error, none was applied.
-	TransitionJobs(ctx context.Context, ts []Transition) ([]error, error)
-}
-
 // transitionBatch and transitionOne are the transition coalescer's runs.
-func (q *Queue) transitionBatch(ctx context.Context, ts []Transition) ([]outcome[struct{}], error) {
+func (q *Queue) transitionBatch(ctx context.Context, ts []driver.Transition) ([]outcome[struct{}], error) {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
-	errs, err := q.backend.(BatchTransitioner).TransitionJobs(ctx, ts)
+	errs, err := q.backend.TransitionJobs(ctx, ts)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +175,7 @@ func (q *Queue) transitionBatch(ctx context.Context, ts []Transition) ([]outcome
 	return outs, nil
 }
 
-func (q *Queue) transitionOne(ctx context.Context, t Transition) outcome[struct{}] {
+func (q *Queue) transitionOne(ctx context.Context, t driver.Transition) outcome[struct{}] {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
 	return outcome[struct{}]{err: q.backend.TransitionJob(ctx, t)}

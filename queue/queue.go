@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 )
 
@@ -44,7 +45,7 @@ type Job struct {
 
 // Config configures a Queue. Backend and Clock are required.
 type Config struct {
-	Backend Backend
+	Backend driver.Driver
 	Clock   *hlc.Clock
 	Options Options
 	// Now is the wall clock for run_at, leases and timestamps; default
@@ -74,7 +75,7 @@ type Config struct {
 
 // Queue is safe for concurrent use.
 type Queue struct {
-	backend Backend
+	backend driver.Driver
 	clock   *hlc.Clock
 	now     func() time.Time
 	metrics *Metrics
@@ -94,8 +95,8 @@ type Queue struct {
 	reconcileMu sync.RWMutex
 
 	// enqueues and transitions coalesce concurrent calls (group commit).
-	enqueues    coalescer[*Prepared, EnqueueResult]
-	transitions coalescer[Transition, struct{}]
+	enqueues    coalescer[*driver.Prepared, EnqueueResult]
+	transitions coalescer[driver.Transition, struct{}]
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
@@ -134,39 +135,9 @@ func (q *Queue) notify() {
 // jobs left only on the other side by an earlier mode are first brought
 // over (see SetOptions), so none is stranded by a restart in a new mode.
 func New(ctx context.Context, cfg Config) (*Queue, error) {
-	if cfg.Backend == nil {
-		return nil, errors.New("queue: Config.Backend is required")
-	}
-	if cfg.Clock == nil {
-		return nil, errors.New("queue: Config.Clock is required")
-	}
-	cfg.Options = cfg.Options.withDefaults()
-	if err := cfg.Options.Validate(); err != nil {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
 		return nil, err
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Metrics == nil {
-		cfg.Metrics, _ = NewMetrics(nil)
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.DefaultMaxAttempts == 0 {
-		cfg.DefaultMaxAttempts = 25
-	}
-	if cfg.DefaultMaxAttempts < 1 {
-		return nil, fmt.Errorf("queue: DefaultMaxAttempts = %d, want at least 1", cfg.DefaultMaxAttempts)
-	}
-	if cfg.Backoff == nil {
-		cfg.Backoff = DefaultBackoff
-	}
-	if cfg.MaxPayloadBytes == 0 {
-		cfg.MaxPayloadBytes = 1 << 20
-	}
-	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = 1000
 	}
 	if err := cfg.Clock.SetMaxDrift(time.Duration(cfg.Options.MaxClockDriftMs) * time.Millisecond); err != nil {
 		return nil, err
@@ -175,8 +146,8 @@ func New(ctx context.Context, cfg Config) (*Queue, error) {
 		backend: cfg.Backend, clock: cfg.Clock, now: cfg.Now, metrics: cfg.Metrics, log: cfg.Logger,
 		cfg: cfg, opts: cfg.Options,
 	}
-	q.enqueues = coalescer[*Prepared, EnqueueResult]{max: cfg.MaxBatch, batch: q.writeBatch, one: q.writeOne}
-	q.transitions = coalescer[Transition, struct{}]{max: cfg.MaxBatch, batch: q.transitionBatch, one: q.transitionOne}
+	q.enqueues = coalescer[*driver.Prepared, EnqueueResult]{max: cfg.MaxBatch, batch: q.writeBatch, one: q.writeOne}
+	q.transitions = coalescer[driver.Transition, struct{}]{max: cfg.MaxBatch, batch: q.transitionBatch, one: q.transitionOne}
 	if !cfg.SkipReconcile {
 		if err := q.reconcile(ctx, cfg.Options.Mode()); err != nil {
 			return nil, err
@@ -211,7 +182,7 @@ func (q *Queue) Clock() *hlc.Clock { return q.clock }
 func (q *Queue) Metrics() *Metrics { return q.metrics }
 
 // Backend returns the queue's backend.
-func (q *Queue) Backend() Backend { return q.backend }
+func (q *Queue) Backend() driver.Driver { return q.backend }
 
 // SetOptions changes the options of a running queue. Writes already in
 // flight finish under the old options; later ones use the new. When the
@@ -260,11 +231,8 @@ func (q *Queue) reconcile(ctx context.Context, m Mode) error {
 	return nil
 }
 
-// ErrInvalidJob is wrapped by every error that refuses a job.
-var ErrInvalidJob = errors.New("queue: invalid job")
-
 // prepare validates a job and derives its canonical payload, hash and id.
-func (q *Queue) prepare(j Job, now time.Time) (*Prepared, error) {
+func (q *Queue) prepare(j Job, now time.Time) (*driver.Prepared, error) {
 	if err := chain.ValidateTenantID(j.TenantID); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
 	}
@@ -295,7 +263,7 @@ func (q *Queue) prepare(j Job, now time.Time) (*Prepared, error) {
 	if j.Priority < -32768 || j.Priority > 32767 {
 		return nil, fmt.Errorf("%w: priority = %d, want -32768..32767", ErrInvalidJob, j.Priority)
 	}
-	p := &Prepared{
+	p := &driver.Prepared{
 		TenantID: j.TenantID, PartitionKey: j.PartitionKey, Kind: j.Kind,
 		Payload: canonical, PayloadHash: sha256Sum(canonical), Priority: j.Priority,
 		RunAt: j.RunAt, IdempotencyKey: j.IdempotencyKey, MaxAttempts: j.MaxAttempts,
@@ -357,7 +325,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 // written (or found deduplicated) or none is.
 func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, error) {
 	now := q.now()
-	prepared := make([]*Prepared, len(jobs))
+	prepared := make([]*driver.Prepared, len(jobs))
 	for i, j := range jobs {
 		p, err := q.prepare(j, now)
 		if err != nil {
@@ -368,22 +336,12 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 	return q.write(ctx, prepared, now)
 }
 
-// TxBackend is implemented by backends that can enqueue inside a caller's
-// own transaction: a pgx.Tx on PostgreSQL, a *sql.Tx on SQLite.
-type TxBackend interface {
-	EnqueueAnyTx(ctx context.Context, tx any, b *EnqueueBatch) ([]EnqueueResult, error)
-}
-
 // EnqueueTx adds jobs inside the caller's transaction tx (a pgx.Tx on
 // PostgreSQL, a *sql.Tx on SQLite): they exist if and only if the caller
 // commits. It does not take part in group commit.
 func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueResult, error) {
-	tb, ok := q.backend.(TxBackend)
-	if !ok {
-		return nil, fmt.Errorf("queue: backend %T cannot enqueue in a caller's transaction", q.backend)
-	}
 	now := q.now()
-	prepared := make([]*Prepared, len(jobs))
+	prepared := make([]*driver.Prepared, len(jobs))
 	for i, j := range jobs {
 		p, err := q.prepare(j, now)
 		if err != nil {
@@ -391,16 +349,16 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueRe
 		}
 		prepared[i] = p
 	}
-	return q.writeWith(ctx, prepared, now, func(b *EnqueueBatch) ([]EnqueueResult, error) { return tb.EnqueueAnyTx(ctx, tx, b) })
+	return q.writeWith(ctx, prepared, now, func(b *driver.EnqueueBatch) ([]EnqueueResult, error) { return q.backend.EnqueueTx(ctx, tx, b) })
 }
 
 // write runs one batch under the current mode.
-func (q *Queue) write(ctx context.Context, jobs []*Prepared, now time.Time) ([]EnqueueResult, error) {
-	return q.writeWith(ctx, jobs, now, func(b *EnqueueBatch) ([]EnqueueResult, error) { return q.backend.Enqueue(ctx, b) })
+func (q *Queue) write(ctx context.Context, jobs []*driver.Prepared, now time.Time) ([]EnqueueResult, error) {
+	return q.writeWith(ctx, jobs, now, func(b *driver.EnqueueBatch) ([]EnqueueResult, error) { return q.backend.Enqueue(ctx, b) })
 }
 
 // writeWith runs one batch under the current mode through do.
-func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, do func(*EnqueueBatch) ([]EnqueueResult, error)) ([]EnqueueResult, error) {
+func (q *Queue) writeWith(ctx context.Context, jobs []*driver.Prepared, now time.Time, do func(*driver.EnqueueBatch) ([]EnqueueResult, error)) ([]EnqueueResult, error) {
 	if len(jobs) == 0 {
 		return nil, nil
 	}
@@ -422,7 +380,7 @@ func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, 
 					for x := range i {
 						slot[x] = x
 					}
-					unique = append([]*Prepared(nil), jobs[:i]...)
+					unique = append([]*driver.Prepared(nil), jobs[:i]...)
 				}
 				slot[i] = k
 				continue
@@ -437,7 +395,7 @@ func (q *Queue) writeWith(ctx context.Context, jobs []*Prepared, now time.Time, 
 		}
 	}
 
-	b := &EnqueueBatch{Jobs: unique, Legacy: m.WritesLegacy(), HLC: m.WritesHlc(), Node: q.clock.NodeID(), Now: now, stamp: stamper(q.clock)}
+	b := driver.NewEnqueueBatch(unique, m.WritesLegacy(), m.WritesHlc(), q.clock, now)
 	res, err := do(b)
 	if err != nil {
 		if errors.Is(err, hlc.ErrClockDrift) {
@@ -519,7 +477,7 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 	}
 	now := q.now().Truncate(time.Millisecond)
 	start := time.Now()
-	leases, err := q.backend.Dequeue(ctx, DequeueParams{
+	leases, err := q.backend.Dequeue(ctx, driver.DequeueParams{
 		HLCOrder: m.ReadsHlc(), Limit: opts.Limit, Owner: opts.Owner, Token: uuid.New(),
 		Now: now, LeaseUntil: now.Add(opts.LeaseFor), Kinds: opts.Kinds, TenantID: opts.TenantID,
 		StrictPartitions: opts.StrictPartitions, WithChain: o.VerifyOnDequeue, FairTenants: opts.FairTenants,
@@ -550,7 +508,7 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 		if reason := VerifyEntry(l.JobID, l.Chain); reason != "" {
 			q.metrics.ChainIssues.Inc()
 			q.log.Error("chain violation on dequeue; job withheld", "job_id", l.JobID, "tenant_id", l.TenantID, "t_hlc", l.THLC, "reason", reason)
-			if err := q.backend.MarkChainViolation(ctx, l.JobID, l.Token, reason, now); err != nil {
+			if err := q.backend.MarkChainViolation(ctx, driver.ViolationParams{JobID: l.JobID, Token: l.Token, Reason: reason, Now: now}); err != nil {
 				return nil, fmt.Errorf("queue: marking job %s as a chain violation: %w", l.JobID, err)
 			}
 			continue
@@ -600,7 +558,7 @@ func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
 // Complete marks a leased job succeeded. A worker whose lease was lost
 // gets ErrLeaseLost and changes nothing.
 func (q *Queue) Complete(ctx context.Context, l Lease) error {
-	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
 }
 
 // FailOptions refine Fail.
@@ -623,7 +581,7 @@ func (q *Queue) Fail(ctx context.Context, l Lease, cause error, fo FailOptions) 
 		msg = cause.Error()
 	}
 	now := q.now()
-	t := Transition{JobID: l.JobID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
+	t := driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
 	var res FailResult
 	if !fo.NoRetry && l.Attempt < l.MaxAttempts {
 		d := fo.Delay
@@ -643,21 +601,16 @@ func (q *Queue) Snooze(ctx context.Context, l Lease, d time.Duration) error {
 		return fmt.Errorf("queue: snooze for %v, want a non-negative duration", d)
 	}
 	now := q.now()
-	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusScheduled, RunAt: now.Add(d).Truncate(time.Millisecond), UndoAttempt: true, Now: now})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusScheduled, RunAt: now.Add(d).Truncate(time.Millisecond), UndoAttempt: true, Now: now})
 }
 
 // CancelLeased cancels a job from inside its handler (fenced by the lease).
 func (q *Queue) CancelLeased(ctx context.Context, l Lease, reason string) error {
-	return q.transition(ctx, Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: reason, Now: q.now()})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: reason, Now: q.now()})
 }
 
-func (q *Queue) transition(ctx context.Context, t Transition) error {
-	var err error
-	if _, batched := q.backend.(BatchTransitioner); batched {
-		_, err = q.transitions.submit(ctx, t)
-	} else {
-		err = q.transitionOne(ctx, t).err
-	}
+func (q *Queue) transition(ctx context.Context, t driver.Transition) error {
+	_, err := q.transitions.submit(ctx, t)
 	if err != nil {
 		return err
 	}
@@ -667,7 +620,7 @@ func (q *Queue) transition(ctx context.Context, t Transition) error {
 
 // Cancel cancels a job that has not finished, whoever holds it.
 func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) error {
-	if err := q.backend.CancelJob(ctx, jobID, reason, q.now()); err != nil {
+	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: reason, Now: q.now()}); err != nil {
 		return err
 	}
 	q.metrics.JobTransitions.WithLabelValues(string(StatusCancelled)).Inc()
@@ -682,7 +635,7 @@ func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, er
 	}
 	now := q.now()
 	until := now.Add(d).Truncate(time.Millisecond)
-	if err := q.backend.ExtendLease(ctx, l.JobID, l.Token, until, now); err != nil {
+	if err := q.backend.ExtendLease(ctx, driver.ExtendParams{JobID: l.JobID, Token: l.Token, Until: until, Now: now}); err != nil {
 		return l, err
 	}
 	l.ExpiresAt = until
@@ -693,18 +646,27 @@ func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, er
 // them if that was their last attempt) and reports how many.
 func (q *Queue) RescueExpired(ctx context.Context) (rescued, failed int, err error) {
 	for {
-		r, f, err := q.backend.RescueExpired(ctx, q.now(), 500)
-		rescued, failed = rescued+r, failed+f
-		q.metrics.LeaseExpiries.Add(float64(r + f))
-		if err != nil || r+f < 500 {
+		r, err := q.backend.RescueExpired(ctx, driver.RescueParams{Now: q.now(), Limit: rescueBatch})
+		rescued, failed = rescued+r.Rescued, failed+r.Failed
+		q.metrics.LeaseExpiries.Add(float64(r.Rescued + r.Failed))
+		if err != nil || r.Rescued+r.Failed < rescueBatch {
 			return rescued, failed, err
 		}
 	}
 }
 
-// Get returns one job, merged from both sides.
+// Get returns one job of any tenant, merged from both sides.
 func (q *Queue) Get(ctx context.Context, jobID uuid.UUID) (JobInfo, error) {
-	return q.backend.GetJob(ctx, jobID)
+	return q.backend.GetJob(ctx, driver.JobRef{JobID: jobID})
+}
+
+// GetInTenant returns one job of tenantID; a job of another tenant is
+// ErrJobNotFound, decided by the database, not by comparing afterwards.
+func (q *Queue) GetInTenant(ctx context.Context, tenantID string, jobID uuid.UUID) (JobInfo, error) {
+	if err := chain.ValidateTenantID(tenantID); err != nil {
+		return JobInfo{}, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	return q.backend.GetJob(ctx, driver.JobRef{TenantID: tenantID, JobID: jobID})
 }
 
 // Backfill appends every legacy job in pending, scheduled or running that
@@ -720,14 +682,14 @@ func (q *Queue) Backfill(ctx context.Context, tenantID string) (int, error) {
 	}
 	total := 0
 	for {
-		legacy, err := q.backend.LegacyOnly(ctx, tenantID, 500)
+		legacy, err := q.backend.LegacyOnly(ctx, tenantID, reconcileBatch)
 		if err != nil {
 			return total, err
 		}
 		if len(legacy) == 0 {
 			return total, nil
 		}
-		jobs := make([]*Prepared, 0, len(legacy))
+		jobs := make([]*driver.Prepared, 0, len(legacy))
 		for _, li := range legacy {
 			p, err := fromLegacy(li)
 			if err != nil {
@@ -735,7 +697,7 @@ func (q *Queue) Backfill(ctx context.Context, tenantID string) (int, error) {
 			}
 			jobs = append(jobs, p)
 		}
-		b := &EnqueueBatch{Jobs: jobs, HLC: true, Node: q.clock.NodeID(), Now: q.now(), stamp: stamper(q.clock)}
+		b := driver.NewEnqueueBatch(jobs, false, true, q.clock, q.now())
 		n, err := q.backend.Backfill(ctx, b)
 		total += n
 		q.metrics.Backfilled.Add(float64(n))
@@ -751,12 +713,12 @@ func (q *Queue) Backfill(ctx context.Context, tenantID string) (int, error) {
 	}
 }
 
-func fromLegacy(li JobInfo) (*Prepared, error) {
+func fromLegacy(li JobInfo) (*driver.Prepared, error) {
 	canonical, err := chain.Canonicalize(li.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("queue: backfill: legacy job %s: %w", li.JobID, err)
 	}
-	return &Prepared{
+	return &driver.Prepared{
 		TenantID: li.TenantID, PartitionKey: li.PartitionKey, Kind: li.Kind,
 		Payload: canonical, PayloadHash: sha256Sum(canonical), JobID: li.JobID,
 		Priority: li.Priority, RunAt: li.RunAt, MaxAttempts: li.MaxAttempts, Status: li.Status,
@@ -771,10 +733,10 @@ func fromLegacy(li JobInfo) (*Prepared, error) {
 func (q *Queue) RollbackDrain(ctx context.Context) (int, error) {
 	total := 0
 	for {
-		n, err := q.backend.DrainToLegacy(ctx, 500, q.now())
+		n, err := q.backend.DrainToLegacy(ctx, reconcileBatch, q.now())
 		total += n
 		q.metrics.DrainedToLegacy.Add(float64(n))
-		if err != nil || n < 500 {
+		if err != nil || n < reconcileBatch {
 			return total, err
 		}
 	}

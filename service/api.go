@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -257,11 +258,7 @@ func toJobJSON(j queue.JobInfo) jobJSON {
 
 // GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
 func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	l, ok := s.q.Backend().(queue.Lister)
-	if !ok {
-		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot list jobs"})
-		return
-	}
+	l := s.q.Backend()
 	p, e := listParams(tenant, r.URL.Query())
 	if e != nil {
 		writeError(w, e)
@@ -269,7 +266,7 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string
 	}
 	jobs, next, err := l.ListJobs(r.Context(), p)
 	if err != nil {
-		if errors.Is(err, queue.ErrInvalidList) {
+		if errors.Is(err, driver.ErrInvalidList) {
 			writeError(w, badField("query", "%v", err))
 			return
 		}
@@ -284,8 +281,8 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string
 }
 
 // listParams reads and checks the list query; errors name the parameter.
-func listParams(tenant string, v url.Values) (queue.ListParams, *apiError) {
-	p := queue.ListParams{TenantID: tenant}
+func listParams(tenant string, v url.Values) (driver.ListParams, *apiError) {
+	p := driver.ListParams{TenantID: tenant}
 	for k := range v {
 		switch k {
 		case "state", "kind", "partition", "cursor", "limit", "payload":
@@ -316,15 +313,15 @@ func listParams(tenant string, v url.Values) (queue.ListParams, *apiError) {
 		p.Partition = &part
 	}
 	if c := v.Get("cursor"); c != "" {
-		if _, err := queue.ParseCursor(c); err != nil {
+		if _, err := driver.ParseCursor(c); err != nil {
 			return p, badField("cursor", "%v", err)
 		}
 		p.Cursor = c
 	}
 	if ls := v.Get("limit"); ls != "" {
 		n, err := strconv.Atoi(ls)
-		if err != nil || n < 1 || n > queue.MaxListLimit {
-			return p, badField("limit", "limit %q, want 1..%d", ls, queue.MaxListLimit)
+		if err != nil || n < 1 || n > driver.MaxListLimit {
+			return p, badField("limit", "limit %q, want 1..%d", ls, driver.MaxListLimit)
 		}
 		p.Limit = n
 	}
@@ -609,18 +606,13 @@ func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string,
 
 // GET /v1/tenants/{tenant}/stats
 func (s *Service) stats(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	l, ok := s.q.Backend().(queue.Lister)
-	if !ok {
-		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot count jobs"})
-		return
-	}
-	counts, err := l.CountByStatus(r.Context(), queue.CountParams{TenantID: tenant})
+	counts, err := s.q.Backend().CountByStatus(r.Context(), driver.CountParams{TenantID: tenant})
 	if err != nil {
 		s.internal(w, r, err)
 		return
 	}
 	byStatus := map[queue.Status]int64{}
-	for _, st := range queue.AllStatuses {
+	for _, st := range driver.AllStatuses {
 		byStatus[st] = 0
 	}
 	for _, c := range counts {
@@ -628,9 +620,6 @@ func (s *Service) stats(w http.ResponseWriter, r *http.Request, tenant string, _
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "counts": byStatus, "mode": s.q.Mode().String()})
 }
-
-// auditBackend is a backend the audit package can verify.
-type auditBackend interface{ AuditStore() audit.Store }
 
 // POST /v1/tenants/{tenant}/verify
 func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, p principal) {
@@ -649,12 +638,7 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, 
 		}
 		parts = []string{*req.Partition}
 	}
-	ab, ok := s.q.Backend().(auditBackend)
-	if !ok {
-		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend cannot be verified"})
-		return
-	}
-	v := &audit.Verifier{Store: ab.AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
+	v := &audit.Verifier{Store: s.q.Backend().AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
 	res, err := v.Verify(r.Context(), tenant, parts...)
 	if err != nil {
 		s.internal(w, r, err)
@@ -664,16 +648,6 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, 
 		s.recordVerification(r.Context(), tenant, res, "api:"+p.name)
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// auditStore is the backend's audit view, or a 501 for a backend without one.
-func (s *Service) auditStore(w http.ResponseWriter) (audit.Store, bool) {
-	ab, ok := s.q.Backend().(auditBackend)
-	if !ok {
-		writeError(w, &apiError{Status: http.StatusNotImplemented, Code: "not_implemented", Msg: "this backend has no audit store"})
-		return nil, false
-	}
-	return ab.AuditStore(), true
 }
 
 // jobProof returns the inclusion proof of one of the tenant's jobs against
@@ -689,10 +663,7 @@ func (s *Service) jobProof(w http.ResponseWriter, r *http.Request, tenant string
 		writeError(w, e)
 		return
 	}
-	as, ok := s.auditStore(w)
-	if !ok {
-		return
-	}
+	as := s.q.Backend().AuditStore()
 	proof, err := audit.ProveInclusion(r.Context(), as, info.JobID)
 	if err != nil {
 		// Not yet covered by a checkpoint, or legacy-only: nothing to prove.
@@ -714,10 +685,7 @@ type checkpointJSON struct {
 // checkpoints lists the latest signed checkpoint of each of the tenant's
 // chains: what an auditor keeps to detect a later rewrite or truncation.
 func (s *Service) checkpoints(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	as, ok := s.auditStore(w)
-	if !ok {
-		return
-	}
+	as := s.q.Backend().AuditStore()
 	keys, err := as.Chains(r.Context(), tenant)
 	if err != nil {
 		s.internal(w, r, err)
@@ -755,10 +723,7 @@ type snapshotJSON struct {
 
 // snapshots lists the tenant's signed batch snapshots, oldest first.
 func (s *Service) snapshots(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	as, ok := s.auditStore(w)
-	if !ok {
-		return
-	}
+	as := s.q.Backend().AuditStore()
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -768,7 +733,7 @@ func (s *Service) snapshots(w http.ResponseWriter, r *http.Request, tenant strin
 		}
 		limit = n
 	}
-	snaps, err := as.Snapshots(r.Context(), audit.SnapshotFilter{TenantID: tenant, Limit: limit})
+	snaps, err := as.Snapshots(r.Context(), driver.SnapshotFilter{TenantID: tenant, Limit: limit})
 	if err != nil {
 		s.internal(w, r, err)
 		return
@@ -808,12 +773,9 @@ func (s *Service) createSnapshot(w http.ResponseWriter, r *http.Request, tenant 
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "no_signing_key", Msg: "this service has no signing key (Ordo:Audit:SigningKeyFile)"})
 		return
 	}
-	as, ok := s.auditStore(w)
-	if !ok {
-		return
-	}
+	as := s.q.Backend().AuditStore()
 	sn := &audit.Snapshotter{Store: as, Key: s.signer, Clock: s.q.Clock(), Metrics: s.q.Metrics()}
-	snap, err := sn.Create(r.Context(), queue.ChainKey{TenantID: tenant, PartitionKey: req.Partition}, req.From, to)
+	snap, err := sn.Create(r.Context(), chain.Key{TenantID: tenant, PartitionKey: req.Partition}, req.From, to)
 	if err != nil {
 		// An empty or broken range is refused: a snapshot vouches for what it covers.
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "snapshot_refused", Msg: err.Error()})
@@ -822,7 +784,7 @@ func (s *Service) createSnapshot(w http.ResponseWriter, r *http.Request, tenant 
 	writeJSON(w, http.StatusCreated, toSnapshotJSON(snap))
 }
 
-func toSnapshotJSON(sn *audit.Snapshot) snapshotJSON {
+func toSnapshotJSON(sn *driver.Snapshot) snapshotJSON {
 	return snapshotJSON{BatchID: sn.BatchID, PartitionKey: sn.Key.PartitionKey, SnapshotHLC: sn.SnapshotHLC,
 		FromPos: sn.FromPos, ToPos: sn.ToPos, FromLink: sn.FromLink.String(), ToLink: sn.ToLink.String(),
 		EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt}

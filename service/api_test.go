@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -310,7 +309,7 @@ func TestAuthentication(t *testing.T) {
 			t.Fatalf("basic auth: %d %v", resp.StatusCode, resp.Header)
 		}
 		// Revoking a database token takes effect at the next request.
-		ts := e.svc.Queue().Backend().(queue.TokenStore)
+		ts := e.svc.Queue().Backend()
 		toks, err := ts.ListTokens(context.Background())
 		if err != nil || len(toks) != 1 {
 			t.Fatal(toks, err)

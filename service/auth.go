@@ -14,7 +14,7 @@ import (
 
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/config"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // principal is who a request acts as.
@@ -32,15 +32,12 @@ func (p principal) mayActFor(tenant string) bool { return p.admin || p.tenant ==
 // database (scheduler.api_tokens).
 type authenticator struct {
 	configured atomic.Pointer[map[[32]byte]principal]
-	store      queue.TokenStore // nil when the backend keeps no tokens
+	store      driver.Tokens
 }
 
-func newAuthenticator(tokens []config.Token, backend any) *authenticator {
-	a := &authenticator{}
+func newAuthenticator(tokens []config.Token, store driver.Tokens) *authenticator {
+	a := &authenticator{store: store}
 	a.setConfigTokens(tokens)
-	if ts, ok := backend.(queue.TokenStore); ok {
-		a.store = ts
-	}
 	return a
 }
 
@@ -78,7 +75,7 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (princip
 		return principal{}, errBadToken
 	}
 	t, err := a.store.TokenByHash(ctx, h)
-	if errors.Is(err, queue.ErrTokenNotFound) {
+	if errors.Is(err, driver.ErrTokenNotFound) {
 		return principal{}, errBadToken
 	}
 	if err != nil {
@@ -99,7 +96,7 @@ const TokenPrefix = "ordo_"
 // SHA-256, never its text). The text is "ordo_<id>_<secret>": the id,
 // which `ordo token list` shows and `ordo token revoke` takes, and 256
 // random bits.
-func NewToken(tenant string, admin bool, name string, now time.Time) (text string, rec queue.APIToken, err error) {
+func NewToken(tenant string, admin bool, name string, now time.Time) (text string, rec driver.APIToken, err error) {
 	if admin == (tenant != "") {
 		return "", rec, errors.New("a token is for one tenant or, as an admin token, for all: give exactly one")
 	}
@@ -118,7 +115,7 @@ func NewToken(tenant string, admin bool, name string, now time.Time) (text strin
 	}
 	id := "tok_" + hex.EncodeToString(idb[:])
 	text = TokenPrefix + strings.TrimPrefix(id, "tok_") + "_" + base64.RawURLEncoding.EncodeToString(secret[:])
-	return text, queue.APIToken{ID: id, Hash: sha256.Sum256([]byte(text)), TenantID: tenant, Admin: admin, Name: name, CreatedAt: now}, nil
+	return text, driver.APIToken{ID: id, Hash: sha256.Sum256([]byte(text)), TenantID: tenant, Admin: admin, Name: name, CreatedAt: now}, nil
 }
 
 // HashToken returns the hex SHA-256 of a token's text, as

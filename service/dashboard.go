@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/dashboard"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -49,9 +49,7 @@ func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 		Now:          s.now,
 		Logger:       s.log,
 	}
-	if ab, ok := s.q.Backend().(auditBackend); ok {
-		cfg.Audit = ab.AuditStore()
-	}
+	cfg.Audit = s.q.Backend().AuditStore()
 	return dashboard.New(cfg)
 }
 
@@ -68,7 +66,7 @@ func (s *Service) dashboardPrincipal(ctx context.Context, h [32]byte) (dashboard
 		return dashboard.Principal{}, dashboard.ErrBadToken
 	}
 	t, err := a.store.TokenByHash(ctx, h)
-	if errors.Is(err, queue.ErrTokenNotFound) || err == nil && !t.RevokedAt.IsZero() {
+	if errors.Is(err, driver.ErrTokenNotFound) || err == nil && !t.RevokedAt.IsZero() {
 		return dashboard.Principal{}, dashboard.ErrBadToken
 	}
 	if err != nil {
@@ -80,11 +78,7 @@ func (s *Service) dashboardPrincipal(ctx context.Context, h [32]byte) (dashboard
 // verifyAndRecord verifies all of tenant's chains and keeps the result as
 // the tenant's latest verification.
 func (s *Service) verifyAndRecord(ctx context.Context, tenant, source string) (*audit.Result, error) {
-	ab, ok := s.q.Backend().(auditBackend)
-	if !ok {
-		return nil, errors.New("this backend cannot be verified")
-	}
-	v := &audit.Verifier{Store: ab.AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
+	v := &audit.Verifier{Store: s.q.Backend().AuditStore(), Metrics: s.q.Metrics(), Key: s.audit}
 	res, err := v.Verify(ctx, tenant)
 	if err != nil {
 		return nil, err
@@ -96,10 +90,7 @@ func (s *Service) verifyAndRecord(ctx context.Context, tenant, source string) (*
 // recordVerification keeps res as tenant's latest verification. The
 // verification itself succeeded, so a failure to record it is logged.
 func (s *Service) recordVerification(ctx context.Context, tenant string, res *audit.Result, source string) {
-	ops, ok := s.q.Backend().(queue.Operations)
-	if !ok {
-		return
-	}
+	ops := s.q.Backend()
 	issues := res.Issues
 	if len(issues) > maxStoredIssues {
 		issues = issues[:maxStoredIssues]
@@ -109,7 +100,7 @@ func (s *Service) recordVerification(ctx context.Context, tenant string, res *au
 	}
 	b, err := json.Marshal(issues)
 	if err == nil {
-		err = ops.SaveVerification(ctx, queue.VerificationRecord{TenantID: tenant, VerifiedAt: s.now(), Valid: res.Valid,
+		err = ops.SaveVerification(ctx, driver.VerificationRecord{TenantID: tenant, VerifiedAt: s.now(), Valid: res.Valid,
 			EntriesChecked: res.EntriesChecked, IssueCount: res.IssueCount, Issues: b, Source: source})
 	}
 	if err != nil {
@@ -121,10 +112,7 @@ func (s *Service) recordVerification(ctx context.Context, tenant string, res *au
 // nodeReportInterval, and as soon as it sees a new clock refusal, until
 // ctx ends.
 func (s *Service) reportNode(ctx context.Context) {
-	ops, ok := s.q.Backend().(queue.Operations)
-	if !ok {
-		return
-	}
+	ops := s.q.Backend()
 	var lastRefusals int64 = -1
 	var lastReport time.Time
 	tick := time.NewTicker(refusalCheckInterval)
@@ -148,16 +136,12 @@ func (s *Service) reportNode(ctx context.Context) {
 // ReportNode writes this node's clock, mode and clock refusals to the
 // nodes table now, as the service otherwise does every few seconds.
 func (s *Service) ReportNode(ctx context.Context) error {
-	ops, ok := s.q.Backend().(queue.Operations)
-	if !ok {
-		return fmt.Errorf("service: backend %T keeps no node reports", s.q.Backend())
-	}
-	return s.writeNodeReport(ctx, ops, counterValue(s.q.Metrics()))
+	return s.writeNodeReport(ctx, s.q.Backend(), counterValue(s.q.Metrics()))
 }
 
-func (s *Service) writeNodeReport(ctx context.Context, ops queue.Operations, refusals int64) error {
+func (s *Service) writeNodeReport(ctx context.Context, ops driver.Operations, refusals int64) error {
 	clock := s.q.Clock()
-	return ops.ReportNode(ctx, queue.NodeReport{NodeID: clock.NodeID(), StartedAt: s.startedAt, Now: s.now(),
+	return ops.ReportNode(ctx, driver.NodeReport{NodeID: clock.NodeID(), StartedAt: s.startedAt, Now: s.now(),
 		LastHLC: clock.Current().String(), Mode: s.q.Mode().String(), ClockRefusals: refusals})
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -90,7 +89,7 @@ func newEnv(t *testing.T, dbURL string, mutate func(*config.Config), opts servic
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Queue().Backend().(queue.TokenStore).CreateToken(context.Background(), rec); err != nil {
+	if err := svc.Queue().Backend().CreateToken(context.Background(), rec); err != nil {
 		t.Fatal(err)
 	}
 	e.globexToken = text

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/worker"
 )
@@ -115,13 +116,10 @@ var jobsDesc = prometheus.NewDesc("ordo_jobs",
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
-	l, ok := c.s.q.Backend().(queue.Lister)
-	if !ok {
-		return
-	}
+	l := c.s.q.Backend()
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	counts, err := l.CountByStatus(ctx, queue.CountParams{Statuses: countedStates})
+	counts, err := l.CountByStatus(ctx, driver.CountParams{Statuses: countedStates})
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 		return

@@ -10,7 +10,6 @@ package service
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -23,17 +22,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/migrations"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
-	"github.com/ordo-sched/ordo/store/postgres"
-	"github.com/ordo-sched/ordo/store/sqlite"
 	"github.com/ordo-sched/ordo/worker"
 )
 
@@ -79,8 +74,6 @@ type Service struct {
 	opts    Options
 	log     *slog.Logger
 	db      store.DB
-	sqlDB   *sql.DB // for migrations.Pending
-	dialect migrations.Dialect
 	q       *queue.Queue
 	client  *worker.Client
 	reg     *prometheus.Registry
@@ -137,12 +130,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 			s.closeDB()
 		}
 	}()
-	switch b := db.(type) {
-	case *postgres.DB:
-		s.dialect, s.sqlDB = migrations.Postgres, stdlib.OpenDBFromPool(b.Pool)
-	case *sqlite.DB:
-		s.dialect, s.sqlDB = migrations.SQLite, b.SQL
-	}
 	if cfg.Ordo.Database.AutoMigrate {
 		applied, err := db.Migrate(ctx)
 		if err != nil {
@@ -176,11 +163,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 		return nil, err
 	}
 	if cfg.Ordo.Audit.SnapshotOnDequeue {
-		ab, ok := db.(auditBackend)
-		if !ok {
-			return nil, fmt.Errorf("Ordo:Audit:SnapshotOnDequeue: the %T backend has no audit store", db)
-		}
-		snap := &audit.Snapshotter{Store: ab.AuditStore(), Key: s.signer, Clock: clock, Metrics: qm, Now: qc.Now}
+		snap := &audit.Snapshotter{Store: db.AuditStore(), Key: s.signer, Clock: clock, Metrics: qm, Now: qc.Now}
 		qc.AfterDequeue = func(ctx context.Context, leases []queue.Lease) {
 			if _, err := snap.SnapshotBatch(ctx, leases); err != nil {
 				s.log.Error("signing the snapshot of a dequeued batch failed", "error", err, "jobs", len(leases))
@@ -258,9 +241,6 @@ func (s *Service) Handler() http.Handler { return s.handler }
 func (s *Service) Registry() *prometheus.Registry { return s.reg }
 
 func (s *Service) pendingMigrations(ctx context.Context) (bool, error) {
-	if s.sqlDB != nil {
-		return migrations.Pending(ctx, s.dialect, s.sqlDB)
-	}
 	states, err := s.db.MigrationStatus(ctx)
 	if err != nil {
 		return false, err
@@ -309,12 +289,9 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 	}
 	if s.signer != nil && cfg.Ordo.Audit.CheckpointInterval > 0 {
-		if ab, ok := s.db.(auditBackend); ok {
-			cp := &audit.Checkpointer{Store: ab.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
-				Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log}
-			if l, ok := s.db.(queue.Leadership); ok {
-				cp.Leader = l
-			}
+		{
+			cp := &audit.Checkpointer{Store: s.db.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
+				Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log, Leader: s.db}
 			if wall := s.opts.Wall; wall != nil {
 				cp.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
 			}
@@ -438,9 +415,6 @@ func (s *Service) Close() error { return s.Shutdown(context.Background()) }
 
 func (s *Service) closeDB() {
 	s.closeOnce.Do(func() {
-		if _, ok := s.db.(*postgres.DB); ok && s.sqlDB != nil {
-			_ = s.sqlDB.Close()
-		}
 		if s.q != nil {
 			_ = s.q.Close() // closes the backend
 		} else if s.db != nil {

@@ -388,12 +388,6 @@ func (c *Client) InsertMany(ctx context.Context, params []InsertManyParams) ([]q
 	return insertMany(ctx, c.q, params, c.kinds)
 }
 
-// listener is the optional cross-process wakeup a backend may offer
-// (PostgreSQL LISTEN/NOTIFY).
-type listener interface {
-	Listen(ctx context.Context) (<-chan struct{}, error)
-}
-
 // Start starts fetching and working jobs, and maintenance, in the
 // background, and returns. The client runs until Stop, or until ctx ends,
 // which stops it as Stop with an expired context would: running jobs are
@@ -423,8 +417,8 @@ func (c *Client) Start(ctx context.Context) error {
 
 	sub, unsubscribe := c.q.Subscribe()
 	var listened <-chan struct{}
-	if l, ok := c.q.Backend().(listener); ok && !c.cfg.PollOnly {
-		ch, err := l.Listen(bg)
+	if c.q.Backend().Capabilities().Listen && !c.cfg.PollOnly {
+		ch, err := c.q.Backend().Listen(bg)
 		if err != nil {
 			c.log.Warn("worker: cannot listen for new jobs; polling only", "error", err, "poll_interval", c.cfg.PollInterval)
 		} else {

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordo-sched/ordo/driver"
+
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/queue"
@@ -621,9 +623,19 @@ type tickArgs struct {
 
 func (tickArgs) Kind() string { return "test.tick" }
 
-// noLeadership hides the backend's optional interfaces, Leadership among
-// them, so every client runs maintenance.
-type noLeadership struct{ queue.Backend }
+// noLeadership is a backend without leadership (as a backend may
+// declare), so every client runs maintenance.
+type noLeadership struct{ driver.Driver }
+
+func (noLeadership) Capabilities() driver.Capabilities { return driver.Capabilities{} }
+
+func (noLeadership) TryLead(context.Context, driver.LeadParams) (bool, error) {
+	return false, driver.NotSupported("noLeadership", "leadership")
+}
+
+func (noLeadership) Resign(context.Context, string, string) error {
+	return driver.NotSupported("noLeadership", "leadership")
+}
 
 func TestPeriodicJobsOncePerOccurrenceWithTwoClients(t *testing.T) {
 	for _, mode := range []string{"leader", "no-leadership"} {

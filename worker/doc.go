@@ -100,7 +100,7 @@
 // One client at a time, the leader, returns jobs with expired leases to
 // the queue (queue.RescueExpired) and enqueues periodic jobs, every
 // MaintenanceInterval. Leadership is a lease on the backend
-// (queue.Leadership, named "ordo.maintenance"), renewed every round and
+// (driver.Leadership, named "ordo.maintenance"), renewed every round and
 // lapsing LeaderTTL after the leader's last renewal; Stop resigns it. A
 // backend without Leadership makes every client do maintenance, which is
 // safe, only redundant: rescue is idempotent and periodic jobs are

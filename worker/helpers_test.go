@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordo-sched/ordo/driver"
+
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/hlc"
@@ -35,7 +37,7 @@ const waitFor = 10 * time.Second
 type env struct {
 	t       *testing.T
 	name    string
-	backend queue.Backend
+	backend driver.Driver
 	state   hlc.StateStore
 	wall    *hlc.ManualClock
 	url     string // PostgreSQL only
@@ -45,7 +47,7 @@ type env struct {
 }
 
 // backends runs fn as a subtest on PostgreSQL and on SQLite. SQLite is
-// skipped, saying so, while store/sqlite does not implement queue.Backend.
+// skipped, saying so, while store/sqlite does not implement driver.Driver.
 func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	t.Run("postgres", func(t *testing.T) {
@@ -89,7 +91,7 @@ func newSQLiteEnv(t *testing.T) *env {
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var b queue.Backend = db
+	var b driver.Driver = db
 	wall := hlc.NewManualClock(t0)
 	db.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
 	return &env{t: t, name: "sqlite", backend: b, state: db.HLCState(), wall: wall,
@@ -112,7 +114,7 @@ func (e *env) now() time.Time { return time.UnixMilli(e.wall.UnixMilli()) }
 
 // queueOn returns a queue over b for node, on the shared fake clock, in
 // HLC-only mode with verification on dequeue.
-func (e *env) queueOn(b queue.Backend, node string) *queue.Queue {
+func (e *env) queueOn(b driver.Driver, node string) *queue.Queue {
 	e.t.Helper()
 	ctx := context.Background()
 	clock, err := hlc.New(ctx, hlc.Config{Node: node, Wall: e.wall, Store: e.state})

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // PeriodicJob is a job the leader enqueues at every occurrence of its
@@ -40,12 +40,13 @@ func periodicKey(name string, at time.Time) string {
 	return fmt.Sprintf("ordo.periodic:%s@%s", name, at.UTC().Format(time.RFC3339Nano))
 }
 
-// maintain runs the maintenance loop: win or renew leadership (when the
-// backend offers it; otherwise every client maintains), rescue expired
+// maintain runs the maintenance loop: win or renew leadership (on a
+// backend without leadership every client maintains), rescue expired
 // leases, enqueue periodic jobs.
 func (c *Client) maintain(ctx context.Context) {
 	defer c.bgWG.Done()
-	lead, _ := c.q.Backend().(queue.Leadership)
+	lead := c.q.Backend()
+	elects := lead.Capabilities().Leadership
 	leader := false
 	defer func() {
 		select {
@@ -53,7 +54,7 @@ func (c *Client) maintain(ctx context.Context) {
 			return // a crashed process resigns nothing
 		default:
 		}
-		if leader && lead != nil {
+		if leader && elects {
 			rctx, cancel := context.WithTimeout(context.Background(), finalizeTimeout)
 			defer cancel()
 			if err := lead.Resign(rctx, c.cfg.LeaderName, c.id); err != nil {
@@ -66,26 +67,25 @@ func (c *Client) maintain(ctx context.Context) {
 	defer t.Stop()
 	for {
 		now := c.now()
-		isLeader := true
-		if lead != nil {
-			ok, err := lead.TryLead(ctx, c.cfg.LeaderName, c.id, now.Add(c.cfg.LeaderTTL), now)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				c.log.Warn("worker: leadership election failed; skipping this maintenance round", "error", err)
-				ok = false
+		isLeader, err := true, error(nil)
+		if elects {
+			isLeader, err = lead.TryLead(ctx, driver.LeadParams{Name: c.cfg.LeaderName, Holder: c.id, Until: now.Add(c.cfg.LeaderTTL), Now: now})
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return
 			}
-			isLeader = ok
-			if isLeader != leader {
-				leader = isLeader
-				c.emit(Event{Type: EventLeadership, Leader: leader})
-				c.log.Info("worker: maintenance leadership changed", "leader", leader, "name", c.cfg.LeaderName)
-				for _, p := range c.periodic {
-					// A new term starts from the handover window, not from
-					// wherever an earlier term stopped.
-					p.cursor = time.Time{}
-				}
+			c.log.Warn("worker: leadership election failed; skipping this maintenance round", "error", err)
+			isLeader = false
+		}
+		if isLeader != leader {
+			leader = isLeader
+			c.emit(Event{Type: EventLeadership, Leader: leader})
+			c.log.Info("worker: maintenance leadership changed", "leader", leader, "name", c.cfg.LeaderName)
+			for _, p := range c.periodic {
+				// A new term starts from the handover window, not from
+				// wherever an earlier term stopped.
+				p.cursor = time.Time{}
 			}
 		}
 		if isLeader {

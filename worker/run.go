@@ -67,7 +67,7 @@ func (c *Client) timeoutFor(e *kindEntry, p prepared) time.Duration {
 
 // run runs a job's handler and records its outcome. It calls freeSlot as
 // soon as the handler is done, before the outcome is written: the write
-// joins a batch with other jobs' outcomes (see queue.BatchTransitioner),
+// joins a batch with other jobs' outcomes (see driver.Driver),
 // and the slot can take the next job meanwhile, as in River; at most
 // MaxWorkers outcomes wait like this (Client.recording). Stop still waits
 // for the write.

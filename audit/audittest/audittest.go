@@ -1,4 +1,4 @@
-// Package audittest is the suite every audit.Store must pass: chains built
+// Package audittest is the suite every driver.AuditStore must pass: chains built
 // through the real queue, then tampered with raw SQL the way someone who
 // can write to the database would, then verified. For each tampering the
 // verifier must name the right issue at the right entry, and a checkpoint
@@ -23,6 +23,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -32,7 +33,7 @@ type Target struct {
 	Name string
 	// Open returns a backend handle on the database (closed when the test
 	// ends) and its audit store.
-	Open func(t *testing.T) (queue.Backend, audit.Store, hlc.StateStore)
+	Open func(t *testing.T) (driver.Driver, driver.AuditStore, hlc.StateStore)
 	// DB is a raw connection to the same database, for tampering. SQL is
 	// written with {table} for table names and ? for parameters.
 	DB          *sql.DB
@@ -71,8 +72,8 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 // Chain is the chain every test builds and tampers with; Other is a
 // second chain of the same tenant that must stay valid throughout.
 var (
-	Chain = queue.ChainKey{TenantID: "acme", PartitionKey: "p1"}
-	Other = queue.ChainKey{TenantID: "acme", PartitionKey: "p2"}
+	Chain = chain.Key{TenantID: "acme", PartitionKey: "p1"}
+	Other = chain.Key{TenantID: "acme", PartitionKey: "p2"}
 )
 
 // KeySeed makes the test key deterministic.
@@ -84,8 +85,8 @@ type harness struct {
 	tg    Target
 	q     *queue.Queue
 	wall  *hlc.ManualClock
-	be    queue.Backend
-	store audit.Store
+	be    driver.Driver
+	store driver.AuditStore
 	key   *audit.PrivateKey
 	pub   *audit.PublicKey
 	m     *queue.Metrics
@@ -116,10 +117,7 @@ func newHarness(t *testing.T, tg Target) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, ctx: ctx, tg: tg, q: q, wall: wall, be: be, store: store, key: key, pub: key.Public(), m: m}
-	h.cp = &audit.Checkpointer{Store: store, Key: key, Now: now, Chunk: 7}
-	if l, ok := be.(queue.Leadership); ok {
-		h.cp.Leader, h.cp.Holder = l, "node-a"
-	}
+	h.cp = &audit.Checkpointer{Store: store, Key: key, Now: now, Chunk: 7, Leader: be, Holder: "node-a"}
 	h.snap = &audit.Snapshotter{Store: store, Key: key, Clock: clock, Metrics: m, Now: now}
 	return h
 }
@@ -190,7 +188,7 @@ func (h *harness) exec(q string, args ...any) int64 {
 	return n
 }
 
-func (h *harness) rows(k queue.ChainKey) []row {
+func (h *harness) rows(k chain.Key) []row {
 	h.t.Helper()
 	rs, err := h.tg.DB.QueryContext(h.ctx, h.sql(`SELECT chain_pos, CAST(job_id AS TEXT), t_hlc, payload_hash, prev_link, link, CAST(payload AS TEXT)
 		FROM {scheduler_log} WHERE tenant_id = ? AND partition_key = ? ORDER BY chain_pos`), k.TenantID, k.PartitionKey)
@@ -311,7 +309,7 @@ func (h *harness) expect(res *audit.ChainResult, wants ...want) {
 // snapshotValid verifies every stored snapshot and returns their verdicts.
 func (h *harness) snapshotChecks() []*audit.SnapshotCheck {
 	h.t.Helper()
-	snaps, err := h.store.Snapshots(h.ctx, audit.SnapshotFilter{TenantID: Chain.TenantID, PartitionKey: &Chain.PartitionKey})
+	snaps, err := h.store.Snapshots(h.ctx, driver.SnapshotFilter{TenantID: Chain.TenantID, PartitionKey: &Chain.PartitionKey})
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -401,7 +402,7 @@ func testBatchSnapshot(h *harness) {
 	// Editing a row of the table does not fool the check: the signed
 	// statement is what counts.
 	h.exec(`UPDATE {batch_snapshot} SET to_chain_pos = to_chain_pos + 1, entry_count = entry_count + 1 WHERE batch_id = ?`, snaps[0].BatchID.String())
-	all, err := h.store.Snapshots(h.ctx, audit.SnapshotFilter{BatchID: snaps[0].BatchID})
+	all, err := h.store.Snapshots(h.ctx, driver.SnapshotFilter{BatchID: snaps[0].BatchID})
 	if err != nil || len(all) != 1 {
 		t.Fatalf("snapshot by id: %v, %v", all, err)
 	}
@@ -424,7 +425,7 @@ func testLeadership(h *harness) {
 	if err != nil || !res.Led || len(res.Checkpoints) != 2 {
 		t.Fatalf("node-a: %+v, %v", res, err)
 	}
-	for _, k := range []queue.ChainKey{Chain, Other} {
+	for _, k := range []chain.Key{Chain, Other} {
 		if _, err := h.q.Enqueue(h.ctx, queue.Job{TenantID: k.TenantID, PartitionKey: k.PartitionKey, Kind: "report", Payload: []byte(`{"more":1}`)}); err != nil {
 			t.Fatal(err)
 		}

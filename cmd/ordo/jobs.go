@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -44,7 +45,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 			if err != nil {
 				return err
 			}
-			p := queue.ListParams{TenantID: tenant, Kind: kind, Cursor: cursor, Limit: limit, WithPayload: payload}
+			p := driver.ListParams{TenantID: tenant, Kind: kind, Cursor: cursor, Limit: limit, WithPayload: payload}
 			for _, s := range states {
 				for _, st := range strings.Split(s, ",") {
 					p.Statuses = append(p.Statuses, queue.Status(strings.TrimSpace(st)))
@@ -61,10 +62,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 				return err
 			}
 			defer db.Close()
-			l, ok := db.(queue.Lister)
-			if !ok {
-				return fmt.Errorf("the %T backend cannot list jobs", db)
-			}
+			l := db
 			var views []any
 			next := ""
 			for {
@@ -93,7 +91,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 	cmd.Flags().StringVar(&kind, "kind", "", "only jobs of this kind")
 	cmd.Flags().StringVar(&partition, "partition", "", `only jobs of this partition (--partition "" for the default one)`)
 	cmd.Flags().StringVar(&cursor, "cursor", "", "start after this cursor (a previous page's next_cursor, or a t_hlc)")
-	cmd.Flags().IntVar(&limit, "limit", queue.DefaultListLimit, fmt.Sprintf("page size, 1..%d", queue.MaxListLimit))
+	cmd.Flags().IntVar(&limit, "limit", driver.DefaultListLimit, fmt.Sprintf("page size, 1..%d", driver.MaxListLimit))
 	cmd.Flags().BoolVar(&all, "all", false, "print every page")
 	cmd.Flags().BoolVar(&payload, "payload", false, "include the payloads")
 	_ = cmd.MarkFlagRequired("tenant")
@@ -124,8 +122,8 @@ func newJobsShowCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			info, err := db.GetJob(ctx, id)
-			if errors.Is(err, queue.ErrJobNotFound) || (err == nil && tenant != "" && info.TenantID != tenant) {
+			info, err := db.GetJob(ctx, driver.JobRef{TenantID: tenant, JobID: id})
+			if errors.Is(err, queue.ErrJobNotFound) {
 				return &exitError{code: 1, err: fmt.Errorf("job %s not found", id)}
 			}
 			if err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/audit"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/chain"
 )
 
 func newProofCommand(g *globalFlags) *cobra.Command {
@@ -64,10 +64,7 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				cp := &audit.Checkpointer{Store: as, Key: key, Holder: node}
-				if l, ok := any(db).(queue.Leadership); ok {
-					cp.Leader = l
-				}
+				cp := &audit.Checkpointer{Store: as, Key: key, Holder: node, Leader: db}
 				res, err := cp.RunOnce(ctx)
 				if err != nil {
 					return err
@@ -83,7 +80,7 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 					return nil
 				}
 			}
-			cps, err := as.Checkpoints(ctx, queue.ChainKey{TenantID: tenant, PartitionKey: partition}, 1)
+			cps, err := as.Checkpoints(ctx, chain.Key{TenantID: tenant, PartitionKey: partition}, 1)
 			if err != nil {
 				return err
 			}
@@ -150,7 +147,7 @@ func newProofConsistencyCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			p, err := audit.ProveConsistency(ctx, as, queue.ChainKey{TenantID: tenant, PartitionKey: partition}, from, to)
+			p, err := audit.ProveConsistency(ctx, as, chain.Key{TenantID: tenant, PartitionKey: partition}, from, to)
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/audit"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/store"
 )
 
@@ -45,7 +46,7 @@ func newSnapshotCreateCommand(g *globalFlags) *cobra.Command {
 			}
 			defer db.Close()
 			s := &audit.Snapshotter{Store: as, Key: key}
-			snap, err := s.Create(ctx, queue.ChainKey{TenantID: tenant, PartitionKey: partition}, from, to)
+			snap, err := s.Create(ctx, chain.Key{TenantID: tenant, PartitionKey: partition}, from, to)
 			if err != nil {
 				return err
 			}
@@ -72,8 +73,8 @@ func (f *snapshotFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.id, "id", "", "only the snapshot with this batch id")
 }
 
-func (f *snapshotFlags) filter(cmd *cobra.Command) (audit.SnapshotFilter, error) {
-	var sf audit.SnapshotFilter
+func (f *snapshotFlags) filter(cmd *cobra.Command) (driver.SnapshotFilter, error) {
+	var sf driver.SnapshotFilter
 	sf.TenantID = f.tenant
 	if cmd.Flags().Changed("partition") {
 		p := f.partition
@@ -202,7 +203,7 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 }
 
 // load opens the database and lists the snapshots the flags select.
-func (f *snapshotFlags) load(cmd *cobra.Command, g *globalFlags) (store.DB, audit.Store, []audit.Snapshot, error) {
+func (f *snapshotFlags) load(cmd *cobra.Command, g *globalFlags) (store.DB, driver.AuditStore, []driver.Snapshot, error) {
 	sf, err := f.filter(cmd)
 	if err != nil {
 		return nil, nil, nil, err

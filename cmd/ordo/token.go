@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -28,7 +28,7 @@ Tokens can also be configured by hash in Ordo:Auth:Tokens; token hash prints the
 }
 
 // tokenStore opens the configured database as a TokenStore.
-func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, queue.TokenStore, error) {
+func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, driver.Tokens, error) {
 	cfg, _, err := loadConfig(g, cf.path, false)
 	if err != nil {
 		return nil, nil, err
@@ -37,12 +37,7 @@ func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, qu
 	if err != nil {
 		return nil, nil, err
 	}
-	ts, ok := db.(queue.TokenStore)
-	if !ok {
-		_ = db.Close()
-		return nil, nil, fmt.Errorf("the %T backend keeps no tokens", db)
-	}
-	return db, ts, nil
+	return db, db, nil
 }
 
 type tokenView struct {
@@ -54,7 +49,7 @@ type tokenView struct {
 	RevokedAt *time.Time `json:"revoked_at"`
 }
 
-func viewToken(t queue.APIToken) tokenView {
+func viewToken(t driver.APIToken) tokenView {
 	v := tokenView{ID: t.ID, Admin: t.Admin, Name: t.Name, CreatedAt: t.CreatedAt.UTC()}
 	if !t.Admin {
 		tenant := t.TenantID
@@ -152,7 +147,7 @@ func newTokenRevokeCommand(g *globalFlags) *cobra.Command {
 			}
 			defer db.Close()
 			err = ts.RevokeToken(cmd.Context(), args[0], time.Now())
-			if errors.Is(err, queue.ErrTokenNotFound) {
+			if errors.Is(err, driver.ErrTokenNotFound) {
 				return &exitError{code: 1, err: fmt.Errorf("no token with id %q", args[0])}
 			}
 			if err != nil {

@@ -12,11 +12,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/store"
 )
 
 // openAudit opens the database (migrated) and its audit store.
-func (g *globalFlags) openAudit(ctx context.Context) (store.DB, audit.Store, error) {
+func (g *globalFlags) openAudit(ctx context.Context) (store.DB, driver.AuditStore, error) {
 	db, err := g.openMigrated(ctx)
 	if err != nil {
 		return nil, nil, err

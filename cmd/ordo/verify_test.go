@@ -16,6 +16,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
@@ -171,10 +172,10 @@ func rewrite(t *testing.T, db *sqlite.DB, pos int64) {
 	t.Helper()
 	ctx := context.Background()
 	as := db.AuditStore()
-	k := queue.ChainKey{TenantID: "acme"}
-	var es []audit.Located
-	err := as.Scan(ctx, k, 0, -1, false, func(e *audit.Entry) error {
-		var l audit.Located
+	k := chain.Key{TenantID: "acme"}
+	var es []driver.Located
+	err := as.Scan(ctx, driver.ScanParams{Key: k, From: 0, To: -1, WithPayload: false}, func(e *driver.LogEntry) error {
+		var l driver.Located
 		l.Pos, l.JobID, l.THLC = e.Pos, e.JobID, string(e.THLC)
 		copy(l.PayloadHash[:], e.PayloadHash)
 		copy(l.PrevLink[:], e.PrevLink)
@@ -211,7 +212,7 @@ func rewrite(t *testing.T, db *sqlite.DB, pos int64) {
 	}
 }
 
-func chainLink(prev chain.Hash, l audit.Located) (chain.Hash, error) {
+func chainLink(prev chain.Hash, l driver.Located) (chain.Hash, error) {
 	return chain.Link(prev, l.JobID, l.THLC, l.PayloadHash)
 }
 

@@ -73,10 +73,9 @@ func TestStateStore(t *testing.T, open func(t *testing.T) hlc.StateStore) {
 
 	t.Run("restarted clock never reissues", func(t *testing.T) {
 		s := open(t)
-		// On a DataBoundStore the clock never writes: its owner stores the
+		// On a store whose bound is written with the data the clock never writes: its owner stores the
 		// bound with each timestamp, which the loop below does in its place.
-		ds, withData := s.(hlc.DataBoundStore)
-		withData = withData && ds.BoundWrittenWithData()
+		withData := s.BoundWrittenWithData()
 		wall := hlc.NewManualClock(1_704_067_200_000)
 		var last hlc.Timestamp
 		for restart := range 3 {

@@ -12,7 +12,7 @@ import (
 
 // entry is one scheduler_log row as stored.
 type entry struct {
-	Key         queue.ChainKey
+	Key         chain.Key
 	Pos         int64
 	JobID       uuid.UUID
 	THLC        string
@@ -26,7 +26,7 @@ type entry struct {
 
 // readLog reads every log entry, grouped by chain, each chain in chain_pos
 // order.
-func (h *harness) readLog() map[queue.ChainKey][]entry {
+func (h *harness) readLog() map[chain.Key][]entry {
 	h.t.Helper()
 	rs, err := h.tg.DB.QueryContext(h.ctx, h.sql(`SELECT tenant_id, partition_key, chain_pos, CAST(job_id AS TEXT), t_hlc,
 		payload_hash, prev_link, link, created_at, CAST(payload AS TEXT), node_id
@@ -35,7 +35,7 @@ func (h *harness) readLog() map[queue.ChainKey][]entry {
 		h.t.Fatalf("reading scheduler_log: %v", err)
 	}
 	defer rs.Close()
-	out := map[queue.ChainKey][]entry{}
+	out := map[chain.Key][]entry{}
 	for rs.Next() {
 		var e entry
 		var id string
@@ -57,7 +57,7 @@ func (h *harness) readLog() map[queue.ChainKey][]entry {
 }
 
 // byJob indexes a log by job id.
-func byJob(log map[queue.ChainKey][]entry) map[uuid.UUID]entry {
+func byJob(log map[chain.Key][]entry) map[uuid.UUID]entry {
 	out := map[uuid.UUID]entry{}
 	for _, es := range log {
 		for _, e := range es {
@@ -70,11 +70,11 @@ func byJob(log map[queue.ChainKey][]entry) map[uuid.UUID]entry {
 // verifyChains re-links every chain from genesis and checks its head: what
 // an auditor does with the log alone. It reports every problem as a test
 // error and returns the log.
-func (h *harness) verifyChains() map[queue.ChainKey][]entry {
+func (h *harness) verifyChains() map[chain.Key][]entry {
 	h.t.Helper()
 	t := h.t
 	log := h.readLog()
-	seen := map[uuid.UUID]queue.ChainKey{}
+	seen := map[uuid.UUID]chain.Key{}
 	for k, es := range log {
 		var prevLink []byte
 		var prevT hlc.Timestamp
@@ -127,7 +127,7 @@ func (h *harness) verifyChains() map[queue.ChainKey][]entry {
 	defer rs.Close()
 	heads := 0
 	for rs.Next() {
-		var k queue.ChainKey
+		var k chain.Key
 		var link []byte
 		var last string
 		var n int64

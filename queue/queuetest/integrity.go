@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -216,7 +217,7 @@ func testMultiNode(t *testing.T, newTarget func(t *testing.T) Target) {
 		}
 		rd := d.enqueue(job("shared", "p0", 1000))
 		log = h.verifyChains()
-		if es := log[queue.ChainKey{TenantID: "shared", PartitionKey: "p0"}]; len(es) == 0 || es[len(es)-1].JobID != rd.JobID {
+		if es := log[chain.Key{TenantID: "shared", PartitionKey: "p0"}]; len(es) == 0 || es[len(es)-1].JobID != rd.JobID {
 			t.Errorf("the admitted job is not the head of its chain")
 		}
 

@@ -8,19 +8,12 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
-// ops returns the backend's operator state, or fails: both backends must
-// implement queue.Operations (the dashboard relies on it).
-func (n *node) ops() queue.Operations {
-	n.h.t.Helper()
-	o, ok := n.b.(queue.Operations)
-	if !ok {
-		n.h.t.Fatalf("%s: the backend (%T) does not implement queue.Operations", n.h.tg.Name, n.b)
-	}
-	return o
-}
+// ops returns the backend's operator state.
+func (n *node) ops() driver.Operations { return n.b }
 
 // testPausedQueues: a paused queue (a tenant's, or one kind of it) is
 // skipped by Dequeue in every mode and every dequeue shape (all tenants,
@@ -58,11 +51,11 @@ func testPausedQueues(t *testing.T, newTarget func(t *testing.T) Target) {
 			n.advance(time.Millisecond)
 		}
 
-		if err := ops.PauseQueue(h.ctx, queue.QueueKey{TenantID: "acme", Kind: "report"}, "tester", n.now()); err != nil {
+		if err := ops.PauseQueue(h.ctx, driver.PauseParams{Queue: driver.QueueKey{TenantID: "acme", Kind: "report"}, By: "tester", Now: n.now()}); err != nil {
 			t.Fatal(err)
 		}
 		// Pausing twice keeps the first pause.
-		if err := ops.PauseQueue(h.ctx, queue.QueueKey{TenantID: "acme", Kind: "report"}, "someone else", n.now().Add(time.Second)); err != nil {
+		if err := ops.PauseQueue(h.ctx, driver.PauseParams{Queue: driver.QueueKey{TenantID: "acme", Kind: "report"}, By: "someone else", Now: n.now().Add(time.Second)}); err != nil {
 			t.Fatal(err)
 		}
 		paused, err := ops.PausedQueues(h.ctx, "acme")
@@ -96,17 +89,17 @@ func testPausedQueues(t *testing.T, newTarget func(t *testing.T) Target) {
 
 		// Pausing the whole tenant holds back every kind, also through a
 		// tenant-filtered dequeue; resuming the kind alone is not enough.
-		if err := ops.PauseQueue(h.ctx, queue.QueueKey{TenantID: "acme"}, "tester", n.now()); err != nil {
+		if err := ops.PauseQueue(h.ctx, driver.PauseParams{Queue: driver.QueueKey{TenantID: "acme"}, By: "tester", Now: n.now()}); err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := ops.ResumeQueue(h.ctx, queue.QueueKey{TenantID: "acme", Kind: "report"}); err != nil || !ok {
+		if ok, err := ops.ResumeQueue(h.ctx, driver.QueueKey{TenantID: "acme", Kind: "report"}); err != nil || !ok {
 			t.Fatalf("ResumeQueue(acme/report) = %v, %v; want true", ok, err)
 		}
 		n.none("acme", "acme's whole queue paused")
-		if ok, err := ops.ResumeQueue(h.ctx, queue.QueueKey{TenantID: "acme", Kind: "report"}); err != nil || ok {
+		if ok, err := ops.ResumeQueue(h.ctx, driver.QueueKey{TenantID: "acme", Kind: "report"}); err != nil || ok {
 			t.Fatalf("ResumeQueue(acme/report) again = %v, %v; want false (not paused)", ok, err)
 		}
-		if ok, err := ops.ResumeQueue(h.ctx, queue.QueueKey{TenantID: "acme"}); err != nil || !ok {
+		if ok, err := ops.ResumeQueue(h.ctx, driver.QueueKey{TenantID: "acme"}); err != nil || !ok {
 			t.Fatalf("ResumeQueue(acme) = %v, %v; want true", ok, err)
 		}
 		ls := n.dequeue(queue.DequeueOptions{TenantID: "acme", Limit: 100})
@@ -122,8 +115,8 @@ func testPausedQueues(t *testing.T, newTarget func(t *testing.T) Target) {
 		}
 
 		// Bad keys are refused before anything is written.
-		for _, k := range []queue.QueueKey{{TenantID: ""}, {TenantID: "acme", Kind: "has space"}} {
-			if err := ops.PauseQueue(h.ctx, k, "tester", n.now()); !errors.Is(err, queue.ErrInvalidJob) {
+		for _, k := range []driver.QueueKey{{TenantID: ""}, {TenantID: "acme", Kind: "has space"}} {
+			if err := ops.PauseQueue(h.ctx, driver.PauseParams{Queue: k, By: "tester", Now: n.now()}); !errors.Is(err, queue.ErrInvalidJob) {
 				t.Errorf("PauseQueue(%+v) = %v, want ErrInvalidJob", k, err)
 			}
 		}
@@ -242,7 +235,7 @@ func testOperatorRecords(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Fatalf("TenantActivity(globex) = %+v, %v", one, err)
 		}
 
-		v := queue.VerificationRecord{TenantID: "acme", VerifiedAt: n.now(), Valid: false, EntriesChecked: 2, IssueCount: 1,
+		v := driver.VerificationRecord{TenantID: "acme", VerifiedAt: n.now(), Valid: false, EntriesChecked: 2, IssueCount: 1,
 			Issues: []byte(`[{"type":"link_mismatch"}]`), Source: "test"}
 		if err := ops.SaveVerification(h.ctx, v); err != nil {
 			t.Fatal(err)
@@ -256,7 +249,7 @@ func testOperatorRecords(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Fatalf("Verifications = %+v, %v; want acme's latest (valid)", vs, err)
 		}
 
-		rep := queue.NodeReport{NodeID: "node-a", StartedAt: since, Now: n.now(), LastHLC: n.clock.Current().String(), Mode: "hlc-reads", ClockRefusals: 2}
+		rep := driver.NodeReport{NodeID: "node-a", StartedAt: since, Now: n.now(), LastHLC: n.clock.Current().String(), Mode: "hlc-reads", ClockRefusals: 2}
 		if err := ops.ReportNode(h.ctx, rep); err != nil {
 			t.Fatal(err)
 		}
@@ -279,7 +272,7 @@ func testOperatorRecords(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Fatalf("nodes[1] = %+v, want node-b with its bound and no report", got)
 		}
 
-		for _, a := range []queue.OperatorAction{
+		for _, a := range []driver.OperatorAction{
 			{TenantID: "acme", JobID: old, Action: "retry", Actor: "ops", At: n.now()},
 			{TenantID: "acme", Kind: "report", Action: "pause", Actor: "ops", At: n.now()},
 			{TenantID: "globex", Action: "pause", Actor: "ops", At: n.now()},
@@ -288,11 +281,11 @@ func testOperatorRecords(t *testing.T, newTarget func(t *testing.T) Target) {
 				t.Fatal(err)
 			}
 		}
-		all, err := ops.Actions(h.ctx, queue.ActionFilter{TenantID: "acme"})
+		all, err := ops.Actions(h.ctx, driver.ActionFilter{TenantID: "acme"})
 		if err != nil || len(all) != 2 || all[0].Action != "pause" || all[1].JobID != old {
 			t.Fatalf("Actions(acme) = %+v, %v; want the pause, then the retry", all, err)
 		}
-		mine, err := ops.Actions(h.ctx, queue.ActionFilter{TenantID: "acme", JobID: old})
+		mine, err := ops.Actions(h.ctx, driver.ActionFilter{TenantID: "acme", JobID: old})
 		if err != nil || len(mine) != 1 || mine[0].Action != "retry" || !mine[0].At.Equal(n.now()) {
 			t.Fatalf("Actions(acme, job) = %+v, %v; want the retry", mine, err)
 		}

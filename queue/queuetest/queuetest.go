@@ -1,4 +1,4 @@
-// Package queuetest is the conformance suite every queue.Backend must pass.
+// Package queuetest is the conformance suite every driver.Driver must pass.
 //
 // ordo has two backends, store/postgres and store/sqlite, behind one
 // interface, and a user must be able to move from one to the other (embedded
@@ -34,6 +34,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordo-sched/ordo/driver"
+
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -51,7 +53,7 @@ type Target struct {
 	// when the test ends. Every call opens the same database; the suite
 	// opens several handles to play several nodes, and one more after
 	// closing a handle.
-	Open func(t *testing.T) queue.Backend
+	Open func(t *testing.T) driver.Driver
 	// DB is a raw connection to the same database, for inspection and
 	// tampering. The suite writes portable SQL with {table} for a table
 	// name (lower case and _ only; expanded by Table) and ? for a parameter (expanded by
@@ -67,7 +69,7 @@ type Target struct {
 	// (a pgx.Tx, a *sql.Tx) on b, a handle Open returned, as a user would
 	// on the handle their queue runs on. Nil when the backend cannot
 	// enqueue in a caller's transaction.
-	Begin func(t *testing.T, b queue.Backend) Tx
+	Begin func(t *testing.T, b driver.Driver) Tx
 }
 
 // Tx is a caller's transaction, for Queue.EnqueueTx.
@@ -278,7 +280,7 @@ type node struct {
 	h     *harness
 	name  string
 	q     *queue.Queue
-	b     queue.Backend
+	b     driver.Driver
 	wall  *hlc.ManualClock
 	clock *hlc.Clock
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -241,15 +242,11 @@ func testFairTenants(t *testing.T, newTarget func(t *testing.T) Target) {
 // takeover after expiry, and resignation.
 func testLeadership(t *testing.T, newTarget func(t *testing.T) Target) {
 	single(t, newTarget, func(t *testing.T, h *harness) {
-		a, ok := h.tg.Open(t).(queue.Leadership)
-		if !ok {
-			t.Skipf("%s backend does not implement queue.Leadership", h.tg.Name)
-		}
-		b := h.tg.Open(t).(queue.Leadership)
+		a, b := h.tg.Open(t), h.tg.Open(t)
 		now := time.UnixMilli(base)
-		lead := func(l queue.Leadership, holder string, until, at time.Time, want bool) {
+		lead := func(l driver.Leadership, holder string, until, at time.Time, want bool) {
 			t.Helper()
-			got, err := l.TryLead(h.ctx, "rescuer", holder, until, at)
+			got, err := l.TryLead(h.ctx, driver.LeadParams{Name: "rescuer", Holder: holder, Until: until, Now: at})
 			if err != nil || got != want {
 				t.Errorf("TryLead(%s) at %v: %v, %v; want %v", holder, at.Sub(now), got, err, want)
 			}
@@ -260,7 +257,7 @@ func testLeadership(t *testing.T, newTarget func(t *testing.T) Target) {
 		lead(b, "node-b", now.Add(30*time.Second), now.Add(15*time.Second), false)
 		lead(b, "node-b", now.Add(40*time.Second), now.Add(21*time.Second), true) // a's lease expired
 		lead(a, "node-a", now.Add(40*time.Second), now.Add(22*time.Second), false)
-		if got, err := a.TryLead(h.ctx, "checkpoint", "node-a", now.Add(time.Minute), now.Add(22*time.Second)); err != nil || !got {
+		if got, err := a.TryLead(h.ctx, driver.LeadParams{Name: "checkpoint", Holder: "node-a", Until: now.Add(time.Minute), Now: now.Add(22 * time.Second)}); err != nil || !got {
 			t.Errorf("another name is led independently: %v, %v", got, err)
 		}
 		if err := a.Resign(h.ctx, "rescuer", "node-a"); err != nil { // not the holder: no effect

@@ -1,6 +1,6 @@
 // Package listtest is the conformance suite of the optional backend
-// interfaces the service uses beside queue.Backend: queue.Lister (listing
-// and counting jobs) and queue.TokenStore (API tokens). store/postgres
+// interfaces the service uses beside driver.Driver: driver.Lister (listing
+// and counting jobs) and driver.Tokens (API tokens). store/postgres
 // and store/sqlite run it from their tests.
 package listtest
 
@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
@@ -23,8 +24,8 @@ import (
 // Backend is what the suite needs of a backend.
 type Backend interface {
 	store.DB
-	queue.Lister
-	queue.TokenStore
+	driver.Lister
+	driver.Tokens
 }
 
 // Run runs the suite. open returns a fresh, empty, migrated database for
@@ -103,7 +104,7 @@ func (f *fixture) names(jobs []queue.JobInfo) []string {
 }
 
 // listAll pages through p with the given page size.
-func listAll(t *testing.T, l queue.Lister, p queue.ListParams) []queue.JobInfo {
+func listAll(t *testing.T, l driver.Lister, p driver.ListParams) []queue.JobInfo {
 	t.Helper()
 	var all []queue.JobInfo
 	for pages := 0; ; pages++ {
@@ -129,12 +130,12 @@ func testListOrder(t *testing.T, db Backend) {
 	f := newFixture(t, db)
 	want := []string{"D1", "H1", "H2", "H3", "L1", "L2"}
 	for _, limit := range []int{1, 2, 3, 4, 6, 100} {
-		got := f.names(listAll(t, db, queue.ListParams{TenantID: "acme", Limit: limit}))
+		got := f.names(listAll(t, db, driver.ListParams{TenantID: "acme", Limit: limit}))
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("limit %d: listed %v, want %v", limit, got, want)
 		}
 	}
-	jobs := listAll(t, db, queue.ListParams{TenantID: "acme", Limit: 100})
+	jobs := listAll(t, db, driver.ListParams{TenantID: "acme", Limit: 100})
 	var prev string
 	for _, j := range jobs[:4] {
 		if !j.InHLC || j.Chain == nil || j.Chain.THLC <= prev {
@@ -161,7 +162,7 @@ func testListOrder(t *testing.T, db Backend) {
 			t.Fatalf("legacy section: %+v", j)
 		}
 	}
-	withPayload := listAll(t, db, queue.ListParams{TenantID: "acme", Limit: 100, WithPayload: true})
+	withPayload := listAll(t, db, driver.ListParams{TenantID: "acme", Limit: 100, WithPayload: true})
 	for i, j := range withPayload {
 		// PostgreSQL's legacy table stores jsonb, which reads back with
 		// its own spacing: compare canonical forms.
@@ -172,18 +173,18 @@ func testListOrder(t *testing.T, db Backend) {
 	}
 
 	// A bare t_hlc starts after it.
-	page, _, err := db.ListJobs(context.Background(), queue.ListParams{TenantID: "acme", Cursor: jobs[0].Chain.THLC, Limit: 2})
+	page, _, err := db.ListJobs(context.Background(), driver.ListParams{TenantID: "acme", Cursor: jobs[0].Chain.THLC, Limit: 2})
 	if err != nil || !reflect.DeepEqual(f.names(page), []string{"H1", "H2"}) {
 		t.Fatalf("after a bare t_hlc: %v, %v", f.names(page), err)
 	}
 	// The other tenant sees only its own.
-	if got := f.names(listAll(t, db, queue.ListParams{TenantID: "other", Limit: 1})); !reflect.DeepEqual(got, []string{"O2", "O1"}) {
+	if got := f.names(listAll(t, db, driver.ListParams{TenantID: "other", Limit: 1})); !reflect.DeepEqual(got, []string{"O2", "O1"}) {
 		t.Fatalf("tenant other: %v", got)
 	}
-	if got := listAll(t, db, queue.ListParams{TenantID: "nobody", Limit: 10}); len(got) != 0 {
+	if got := listAll(t, db, driver.ListParams{TenantID: "nobody", Limit: 10}); len(got) != 0 {
 		t.Fatalf("unknown tenant: %v", got)
 	}
-	for _, bad := range []queue.ListParams{
+	for _, bad := range []driver.ListParams{
 		{TenantID: "acme", Cursor: "h:zzz:" + uuid.NewString()},
 		{TenantID: "acme", Cursor: "l:12:not-a-uuid"},
 		{TenantID: "acme", Cursor: "garbage"},
@@ -192,7 +193,7 @@ func testListOrder(t *testing.T, db Backend) {
 		{TenantID: "bad tenant"},
 		{TenantID: "acme", Kind: "bad kind!"},
 	} {
-		if _, _, err := db.ListJobs(context.Background(), bad); !errors.Is(err, queue.ErrInvalidList) {
+		if _, _, err := db.ListJobs(context.Background(), bad); !errors.Is(err, driver.ErrInvalidList) {
 			t.Errorf("ListJobs(%+v): %v, want ErrInvalidList", bad, err)
 		}
 	}
@@ -210,16 +211,16 @@ func testListFilters(t *testing.T, db Backend) {
 	empty, p1 := "", "p1"
 	for _, c := range []struct {
 		name string
-		p    queue.ListParams
+		p    driver.ListParams
 		want []string
 	}{
-		{"cancelled", queue.ListParams{Statuses: []queue.Status{queue.StatusCancelled}}, []string{"H3", "L2"}},
-		{"pending or cancelled", queue.ListParams{Statuses: []queue.Status{queue.StatusPending, queue.StatusCancelled}}, []string{"D1", "H1", "H2", "H3", "L1", "L2"}},
-		{"running", queue.ListParams{Statuses: []queue.Status{queue.StatusRunning}}, []string{}},
-		{"kind", queue.ListParams{Kind: "k.b"}, []string{"H2", "L2"}},
-		{"default partition", queue.ListParams{Partition: &empty}, []string{"D1", "H2", "L1"}},
-		{"partition p1", queue.ListParams{Partition: &p1}, []string{"H1", "L2"}},
-		{"kind and partition and status", queue.ListParams{Kind: "k.a", Partition: &empty, Statuses: []queue.Status{queue.StatusPending}}, []string{"D1", "L1"}},
+		{"cancelled", driver.ListParams{Statuses: []queue.Status{queue.StatusCancelled}}, []string{"H3", "L2"}},
+		{"pending or cancelled", driver.ListParams{Statuses: []queue.Status{queue.StatusPending, queue.StatusCancelled}}, []string{"D1", "H1", "H2", "H3", "L1", "L2"}},
+		{"running", driver.ListParams{Statuses: []queue.Status{queue.StatusRunning}}, []string{}},
+		{"kind", driver.ListParams{Kind: "k.b"}, []string{"H2", "L2"}},
+		{"default partition", driver.ListParams{Partition: &empty}, []string{"D1", "H2", "L1"}},
+		{"partition p1", driver.ListParams{Partition: &p1}, []string{"H1", "L2"}},
+		{"kind and partition and status", driver.ListParams{Kind: "k.a", Partition: &empty, Statuses: []queue.Status{queue.StatusPending}}, []string{"D1", "L1"}},
 	} {
 		for _, limit := range []int{1, 100} {
 			p := c.p
@@ -241,7 +242,7 @@ func testCount(t *testing.T, db Backend) {
 	if err := f.q.Cancel(ctx, f.ids["L2"], ""); err != nil {
 		t.Fatal(err)
 	}
-	counts := func(p queue.CountParams) map[string]int64 {
+	counts := func(p driver.CountParams) map[string]int64 {
 		t.Helper()
 		got, err := db.CountByStatus(ctx, p)
 		if err != nil {
@@ -253,21 +254,21 @@ func testCount(t *testing.T, db Backend) {
 		}
 		return out
 	}
-	if got, want := counts(queue.CountParams{}), map[string]int64{"acme/pending": 4, "acme/cancelled": 2, "other/pending": 2}; !reflect.DeepEqual(got, want) {
+	if got, want := counts(driver.CountParams{}), map[string]int64{"acme/pending": 4, "acme/cancelled": 2, "other/pending": 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("all: %v, want %v", got, want)
 	}
-	if got, want := counts(queue.CountParams{TenantID: "acme"}), map[string]int64{"acme/pending": 4, "acme/cancelled": 2}; !reflect.DeepEqual(got, want) {
+	if got, want := counts(driver.CountParams{TenantID: "acme"}), map[string]int64{"acme/pending": 4, "acme/cancelled": 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("acme: %v, want %v", got, want)
 	}
 	unfinished := []queue.Status{queue.StatusPending, queue.StatusScheduled, queue.StatusRunning}
-	if got, want := counts(queue.CountParams{Statuses: unfinished}), map[string]int64{"acme/pending": 4, "other/pending": 2}; !reflect.DeepEqual(got, want) {
+	if got, want := counts(driver.CountParams{Statuses: unfinished}), map[string]int64{"acme/pending": 4, "other/pending": 2}; !reflect.DeepEqual(got, want) {
 		t.Errorf("unfinished: %v, want %v", got, want)
 	}
 	leases, err := f.q.Dequeue(ctx, queue.DequeueOptions{TenantID: "other", Limit: 1})
 	if err != nil || len(leases) != 1 {
 		t.Fatal(leases, err)
 	}
-	if got, want := counts(queue.CountParams{TenantID: "other", Statuses: unfinished}), map[string]int64{"other/pending": 1, "other/running": 1}; !reflect.DeepEqual(got, want) {
+	if got, want := counts(driver.CountParams{TenantID: "other", Statuses: unfinished}), map[string]int64{"other/pending": 1, "other/running": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("after a dequeue: %v, want %v", got, want)
 	}
 }
@@ -275,9 +276,9 @@ func testCount(t *testing.T, db Backend) {
 func testTokens(t *testing.T, db Backend) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC)
-	admin := queue.APIToken{ID: "tok_admin", Hash: sha256.Sum256([]byte("secret-admin")), Admin: true, Name: "ops", CreatedAt: now}
-	acme := queue.APIToken{ID: "tok_acme", Hash: sha256.Sum256([]byte("secret-acme")), TenantID: "acme", Name: "ci", CreatedAt: now.Add(time.Second)}
-	for _, tok := range []queue.APIToken{admin, acme} {
+	admin := driver.APIToken{ID: "tok_admin", Hash: sha256.Sum256([]byte("secret-admin")), Admin: true, Name: "ops", CreatedAt: now}
+	acme := driver.APIToken{ID: "tok_acme", Hash: sha256.Sum256([]byte("secret-acme")), TenantID: "acme", Name: "ci", CreatedAt: now.Add(time.Second)}
+	for _, tok := range []driver.APIToken{admin, acme} {
 		if err := db.CreateToken(ctx, tok); err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func testTokens(t *testing.T, db Backend) {
 	if err != nil || !sameToken(got, acme) {
 		t.Fatalf("TokenByHash = %+v, %v; want %+v", got, err, acme)
 	}
-	if _, err := db.TokenByHash(ctx, sha256.Sum256([]byte("wrong"))); !errors.Is(err, queue.ErrTokenNotFound) {
+	if _, err := db.TokenByHash(ctx, sha256.Sum256([]byte("wrong"))); !errors.Is(err, driver.ErrTokenNotFound) {
 		t.Fatalf("unknown hash: %v", err)
 	}
 	if err := db.RevokeToken(ctx, "tok_acme", now.Add(time.Hour)); err != nil {
@@ -305,7 +306,7 @@ func testTokens(t *testing.T, db Backend) {
 	if err := db.RevokeToken(ctx, "tok_acme", now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RevokeToken(ctx, "tok_nope", now); !errors.Is(err, queue.ErrTokenNotFound) {
+	if err := db.RevokeToken(ctx, "tok_nope", now); !errors.Is(err, driver.ErrTokenNotFound) {
 		t.Fatalf("revoking an unknown token: %v", err)
 	}
 	list, err := db.ListTokens(ctx)
@@ -317,7 +318,7 @@ func testTokens(t *testing.T, db Backend) {
 	}
 }
 
-func sameToken(a, b queue.APIToken) bool {
+func sameToken(a, b driver.APIToken) bool {
 	return a.ID == b.ID && a.Hash == b.Hash && a.TenantID == b.TenantID && a.Admin == b.Admin && a.Name == b.Name &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.RevokedAt.Equal(b.RevokedAt)
 }

@@ -9,22 +9,21 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"golang.org/x/mod/sumdb/tlog"
-
-	"github.com/ordo-sched/ordo/audit"
-	"github.com/ordo-sched/ordo/queue"
 )
 
 // AuditStore returns the audit package's view of the database: streaming
 // chain reads for the verifier, batch snapshots, tree hashes and
 // checkpoints.
-func (db *DB) AuditStore() audit.Store { return auditStore{db} }
+func (db *DB) AuditStore() driver.AuditStore { return auditStore{db} }
 
 type auditStore struct{ db *DB }
 
-var _ audit.Store = auditStore{}
+var _ driver.AuditStore = auditStore{}
 
-func (s auditStore) Chains(ctx context.Context, tenantID string) ([]queue.ChainKey, error) {
+func (s auditStore) Chains(ctx context.Context, tenantID string) ([]chain.Key, error) {
 	// A loose index scan over idx_scheduler_log_chain finds each chain
 	// with one probe instead of reading every entry.
 	rows, err := s.db.Pool.Query(ctx, `
@@ -45,8 +44,8 @@ func (s auditStore) Chains(ctx context.Context, tenantID string) ([]queue.ChainK
 	if err != nil {
 		return nil, wrap("listing chains", err)
 	}
-	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (queue.ChainKey, error) {
-		var k queue.ChainKey
+	keys, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (chain.Key, error) {
+		var k chain.Key
 		return k, r.Scan(&k.TenantID, &k.PartitionKey)
 	})
 	return keys, wrap("listing chains", err)
@@ -56,7 +55,8 @@ const scanCols = `seq_bigint, chain_pos, t_hlc, job_id, payload_hash, prev_link,
 
 // Scan streams the rows in binary format and decodes them from the raw
 // wire values, so a million-entry chain costs no allocation per row.
-func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, withPayload bool, fn func(*audit.Entry) error) error {
+func (s auditStore) Scan(ctx context.Context, p driver.ScanParams, fn func(*driver.LogEntry) error) error {
+	k, from, to, withPayload := p.Key, p.From, p.To, p.WithPayload
 	cols := scanCols
 	if withPayload {
 		cols += `, kind, idempotency_key, payload`
@@ -71,7 +71,7 @@ func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, 
 		return wrap("reading the chain", err)
 	}
 	defer rows.Close()
-	var e audit.Entry
+	var e driver.LogEntry
 	binaryPayload := false
 	if fds := rows.FieldDescriptions(); withPayload && len(fds) == 10 {
 		// payload is text (canonical JSON); a jsonb column, as in older
@@ -106,8 +106,8 @@ func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, 
 	return wrap("reading the chain", rows.Err())
 }
 
-func (s auditStore) Head(ctx context.Context, k queue.ChainKey) (audit.HeadRow, bool, error) {
-	var h audit.HeadRow
+func (s auditStore) Head(ctx context.Context, k chain.Key) (driver.HeadRow, bool, error) {
+	var h driver.HeadRow
 	err := s.db.Pool.QueryRow(ctx, `SELECT last_link, last_t_hlc, entry_count FROM scheduler.chain_heads
 		WHERE tenant_id = $1 AND partition_key = $2`, k.TenantID, k.PartitionKey).Scan(&h.LastLink, &h.LastTHLC, &h.EntryCount)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -116,7 +116,7 @@ func (s auditStore) Head(ctx context.Context, k queue.ChainKey) (audit.HeadRow, 
 	return h, err == nil, wrap("reading the chain head", err)
 }
 
-func (s auditStore) Duplicates(ctx context.Context, k queue.ChainKey, candidates []uuid.UUID) ([]audit.Duplicate, error) {
+func (s auditStore) Duplicates(ctx context.Context, k chain.Key, candidates []uuid.UUID) ([]driver.Duplicate, error) {
 	q := `SELECT job_id, count(*) FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2
 		GROUP BY job_id HAVING count(*) > 1 ORDER BY job_id`
 	args := []any{k.TenantID, k.PartitionKey}
@@ -129,21 +129,21 @@ func (s auditStore) Duplicates(ctx context.Context, k queue.ChainKey, candidates
 	if err != nil {
 		return nil, wrap("finding duplicate job ids", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Duplicate, error) {
-		var d audit.Duplicate
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Duplicate, error) {
+		var d driver.Duplicate
 		return d, r.Scan(&d.JobID, &d.Count)
 	})
 	return out, wrap("finding duplicate job ids", err)
 }
 
-func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]audit.Located, error) {
+func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]driver.Located, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT tenant_id, partition_key, chain_pos, seq_bigint, t_hlc, job_id, payload_hash, prev_link, link
 		FROM scheduler.scheduler_log WHERE job_id = $1 ORDER BY tenant_id, partition_key, chain_pos`, id)
 	if err != nil {
 		return nil, wrap("finding a job in the log", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Located, error) {
-		var l audit.Located
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Located, error) {
+		var l driver.Located
 		var ph, prev, link []byte
 		if err := r.Scan(&l.Key.TenantID, &l.Key.PartitionKey, &l.Pos, &l.Seq, &l.THLC, &l.JobID, &ph, &prev, &link); err != nil {
 			return l, err
@@ -156,7 +156,7 @@ func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]audit.Located,
 	return out, wrap("finding a job in the log", err)
 }
 
-func (s auditStore) PosOf(ctx context.Context, k queue.ChainKey, tHLC string) (int64, bool, error) {
+func (s auditStore) PosOf(ctx context.Context, k chain.Key, tHLC string) (int64, bool, error) {
 	var pos int64
 	err := s.db.Pool.QueryRow(ctx, `SELECT chain_pos FROM scheduler.scheduler_log
 		WHERE tenant_id = $1 AND t_hlc = $2 AND partition_key = $3 ORDER BY chain_pos LIMIT 1`, k.TenantID, tHLC, k.PartitionKey).Scan(&pos)
@@ -166,7 +166,7 @@ func (s auditStore) PosOf(ctx context.Context, k queue.ChainKey, tHLC string) (i
 	return pos, err == nil, wrap("finding an entry by t_hlc", err)
 }
 
-func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) error {
+func (s auditStore) InsertSnapshot(ctx context.Context, sn *driver.Snapshot) error {
 	_, err := s.db.Pool.Exec(ctx, `INSERT INTO scheduler.batch_snapshot (batch_id, tenant_id, partition_key, snapshot_hlc,
 		from_chain_pos, to_chain_pos, from_chain_link, to_chain_link, entry_count, merkle_root, envelope, key_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
@@ -175,7 +175,7 @@ func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) erro
 	return wrap("storing a batch snapshot", err)
 }
 
-func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]audit.Snapshot, error) {
+func (s auditStore) Snapshots(ctx context.Context, f driver.SnapshotFilter) ([]driver.Snapshot, error) {
 	q := `SELECT batch_id, tenant_id, partition_key, snapshot_hlc, from_chain_pos, to_chain_pos, from_chain_link, to_chain_link,
 		entry_count, merkle_root, envelope::text, key_id, created_at FROM scheduler.batch_snapshot WHERE true`
 	var args []any
@@ -199,8 +199,8 @@ func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]au
 	if err != nil {
 		return nil, wrap("listing batch snapshots", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Snapshot, error) {
-		var sn audit.Snapshot
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Snapshot, error) {
+		var sn driver.Snapshot
 		var from, to, root []byte
 		var env string
 		if err := r.Scan(&sn.BatchID, &sn.Key.TenantID, &sn.Key.PartitionKey, &sn.SnapshotHLC, &sn.FromPos, &sn.ToPos,
@@ -216,7 +216,7 @@ func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]au
 	return out, wrap("listing batch snapshots", err)
 }
 
-func (s auditStore) TreeSize(ctx context.Context, k queue.ChainKey) (int64, error) {
+func (s auditStore) TreeSize(ctx context.Context, k chain.Key) (int64, error) {
 	var n int64
 	err := s.db.Pool.QueryRow(ctx, `SELECT tree_size FROM scheduler.chain_trees WHERE tenant_id = $1 AND partition_key = $2`,
 		k.TenantID, k.PartitionKey).Scan(&n)
@@ -226,7 +226,7 @@ func (s auditStore) TreeSize(ctx context.Context, k queue.ChainKey) (int64, erro
 	return n, wrap("reading the tree size", err)
 }
 
-func (s auditStore) ReadHashes(ctx context.Context, k queue.ChainKey, indexes []int64) ([]tlog.Hash, error) {
+func (s auditStore) ReadHashes(ctx context.Context, k chain.Key, indexes []int64) ([]tlog.Hash, error) {
 	rows, err := s.db.Pool.Query(ctx, `SELECT hash_index, hash FROM scheduler.chain_tree_hashes
 		WHERE tenant_id = $1 AND partition_key = $2 AND hash_index = ANY($3)`, k.TenantID, k.PartitionKey, indexes)
 	if err != nil {
@@ -255,7 +255,8 @@ func (s auditStore) ReadHashes(ctx context.Context, k queue.ChainKey, indexes []
 	return out, nil
 }
 
-func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize, newSize int64, hashes []tlog.Hash) error {
+func (s auditStore) AppendHashes(ctx context.Context, p driver.AppendHashesParams) error {
+	k, oldSize, newSize, hashes := p.Key, p.OldSize, p.NewSize, p.Hashes
 	return s.db.inTx(ctx, "storing tree hashes", func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO scheduler.chain_trees (tenant_id, partition_key, tree_size, updated_at)
 			VALUES ($1, $2, $4, now())
@@ -265,7 +266,7 @@ func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize,
 			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return audit.ErrTreeMoved
+			return driver.ErrTreeMoved
 		}
 		if oldSize == 0 {
 			// A fresh tree: the insert above took the row, so no other
@@ -283,7 +284,7 @@ func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize,
 	})
 }
 
-func (s auditStore) TreesBehind(ctx context.Context) ([]audit.TreeProgress, error) {
+func (s auditStore) TreesBehind(ctx context.Context) ([]driver.TreeProgress, error) {
 	rows, err := s.db.Pool.Query(ctx, `
 		SELECT h.tenant_id, h.partition_key, h.entry_count, COALESCE(t.tree_size, 0)
 		FROM scheduler.chain_heads h
@@ -295,21 +296,21 @@ func (s auditStore) TreesBehind(ctx context.Context) ([]audit.TreeProgress, erro
 	if err != nil {
 		return nil, wrap("listing chains to checkpoint", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.TreeProgress, error) {
-		var p audit.TreeProgress
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.TreeProgress, error) {
+		var p driver.TreeProgress
 		return p, r.Scan(&p.Key.TenantID, &p.Key.PartitionKey, &p.Entries, &p.TreeSize)
 	})
 	return out, wrap("listing chains to checkpoint", err)
 }
 
-func (s auditStore) InsertCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
+func (s auditStore) InsertCheckpoint(ctx context.Context, c *driver.Checkpoint) error {
 	_, err := s.db.Pool.Exec(ctx, `INSERT INTO scheduler.chain_checkpoints (tenant_id, partition_key, tree_size, root_hash, note, key_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
 		c.Key.TenantID, c.Key.PartitionKey, c.Size, c.Root[:], string(c.Note), c.KeyName, c.CreatedAt)
 	return wrap("storing a checkpoint", err)
 }
 
-func (s auditStore) Checkpoints(ctx context.Context, k queue.ChainKey, limit int) ([]audit.Checkpoint, error) {
+func (s auditStore) Checkpoints(ctx context.Context, k chain.Key, limit int) ([]driver.Checkpoint, error) {
 	q := `SELECT tree_size, root_hash, note, key_id, created_at FROM scheduler.chain_checkpoints
 		WHERE tenant_id = $1 AND partition_key = $2 ORDER BY tree_size DESC`
 	if limit > 0 {
@@ -319,8 +320,8 @@ func (s auditStore) Checkpoints(ctx context.Context, k queue.ChainKey, limit int
 	if err != nil {
 		return nil, wrap("reading checkpoints", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (audit.Checkpoint, error) {
-		c := audit.Checkpoint{Key: k}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Checkpoint, error) {
+		c := driver.Checkpoint{Key: k}
 		var root []byte
 		var note string
 		var created time.Time

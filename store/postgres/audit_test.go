@@ -9,11 +9,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/audit/audittest"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
@@ -42,7 +41,7 @@ func TestAudit(t *testing.T) {
 		})
 		return audittest.Target{
 			Name: "postgres",
-			Open: func(t *testing.T) (queue.Backend, audit.Store, hlc.StateStore) {
+			Open: func(t *testing.T) (driver.Driver, driver.AuditStore, hlc.StateStore) {
 				return db, db.AuditStore(), db.HLCState()
 			},
 			DB:          raw,

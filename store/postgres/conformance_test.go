@@ -8,8 +8,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/queue/queuetest"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
@@ -43,11 +43,11 @@ func TestConformance(t *testing.T) {
 		})
 		return queuetest.Target{
 			Name:        "postgres",
-			Open:        func(t *testing.T) queue.Backend { return open(t) },
+			Open:        func(t *testing.T) driver.Driver { return open(t) },
 			DB:          raw,
 			Table:       func(name string) string { return "scheduler." + name },
 			Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
-			Begin: func(t *testing.T, b queue.Backend) queuetest.Tx {
+			Begin: func(t *testing.T, b driver.Driver) queuetest.Tx {
 				tx, err := b.(*postgres.DB).Pool.Begin(ctx) // a pgx.Tx, what EnqueueTx takes here
 				if err != nil {
 					t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/pgtest"
 	"github.com/ordo-sched/ordo/queue"
@@ -57,8 +58,8 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 	for _, c := range []struct {
 		name, sql, index, table string
 	}{
-		{"hlc", dequeueSQL(queue.DequeueParams{HLCOrder: true}, false), "idx_job_state_dequeue", "job_state"},
-		{"legacy", dequeueSQL(queue.DequeueParams{}, false), "idx_jobs_dequeue", "jobs"},
+		{"hlc", dequeueSQL(driver.DequeueParams{HLCOrder: true}, false), "idx_job_state_dequeue", "job_state"},
+		{"legacy", dequeueSQL(driver.DequeueParams{}, false), "idx_jobs_dequeue", "jobs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)

@@ -14,15 +14,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
-// Dequeue implements queue.Backend. The side being read is locked with
+// Dequeue implements driver.Driver. The side being read is locked with
 // FOR UPDATE SKIP LOCKED, so concurrent dequeuers never wait for or take
 // each other's jobs; the other side's row, if any, gets the same lease in
 // the same transaction.
-func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease, error) {
-	var leases []queue.Lease
+func (db *DB) Dequeue(ctx context.Context, p driver.DequeueParams) ([]driver.Lease, error) {
+	var leases []driver.Lease
 	var err error
 	for range maxRetries {
 		if leases, err = dequeue(ctx, db, p); !retryable(err) {
@@ -198,7 +198,7 @@ SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.atte
 FROM upd u LEFT JOIN hlc h ON h.job_id = u.id`
 
 // dequeueSQL is the statement of a dequeue with these parameters.
-func dequeueSQL(p queue.DequeueParams, fair bool) string {
+func dequeueSQL(p driver.DequeueParams, fair bool) string {
 	var pick string
 	switch {
 	case p.HLCOrder && p.StrictPartitions:
@@ -244,11 +244,11 @@ type logRow struct {
 	payload                 []byte
 	priority, maxAttempts   int
 	createdAt, runAt        time.Time
-	entry                   queue.ChainEntry
+	entry                   driver.ChainEntry
 }
 
 // fillChainEntry sets the hashes of e from their stored bytes.
-func fillChainEntry(e *queue.ChainEntry, payload, hash, prev, link, predLink []byte, predTHLC *string) {
+func fillChainEntry(e *driver.ChainEntry, payload, hash, prev, link, predLink []byte, predTHLC *string) {
 	e.Payload = payload
 	e.PayloadHash, _ = chain.HashFromBytes(hash)
 	e.Link, _ = chain.HashFromBytes(link)
@@ -296,7 +296,7 @@ func readChainEntries(ctx context.Context, q interface {
 	return out, rows.Err()
 }
 
-func dequeue(ctx context.Context, db *DB, p queue.DequeueParams) ([]queue.Lease, error) {
+func dequeue(ctx context.Context, db *DB, p driver.DequeueParams) ([]driver.Lease, error) {
 	var kinds []string
 	if len(p.Kinds) > 0 {
 		kinds = p.Kinds
@@ -310,7 +310,7 @@ func dequeue(ctx context.Context, db *DB, p queue.DequeueParams) ([]queue.Lease,
 	if err != nil {
 		return nil, err
 	}
-	var leases []queue.Lease
+	var leases []driver.Lease
 	if p.HLCOrder {
 		leases, err = scanHLCLeases(rows, p)
 	} else {
@@ -322,10 +322,10 @@ func dequeue(ctx context.Context, db *DB, p queue.DequeueParams) ([]queue.Lease,
 	// UPDATE ... RETURNING does not promise the order of the selection;
 	// a fair batch keeps the order of its turns instead.
 	if !fair && p.HLCOrder {
-		slices.SortFunc(leases, func(a, b queue.Lease) int { return strings.Compare(a.THLC, b.THLC) })
+		slices.SortFunc(leases, func(a, b driver.Lease) int { return strings.Compare(a.THLC, b.THLC) })
 	}
 	if !fair && !p.HLCOrder {
-		slices.SortFunc(leases, func(a, b queue.Lease) int {
+		slices.SortFunc(leases, func(a, b driver.Lease) int {
 			return cmp.Or(cmp.Compare(b.Priority, a.Priority), a.CreatedAt.Compare(b.CreatedAt), bytes.Compare(a.JobID[:], b.JobID[:]))
 		})
 	}
@@ -353,12 +353,12 @@ func dequeue(ctx context.Context, db *DB, p queue.DequeueParams) ([]queue.Lease,
 }
 
 // scanHLCLeases reads the rows of an HLC dequeue.
-func scanHLCLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) {
+func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error) {
 	defer rows.Close()
-	var leases []queue.Lease
+	var leases []driver.Lease
 	var missing []uuid.UUID
 	for rows.Next() {
-		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		l := driver.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
 		var kind, payload *string
 		var priority *int
 		var createdAt *time.Time
@@ -396,11 +396,11 @@ func scanHLCLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) 
 }
 
 // scanLegacyLeases reads the rows of a legacy dequeue.
-func scanLegacyLeases(rows pgx.Rows, p queue.DequeueParams) ([]queue.Lease, error) {
+func scanLegacyLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error) {
 	defer rows.Close()
-	var leases []queue.Lease
+	var leases []driver.Lease
 	for rows.Next() {
-		l := queue.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		l := driver.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
 		var payload string
 		var thlc *string
 		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
@@ -439,9 +439,9 @@ func (db *DB) fencedUpdate(ctx context.Context, what, legacySQL, hlcSQL string, 
 	return a.RowsAffected() + b.RowsAffected(), nil
 }
 
-// TransitionJob implements queue.Backend.
-func (db *DB) TransitionJob(ctx context.Context, t queue.Transition) error {
-	errs, err := db.TransitionJobs(ctx, []queue.Transition{t})
+// TransitionJob implements driver.Driver.
+func (db *DB) TransitionJob(ctx context.Context, t driver.Transition) error {
+	errs, err := db.TransitionJobs(ctx, []driver.Transition{t})
 	if err != nil {
 		return err
 	}
@@ -462,9 +462,9 @@ var (
 	transitionsHLCSQL    = `UPDATE scheduler.job_state s` + fmt.Sprintf(transitionsSet, "s", "job_id")
 )
 
-// TransitionJobs implements queue.BatchTransitioner: one round trip for
+// TransitionJobs implements driver.Driver: one round trip for
 // the whole batch, both sides updated in one implicit transaction.
-func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]error, error) {
+func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]error, error) {
 	n := len(ts)
 	ids, tokens := make([]uuid.UUID, n), make([]uuid.UUID, n)
 	statuses, errs := make([]string, n), make([]string, n)
@@ -473,10 +473,10 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]erro
 	for i, t := range ts {
 		ids[i], tokens[i], errs[i], nows[i] = t.JobID, t.Token, t.Error, t.Now
 		statuses[i] = string(t.Status)
-		if t.Status == queue.StatusPending || t.Status == queue.StatusScheduled {
-			statuses[i] = string(queue.StatusScheduled)
+		if t.Status == driver.StatusPending || t.Status == driver.StatusScheduled {
+			statuses[i] = string(driver.StatusScheduled)
 			if !t.RunAt.After(t.Now) {
-				statuses[i] = string(queue.StatusPending)
+				statuses[i] = string(driver.StatusPending)
 			}
 			runAts[i] = &ts[i].RunAt
 		}
@@ -511,14 +511,15 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]erro
 	out := make([]error, n)
 	for i, id := range ids {
 		if !done[id] {
-			out[i] = queue.ErrLeaseLost
+			out[i] = driver.ErrLeaseLost
 		}
 	}
 	return out, nil
 }
 
-// ExtendLease implements queue.Backend.
-func (db *DB) ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, now time.Time) error {
+// ExtendLease implements driver.Driver.
+func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
+	jobID, token, until, now := p.JobID, p.Token, p.Until, p.Now
 	n, err := db.fencedUpdate(ctx, "extending lease of job "+jobID.String(),
 		`UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
 		`UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4 WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
@@ -527,28 +528,30 @@ func (db *DB) ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, no
 		return err
 	}
 	if n == 0 {
-		return queue.ErrLeaseLost
+		return driver.ErrLeaseLost
 	}
 	return nil
 }
 
-// MarkChainViolation implements queue.Backend. The legacy table has no
+// MarkChainViolation implements driver.Driver. The legacy table has no
 // chain_violation status, so its row (if any) ends failed with the reason.
-func (db *DB) MarkChainViolation(ctx context.Context, jobID, token uuid.UUID, reason string, now time.Time) error {
+func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) error {
+	jobID, token, reason, now := p.JobID, p.Token, p.Reason, p.Now
 	const set = `SET status = $3, last_error = $4, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $5`
 	batch := &pgx.Batch{}
 	batch.Queue(`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
-		jobID, token, string(queue.StatusFailed), "chain violation: "+reason, now)
+		jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
 	batch.Queue(`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
-		jobID, token, string(queue.StatusChainViolation), "chain violation: "+reason, now)
+		jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
 	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
 		return wrap("marking chain violation", err)
 	}
 	return nil
 }
 
-// CancelJob implements queue.Backend.
-func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now time.Time) error {
+// CancelJob implements driver.Driver.
+func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
+	jobID, reason, now := p.JobID, p.Reason, p.Now
 	const set = `SET status = 'cancelled', last_error = COALESCE(NULLIF($2, ''), last_error),
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $3`
 	n, err := db.fencedUpdate(ctx, "cancelling job "+jobID.String(),
@@ -567,20 +570,21 @@ func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now
 		return wrap("cancelling job "+jobID.String(), err)
 	}
 	if exists {
-		return queue.ErrJobFinished
+		return driver.ErrJobFinished
 	}
-	return queue.ErrJobNotFound
+	return driver.ErrJobNotFound
 }
 
-// RescueExpired implements queue.Backend.
-func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
+// RescueExpired implements driver.Driver.
+func (db *DB) RescueExpired(ctx context.Context, p driver.RescueParams) (driver.RescueResult, error) {
+	now, limit := p.Now, p.Limit
 	const set = `SET status = CASE WHEN t.attempts >= t.max_attempts THEN 'failed' ELSE 'pending' END,
 		last_error = CASE WHEN t.attempts >= t.max_attempts THEN 'lease expired on the last attempt (owner ' || COALESCE(t.lease_owner, '?') || ')'
 		                  ELSE 'lease expired (owner ' || COALESCE(t.lease_owner, '?') || ')' END,
 		run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE $1 END,
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $1`
 	outcome := map[uuid.UUID]string{}
-	err = db.inTx(ctx, "rescuing expired leases", func(tx pgx.Tx) error {
+	err := db.inTx(ctx, "rescuing expired leases", func(tx pgx.Tx) error {
 		clear(outcome)
 		for _, sql := range []string{
 			`WITH exp AS (SELECT job_id FROM scheduler.job_state WHERE status = 'running' AND lease_expires_at < $1
@@ -605,19 +609,21 @@ func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (resc
 		}
 		return nil
 	})
+	var r driver.RescueResult
 	for _, s := range outcome {
-		if s == string(queue.StatusFailed) {
-			failed++
+		if s == string(driver.StatusFailed) {
+			r.Failed++
 		} else {
-			rescued++
+			r.Rescued++
 		}
 	}
-	return rescued, failed, err
+	return r, err
 }
 
-// GetJob implements queue.Backend.
-func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error) {
-	info := queue.JobInfo{JobID: jobID}
+// GetJob implements driver.Driver.
+func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, error) {
+	jobID := ref.JobID
+	info := driver.JobInfo{JobID: jobID}
 	var legacyPayload string
 	var owner, lastErr *string
 	var token *uuid.UUID
@@ -625,7 +631,7 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 	var digest string
 	err := db.Pool.QueryRow(ctx, `SELECT tenant_id, COALESCE(project_id, ''), kind, payload::text, payload_digest, priority, status,
 		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
-		FROM scheduler.jobs WHERE id = $1`, jobID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &legacyPayload, &digest,
+		FROM scheduler.jobs WHERE id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &legacyPayload, &digest,
 		&info.Priority, &info.Status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &info.UpdatedAt,
 		&owner, &token, &expires, &lastErr)
 	switch {
@@ -639,19 +645,19 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 	}
 	var status string
 	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
-		FROM scheduler.job_state WHERE job_id = $1`, jobID).Scan(&status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.UpdatedAt,
+		FROM scheduler.job_state WHERE job_id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.UpdatedAt,
 		&owner, &token, &expires, &lastErr)
 	switch {
 	case err == nil:
 		info.InHLC = true
-		info.Status = queue.Status(status)
+		info.Status = driver.Status(status)
 		info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = "", uuid.UUID{}, time.Time{}, ""
 		setLease(&info, owner, token, expires, lastErr)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
 	if !info.InLegacy && !info.InHLC {
-		return info, queue.ErrJobNotFound
+		return info, driver.ErrJobNotFound
 	}
 	if info.InHLC {
 		entries, err := readChainEntries(ctx, db.Pool, []uuid.UUID{jobID})
@@ -668,7 +674,7 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 	return info, nil
 }
 
-func setLease(info *queue.JobInfo, owner *string, token *uuid.UUID, expires *time.Time, lastErr *string) {
+func setLease(info *driver.JobInfo, owner *string, token *uuid.UUID, expires *time.Time, lastErr *string) {
 	if owner != nil {
 		info.LeaseOwner = *owner
 	}
@@ -683,8 +689,8 @@ func setLease(info *queue.JobInfo, owner *string, token *uuid.UUID, expires *tim
 	}
 }
 
-// LegacyOnly implements queue.Backend.
-func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]queue.JobInfo, error) {
+// LegacyOnly implements driver.Driver.
+func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]driver.JobInfo, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT id, tenant_id, COALESCE(project_id, ''), kind, payload::text, priority, status, attempts,
 		max_attempts, run_at, created_at, lease_owner, lease_token, lease_expires_at, last_error
 		FROM scheduler.jobs j
@@ -695,9 +701,9 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]que
 		return nil, wrap("listing legacy-only jobs", err)
 	}
 	defer rows.Close()
-	var out []queue.JobInfo
+	var out []driver.JobInfo
 	for rows.Next() {
-		var info queue.JobInfo
+		var info driver.JobInfo
 		var payload string
 		var owner, lastErr *string
 		var token *uuid.UUID
@@ -713,7 +719,7 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]que
 	return out, wrap("listing legacy-only jobs", rows.Err())
 }
 
-// DrainToLegacy implements queue.Backend. The HLC state rows are locked
+// DrainToLegacy implements driver.Driver. The HLC state rows are locked
 // while they are copied, so a concurrent dequeue either sees the new
 // legacy row (and leases both) or has already leased the job (and the
 // copy carries its lease).
@@ -740,10 +746,9 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 	return int(tag.RowsAffected()), nil
 }
 
-var _ queue.Leadership = (*DB)(nil)
-
-// TryLead implements queue.Leadership.
-func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error) {
+// TryLead implements driver.Leadership.
+func (db *DB) TryLead(ctx context.Context, p driver.LeadParams) (bool, error) {
+	name, holder, until, now := p.Name, p.Holder, p.Until, p.Now
 	var got string
 	err := db.Pool.QueryRow(ctx, `
 		INSERT INTO scheduler.leadership (name, holder, expires_at, updated_at) VALUES ($1, $2, $3, $4)
@@ -759,7 +764,7 @@ func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.
 	return got == holder, nil
 }
 
-// Resign implements queue.Leadership.
+// Resign implements driver.Leadership.
 func (db *DB) Resign(ctx context.Context, name, holder string) error {
 	_, err := db.Pool.Exec(ctx, `DELETE FROM scheduler.leadership WHERE name = $1 AND holder = $2`, name, holder)
 	return wrap("resigning leadership of "+name, err)

@@ -10,12 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 var (
-	_ queue.Lister     = (*DB)(nil)
-	_ queue.TokenStore = (*DB)(nil)
+	_ driver.Lister = (*DB)(nil)
+	_ driver.Tokens = (*DB)(nil)
 )
 
 // listHLCSQL pages a tenant's HLC-side jobs in (t_hlc, job_id) order over
@@ -56,12 +56,12 @@ WHERE j.tenant_id = $1
 ORDER BY j.created_at, j.id
 LIMIT $9`
 
-// ListJobs implements queue.Lister.
-func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo, string, error) {
+// ListJobs implements driver.Lister.
+func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobInfo, string, error) {
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	cur, _ := queue.ParseCursor(p.Cursor) // validated above
+	cur, _ := driver.ParseCursor(p.Cursor) // validated above
 	statuses := make([]string, len(p.Statuses))
 	for i, s := range p.Statuses {
 		statuses[i] = string(s)
@@ -70,7 +70,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 	if p.Partition != nil {
 		partition = *p.Partition
 	}
-	var out []queue.JobInfo
+	var out []driver.JobInfo
 	if !cur.Legacy {
 		var after *string
 		if !cur.Start {
@@ -81,8 +81,8 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 			return nil, "", wrap("listing jobs", err)
 		}
 		for rows.Next() {
-			info := queue.JobInfo{TenantID: p.TenantID, InHLC: true}
-			e := &queue.ChainEntry{}
+			info := driver.JobInfo{TenantID: p.TenantID, InHLC: true}
+			e := &driver.ChainEntry{}
 			var owner, lastErr, payload *string
 			var expires *time.Time
 			var hash, prev, link []byte
@@ -112,9 +112,9 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 			return nil, "", wrap("listing jobs", err)
 		}
 		if len(out) == p.Limit {
-			return out, queue.CursorAfter(out[len(out)-1]).String(), nil
+			return out, driver.CursorAfter(out[len(out)-1]).String(), nil
 		}
-		cur = queue.Cursor{Legacy: true, Start: true}
+		cur = driver.Cursor{Legacy: true, Start: true}
 	}
 
 	var after *time.Time
@@ -129,7 +129,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 	defer rows.Close()
 	n := 0
 	for rows.Next() {
-		info := queue.JobInfo{TenantID: p.TenantID, InLegacy: true}
+		info := driver.JobInfo{TenantID: p.TenantID, InLegacy: true}
 		var owner, lastErr, payload *string
 		var expires *time.Time
 		var digest string
@@ -149,7 +149,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 		return nil, "", wrap("listing jobs", err)
 	}
 	if len(out) == p.Limit && n > 0 {
-		return out, queue.CursorAfter(out[len(out)-1]).String(), nil
+		return out, driver.CursorAfter(out[len(out)-1]).String(), nil
 	}
 	return out, "", nil
 }
@@ -168,8 +168,8 @@ SELECT tenant_id, status, count(*) FROM (
 GROUP BY tenant_id, status
 ORDER BY tenant_id, status`
 
-// CountByStatus implements queue.Lister.
-func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.StatusCount, error) {
+// CountByStatus implements driver.Lister.
+func (db *DB) CountByStatus(ctx context.Context, p driver.CountParams) ([]driver.StatusCount, error) {
 	statuses := make([]string, len(p.Statuses))
 	for i, s := range p.Statuses {
 		statuses[i] = string(s)
@@ -179,9 +179,9 @@ func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.S
 		return nil, wrap("counting jobs", err)
 	}
 	defer rows.Close()
-	var out []queue.StatusCount
+	var out []driver.StatusCount
 	for rows.Next() {
-		var c queue.StatusCount
+		var c driver.StatusCount
 		if err := rows.Scan(&c.TenantID, &c.Status, &c.Count); err != nil {
 			return nil, wrap("counting jobs", err)
 		}
@@ -190,8 +190,8 @@ func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.S
 	return out, wrap("counting jobs", rows.Err())
 }
 
-// CreateToken implements queue.TokenStore.
-func (db *DB) CreateToken(ctx context.Context, t queue.APIToken) error {
+// CreateToken implements driver.Tokens.
+func (db *DB) CreateToken(ctx context.Context, t driver.APIToken) error {
 	var tenant *string
 	if !t.Admin {
 		tenant = &t.TenantID
@@ -207,8 +207,8 @@ func (db *DB) CreateToken(ctx context.Context, t queue.APIToken) error {
 
 const tokenCols = `token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at`
 
-func scanToken(row pgx.Row) (queue.APIToken, error) {
-	var t queue.APIToken
+func scanToken(row pgx.Row) (driver.APIToken, error) {
+	var t driver.APIToken
 	var hash []byte
 	var tenant *string
 	var revoked *time.Time
@@ -225,26 +225,26 @@ func scanToken(row pgx.Row) (queue.APIToken, error) {
 	return t, nil
 }
 
-// TokenByHash implements queue.TokenStore.
-func (db *DB) TokenByHash(ctx context.Context, h [32]byte) (queue.APIToken, error) {
+// TokenByHash implements driver.Tokens.
+func (db *DB) TokenByHash(ctx context.Context, h [32]byte) (driver.APIToken, error) {
 	t, err := scanToken(db.Pool.QueryRow(ctx, `SELECT `+tokenCols+` FROM scheduler.api_tokens WHERE token_hash = $1`, h[:]))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return queue.APIToken{}, queue.ErrTokenNotFound
+		return driver.APIToken{}, driver.ErrTokenNotFound
 	}
 	if err != nil {
-		return queue.APIToken{}, wrap("looking up an API token", err)
+		return driver.APIToken{}, wrap("looking up an API token", err)
 	}
 	return t, nil
 }
 
-// ListTokens implements queue.TokenStore.
-func (db *DB) ListTokens(ctx context.Context) ([]queue.APIToken, error) {
+// ListTokens implements driver.Tokens.
+func (db *DB) ListTokens(ctx context.Context) ([]driver.APIToken, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT `+tokenCols+` FROM scheduler.api_tokens ORDER BY created_at, token_id`)
 	if err != nil {
 		return nil, wrap("listing API tokens", err)
 	}
 	defer rows.Close()
-	var out []queue.APIToken
+	var out []driver.APIToken
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
@@ -255,14 +255,14 @@ func (db *DB) ListTokens(ctx context.Context) ([]queue.APIToken, error) {
 	return out, wrap("listing API tokens", rows.Err())
 }
 
-// RevokeToken implements queue.TokenStore.
+// RevokeToken implements driver.Tokens.
 func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
 	tag, err := db.Pool.Exec(ctx, `UPDATE scheduler.api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1`, id, now)
 	if err != nil {
 		return wrap("revoking API token "+id, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return queue.ErrTokenNotFound
+		return driver.ErrTokenNotFound
 	}
 	return nil
 }

@@ -8,11 +8,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 )
-
-var _ queue.Operations = (*DB)(nil)
 
 // Dequeue skips paused queues (scheduler.paused_queues, migration 006).
 // The pick queries in lease.go add one of these terms, spelled for the
@@ -26,8 +24,9 @@ const (
 	notPausedJ        = `NOT EXISTS (SELECT 1 FROM scheduler.paused_queues pq WHERE pq.tenant_id = j.tenant_id AND pq.kind IN ('', j.kind))`
 )
 
-// PauseQueue implements queue.Operations.
-func (db *DB) PauseQueue(ctx context.Context, q queue.QueueKey, by string, now time.Time) error {
+// PauseQueue implements driver.Operations.
+func (db *DB) PauseQueue(ctx context.Context, p driver.PauseParams) error {
+	q, by, now := p.Queue, p.By, p.Now
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -36,8 +35,8 @@ func (db *DB) PauseQueue(ctx context.Context, q queue.QueueKey, by string, now t
 	return wrap("pausing queue "+q.String(), err)
 }
 
-// ResumeQueue implements queue.Operations.
-func (db *DB) ResumeQueue(ctx context.Context, q queue.QueueKey) (bool, error) {
+// ResumeQueue implements driver.Operations.
+func (db *DB) ResumeQueue(ctx context.Context, q driver.QueueKey) (bool, error) {
 	if err := q.Validate(); err != nil {
 		return false, err
 	}
@@ -48,15 +47,15 @@ func (db *DB) ResumeQueue(ctx context.Context, q queue.QueueKey) (bool, error) {
 	return tag.RowsAffected() > 0, nil
 }
 
-// PausedQueues implements queue.Operations.
-func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQueue, error) {
+// PausedQueues implements driver.Operations.
+func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]driver.PausedQueue, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT tenant_id, kind, paused_at, paused_by FROM scheduler.paused_queues
 		WHERE $1 = '' OR tenant_id = $1 ORDER BY tenant_id, kind`, tenant)
 	if err != nil {
 		return nil, wrap("listing paused queues", err)
 	}
-	var out []queue.PausedQueue
-	var p queue.PausedQueue
+	var out []driver.PausedQueue
+	var p driver.PausedQueue
 	_, err = pgx.ForEachRow(rows, []any{&p.TenantID, &p.Kind, &p.PausedAt, &p.PausedBy}, func() error {
 		out = append(out, p)
 		return nil
@@ -64,7 +63,7 @@ func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQu
 	return out, wrap("listing paused queues", err)
 }
 
-// RetryJob implements queue.Operations. The HLC side decides when the job
+// RetryJob implements driver.Operations. The HLC side decides when the job
 // has one: its legacy row of a chain_violation job says failed, and must
 // not make that job runnable again.
 func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error {
@@ -84,9 +83,9 @@ func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) erro
 		}
 		switch {
 		case status == nil:
-			return queue.ErrJobNotFound
-		case !queue.Status(*status).Retryable():
-			return queue.ErrNotRetryable
+			return driver.ErrJobNotFound
+		case !driver.Status(*status).Retryable():
+			return driver.ErrNotRetryable
 		}
 		const set = `SET status = 'pending', run_at = $2, attempts = 0, lease_owner = NULL, lease_token = NULL,
 			lease_expires_at = NULL, updated_at = $2`
@@ -131,7 +130,7 @@ SELECT
 	(SELECT created_at FROM scheduler.jobs j WHERE j.tenant_id = $1 AND j.status = 'pending'
 	 AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
 
-// Tenants implements queue.Operations.
+// Tenants implements driver.Operations.
 func (db *DB) Tenants(ctx context.Context) ([]string, error) {
 	rows, err := db.Pool.Query(ctx, activityTenants)
 	if err != nil {
@@ -141,8 +140,8 @@ func (db *DB) Tenants(ctx context.Context) ([]string, error) {
 	return out, wrap("listing tenants", err)
 }
 
-// TenantActivity implements queue.Operations.
-func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]queue.TenantActivity, error) {
+// TenantActivity implements driver.Operations.
+func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]driver.TenantActivity, error) {
 	tenants := []string{tenant}
 	if tenant == "" {
 		var err error
@@ -150,13 +149,13 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 			return nil, err
 		}
 	}
-	out := make([]queue.TenantActivity, 0, len(tenants))
+	out := make([]driver.TenantActivity, 0, len(tenants))
 	for _, t := range tenants {
-		a := queue.TenantActivity{TenantID: t}
+		a := driver.TenantActivity{TenantID: t}
 		var hlcID, legacyID *uuid.UUID
 		var hlcAt *string
 		var legacyAt *time.Time
-		if err := db.Pool.QueryRow(ctx, tenantActivity, t, queue.THLCLowerBound(since.UnixMilli()), since).Scan(
+		if err := db.Pool.QueryRow(ctx, tenantActivity, t, driver.THLCLowerBound(since.UnixMilli()), since).Scan(
 			&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt); err != nil {
 			return nil, wrap("reading the activity of tenant "+t, err)
 		}
@@ -182,8 +181,8 @@ func oldestPending(hlcID *uuid.UUID, hlcAt *string, legacyID *uuid.UUID, legacyA
 	return id, at
 }
 
-// SaveVerification implements queue.Operations.
-func (db *DB) SaveVerification(ctx context.Context, v queue.VerificationRecord) error {
+// SaveVerification implements driver.Operations.
+func (db *DB) SaveVerification(ctx context.Context, v driver.VerificationRecord) error {
 	issues := v.Issues
 	if len(issues) == 0 {
 		issues = []byte("[]")
@@ -196,15 +195,15 @@ func (db *DB) SaveVerification(ctx context.Context, v queue.VerificationRecord) 
 	return wrap("saving the verification of tenant "+v.TenantID, err)
 }
 
-// Verifications implements queue.Operations.
-func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.VerificationRecord, error) {
+// Verifications implements driver.Operations.
+func (db *DB) Verifications(ctx context.Context, tenant string) ([]driver.VerificationRecord, error) {
 	rows, err := db.Pool.Query(ctx, `SELECT tenant_id, verified_at, valid, entries_checked, issue_count, issues::text, source
 		FROM scheduler.verification_results WHERE $1 = '' OR tenant_id = $1 ORDER BY tenant_id`, tenant)
 	if err != nil {
 		return nil, wrap("reading verifications", err)
 	}
-	var out []queue.VerificationRecord
-	var v queue.VerificationRecord
+	var out []driver.VerificationRecord
+	var v driver.VerificationRecord
 	var issues string
 	_, err = pgx.ForEachRow(rows, []any{&v.TenantID, &v.VerifiedAt, &v.Valid, &v.EntriesChecked, &v.IssueCount, &issues, &v.Source}, func() error {
 		v.Issues = []byte(issues)
@@ -214,8 +213,8 @@ func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.Verific
 	return out, wrap("reading verifications", err)
 }
 
-// ReportNode implements queue.Operations.
-func (db *DB) ReportNode(ctx context.Context, n queue.NodeReport) error {
+// ReportNode implements driver.Operations.
+func (db *DB) ReportNode(ctx context.Context, n driver.NodeReport) error {
 	_, err := db.Pool.Exec(ctx, `INSERT INTO scheduler.nodes (node_id, started_at, last_seen, wall_ms, last_hlc, mode, clock_refusals)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (node_id) DO UPDATE SET started_at = EXCLUDED.started_at, last_seen = EXCLUDED.last_seen, wall_ms = EXCLUDED.wall_ms,
@@ -224,8 +223,8 @@ func (db *DB) ReportNode(ctx context.Context, n queue.NodeReport) error {
 	return wrap("reporting node "+n.NodeID, err)
 }
 
-// Nodes implements queue.Operations.
-func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
+// Nodes implements driver.Operations.
+func (db *DB) Nodes(ctx context.Context) ([]driver.NodeStatus, error) {
 	rows, err := db.Pool.Query(ctx, `
 		SELECT ids.node_id, n.started_at, n.last_seen, n.last_hlc, n.mode, n.clock_refusals, h.upper_bound_ms
 		FROM (SELECT node_id FROM scheduler.nodes UNION SELECT node_id FROM scheduler.hlc_state) ids
@@ -235,13 +234,13 @@ func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
 	if err != nil {
 		return nil, wrap("listing nodes", err)
 	}
-	var out []queue.NodeStatus
+	var out []driver.NodeStatus
 	var id string
 	var started, seen *time.Time
 	var last, mode *string
 	var refusals, bound *int64
 	_, err = pgx.ForEachRow(rows, []any{&id, &started, &seen, &last, &mode, &refusals, &bound}, func() error {
-		n := queue.NodeStatus{NodeReport: queue.NodeReport{NodeID: id}}
+		n := driver.NodeStatus{NodeReport: driver.NodeReport{NodeID: id}}
 		if seen != nil {
 			n.Reported = true
 			n.StartedAt, n.Now, n.LastHLC, n.Mode, n.ClockRefusals = started.UTC(), seen.UTC(), *last, *mode, *refusals
@@ -255,8 +254,8 @@ func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
 	return out, wrap("listing nodes", err)
 }
 
-// RecordAction implements queue.Operations.
-func (db *DB) RecordAction(ctx context.Context, a queue.OperatorAction) error {
+// RecordAction implements driver.Operations.
+func (db *DB) RecordAction(ctx context.Context, a driver.OperatorAction) error {
 	var job *uuid.UUID
 	if a.JobID != uuid.Nil {
 		job = &a.JobID
@@ -266,8 +265,8 @@ func (db *DB) RecordAction(ctx context.Context, a queue.OperatorAction) error {
 	return wrap("recording an operator action", err)
 }
 
-// Actions implements queue.Operations.
-func (db *DB) Actions(ctx context.Context, f queue.ActionFilter) ([]queue.OperatorAction, error) {
+// Actions implements driver.Operations.
+func (db *DB) Actions(ctx context.Context, f driver.ActionFilter) ([]driver.OperatorAction, error) {
 	var job *uuid.UUID
 	if f.JobID != uuid.Nil {
 		job = &f.JobID
@@ -277,8 +276,8 @@ func (db *DB) Actions(ctx context.Context, f queue.ActionFilter) ([]queue.Operat
 	if err != nil {
 		return nil, wrap("listing operator actions", err)
 	}
-	var out []queue.OperatorAction
-	var a queue.OperatorAction
+	var out []driver.OperatorAction
+	var a driver.OperatorAction
 	var jobID *uuid.UUID
 	_, err = pgx.ForEachRow(rows, []any{&a.ID, &a.TenantID, &jobID, &a.Kind, &a.Action, &a.Actor, &a.Detail, &a.At}, func() error {
 		a.JobID = uuid.Nil

@@ -1,6 +1,8 @@
-// Package postgres is ordo's PostgreSQL backend: connection handling,
-// schema migrations and the HLC state store, with the queue's storage to
-// follow on the same pool.
+// Package postgres is ordo's PostgreSQL backend, registered for
+// postgres:// and postgresql:// URLs: the whole driver.Driver (queue
+// storage, reconciliation, listing, operator state, tokens, leadership,
+// the audit store, HLC state and migrations) on one connection pool, with
+// LISTEN/NOTIFY for cross-process wakeups.
 package postgres
 
 import (
@@ -14,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/migrations"
 )
@@ -45,6 +48,24 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	return &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool)}, nil
 }
+
+func init() {
+	driver.Register(driver.Backend{
+		Schemes: []string{"postgres", "postgresql"},
+		Usage:   "postgres://...",
+		Open: func(ctx context.Context, url string) (driver.Driver, error) {
+			db, err := Open(ctx, url)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		},
+	})
+}
+
+// Capabilities implements driver.Driver: PostgreSQL has every optional
+// part.
+func (db *DB) Capabilities() driver.Capabilities { return driver.Capabilities{Listen: true, Leadership: true} }
 
 // redact hides a password in a URL before it reaches an error message.
 func redact(url string) string {
@@ -95,6 +116,10 @@ func (s hlcState) Load(ctx context.Context, node string) (int64, error) {
 }
 
 // Save never lowers the stored bound: GREATEST makes a stale writer lose.
+// BoundWrittenWithData reports false: on PostgreSQL the clock saves its
+// bound on a connection of its own, ahead of the timestamps it covers.
+func (hlcState) BoundWrittenWithData() bool { return false }
+
 func (s hlcState) Save(ctx context.Context, node string, bound int64) error {
 	_, err := s.db.Pool.Exec(ctx, `
 		INSERT INTO scheduler.hlc_state (node_id, upper_bound_ms, updated_at) VALUES ($1, $2, now())

@@ -13,11 +13,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 )
 
-var _ queue.Backend = (*DB)(nil)
+var _ driver.Driver = (*DB)(nil)
 
 // copyThreshold is the batch size from which rows go in with COPY (one
 // round trip per table); below it INSERTs over unnest() travel in the
@@ -58,7 +58,7 @@ func wrap(what string, err error) error {
 
 // chainLockKey is the advisory lock key of a chain. Hash collisions only
 // make two chains share a lock, which costs some parallelism, never order.
-func chainLockKey(k queue.ChainKey) int64 {
+func chainLockKey(k chain.Key) int64 {
 	h := fnv.New64a()
 	h.Write([]byte(k.TenantID))
 	h.Write([]byte{0})
@@ -66,12 +66,12 @@ func chainLockKey(k queue.ChainKey) int64 {
 	return int64(h.Sum64())
 }
 
-// Enqueue implements queue.Backend. Its transaction takes two round
+// Enqueue implements driver.Driver. Its transaction takes two round
 // trips when the batch is small enough for INSERTs (which is where group
 // commit puts concurrent Enqueue calls): BEGIN travels with the head locks
 // and reads, COMMIT with the writes.
-func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	var res []queue.EnqueueResult
+func (db *DB) Enqueue(ctx context.Context, b *driver.EnqueueBatch) ([]driver.EnqueueResult, error) {
+	var res []driver.EnqueueResult
 	var err error
 	for range maxRetries {
 		if res, err = db.enqueueOwnTx(ctx, b); !retryable(err) {
@@ -81,7 +81,7 @@ func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.Enque
 	return res, wrap("enqueue", err)
 }
 
-func (db *DB) enqueueOwnTx(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
+func (db *DB) enqueueOwnTx(ctx context.Context, b *driver.EnqueueBatch) ([]driver.EnqueueResult, error) {
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -103,24 +103,20 @@ type querier interface {
 	Conn() *pgx.Conn
 }
 
-// EnqueueTx writes the batch inside the caller's transaction, so a job is
-// enqueued if and only if the caller's own writes commit.
-func (db *DB) EnqueueTx(ctx context.Context, tx pgx.Tx, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	res, err := enqueue(ctx, tx, b, false, false)
+// EnqueueTx implements driver.Driver: tx must be a pgx.Tx, and the batch
+// is written inside it, so a job is enqueued if and only if the caller's
+// own writes commit.
+func (db *DB) EnqueueTx(ctx context.Context, tx any, b *driver.EnqueueBatch) ([]driver.EnqueueResult, error) {
+	t, ok := tx.(pgx.Tx)
+	if !ok || t == nil {
+		return nil, fmt.Errorf("postgres: EnqueueTx needs a pgx.Tx, got %T", tx)
+	}
+	res, err := enqueue(ctx, t, b, false, false)
 	return res, wrap("enqueue", err)
 }
 
-// EnqueueAnyTx implements queue.TxBackend: tx must be a pgx.Tx.
-func (db *DB) EnqueueAnyTx(ctx context.Context, tx any, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	t, ok := tx.(pgx.Tx)
-	if !ok {
-		return nil, fmt.Errorf("postgres: EnqueueTx needs a pgx.Tx, got %T", tx)
-	}
-	return db.EnqueueTx(ctx, t, b)
-}
-
-// Backfill implements queue.Backend.
-func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) {
+// Backfill implements driver.Driver.
+func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error) {
 	n := 0
 	err := db.inTx(ctx, "backfill", func(tx pgx.Tx) error {
 		res, err := enqueue(ctx, tx, b, true, false)
@@ -143,12 +139,12 @@ func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) 
 // its tenant and partition, so it can only ever join one chain). With
 // ownTx, tx is a bare connection: enqueue sends BEGIN with its first
 // statements and COMMIT with its writes.
-func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, ownTx bool) ([]queue.EnqueueResult, error) {
+func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, ownTx bool) ([]driver.EnqueueResult, error) {
 	ids := make([]uuid.UUID, len(b.Jobs))
 	for i, j := range b.Jobs {
 		ids[i] = j.JobID
 	}
-	keys, groups := queue.GroupByChain(b.Jobs)
+	keys, groups := driver.GroupByChain(b.Jobs)
 	batch := &pgx.Batch{}
 	if ownTx {
 		batch.Queue("BEGIN")
@@ -179,7 +175,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 		// Lock the legacy rows and take their state as of now: a dequeue
 		// that leased one since it was listed must not be undone, and one
 		// that finished meanwhile needs no chain entry.
-		byID := make(map[uuid.UUID]*queue.Prepared, len(b.Jobs))
+		byID := make(map[uuid.UUID]*driver.Prepared, len(b.Jobs))
 		for _, j := range b.Jobs {
 			byID[j.JobID] = j
 		}
@@ -196,7 +192,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 					return err
 				}
 				p := byID[id]
-				p.Status, p.Attempts, p.LeaseOwner, p.LastError = queue.Status(status), attempts, owner, lastErr
+				p.Status, p.Attempts, p.LeaseOwner, p.LastError = driver.Status(status), attempts, owner, lastErr
 				p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
 				if token != nil {
 					p.LeaseToken = *token
@@ -214,7 +210,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
 			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1)`, ids).Query(scanIDs)
 	}
-	heads := map[queue.ChainKey]queue.Head{}
+	heads := map[chain.Key]driver.Head{}
 	if b.HLC {
 		tenants, partitions := make([]string, len(keys)), make([]string, len(keys))
 		for i, k := range keys {
@@ -224,7 +220,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 			FROM scheduler.chain_heads h JOIN unnest($1::text[], $2::text[]) AS k(t, p)
 			ON h.tenant_id = k.t AND h.partition_key = k.p`, tenants, partitions).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
-				var k queue.ChainKey
+				var k chain.Key
 				var link []byte
 				var t string
 				var n int64
@@ -246,7 +242,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 
 	// Which jobs to write: not stored yet, first occurrence in the batch.
 	fresh := make(map[uuid.UUID]bool, len(b.Jobs))
-	var newJobs []*queue.Prepared
+	var newJobs []*driver.Prepared
 	for _, j := range b.Jobs {
 		if existing[j.JobID] || fresh[j.JobID] {
 			continue
@@ -255,13 +251,13 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 		newJobs = append(newJobs, j)
 	}
 
-	written := make(map[uuid.UUID]queue.Entry, len(newJobs))
-	var entries []queue.Entry
-	var newHeads []queue.Head
-	var headKeys []queue.ChainKey
+	written := make(map[uuid.UUID]driver.AppendEntry, len(newJobs))
+	var entries []driver.AppendEntry
+	var newHeads []driver.Head
+	var headKeys []chain.Key
 	if b.HLC {
 		for _, k := range keys {
-			var todo []*queue.Prepared
+			var todo []*driver.Prepared
 			for _, j := range groups[k] {
 				if fresh[j.JobID] {
 					todo = append(todo, j)
@@ -287,7 +283,7 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 		return nil, err
 	}
 
-	res := make([]queue.EnqueueResult, len(b.Jobs))
+	res := make([]driver.EnqueueResult, len(b.Jobs))
 	var dups []uuid.UUID
 	for i, j := range b.Jobs {
 		res[i].JobID = j.JobID
@@ -304,13 +300,13 @@ func enqueue(ctx context.Context, tx querier, b *queue.EnqueueBatch, backfill, o
 		dups = append(dups, j.JobID)
 	}
 	if len(dups) > 0 {
-		known := map[uuid.UUID]queue.EnqueueResult{}
+		known := map[uuid.UUID]driver.EnqueueResult{}
 		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, dups)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
-			var r queue.EnqueueResult
+			var r driver.EnqueueResult
 			var link []byte
 			if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
 				rows.Close()
@@ -356,8 +352,8 @@ func nullableUUID(id uuid.UUID) *uuid.UUID {
 // batch and moves the chain heads: with COPY for large batches, otherwise
 // with INSERTs over unnest() pipelined in one round trip, ending with
 // COMMIT when commit is set.
-func writeRows(ctx context.Context, tx querier, b *queue.EnqueueBatch, newJobs []*queue.Prepared, entries []queue.Entry,
-	headKeys []queue.ChainKey, heads []queue.Head, backfill, commit bool) error {
+func writeRows(ctx context.Context, tx querier, b *driver.EnqueueBatch, newJobs []*driver.Prepared, entries []driver.AppendEntry,
+	headKeys []chain.Key, heads []driver.Head, backfill, commit bool) error {
 	logRows := make([][]any, len(entries))
 	stateRows := make([][]any, len(entries))
 	for i, e := range entries {
@@ -482,15 +478,15 @@ func unnestInsert(table string, cols, types []string, rows [][]any) (string, []a
 	return sql + sel + ")", args
 }
 
-// scanHead reads a chain_heads row into a queue.Head.
-func scanHead(link []byte, tHLC string, count int64) (queue.Head, error) {
+// scanHead reads a chain_heads row into a driver.Head.
+func scanHead(link []byte, tHLC string, count int64) (driver.Head, error) {
 	h, err := chain.HashFromBytes(link)
 	if err != nil {
-		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+		return driver.Head{}, fmt.Errorf("chain head: %w", err)
 	}
 	t, err := hlc.Parse(tHLC)
 	if err != nil {
-		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+		return driver.Head{}, fmt.Errorf("chain head: %w", err)
 	}
-	return queue.Head{Exists: true, Link: h, THLC: t, Count: count}, nil
+	return driver.Head{Exists: true, Link: h, THLC: t, Count: count}, nil
 }

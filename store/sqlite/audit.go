@@ -11,9 +11,9 @@ import (
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
 
-	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 )
 
 // AuditStore returns the audit package's view of the database: streaming
@@ -22,11 +22,11 @@ import (
 //
 // The DB has one connection: while Scan runs, its callback must not use
 // the DB (the audit package never does).
-func (db *DB) AuditStore() audit.Store { return auditStore{db} }
+func (db *DB) AuditStore() driver.AuditStore { return auditStore{db} }
 
 type auditStore struct{ db *DB }
 
-var _ audit.Store = auditStore{}
+var _ driver.AuditStore = auditStore{}
 
 func auditErr(what string, err error) error {
 	if err == nil {
@@ -35,7 +35,7 @@ func auditErr(what string, err error) error {
 	return fmt.Errorf("sqlite: %s: %w", what, err)
 }
 
-func (s auditStore) Chains(ctx context.Context, tenantID string) ([]queue.ChainKey, error) {
+func (s auditStore) Chains(ctx context.Context, tenantID string) ([]chain.Key, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `
 		SELECT DISTINCT tenant_id, partition_key FROM scheduler_log WHERE (?1 = '' OR tenant_id = ?1)
 		UNION
@@ -45,9 +45,9 @@ func (s auditStore) Chains(ctx context.Context, tenantID string) ([]queue.ChainK
 		return nil, auditErr("listing chains", err)
 	}
 	defer rows.Close()
-	var out []queue.ChainKey
+	var out []chain.Key
 	for rows.Next() {
-		var k queue.ChainKey
+		var k chain.Key
 		if err := rows.Scan(&k.TenantID, &k.PartitionKey); err != nil {
 			return nil, auditErr("listing chains", err)
 		}
@@ -56,7 +56,8 @@ func (s auditStore) Chains(ctx context.Context, tenantID string) ([]queue.ChainK
 	return out, auditErr("listing chains", rows.Err())
 }
 
-func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, withPayload bool, fn func(*audit.Entry) error) error {
+func (s auditStore) Scan(ctx context.Context, p driver.ScanParams, fn func(*driver.LogEntry) error) error {
+	k, from, to, withPayload := p.Key, p.From, p.To, p.WithPayload
 	cols := `seq_bigint, chain_pos, t_hlc, job_id, payload_hash, prev_link, link`
 	if withPayload {
 		cols += `, kind, idempotency_key, payload`
@@ -71,7 +72,7 @@ func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, 
 		return auditErr("reading the chain", err)
 	}
 	defer rows.Close()
-	var e audit.Entry
+	var e driver.LogEntry
 	var thlc, id, ph, prev, link, kind, key, payload sql.RawBytes
 	dest := []any{&e.Seq, &e.Pos, &thlc, &id, &ph, &prev, &link}
 	if withPayload {
@@ -96,8 +97,8 @@ func (s auditStore) Scan(ctx context.Context, k queue.ChainKey, from, to int64, 
 	return auditErr("reading the chain", rows.Err())
 }
 
-func (s auditStore) Head(ctx context.Context, k queue.ChainKey) (audit.HeadRow, bool, error) {
-	var h audit.HeadRow
+func (s auditStore) Head(ctx context.Context, k chain.Key) (driver.HeadRow, bool, error) {
+	var h driver.HeadRow
 	err := s.db.SQL.QueryRowContext(ctx, `SELECT last_link, last_t_hlc, entry_count FROM chain_heads
 		WHERE tenant_id = ?1 AND partition_key = ?2`, k.TenantID, k.PartitionKey).Scan(&h.LastLink, &h.LastTHLC, &h.EntryCount)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -106,7 +107,7 @@ func (s auditStore) Head(ctx context.Context, k queue.ChainKey) (audit.HeadRow, 
 	return h, err == nil, auditErr("reading the chain head", err)
 }
 
-func (s auditStore) Duplicates(ctx context.Context, k queue.ChainKey, candidates []uuid.UUID) ([]audit.Duplicate, error) {
+func (s auditStore) Duplicates(ctx context.Context, k chain.Key, candidates []uuid.UUID) ([]driver.Duplicate, error) {
 	q := `SELECT job_id, count(*) FROM scheduler_log WHERE tenant_id = ?1 AND partition_key = ?2
 		GROUP BY job_id HAVING count(*) > 1 ORDER BY job_id`
 	args := []any{k.TenantID, k.PartitionKey}
@@ -127,9 +128,9 @@ func (s auditStore) Duplicates(ctx context.Context, k queue.ChainKey, candidates
 		return nil, auditErr("finding duplicate job ids", err)
 	}
 	defer rows.Close()
-	var out []audit.Duplicate
+	var out []driver.Duplicate
 	for rows.Next() {
-		var d audit.Duplicate
+		var d driver.Duplicate
 		var id string
 		if err := rows.Scan(&id, &d.Count); err != nil {
 			return nil, auditErr("finding duplicate job ids", err)
@@ -140,16 +141,16 @@ func (s auditStore) Duplicates(ctx context.Context, k queue.ChainKey, candidates
 	return out, auditErr("finding duplicate job ids", rows.Err())
 }
 
-func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]audit.Located, error) {
+func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]driver.Located, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT tenant_id, partition_key, chain_pos, seq_bigint, t_hlc, job_id, payload_hash, prev_link, link
 		FROM scheduler_log WHERE job_id = ?1 ORDER BY tenant_id, partition_key, chain_pos`, id.String())
 	if err != nil {
 		return nil, auditErr("finding a job in the log", err)
 	}
 	defer rows.Close()
-	var out []audit.Located
+	var out []driver.Located
 	for rows.Next() {
-		var l audit.Located
+		var l driver.Located
 		var jid string
 		var ph, prev, link []byte
 		if err := rows.Scan(&l.Key.TenantID, &l.Key.PartitionKey, &l.Pos, &l.Seq, &l.THLC, &jid, &ph, &prev, &link); err != nil {
@@ -164,7 +165,7 @@ func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]audit.Located,
 	return out, auditErr("finding a job in the log", rows.Err())
 }
 
-func (s auditStore) PosOf(ctx context.Context, k queue.ChainKey, tHLC string) (int64, bool, error) {
+func (s auditStore) PosOf(ctx context.Context, k chain.Key, tHLC string) (int64, bool, error) {
 	var pos int64
 	err := s.db.SQL.QueryRowContext(ctx, `SELECT chain_pos FROM scheduler_log
 		WHERE tenant_id = ?1 AND t_hlc = ?2 AND partition_key = ?3 ORDER BY chain_pos LIMIT 1`, k.TenantID, tHLC, k.PartitionKey).Scan(&pos)
@@ -174,7 +175,7 @@ func (s auditStore) PosOf(ctx context.Context, k queue.ChainKey, tHLC string) (i
 	return pos, err == nil, auditErr("finding an entry by t_hlc", err)
 }
 
-func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) error {
+func (s auditStore) InsertSnapshot(ctx context.Context, sn *driver.Snapshot) error {
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return auditErr("storing a batch snapshot", err)
@@ -188,7 +189,7 @@ func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) erro
 		return auditErr("storing a batch snapshot", err)
 	}
 	// snapshot_hlc is a timestamp this store now holds: its node's clock
-	// bound commits with it (hlc.DataBoundStore), as for log entries.
+	// bound commits with it (hlc.StateStore.BoundWrittenWithData), as for log entries.
 	if ts, perr := hlc.Parse(sn.SnapshotHLC); perr == nil {
 		if _, err = tx.ExecContext(ctx, saveBound, ts.Node, ts.Physical+1, s.db.Now().UnixMilli()); err != nil {
 			return auditErr("storing a batch snapshot", err)
@@ -197,7 +198,7 @@ func (s auditStore) InsertSnapshot(ctx context.Context, sn *audit.Snapshot) erro
 	return auditErr("storing a batch snapshot", tx.Commit())
 }
 
-func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]audit.Snapshot, error) {
+func (s auditStore) Snapshots(ctx context.Context, f driver.SnapshotFilter) ([]driver.Snapshot, error) {
 	q := `SELECT batch_id, tenant_id, partition_key, snapshot_hlc, from_chain_pos, to_chain_pos, from_chain_link, to_chain_link,
 		entry_count, merkle_root, envelope, key_id, created_at FROM batch_snapshot WHERE 1`
 	var args []any
@@ -222,9 +223,9 @@ func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]au
 		return nil, auditErr("listing batch snapshots", err)
 	}
 	defer rows.Close()
-	var out []audit.Snapshot
+	var out []driver.Snapshot
 	for rows.Next() {
-		var sn audit.Snapshot
+		var sn driver.Snapshot
 		var id, env string
 		var from, to, root []byte
 		var created int64
@@ -242,7 +243,7 @@ func (s auditStore) Snapshots(ctx context.Context, f audit.SnapshotFilter) ([]au
 	return out, auditErr("listing batch snapshots", rows.Err())
 }
 
-func (s auditStore) TreeSize(ctx context.Context, k queue.ChainKey) (int64, error) {
+func (s auditStore) TreeSize(ctx context.Context, k chain.Key) (int64, error) {
 	var n int64
 	err := s.db.SQL.QueryRowContext(ctx, `SELECT tree_size FROM chain_trees WHERE tenant_id = ?1 AND partition_key = ?2`,
 		k.TenantID, k.PartitionKey).Scan(&n)
@@ -252,7 +253,7 @@ func (s auditStore) TreeSize(ctx context.Context, k queue.ChainKey) (int64, erro
 	return n, auditErr("reading the tree size", err)
 }
 
-func (s auditStore) ReadHashes(ctx context.Context, k queue.ChainKey, indexes []int64) ([]tlog.Hash, error) {
+func (s auditStore) ReadHashes(ctx context.Context, k chain.Key, indexes []int64) ([]tlog.Hash, error) {
 	out := make([]tlog.Hash, len(indexes))
 	got := make(map[int64]tlog.Hash, len(indexes))
 	const page = 500 // bound the number of SQL variables
@@ -296,7 +297,8 @@ func (s auditStore) ReadHashes(ctx context.Context, k queue.ChainKey, indexes []
 	return out, nil
 }
 
-func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize, newSize int64, hashes []tlog.Hash) (err error) {
+func (s auditStore) AppendHashes(ctx context.Context, p driver.AppendHashesParams) (err error) {
+	k, oldSize, newSize, hashes := p.Key, p.OldSize, p.NewSize, p.Hashes
 	tx, err := s.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return auditErr("storing tree hashes", err)
@@ -304,7 +306,7 @@ func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize,
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback()
-			if !errors.Is(err, audit.ErrTreeMoved) {
+			if !errors.Is(err, driver.ErrTreeMoved) {
 				err = auditErr("storing tree hashes", err)
 			}
 		}
@@ -321,7 +323,7 @@ func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize,
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		if err == nil {
-			err = audit.ErrTreeMoved
+			err = driver.ErrTreeMoved
 		}
 		return err
 	}
@@ -344,7 +346,7 @@ func (s auditStore) AppendHashes(ctx context.Context, k queue.ChainKey, oldSize,
 	return tx.Commit()
 }
 
-func (s auditStore) TreesBehind(ctx context.Context) ([]audit.TreeProgress, error) {
+func (s auditStore) TreesBehind(ctx context.Context) ([]driver.TreeProgress, error) {
 	rows, err := s.db.SQL.QueryContext(ctx, `
 		SELECT h.tenant_id, h.partition_key, h.entry_count, COALESCE(t.tree_size, 0)
 		FROM chain_heads h LEFT JOIN chain_trees t USING (tenant_id, partition_key)
@@ -356,9 +358,9 @@ func (s auditStore) TreesBehind(ctx context.Context) ([]audit.TreeProgress, erro
 		return nil, auditErr("listing chains to checkpoint", err)
 	}
 	defer rows.Close()
-	var out []audit.TreeProgress
+	var out []driver.TreeProgress
 	for rows.Next() {
-		var p audit.TreeProgress
+		var p driver.TreeProgress
 		if err := rows.Scan(&p.Key.TenantID, &p.Key.PartitionKey, &p.Entries, &p.TreeSize); err != nil {
 			return nil, auditErr("listing chains to checkpoint", err)
 		}
@@ -367,14 +369,14 @@ func (s auditStore) TreesBehind(ctx context.Context) ([]audit.TreeProgress, erro
 	return out, auditErr("listing chains to checkpoint", rows.Err())
 }
 
-func (s auditStore) InsertCheckpoint(ctx context.Context, c *audit.Checkpoint) error {
+func (s auditStore) InsertCheckpoint(ctx context.Context, c *driver.Checkpoint) error {
 	_, err := s.db.SQL.ExecContext(ctx, `INSERT INTO chain_checkpoints (tenant_id, partition_key, tree_size, root_hash, note, key_id, created_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING`,
 		c.Key.TenantID, c.Key.PartitionKey, c.Size, c.Root[:], string(c.Note), c.KeyName, c.CreatedAt.UnixMilli())
 	return auditErr("storing a checkpoint", err)
 }
 
-func (s auditStore) Checkpoints(ctx context.Context, k queue.ChainKey, limit int) ([]audit.Checkpoint, error) {
+func (s auditStore) Checkpoints(ctx context.Context, k chain.Key, limit int) ([]driver.Checkpoint, error) {
 	q := `SELECT tree_size, root_hash, note, key_id, created_at FROM chain_checkpoints
 		WHERE tenant_id = ?1 AND partition_key = ?2 ORDER BY tree_size DESC`
 	if limit > 0 {
@@ -385,9 +387,9 @@ func (s auditStore) Checkpoints(ctx context.Context, k queue.ChainKey, limit int
 		return nil, auditErr("reading checkpoints", err)
 	}
 	defer rows.Close()
-	var out []audit.Checkpoint
+	var out []driver.Checkpoint
 	for rows.Next() {
-		c := audit.Checkpoint{Key: k}
+		c := driver.Checkpoint{Key: k}
 		var root []byte
 		var note string
 		var created int64

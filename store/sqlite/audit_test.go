@@ -6,10 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/audit/audittest"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
@@ -34,7 +33,7 @@ func TestAudit(t *testing.T) {
 		raw := open() // a second handle on the same file, for tampering
 		return audittest.Target{
 			Name: "sqlite",
-			Open: func(t *testing.T) (queue.Backend, audit.Store, hlc.StateStore) {
+			Open: func(t *testing.T) (driver.Driver, driver.AuditStore, hlc.StateStore) {
 				return db, db.AuditStore(), db.HLCState()
 			},
 			DB:          raw.SQL,

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
@@ -34,13 +34,13 @@ func benchDB(b *testing.B) (*sqlite.DB, *hlc.Clock, *hlc.ManualClock) {
 	return db, clock, wall
 }
 
-func benchJobs(b *testing.B, n, from int, now time.Time) []*queue.Prepared {
-	jobs := make([]*queue.Prepared, n)
+func benchJobs(b *testing.B, n, from int, now time.Time) []*driver.Prepared {
+	jobs := make([]*driver.Prepared, n)
 	for i := range jobs {
 		payload := []byte(fmt.Sprintf(`{"n":%d}`, from+i))
 		hash, _ := chain.PayloadHash(payload)
-		p := &queue.Prepared{TenantID: fmt.Sprintf("tenant-%d", (from+i)%4), PartitionKey: fmt.Sprintf("p%d", (from+i)%3), Kind: "noop",
-			Payload: payload, PayloadHash: hash, RunAt: now, MaxAttempts: 3, Status: queue.StatusPending, CreatedAt: now}
+		p := &driver.Prepared{TenantID: fmt.Sprintf("tenant-%d", (from+i)%4), PartitionKey: fmt.Sprintf("p%d", (from+i)%3), Kind: "noop",
+			Payload: payload, PayloadHash: hash, RunAt: now, MaxAttempts: 3, Status: driver.StatusPending, CreatedAt: now}
 		p.JobID, _ = chain.JobID(p.TenantID, p.PartitionKey, p.Kind, "", hash)
 		jobs[i] = p
 	}
@@ -59,7 +59,7 @@ func BenchmarkEnqueue(b *testing.B) {
 			for b.Loop() {
 				jobs := benchJobs(b, size, n, now)
 				n += size
-				if _, err := db.Enqueue(ctx, queue.NewEnqueueBatch(jobs, true, true, clock, now)); err != nil {
+				if _, err := db.Enqueue(ctx, driver.NewEnqueueBatch(jobs, true, true, clock, now)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -79,7 +79,7 @@ func BenchmarkDequeueComplete(b *testing.B) {
 				now := time.UnixMilli(wall.UnixMilli())
 				refill := func(from int) {
 					for i := 0; i < 10_000; i += 1000 {
-						if _, err := db.Enqueue(ctx, queue.NewEnqueueBatch(benchJobs(b, 1000, from+i, now), true, true, clock, now)); err != nil {
+						if _, err := db.Enqueue(ctx, driver.NewEnqueueBatch(benchJobs(b, 1000, from+i, now), true, true, clock, now)); err != nil {
 							b.Fatal(err)
 						}
 					}
@@ -87,7 +87,7 @@ func BenchmarkDequeueComplete(b *testing.B) {
 				refill(0)
 				n := 10_000
 				for b.Loop() {
-					leases, err := db.Dequeue(ctx, queue.DequeueParams{HLCOrder: hlcOrder, StrictPartitions: strict, Limit: 1, Owner: "w",
+					leases, err := db.Dequeue(ctx, driver.DequeueParams{HLCOrder: hlcOrder, StrictPartitions: strict, Limit: 1, Owner: "w",
 						Token: uuid.New(), Now: now, LeaseUntil: now.Add(time.Minute)})
 					if err != nil {
 						b.Fatal(err)
@@ -99,7 +99,7 @@ func BenchmarkDequeueComplete(b *testing.B) {
 						b.StartTimer()
 						continue
 					}
-					if err := db.TransitionJob(ctx, queue.Transition{JobID: leases[0].JobID, Token: leases[0].Token, Status: queue.StatusSucceeded, Now: now}); err != nil {
+					if err := db.TransitionJob(ctx, driver.Transition{JobID: leases[0].JobID, Token: leases[0].Token, Status: driver.StatusSucceeded, Now: now}); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue/queuetest"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
@@ -31,11 +31,11 @@ func TestConformance(t *testing.T) {
 		}
 		return queuetest.Target{
 			Name:        "sqlite",
-			Open:        func(t *testing.T) queue.Backend { return open(t) },
+			Open:        func(t *testing.T) driver.Driver { return open(t) },
 			DB:          raw.SQL, // its own connection to the same file
 			Table:       func(name string) string { return name },
 			Placeholder: func(int) string { return "?" },
-			Begin: func(t *testing.T, b queue.Backend) queuetest.Tx {
+			Begin: func(t *testing.T, b driver.Driver) queuetest.Tx {
 				// EnqueueTx takes a *sql.Tx of the backend's own handle.
 				tx, err := b.(*sqlite.DB).SQL.BeginTx(ctx, nil)
 				if err != nil {

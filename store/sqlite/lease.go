@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // Picking candidates. Every pick query takes ?1 now, ?2 the kinds filter
@@ -135,7 +135,7 @@ const (
 
 // pickQuery returns the candidate query for p (the tenant-filtered form
 // when tenant is set) and its arguments.
-func pickQuery(p queue.DequeueParams, tenant string) (string, []any) {
+func pickQuery(p driver.DequeueParams, tenant string) (string, []any) {
 	args := []any{ms(p.Now), kindList(p.Kinds), p.Limit}
 	tenantTerm := ""
 	if tenant != "" {
@@ -186,7 +186,7 @@ func (a candidate) compare(b candidate, hlcOrder bool) int {
 	return cmp.Compare(a.id.String(), b.id.String())
 }
 
-func (t *txn) pick(p queue.DequeueParams, tenant string, round bool, into []candidate) ([]candidate, error) {
+func (t *txn) pick(p driver.DequeueParams, tenant string, round bool, into []candidate) ([]candidate, error) {
 	q, args := pickQuery(p, tenant)
 	rows, err := t.query(q, args...)
 	if err != nil {
@@ -214,7 +214,7 @@ func (t *txn) pick(p queue.DequeueParams, tenant string, round bool, into []cand
 }
 
 // candidates chooses up to p.Limit jobs in the order they are to be leased.
-func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
+func (t *txn) candidates(p driver.DequeueParams) ([]candidate, error) {
 	if !p.FairTenants || p.TenantID != "" || p.StrictPartitions {
 		return t.pick(p, p.TenantID, false, nil)
 	}
@@ -246,7 +246,7 @@ func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
 		return t.pick(p, "", false, nil)
 	}
 	var all []candidate
-	for turn, tenant := range queue.RotateTenants(tenants, p.FairAfter) {
+	for turn, tenant := range driver.RotateTenants(tenants, p.FairAfter) {
 		from := len(all)
 		if all, err = t.pick(p, tenant, true, all); err != nil {
 			return nil, err
@@ -259,14 +259,14 @@ func (t *txn) candidates(p queue.DequeueParams) ([]candidate, error) {
 	return all[:min(len(all), p.Limit)], nil
 }
 
-// Dequeue implements queue.Backend. SQLite has one writer at a time, so no
+// Dequeue implements driver.Driver. SQLite has one writer at a time, so no
 // concurrent dequeuer can hold a candidate: the whole choice and lease run
 // under the transaction's write lock.
-func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease, error) {
+func (db *DB) Dequeue(ctx context.Context, p driver.DequeueParams) ([]driver.Lease, error) {
 	if p.Limit <= 0 {
 		return nil, db.closedErr("dequeue")
 	}
-	var leases []queue.Lease
+	var leases []driver.Lease
 	err := db.inTx(ctx, "dequeue", func(t *txn) error {
 		var err error
 		leases, err = t.dequeue(p)
@@ -278,7 +278,7 @@ func (db *DB) Dequeue(ctx context.Context, p queue.DequeueParams) ([]queue.Lease
 	return leases, nil
 }
 
-func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
+func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 	cands, err := t.candidates(p)
 	if err != nil || len(cands) == 0 {
 		return nil, err
@@ -289,9 +289,9 @@ func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
 	}
 	list := idList(ids)
 	args := []any{list, p.Owner, p.Token.String(), ms(p.LeaseUntil), ms(p.Now)}
-	byID := make(map[uuid.UUID]*queue.Lease, len(ids))
-	newLease := func(id uuid.UUID) *queue.Lease {
-		l := &queue.Lease{JobID: id, Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+	byID := make(map[uuid.UUID]*driver.Lease, len(ids))
+	newLease := func(id uuid.UUID) *driver.Lease {
+		l := &driver.Lease{JobID: id, Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
 		byID[id] = l
 		return l
 	}
@@ -305,7 +305,7 @@ func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
 		for rows.Next() {
 			var id uuid.UUID
 			var runAt int64
-			var l queue.Lease
+			var l driver.Lease
 			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &l.THLC, &l.Attempt, &l.MaxAttempts, &runAt); err != nil {
 				rows.Close()
 				return nil, err
@@ -338,7 +338,7 @@ func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
 		}
 		for rows.Next() {
 			var id uuid.UUID
-			var l queue.Lease
+			var l driver.Lease
 			var payload string
 			var runAt, createdAt int64
 			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
@@ -380,7 +380,7 @@ func (t *txn) dequeue(p queue.DequeueParams) ([]queue.Lease, error) {
 		}
 	}
 
-	leases := make([]queue.Lease, 0, len(byID))
+	leases := make([]driver.Lease, 0, len(byID))
 	for _, c := range cands {
 		l := byID[c.id]
 		if l == nil {
@@ -401,7 +401,7 @@ type logRow struct {
 	payload                 []byte
 	priority                int
 	createdAt               time.Time
-	entry                   queue.ChainEntry
+	entry                   driver.ChainEntry
 }
 
 func (t *txn) chainEntries(list string) (map[uuid.UUID]*logRow, error) {
@@ -477,31 +477,31 @@ func (t *txn) fenced(legacySQL, hlcSQL string, args ...any) error {
 		return err
 	}
 	if a+b == 0 {
-		return queue.ErrLeaseLost
+		return driver.ErrLeaseLost
 	}
 	return nil
 }
 
-// TransitionJob implements queue.Backend. A retry or snooze (pending or
+// TransitionJob implements driver.Driver. A retry or snooze (pending or
 // scheduled) is stored as pending when its run_at has come, else as
 // scheduled.
-func (db *DB) TransitionJob(ctx context.Context, tr queue.Transition) error {
+func (db *DB) TransitionJob(ctx context.Context, tr driver.Transition) error {
 	status, runAt, undo := transitionArgs(tr)
 	return db.inTx(ctx, "finishing job "+tr.JobID.String(), func(t *txn) error {
 		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
 	})
 }
 
-// TransitionJobs implements queue.BatchTransitioner: one transaction,
+// TransitionJobs implements driver.Driver: one transaction,
 // so one commit, for a batch of finished jobs.
-func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]error, error) {
+func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]error, error) {
 	out := make([]error, len(ts))
 	err := db.inTx(ctx, fmt.Sprintf("finishing %d jobs", len(ts)), func(t *txn) error {
 		for i, tr := range ts {
 			status, runAt, undo := transitionArgs(tr)
 			err := t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
 			switch {
-			case errors.Is(err, queue.ErrLeaseLost):
+			case errors.Is(err, driver.ErrLeaseLost):
 				out[i] = err
 			case err != nil:
 				return err
@@ -517,12 +517,12 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []queue.Transition) ([]erro
 
 // transitionArgs are the stored status, run_at and attempt correction of
 // a transition.
-func transitionArgs(tr queue.Transition) (status string, runAt any, undo int) {
+func transitionArgs(tr driver.Transition) (status string, runAt any, undo int) {
 	status = string(tr.Status)
-	if tr.Status == queue.StatusPending || tr.Status == queue.StatusScheduled {
-		status = string(queue.StatusScheduled)
+	if tr.Status == driver.StatusPending || tr.Status == driver.StatusScheduled {
+		status = string(driver.StatusScheduled)
 		if !tr.RunAt.After(tr.Now) {
-			status = string(queue.StatusPending)
+			status = string(driver.StatusPending)
 		}
 		runAt = ms(tr.RunAt)
 	}
@@ -532,36 +532,39 @@ func transitionArgs(tr queue.Transition) (status string, runAt any, undo int) {
 	return status, runAt, undo
 }
 
-// ExtendLease implements queue.Backend.
-func (db *DB) ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, now time.Time) error {
+// ExtendLease implements driver.Driver.
+func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
+	jobID, token, until, now := p.JobID, p.Token, p.Until, p.Now
 	return db.inTx(ctx, "extending the lease of job "+jobID.String(), func(t *txn) error {
 		return t.fenced(extendLegacySQL, extendHLCSQL, jobID.String(), token.String(), ms(until), ms(now))
 	})
 }
 
-// MarkChainViolation implements queue.Backend. The legacy table has no
+// MarkChainViolation implements driver.Driver. The legacy table has no
 // chain_violation status, so the legacy row (if any) ends failed; both
 // carry the reason. Fenced: ErrLeaseLost if token holds no lease.
-func (db *DB) MarkChainViolation(ctx context.Context, jobID, token uuid.UUID, reason string, now time.Time) error {
+func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) error {
+	jobID, token, reason, now := p.JobID, p.Token, p.Reason, p.Now
 	msg := "chain violation: " + reason
 	return db.inTx(ctx, "marking job "+jobID.String()+" as a chain violation", func(t *txn) error {
-		a, err := t.affected(violationLegacySQL, jobID.String(), token.String(), string(queue.StatusFailed), msg, ms(now))
+		a, err := t.affected(violationLegacySQL, jobID.String(), token.String(), string(driver.StatusFailed), msg, ms(now))
 		if err != nil {
 			return err
 		}
-		b, err := t.affected(violationHLCSQL, jobID.String(), token.String(), string(queue.StatusChainViolation), msg, ms(now))
+		b, err := t.affected(violationHLCSQL, jobID.String(), token.String(), string(driver.StatusChainViolation), msg, ms(now))
 		if err != nil {
 			return err
 		}
 		if a+b == 0 {
-			return queue.ErrLeaseLost
+			return driver.ErrLeaseLost
 		}
 		return nil
 	})
 }
 
-// CancelJob implements queue.Backend.
-func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now time.Time) error {
+// CancelJob implements driver.Driver.
+func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
+	jobID, reason, now := p.JobID, p.Reason, p.Now
 	return db.inTx(ctx, "cancelling job "+jobID.String(), func(t *txn) error {
 		a, err := t.affected(cancelLegacySQL, jobID.String(), reason, ms(now))
 		if err != nil {
@@ -579,9 +582,9 @@ func (db *DB) CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now
 			return err
 		}
 		if exists {
-			return queue.ErrJobFinished
+			return driver.ErrJobFinished
 		}
-		return queue.ErrJobNotFound
+		return driver.ErrJobNotFound
 	})
 }
 
@@ -605,10 +608,15 @@ const (
 		WHERE id IN (SELECT value FROM json_each(?1)) AND status = 'running' RETURNING id, status`
 )
 
-// RescueExpired implements queue.Backend: the limit jobs whose leases
+// RescueExpired implements driver.Driver: the limit jobs whose leases
 // expired first, on whichever side, are returned to pending (or failed)
 // on both sides.
-func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
+func (db *DB) RescueExpired(ctx context.Context, p driver.RescueParams) (driver.RescueResult, error) {
+	rescued, failed, err := db.rescueExpired(ctx, p.Now, p.Limit)
+	return driver.RescueResult{Rescued: rescued, Failed: failed}, err
+}
+
+func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
 	if limit <= 0 {
 		return 0, 0, db.closedErr("rescuing expired leases")
 	}
@@ -674,7 +682,7 @@ func (db *DB) RescueExpired(ctx context.Context, now time.Time, limit int) (resc
 			}
 		}
 		for _, s := range outcome {
-			if s == string(queue.StatusFailed) {
+			if s == string(driver.StatusFailed) {
 				failed++
 			} else {
 				rescued++
@@ -692,11 +700,11 @@ const (
 	getLegacySQL = `
 		SELECT tenant_id, COALESCE(project_id, ''), kind, payload, payload_digest, priority, status, attempts, max_attempts,
 		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
-		FROM jobs WHERE id = ?1`
+		FROM jobs WHERE id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 	getHLCSQL = `
 		SELECT tenant_id, partition_key, kind, status, attempts, max_attempts, run_at, updated_at,
 		       lease_owner, lease_token, lease_expires_at, last_error
-		FROM job_state WHERE job_id = ?1`
+		FROM job_state WHERE job_id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 )
 
 // leaseCols are the nullable lease columns and last_error of a row.
@@ -705,7 +713,7 @@ type leaseCols struct {
 	expires               sql.NullInt64
 }
 
-func (c *leaseCols) apply(info *queue.JobInfo) error {
+func (c *leaseCols) apply(info *driver.JobInfo) error {
 	info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = c.owner.String, uuid.UUID{}, time.Time{}, c.lastErr.String
 	if c.token.Valid {
 		var err error
@@ -719,21 +727,22 @@ func (c *leaseCols) apply(info *queue.JobInfo) error {
 	return nil
 }
 
-// GetJob implements queue.Backend.
-func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error) {
-	var info queue.JobInfo
+// GetJob implements driver.Driver.
+func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, error) {
+	jobID := ref.JobID
+	var info driver.JobInfo
 	err := db.inTx(ctx, "reading job "+jobID.String(), func(t *txn) error {
-		info = queue.JobInfo{JobID: jobID}
+		info = driver.JobInfo{JobID: jobID}
 		id := jobID.String()
 		var payload, digest, status string
 		var runAt, createdAt, updatedAt int64
 		var lc leaseCols
-		err := t.queryRow(getLegacySQL, id).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority,
+		err := t.queryRow(getLegacySQL, id, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority,
 			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr)
 		switch {
 		case err == nil:
 			info.InLegacy = true
-			info.Payload, info.Status = []byte(payload), queue.Status(status)
+			info.Payload, info.Status = []byte(payload), driver.Status(status)
 			info.PayloadHash, _ = chain.ParseHash(digest)
 			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
 			if err := lc.apply(&info); err != nil {
@@ -745,13 +754,13 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 		lc = leaseCols{}
 		var tenant, partition, kind string
 		var attempts, maxAttempts int
-		err = t.queryRow(getHLCSQL, id).Scan(&tenant, &partition, &kind, &status, &attempts, &maxAttempts, &runAt, &updatedAt,
+		err = t.queryRow(getHLCSQL, id, ref.TenantID).Scan(&tenant, &partition, &kind, &status, &attempts, &maxAttempts, &runAt, &updatedAt,
 			&lc.owner, &lc.token, &lc.expires, &lc.lastErr)
 		switch {
 		case err == nil:
 			info.InHLC = true
 			info.TenantID, info.PartitionKey, info.Kind = tenant, partition, kind
-			info.Status, info.Attempts, info.MaxAttempts = queue.Status(status), attempts, maxAttempts
+			info.Status, info.Attempts, info.MaxAttempts = driver.Status(status), attempts, maxAttempts
 			info.RunAt, info.UpdatedAt = fromMS(runAt), fromMS(updatedAt)
 			if err := lc.apply(&info); err != nil {
 				return err
@@ -760,7 +769,7 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 			return err
 		}
 		if !info.InLegacy && !info.InHLC {
-			return queue.ErrJobNotFound
+			return driver.ErrJobNotFound
 		}
 		entries, err := t.chainEntries(idList([]uuid.UUID{jobID}))
 		if err != nil {
@@ -775,7 +784,7 @@ func (db *DB) GetJob(ctx context.Context, jobID uuid.UUID) (queue.JobInfo, error
 		return nil
 	})
 	if err != nil {
-		return queue.JobInfo{}, err
+		return driver.JobInfo{}, err
 	}
 	return info, nil
 }
@@ -789,12 +798,12 @@ const (
 	legacyOnlyTenantSQL = legacyOnlyCols + ` AND tenant_id = ?2 ORDER BY created_at, id LIMIT ?1`
 )
 
-// LegacyOnly implements queue.Backend.
-func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]queue.JobInfo, error) {
+// LegacyOnly implements driver.Driver.
+func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]driver.JobInfo, error) {
 	if limit <= 0 {
 		return nil, db.closedErr("listing legacy-only jobs")
 	}
-	var out []queue.JobInfo
+	var out []driver.JobInfo
 	err := db.inTx(ctx, "listing legacy-only jobs", func(t *txn) error {
 		out = nil
 		q, args := legacyOnlySQL, []any{limit}
@@ -807,7 +816,7 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]que
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var info queue.JobInfo
+			var info driver.JobInfo
 			var payload, digest, status string
 			var runAt, createdAt, updatedAt int64
 			var lc leaseCols
@@ -815,7 +824,7 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]que
 				&info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr); err != nil {
 				return err
 			}
-			info.Payload, info.Status, info.InLegacy = []byte(payload), queue.Status(status), true
+			info.Payload, info.Status, info.InLegacy = []byte(payload), driver.Status(status), true
 			info.PayloadHash, _ = chain.ParseHash(digest)
 			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
 			if err := lc.apply(&info); err != nil {
@@ -845,7 +854,7 @@ const drainSQL = `
 	  AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id)
 	ORDER BY s.t_hlc LIMIT ?1`
 
-// DrainToLegacy implements queue.Backend.
+// DrainToLegacy implements driver.Driver.
 func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int, error) {
 	if limit <= 0 {
 		return 0, db.closedErr("draining HLC-only jobs to the legacy table")
@@ -862,8 +871,9 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 	return int(n), nil
 }
 
-// TryLead implements queue.Leadership.
-func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error) {
+// TryLead implements driver.Leadership.
+func (db *DB) TryLead(ctx context.Context, p driver.LeadParams) (bool, error) {
+	name, holder, until, now := p.Name, p.Holder, p.Until, p.Now
 	var led bool
 	err := db.inTx(ctx, "electing the leader of "+name, func(t *txn) error {
 		var got string
@@ -885,7 +895,7 @@ func (db *DB) TryLead(ctx context.Context, name, holder string, until, now time.
 	return led, err
 }
 
-// Resign implements queue.Leadership.
+// Resign implements driver.Leadership.
 func (db *DB) Resign(ctx context.Context, name, holder string) error {
 	return db.inTx(ctx, "resigning the leadership of "+name, func(t *txn) error {
 		_, err := t.exec(`DELETE FROM leadership WHERE name = ?1 AND holder = ?2`, name, holder)

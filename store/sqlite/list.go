@@ -10,12 +10,12 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/chain"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 var (
-	_ queue.Lister     = (*DB)(nil)
-	_ queue.TokenStore = (*DB)(nil)
+	_ driver.Lister = (*DB)(nil)
+	_ driver.Tokens = (*DB)(nil)
 )
 
 // Listing. ?1 tenant, ?2 cursor (t_hlc, or created_at ms; NULL: start),
@@ -57,7 +57,7 @@ const (
 )
 
 // statusList encodes a status filter for json_each(?): NULL for all.
-func statusList(statuses []queue.Status) any {
+func statusList(statuses []driver.Status) any {
 	if len(statuses) == 0 {
 		return nil
 	}
@@ -65,13 +65,13 @@ func statusList(statuses []queue.Status) any {
 	return string(b)
 }
 
-// ListJobs implements queue.Lister. Both sections of a page are read in
+// ListJobs implements driver.Lister. Both sections of a page are read in
 // one transaction.
-func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo, string, error) {
+func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobInfo, string, error) {
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	cur, _ := queue.ParseCursor(p.Cursor) // validated above
+	cur, _ := driver.ParseCursor(p.Cursor) // validated above
 	partition := ""
 	if p.Partition != nil {
 		partition = *p.Partition
@@ -79,7 +79,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 	filter := func(after any) []any {
 		return []any{p.TenantID, after, cur.JobID.String(), statusList(p.Statuses), p.Kind, p.Partition != nil, partition, p.WithPayload}
 	}
-	var out []queue.JobInfo
+	var out []driver.JobInfo
 	var next string
 	err := db.inTx(ctx, "listing jobs", func(t *txn) error {
 		out, next = nil, ""
@@ -93,8 +93,8 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 				return err
 			}
 			for rows.Next() {
-				info := queue.JobInfo{TenantID: p.TenantID, InHLC: true}
-				e := &queue.ChainEntry{}
+				info := driver.JobInfo{TenantID: p.TenantID, InHLC: true}
+				e := &driver.ChainEntry{}
 				var status string
 				var runAt, updatedAt, createdAt int64
 				var lc leaseCols
@@ -110,7 +110,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 					rows.Close()
 					return err
 				}
-				info.Status = queue.Status(status)
+				info.Status = driver.Status(status)
 				info.RunAt, info.UpdatedAt, info.CreatedAt = fromMS(runAt), fromMS(updatedAt), fromMS(createdAt)
 				e.PayloadHash, _ = chain.HashFromBytes(hash)
 				e.Link, _ = chain.HashFromBytes(link)
@@ -131,10 +131,10 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 				return err
 			}
 			if len(out) == p.Limit {
-				next = queue.CursorAfter(out[len(out)-1]).String()
+				next = driver.CursorAfter(out[len(out)-1]).String()
 				return nil
 			}
-			cur = queue.Cursor{Legacy: true, Start: true}
+			cur = driver.Cursor{Legacy: true, Start: true}
 		}
 
 		var after any
@@ -148,7 +148,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 		defer rows.Close()
 		n := 0
 		for rows.Next() {
-			info := queue.JobInfo{TenantID: p.TenantID, InLegacy: true}
+			info := driver.JobInfo{TenantID: p.TenantID, InLegacy: true}
 			var status, digest string
 			var runAt, updatedAt, createdAt int64
 			var lc leaseCols
@@ -160,7 +160,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 			if err := lc.apply(&info); err != nil {
 				return err
 			}
-			info.Status = queue.Status(status)
+			info.Status = driver.Status(status)
 			info.RunAt, info.UpdatedAt, info.CreatedAt = fromMS(runAt), fromMS(updatedAt), fromMS(createdAt)
 			info.PayloadHash, _ = chain.ParseHash(digest)
 			if payload.Valid {
@@ -173,7 +173,7 @@ func (db *DB) ListJobs(ctx context.Context, p queue.ListParams) ([]queue.JobInfo
 			return err
 		}
 		if len(out) == p.Limit && n > 0 {
-			next = queue.CursorAfter(out[len(out)-1]).String()
+			next = driver.CursorAfter(out[len(out)-1]).String()
 		}
 		return nil
 	})
@@ -197,9 +197,9 @@ const countSQL = `
 	GROUP BY tenant_id, status
 	ORDER BY tenant_id, status`
 
-// CountByStatus implements queue.Lister.
-func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.StatusCount, error) {
-	var out []queue.StatusCount
+// CountByStatus implements driver.Lister.
+func (db *DB) CountByStatus(ctx context.Context, p driver.CountParams) ([]driver.StatusCount, error) {
+	var out []driver.StatusCount
 	err := db.inTx(ctx, "counting jobs", func(t *txn) error {
 		out = nil
 		rows, err := t.query(countSQL, p.TenantID, statusList(p.Statuses))
@@ -208,12 +208,12 @@ func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.S
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var c queue.StatusCount
+			var c driver.StatusCount
 			var status string
 			if err := rows.Scan(&c.TenantID, &status, &c.Count); err != nil {
 				return err
 			}
-			c.Status = queue.Status(status)
+			c.Status = driver.Status(status)
 			out = append(out, c)
 		}
 		return rows.Err()
@@ -224,8 +224,8 @@ func (db *DB) CountByStatus(ctx context.Context, p queue.CountParams) ([]queue.S
 	return out, nil
 }
 
-// CreateToken implements queue.TokenStore.
-func (db *DB) CreateToken(ctx context.Context, tok queue.APIToken) error {
+// CreateToken implements driver.Tokens.
+func (db *DB) CreateToken(ctx context.Context, tok driver.APIToken) error {
 	return db.inTx(ctx, "creating API token "+tok.ID, func(t *txn) error {
 		var tenant any
 		if !tok.Admin {
@@ -244,8 +244,8 @@ const tokenSelect = `SELECT token_id, token_hash, tenant_id, is_admin, name, cre
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanToken(row scanner) (queue.APIToken, error) {
-	var tok queue.APIToken
+func scanToken(row scanner) (driver.APIToken, error) {
+	var tok driver.APIToken
 	var hash []byte
 	var tenant sql.NullString
 	var created int64
@@ -262,26 +262,26 @@ func scanToken(row scanner) (queue.APIToken, error) {
 	return tok, nil
 }
 
-// TokenByHash implements queue.TokenStore.
-func (db *DB) TokenByHash(ctx context.Context, h [32]byte) (queue.APIToken, error) {
-	var tok queue.APIToken
+// TokenByHash implements driver.Tokens.
+func (db *DB) TokenByHash(ctx context.Context, h [32]byte) (driver.APIToken, error) {
+	var tok driver.APIToken
 	err := db.inTx(ctx, "looking up an API token", func(t *txn) error {
 		var err error
 		tok, err = scanToken(t.queryRow(tokenSelect+` WHERE token_hash = ?1`, h[:]))
 		if errors.Is(err, sql.ErrNoRows) {
-			return queue.ErrTokenNotFound
+			return driver.ErrTokenNotFound
 		}
 		return err
 	})
-	if errors.Is(err, queue.ErrTokenNotFound) {
-		return queue.APIToken{}, queue.ErrTokenNotFound
+	if errors.Is(err, driver.ErrTokenNotFound) {
+		return driver.APIToken{}, driver.ErrTokenNotFound
 	}
 	return tok, err
 }
 
-// ListTokens implements queue.TokenStore.
-func (db *DB) ListTokens(ctx context.Context) ([]queue.APIToken, error) {
-	var out []queue.APIToken
+// ListTokens implements driver.Tokens.
+func (db *DB) ListTokens(ctx context.Context) ([]driver.APIToken, error) {
+	var out []driver.APIToken
 	err := db.inTx(ctx, "listing API tokens", func(t *txn) error {
 		out = nil
 		rows, err := t.query(tokenSelect + ` ORDER BY created_at, token_id`)
@@ -301,7 +301,7 @@ func (db *DB) ListTokens(ctx context.Context) ([]queue.APIToken, error) {
 	return out, err
 }
 
-// RevokeToken implements queue.TokenStore.
+// RevokeToken implements driver.Tokens.
 func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
 	err := db.inTx(ctx, "revoking API token "+id, func(t *txn) error {
 		n, err := t.affected(`UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE token_id = ?1`, id, ms(now))
@@ -309,12 +309,12 @@ func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
 			return err
 		}
 		if n == 0 {
-			return queue.ErrTokenNotFound
+			return driver.ErrTokenNotFound
 		}
 		return nil
 	})
-	if errors.Is(err, queue.ErrTokenNotFound) {
-		return queue.ErrTokenNotFound
+	if errors.Is(err, driver.ErrTokenNotFound) {
+		return driver.ErrTokenNotFound
 	}
 	return err
 }

@@ -8,11 +8,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 )
-
-var _ queue.Operations = (*DB)(nil)
 
 // Dequeue skips paused queues (paused_queues, migration 006). The pick
 // queries in lease.go add one of these terms, spelled for the name under
@@ -26,8 +24,9 @@ const (
 	notPausedJ        = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = j.tenant_id AND pq.kind IN ('', j.kind))`
 )
 
-// PauseQueue implements queue.Operations.
-func (db *DB) PauseQueue(ctx context.Context, q queue.QueueKey, by string, now time.Time) error {
+// PauseQueue implements driver.Operations.
+func (db *DB) PauseQueue(ctx context.Context, p driver.PauseParams) error {
+	q, by, now := p.Queue, p.By, p.Now
 	if err := q.Validate(); err != nil {
 		return err
 	}
@@ -38,8 +37,8 @@ func (db *DB) PauseQueue(ctx context.Context, q queue.QueueKey, by string, now t
 	})
 }
 
-// ResumeQueue implements queue.Operations.
-func (db *DB) ResumeQueue(ctx context.Context, q queue.QueueKey) (bool, error) {
+// ResumeQueue implements driver.Operations.
+func (db *DB) ResumeQueue(ctx context.Context, q driver.QueueKey) (bool, error) {
 	if err := q.Validate(); err != nil {
 		return false, err
 	}
@@ -52,9 +51,9 @@ func (db *DB) ResumeQueue(ctx context.Context, q queue.QueueKey) (bool, error) {
 	return n > 0, err
 }
 
-// PausedQueues implements queue.Operations.
-func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQueue, error) {
-	var out []queue.PausedQueue
+// PausedQueues implements driver.Operations.
+func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]driver.PausedQueue, error) {
+	var out []driver.PausedQueue
 	err := db.inTx(ctx, "listing paused queues", func(t *txn) error {
 		out = nil
 		rows, err := t.query(`SELECT tenant_id, kind, paused_at, paused_by FROM paused_queues
@@ -64,7 +63,7 @@ func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQu
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var p queue.PausedQueue
+			var p driver.PausedQueue
 			var at int64
 			if err := rows.Scan(&p.TenantID, &p.Kind, &at, &p.PausedBy); err != nil {
 				return err
@@ -77,7 +76,7 @@ func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]queue.PausedQu
 	return out, err
 }
 
-// RetryJob implements queue.Operations. The HLC side decides when the job
+// RetryJob implements driver.Operations. The HLC side decides when the job
 // has one: the legacy row of a chain_violation job says failed, and must
 // not make that job runnable again.
 func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error {
@@ -89,11 +88,11 @@ func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) erro
 		}
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return queue.ErrJobNotFound
+			return driver.ErrJobNotFound
 		case err != nil:
 			return err
-		case !queue.Status(status).Retryable():
-			return queue.ErrNotRetryable
+		case !driver.Status(status).Retryable():
+			return driver.ErrNotRetryable
 		}
 		const set = `SET status = 'pending', run_at = ?2, attempts = 0, lease_owner = NULL, lease_token = NULL,
 			lease_expires_at = NULL, updated_at = ?2`
@@ -128,7 +127,7 @@ const (
 			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
 )
 
-// Tenants implements queue.Operations.
+// Tenants implements driver.Operations.
 func (db *DB) Tenants(ctx context.Context) ([]string, error) {
 	var out []string
 	err := db.inTx(ctx, "listing tenants", func(t *txn) error {
@@ -156,9 +155,9 @@ func (t *txn) tenants() ([]string, error) {
 	return out, rows.Err()
 }
 
-// TenantActivity implements queue.Operations.
-func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]queue.TenantActivity, error) {
-	var out []queue.TenantActivity
+// TenantActivity implements driver.Operations.
+func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time) ([]driver.TenantActivity, error) {
+	var out []driver.TenantActivity
 	err := db.inTx(ctx, "reading tenant activity", func(t *txn) error {
 		out = nil
 		tenants := []string{tenant}
@@ -169,10 +168,10 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 			}
 		}
 		for _, id := range tenants {
-			a := queue.TenantActivity{TenantID: id}
+			a := driver.TenantActivity{TenantID: id}
 			var hlcID, hlcAt, legacyID sql.NullString
 			var legacyAt sql.NullInt64
-			if err := t.queryRow(tenantActivitySQL, id, queue.THLCLowerBound(since.UnixMilli()), ms(since)).Scan(
+			if err := t.queryRow(tenantActivitySQL, id, driver.THLCLowerBound(since.UnixMilli()), ms(since)).Scan(
 				&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt); err != nil {
 				return err
 			}
@@ -193,8 +192,8 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 	return out, err
 }
 
-// SaveVerification implements queue.Operations.
-func (db *DB) SaveVerification(ctx context.Context, v queue.VerificationRecord) error {
+// SaveVerification implements driver.Operations.
+func (db *DB) SaveVerification(ctx context.Context, v driver.VerificationRecord) error {
 	issues := v.Issues
 	if len(issues) == 0 {
 		issues = []byte("[]")
@@ -209,9 +208,9 @@ func (db *DB) SaveVerification(ctx context.Context, v queue.VerificationRecord) 
 	})
 }
 
-// Verifications implements queue.Operations.
-func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.VerificationRecord, error) {
-	var out []queue.VerificationRecord
+// Verifications implements driver.Operations.
+func (db *DB) Verifications(ctx context.Context, tenant string) ([]driver.VerificationRecord, error) {
+	var out []driver.VerificationRecord
 	err := db.inTx(ctx, "reading verifications", func(t *txn) error {
 		out = nil
 		rows, err := t.query(`SELECT tenant_id, verified_at, valid, entries_checked, issue_count, issues, source
@@ -221,7 +220,7 @@ func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.Verific
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var v queue.VerificationRecord
+			var v driver.VerificationRecord
 			var at int64
 			var issues string
 			if err := rows.Scan(&v.TenantID, &at, &v.Valid, &v.EntriesChecked, &v.IssueCount, &issues, &v.Source); err != nil {
@@ -235,8 +234,8 @@ func (db *DB) Verifications(ctx context.Context, tenant string) ([]queue.Verific
 	return out, err
 }
 
-// ReportNode implements queue.Operations.
-func (db *DB) ReportNode(ctx context.Context, n queue.NodeReport) error {
+// ReportNode implements driver.Operations.
+func (db *DB) ReportNode(ctx context.Context, n driver.NodeReport) error {
 	return db.inTx(ctx, "reporting node "+n.NodeID, func(t *txn) error {
 		_, err := t.exec(`INSERT INTO nodes (node_id, started_at, last_seen, wall_ms, last_hlc, mode, clock_refusals)
 			VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6)
@@ -247,9 +246,9 @@ func (db *DB) ReportNode(ctx context.Context, n queue.NodeReport) error {
 	})
 }
 
-// Nodes implements queue.Operations.
-func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
-	var out []queue.NodeStatus
+// Nodes implements driver.Operations.
+func (db *DB) Nodes(ctx context.Context) ([]driver.NodeStatus, error) {
+	var out []driver.NodeStatus
 	err := db.inTx(ctx, "listing nodes", func(t *txn) error {
 		out = nil
 		rows, err := t.query(`
@@ -263,7 +262,7 @@ func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var n queue.NodeStatus
+			var n driver.NodeStatus
 			var started, seen, refusals, bound sql.NullInt64
 			var last, mode sql.NullString
 			if err := rows.Scan(&n.NodeID, &started, &seen, &last, &mode, &refusals, &bound); err != nil {
@@ -283,8 +282,8 @@ func (db *DB) Nodes(ctx context.Context) ([]queue.NodeStatus, error) {
 	return out, err
 }
 
-// RecordAction implements queue.Operations.
-func (db *DB) RecordAction(ctx context.Context, a queue.OperatorAction) error {
+// RecordAction implements driver.Operations.
+func (db *DB) RecordAction(ctx context.Context, a driver.OperatorAction) error {
 	return db.inTx(ctx, "recording an operator action", func(t *txn) error {
 		_, err := t.exec(`INSERT INTO operator_actions (tenant_id, job_id, kind, action, actor, detail, at)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`, a.TenantID, nullUUID(a.JobID), a.Kind, a.Action, a.Actor, a.Detail, ms(a.At))
@@ -292,9 +291,9 @@ func (db *DB) RecordAction(ctx context.Context, a queue.OperatorAction) error {
 	})
 }
 
-// Actions implements queue.Operations.
-func (db *DB) Actions(ctx context.Context, f queue.ActionFilter) ([]queue.OperatorAction, error) {
-	var out []queue.OperatorAction
+// Actions implements driver.Operations.
+func (db *DB) Actions(ctx context.Context, f driver.ActionFilter) ([]driver.OperatorAction, error) {
+	var out []driver.OperatorAction
 	err := db.inTx(ctx, "listing operator actions", func(t *txn) error {
 		out = nil
 		rows, err := t.query(`SELECT action_id, tenant_id, job_id, kind, action, actor, detail, at FROM operator_actions
@@ -305,7 +304,7 @@ func (db *DB) Actions(ctx context.Context, f queue.ActionFilter) ([]queue.Operat
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var a queue.OperatorAction
+			var a driver.OperatorAction
 			var job sql.NullString
 			var at int64
 			if err := rows.Scan(&a.ID, &a.TenantID, &job, &a.Kind, &a.Action, &a.Actor, &a.Detail, &at); err != nil {

@@ -10,21 +10,17 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
 )
 
-var (
-	_ queue.Backend    = (*DB)(nil)
-	_ queue.TxBackend  = (*DB)(nil)
-	_ queue.Leadership = (*DB)(nil)
-)
+var _ driver.Driver = (*DB)(nil)
 
-// Enqueue implements queue.Backend. SQLite has one writer at a time and
+// Enqueue implements driver.Driver. SQLite has one writer at a time and
 // the transaction starts with BEGIN IMMEDIATE, so the chain heads read
 // here cannot move before the commit: no further locking is needed.
-func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	var res []queue.EnqueueResult
+func (db *DB) Enqueue(ctx context.Context, b *driver.EnqueueBatch) ([]driver.EnqueueResult, error) {
+	var res []driver.EnqueueResult
 	err := db.inTx(ctx, "enqueue", func(t *txn) error {
 		var err error
 		res, _, err = t.enqueue(b, false)
@@ -36,18 +32,19 @@ func (db *DB) Enqueue(ctx context.Context, b *queue.EnqueueBatch) ([]queue.Enque
 	return res, nil
 }
 
-// EnqueueTx writes the batch inside the caller's transaction tx, which
-// must come from db.SQL: the jobs exist if and only if the caller commits.
-// The DB has a single connection, which tx holds until it ends, so the
-// caller must not use the DB (or a Queue on it) otherwise meanwhile.
-func (db *DB) EnqueueTx(ctx context.Context, tx *sql.Tx, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	if tx == nil {
-		return nil, errors.New("sqlite: enqueue: nil transaction")
+// EnqueueTx implements driver.Driver: tx must be a *sql.Tx of db.SQL, and
+// the jobs exist if and only if the caller commits. The DB has a single
+// connection, which tx holds until it ends, so the caller must not use the
+// DB (or a Queue on it) otherwise meanwhile.
+func (db *DB) EnqueueTx(ctx context.Context, tx any, b *driver.EnqueueBatch) ([]driver.EnqueueResult, error) {
+	sqlTx, ok := tx.(*sql.Tx)
+	if !ok || sqlTx == nil {
+		return nil, fmt.Errorf("sqlite: EnqueueTx needs a *sql.Tx, got %T", tx)
 	}
 	if err := db.closedErr("enqueue"); err != nil {
 		return nil, err
 	}
-	t := &txn{ctx: ctx, db: db, tx: tx}
+	t := &txn{ctx: ctx, db: db, tx: sqlTx}
 	res, _, err := t.enqueue(b, false)
 	if err != nil {
 		return nil, wrapErr("enqueue", err)
@@ -55,17 +52,8 @@ func (db *DB) EnqueueTx(ctx context.Context, tx *sql.Tx, b *queue.EnqueueBatch) 
 	return res, nil
 }
 
-// EnqueueAnyTx implements queue.TxBackend: tx must be a *sql.Tx of db.SQL.
-func (db *DB) EnqueueAnyTx(ctx context.Context, tx any, b *queue.EnqueueBatch) ([]queue.EnqueueResult, error) {
-	t, ok := tx.(*sql.Tx)
-	if !ok {
-		return nil, fmt.Errorf("sqlite: EnqueueTx needs a *sql.Tx, got %T", tx)
-	}
-	return db.EnqueueTx(ctx, t, b)
-}
-
-// Backfill implements queue.Backend.
-func (db *DB) Backfill(ctx context.Context, b *queue.EnqueueBatch) (int, error) {
+// Backfill implements driver.Driver.
+func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error) {
 	n := 0
 	err := db.inTx(ctx, "backfill", func(t *txn) error {
 		var err error
@@ -118,8 +106,8 @@ const (
 
 // enqueue is the body of Enqueue, EnqueueTx and Backfill; it returns the
 // results in the order of b.Jobs and the number of chain entries written.
-func (t *txn) enqueue(b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResult, int, error) {
-	res := make([]queue.EnqueueResult, len(b.Jobs))
+func (t *txn) enqueue(b *driver.EnqueueBatch, backfill bool) ([]driver.EnqueueResult, int, error) {
+	res := make([]driver.EnqueueResult, len(b.Jobs))
 	if len(b.Jobs) == 0 {
 		return res, 0, nil
 	}
@@ -131,7 +119,7 @@ func (t *txn) enqueue(b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResu
 	list := idList(ids)
 
 	existing := map[uuid.UUID]bool{}
-	var current map[uuid.UUID]*queue.Prepared
+	var current map[uuid.UUID]*driver.Prepared
 	if backfill {
 		if err := t.scanIDs(existing, existingStateSQL, list); err != nil {
 			return nil, 0, fmt.Errorf("looking up existing jobs: %w", err)
@@ -151,7 +139,7 @@ func (t *txn) enqueue(b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResu
 
 	// The jobs to write: not stored yet, first occurrence in the batch.
 	first := make(map[uuid.UUID]int, len(b.Jobs))
-	var fresh []*queue.Prepared
+	var fresh []*driver.Prepared
 	for i, j := range b.Jobs {
 		if _, seen := first[j.JobID]; seen {
 			continue
@@ -166,7 +154,7 @@ func (t *txn) enqueue(b *queue.EnqueueBatch, backfill bool) ([]queue.EnqueueResu
 		fresh = append(fresh, j)
 	}
 
-	var written map[uuid.UUID]queue.Entry
+	var written map[uuid.UUID]driver.AppendEntry
 	if b.HLC && len(fresh) > 0 {
 		var err error
 		if written, err = t.appendChains(b, fresh, backfill); err != nil {
@@ -224,8 +212,8 @@ func (t *txn) scanIDs(into map[uuid.UUID]bool, query string, args ...any) error 
 
 // legacyState returns copies of the jobs that have a legacy row, carrying
 // that row's current status, attempts, lease and last error.
-func (t *txn) legacyState(jobs []*queue.Prepared, list string) (map[uuid.UUID]*queue.Prepared, error) {
-	byID := make(map[uuid.UUID]*queue.Prepared, len(jobs))
+func (t *txn) legacyState(jobs []*driver.Prepared, list string) (map[uuid.UUID]*driver.Prepared, error) {
+	byID := make(map[uuid.UUID]*driver.Prepared, len(jobs))
 	for _, j := range jobs {
 		if _, ok := byID[j.JobID]; !ok {
 			byID[j.JobID] = j
@@ -236,7 +224,7 @@ func (t *txn) legacyState(jobs []*queue.Prepared, list string) (map[uuid.UUID]*q
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[uuid.UUID]*queue.Prepared{}
+	out := map[uuid.UUID]*driver.Prepared{}
 	for rows.Next() {
 		var id uuid.UUID
 		var status string
@@ -251,7 +239,7 @@ func (t *txn) legacyState(jobs []*queue.Prepared, list string) (map[uuid.UUID]*q
 			continue
 		}
 		p := *orig
-		p.Status, p.Attempts, p.LeaseOwner, p.LastError = queue.Status(status), attempts, owner.String, lastErr.String
+		p.Status, p.Attempts, p.LeaseOwner, p.LastError = driver.Status(status), attempts, owner.String, lastErr.String
 		p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
 		if token.Valid {
 			if p.LeaseToken, err = uuid.Parse(token.String); err != nil {
@@ -268,20 +256,20 @@ func (t *txn) legacyState(jobs []*queue.Prepared, list string) (map[uuid.UUID]*q
 
 // appendChains appends fresh to their chains and writes their log entries,
 // HLC state and chain heads.
-func (t *txn) appendChains(b *queue.EnqueueBatch, fresh []*queue.Prepared, backfill bool) (map[uuid.UUID]queue.Entry, error) {
-	keys, groups := queue.GroupByChain(fresh)
+func (t *txn) appendChains(b *driver.EnqueueBatch, fresh []*driver.Prepared, backfill bool) (map[uuid.UUID]driver.AppendEntry, error) {
+	keys, groups := driver.GroupByChain(fresh)
 	headStmt, err := t.stmt(headSQL)
 	if err != nil {
 		return nil, err
 	}
 	type chainWrite struct {
-		key     queue.ChainKey
-		entries []queue.Entry
-		head    queue.Head
+		key     chain.Key
+		entries []driver.AppendEntry
+		head    driver.Head
 	}
 	writes := make([]chainWrite, 0, len(keys))
 	for _, k := range keys {
-		var head queue.Head
+		var head driver.Head
 		var link []byte
 		var tHLC string
 		err := headStmt.QueryRowContext(t.ctx, k.TenantID, k.PartitionKey).Scan(&link, &tHLC, &head.Count)
@@ -314,7 +302,7 @@ func (t *txn) appendChains(b *queue.EnqueueBatch, fresh []*queue.Prepared, backf
 		return nil, err
 	}
 	now := ms(b.Now)
-	written := make(map[uuid.UUID]queue.Entry, len(fresh))
+	written := make(map[uuid.UUID]driver.AppendEntry, len(fresh))
 	for _, w := range writes {
 		for _, e := range w.entries {
 			j := e.Job
@@ -345,7 +333,7 @@ func (t *txn) appendChains(b *queue.EnqueueBatch, fresh []*queue.Prepared, backf
 		}
 	}
 	// The clock's restart bound commits with the timestamps it covers (see
-	// hlc.DataBoundStore): every timestamp stored here is below it.
+	// hlc.StateStore.BoundWrittenWithData): every timestamp stored here is below it.
 	var highest int64
 	for _, w := range writes {
 		for _, e := range w.entries {
@@ -360,7 +348,7 @@ func (t *txn) appendChains(b *queue.EnqueueBatch, fresh []*queue.Prepared, backf
 	return written, nil
 }
 
-func (t *txn) insertLegacy(b *queue.EnqueueBatch, fresh []*queue.Prepared) error {
+func (t *txn) insertLegacy(b *driver.EnqueueBatch, fresh []*driver.Prepared) error {
 	s, err := t.stmt(insertLegacySQL)
 	if err != nil {
 		return err
@@ -376,22 +364,22 @@ func (t *txn) insertLegacy(b *queue.EnqueueBatch, fresh []*queue.Prepared) error
 }
 
 // statusOf is the status a new row gets: the prepared one, pending if unset.
-func statusOf(j *queue.Prepared) string {
+func statusOf(j *driver.Prepared) string {
 	if j.Status == "" {
-		return string(queue.StatusPending)
+		return string(driver.StatusPending)
 	}
 	return string(j.Status)
 }
 
-func (t *txn) storedLinks(ids []uuid.UUID) (map[uuid.UUID]queue.EnqueueResult, error) {
+func (t *txn) storedLinks(ids []uuid.UUID) (map[uuid.UUID]driver.EnqueueResult, error) {
 	rows, err := t.query(storedLinkSQL, idList(ids))
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[uuid.UUID]queue.EnqueueResult{}
+	out := map[uuid.UUID]driver.EnqueueResult{}
 	for rows.Next() {
-		var r queue.EnqueueResult
+		var r driver.EnqueueResult
 		var link []byte
 		if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
 			return nil, err
@@ -405,15 +393,15 @@ func (t *txn) storedLinks(ids []uuid.UUID) (map[uuid.UUID]queue.EnqueueResult, e
 	return out, rows.Err()
 }
 
-// parseHead reads a chain_heads row into a queue.Head.
-func parseHead(link []byte, tHLC string, count int64) (queue.Head, error) {
+// parseHead reads a chain_heads row into a driver.Head.
+func parseHead(link []byte, tHLC string, count int64) (driver.Head, error) {
 	h, err := chain.HashFromBytes(link)
 	if err != nil {
-		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+		return driver.Head{}, fmt.Errorf("chain head: %w", err)
 	}
 	ts, err := hlc.Parse(tHLC)
 	if err != nil {
-		return queue.Head{}, fmt.Errorf("chain head: %w", err)
+		return driver.Head{}, fmt.Errorf("chain head: %w", err)
 	}
-	return queue.Head{Exists: true, Link: h, THLC: ts, Count: count}, nil
+	return driver.Head{Exists: true, Link: h, THLC: ts, Count: count}, nil
 }

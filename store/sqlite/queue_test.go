@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
@@ -45,7 +46,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) now() time.Time { return time.UnixMilli(f.wall.UnixMilli()).UTC() }
 
 // job builds a prepared job as the Queue would.
-func (f *fixture) job(tenant, partition, kind, payload string, mods ...func(*queue.Prepared)) *queue.Prepared {
+func (f *fixture) job(tenant, partition, kind, payload string, mods ...func(*driver.Prepared)) *driver.Prepared {
 	f.t.Helper()
 	canonical, err := chain.Canonicalize([]byte(payload))
 	if err != nil {
@@ -56,8 +57,8 @@ func (f *fixture) job(tenant, partition, kind, payload string, mods ...func(*que
 		f.t.Fatal(err)
 	}
 	now := f.now()
-	p := &queue.Prepared{TenantID: tenant, PartitionKey: partition, Kind: kind, Payload: canonical, PayloadHash: hash,
-		RunAt: now, MaxAttempts: 25, Status: queue.StatusPending, CreatedAt: now}
+	p := &driver.Prepared{TenantID: tenant, PartitionKey: partition, Kind: kind, Payload: canonical, PayloadHash: hash,
+		RunAt: now, MaxAttempts: 25, Status: driver.StatusPending, CreatedAt: now}
 	for _, m := range mods {
 		m(p)
 	}
@@ -67,9 +68,9 @@ func (f *fixture) job(tenant, partition, kind, payload string, mods ...func(*que
 	return p
 }
 
-func (f *fixture) enqueue(legacy, hlcSide bool, jobs ...*queue.Prepared) []queue.EnqueueResult {
+func (f *fixture) enqueue(legacy, hlcSide bool, jobs ...*driver.Prepared) []driver.EnqueueResult {
 	f.t.Helper()
-	res, err := f.db.Enqueue(context.Background(), queue.NewEnqueueBatch(jobs, legacy, hlcSide, f.clock, f.now()))
+	res, err := f.db.Enqueue(context.Background(), driver.NewEnqueueBatch(jobs, legacy, hlcSide, f.clock, f.now()))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -79,7 +80,7 @@ func (f *fixture) enqueue(legacy, hlcSide bool, jobs ...*queue.Prepared) []queue
 	return res
 }
 
-func (f *fixture) dequeue(p queue.DequeueParams) []queue.Lease {
+func (f *fixture) dequeue(p driver.DequeueParams) []driver.Lease {
 	f.t.Helper()
 	if p.Limit == 0 {
 		p.Limit = 100
@@ -97,33 +98,33 @@ func (f *fixture) dequeue(p queue.DequeueParams) []queue.Lease {
 	return leases
 }
 
-func (f *fixture) complete(l queue.Lease) {
+func (f *fixture) complete(l driver.Lease) {
 	f.t.Helper()
-	if err := f.db.TransitionJob(context.Background(), queue.Transition{JobID: l.JobID, Token: l.Token, Status: queue.StatusSucceeded, Now: f.now()}); err != nil {
+	if err := f.db.TransitionJob(context.Background(), driver.Transition{JobID: l.JobID, Token: l.Token, Status: driver.StatusSucceeded, Now: f.now()}); err != nil {
 		f.t.Fatal(err)
 	}
 }
 
-func (f *fixture) get(id uuid.UUID) queue.JobInfo {
+func (f *fixture) get(id uuid.UUID) driver.JobInfo {
 	f.t.Helper()
-	info, err := f.db.GetJob(context.Background(), id)
+	info, err := f.db.GetJob(context.Background(), driver.JobRef{JobID: id})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	return info
 }
 
-func withRunAt(at time.Time) func(*queue.Prepared) {
-	return func(p *queue.Prepared) { p.RunAt, p.Status = at, queue.StatusScheduled }
+func withRunAt(at time.Time) func(*driver.Prepared) {
+	return func(p *driver.Prepared) { p.RunAt, p.Status = at, driver.StatusScheduled }
 }
 
-func withPriority(n int) func(*queue.Prepared) { return func(p *queue.Prepared) { p.Priority = n } }
+func withPriority(n int) func(*driver.Prepared) { return func(p *driver.Prepared) { p.Priority = n } }
 
-func withMaxAttempts(n int) func(*queue.Prepared) {
-	return func(p *queue.Prepared) { p.MaxAttempts = n }
+func withMaxAttempts(n int) func(*driver.Prepared) {
+	return func(p *driver.Prepared) { p.MaxAttempts = n }
 }
 
-func ids(leases []queue.Lease) []uuid.UUID {
+func ids(leases []driver.Lease) []uuid.UUID {
 	out := make([]uuid.UUID, len(leases))
 	for i, l := range leases {
 		out[i] = l.JobID
@@ -131,7 +132,7 @@ func ids(leases []queue.Lease) []uuid.UUID {
 	return out
 }
 
-func jobIDs(jobs ...*queue.Prepared) []uuid.UUID {
+func jobIDs(jobs ...*driver.Prepared) []uuid.UUID {
 	out := make([]uuid.UUID, len(jobs))
 	for i, j := range jobs {
 		out[i] = j.JobID
@@ -232,7 +233,7 @@ func checkChains(t *testing.T, db *sqlite.DB) map[uuid.UUID]logEntry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chains := map[queue.ChainKey][]logEntry{}
+	chains := map[chain.Key][]logEntry{}
 	byJob := map[uuid.UUID]logEntry{}
 	for rows.Next() {
 		var e logEntry
@@ -242,7 +243,7 @@ func checkChains(t *testing.T, db *sqlite.DB) map[uuid.UUID]logEntry {
 		}
 		e.hash, _ = chain.HashFromBytes(hash)
 		e.link, _ = chain.HashFromBytes(link)
-		k := queue.ChainKey{TenantID: e.tenant, PartitionKey: e.partition}
+		k := chain.Key{TenantID: e.tenant, PartitionKey: e.partition}
 		chains[k] = append(chains[k], e)
 		if _, dup := byJob[e.jobID]; dup {
 			t.Fatalf("job %s has two log entries", e.jobID)
@@ -320,17 +321,17 @@ func count(t *testing.T, db *sqlite.DB, query string, args ...any) int {
 
 func TestEnqueueChainsLinkFromGenesis(t *testing.T) {
 	f := newFixture(t)
-	var all []*queue.Prepared
-	var results []queue.EnqueueResult
+	var all []*driver.Prepared
+	var results []driver.EnqueueResult
 	for round := range 3 {
-		var batch []*queue.Prepared
+		var batch []*driver.Prepared
 		for i := range 9 {
 			tenant := []string{"acme", "beta"}[i%2]
 			partition := []string{"", "eu", "us"}[i%3]
 			batch = append(batch, f.job(tenant, partition, "report", fmt.Sprintf(`{"round":%d,"i":%d}`, round, i)))
 		}
 		if round == 1 {
-			batch = append(batch, f.job("acme", "eu", "mail", `{"to":"x"}`, func(p *queue.Prepared) { p.IdempotencyKey = "welcome-1" }),
+			batch = append(batch, f.job("acme", "eu", "mail", `{"to":"x"}`, func(p *driver.Prepared) { p.IdempotencyKey = "welcome-1" }),
 				f.job("acme", "", "later", `{}`, withRunAt(f.now().Add(time.Hour))))
 		}
 		results = append(results, f.enqueue(true, true, batch...)...)
@@ -386,7 +387,7 @@ func TestEnqueueDeduplicatesAcrossSides(t *testing.T) {
 	}
 	stored := checkChains(t, f.db)
 	r = f.enqueue(true, false, j3, j2)
-	for i, j := range []*queue.Prepared{j3, j2} {
+	for i, j := range []*driver.Prepared{j3, j2} {
 		if !r[i].Deduplicated || r[i].THLC != stored[j.JobID].tHLC || r[i].Link != stored[j.JobID].link {
 			t.Fatalf("enqueue %d again: %+v, want the stored entry %+v", i, r[i], stored[j.JobID])
 		}
@@ -417,7 +418,7 @@ func TestDequeueOrderAndLease(t *testing.T) {
 			f.enqueue(true, true, a, b, c, later, other, foreign)
 			entries := checkChains(t, f.db)
 
-			leases := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, Kinds: []string{"report"}, TenantID: "acme"})
+			leases := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, Kinds: []string{"report"}, TenantID: "acme"})
 			want := jobIDs(b, c, a) // priority DESC, created_at, id
 			if hlcOrder {
 				want = jobIDs(a, b, c) // t_hlc
@@ -426,7 +427,7 @@ func TestDequeueOrderAndLease(t *testing.T) {
 				t.Fatalf("leased %v, want %v", ids(leases), want)
 			}
 			for _, l := range leases {
-				j := map[uuid.UUID]*queue.Prepared{a.JobID: a, b.JobID: b, c.JobID: c}[l.JobID]
+				j := map[uuid.UUID]*driver.Prepared{a.JobID: a, b.JobID: b, c.JobID: c}[l.JobID]
 				if l.TenantID != "acme" || l.PartitionKey != "" || l.Kind != "report" || string(l.Payload) != string(j.Payload) ||
 					l.Priority != j.Priority || l.THLC != entries[j.JobID].tHLC || l.Attempt != 1 || l.MaxAttempts != 25 ||
 					!l.RunAt.Equal(j.RunAt) || !l.CreatedAt.Equal(j.CreatedAt) || l.Owner != "worker-1" || l.ExpiresAt.IsZero() || l.Chain != nil {
@@ -441,14 +442,14 @@ func TestDequeueOrderAndLease(t *testing.T) {
 					}
 				}
 			}
-			if got := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, TenantID: "acme"}); !slices.Equal(ids(got), jobIDs(other)) {
+			if got := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, TenantID: "acme"}); !slices.Equal(ids(got), jobIDs(other)) {
 				t.Fatalf("second dequeue leased %v, want only the other kind", ids(got))
 			}
 			f.wall.Advance(time.Minute)
-			if got := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, Limit: 1}); !slices.Equal(ids(got), jobIDs(later)) {
+			if got := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, Limit: 1}); !slices.Equal(ids(got), jobIDs(later)) {
 				t.Fatalf("after run_at: leased %v, want the scheduled job", ids(got))
 			}
-			if got := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder}); !slices.Equal(ids(got), jobIDs(foreign)) {
+			if got := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder}); !slices.Equal(ids(got), jobIDs(foreign)) {
 				t.Fatalf("leased %v, want the other tenant's job", ids(got))
 			}
 		})
@@ -470,7 +471,7 @@ func TestStrictPartitions(t *testing.T) {
 			f.enqueue(true, true, x1, y1, z1, d1)
 			f.wall.Advance(time.Millisecond)
 			f.enqueue(true, true, x2, y2, z2)
-			strict := queue.DequeueParams{HLCOrder: hlcOrder, StrictPartitions: true}
+			strict := driver.DequeueParams{HLCOrder: hlcOrder, StrictPartitions: true}
 
 			got := f.dequeue(strict)
 			heads := jobIDs(x1, y1, d1) // z1 waits for its run_at and blocks z2
@@ -480,13 +481,13 @@ func TestStrictPartitions(t *testing.T) {
 			if again := f.dequeue(strict); len(again) != 0 {
 				t.Fatalf("leased %v while every head runs or waits", ids(again))
 			}
-			byID := map[uuid.UUID]queue.Lease{}
+			byID := map[uuid.UUID]driver.Lease{}
 			for _, l := range got {
 				byID[l.JobID] = l
 			}
 			// x1 fails and retries in a minute: its partition waits for it.
-			if err := f.db.TransitionJob(context.Background(), queue.Transition{JobID: x1.JobID, Token: byID[x1.JobID].Token,
-				Status: queue.StatusScheduled, RunAt: f.now().Add(time.Minute), Error: "boom", Now: f.now()}); err != nil {
+			if err := f.db.TransitionJob(context.Background(), driver.Transition{JobID: x1.JobID, Token: byID[x1.JobID].Token,
+				Status: driver.StatusScheduled, RunAt: f.now().Add(time.Minute), Error: "boom", Now: f.now()}); err != nil {
 				t.Fatal(err)
 			}
 			f.complete(byID[y1.JobID])
@@ -508,7 +509,7 @@ func TestStrictPartitions(t *testing.T) {
 				t.Fatalf("leased %v, want z1", ids(got))
 			}
 			// Without strict partitions, z2 runs beside z1.
-			if got := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder}); !slices.Equal(ids(got), jobIDs(z2)) {
+			if got := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder}); !slices.Equal(ids(got), jobIDs(z2)) {
 				t.Fatalf("non-strict dequeue leased %v, want z2", ids(got))
 			}
 		})
@@ -528,13 +529,14 @@ func TestFencingAfterRescue(t *testing.T) {
 	f := newFixture(t)
 	j := f.job("acme", "", "k", `{}`)
 	f.enqueue(true, true, j)
-	first := f.dequeue(queue.DequeueParams{HLCOrder: true})
+	first := f.dequeue(driver.DequeueParams{HLCOrder: true})
 	if len(first) != 1 {
 		t.Fatalf("leased %d", len(first))
 	}
 	l1 := first[0]
 	f.wall.Advance(31 * time.Second)
-	rescued, failed, err := f.db.RescueExpired(ctx, f.now(), 10)
+	rr, err := f.db.RescueExpired(ctx, driver.RescueParams{Now: f.now(), Limit: 10})
+	rescued, failed := rr.Rescued, rr.Failed
 	if err != nil || rescued != 1 || failed != 0 {
 		t.Fatalf("rescue: %d rescued, %d failed, %v", rescued, failed, err)
 	}
@@ -549,33 +551,33 @@ func TestFencingAfterRescue(t *testing.T) {
 			t.Fatalf("%s: %s %d %d %q %v", q, status, attempts, runAt, lastErr, cleared)
 		}
 	}
-	second := f.dequeue(queue.DequeueParams{HLCOrder: false, Owner: "worker-2"})
+	second := f.dequeue(driver.DequeueParams{HLCOrder: false, Owner: "worker-2"})
 	if len(second) != 1 || second[0].Attempt != 2 {
 		t.Fatalf("second lease: %+v", second)
 	}
 	l2 := second[0]
-	if err := f.db.TransitionJob(ctx, queue.Transition{JobID: j.JobID, Token: l1.Token, Status: queue.StatusSucceeded, Now: f.now()}); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := f.db.TransitionJob(ctx, driver.Transition{JobID: j.JobID, Token: l1.Token, Status: driver.StatusSucceeded, Now: f.now()}); !errors.Is(err, driver.ErrLeaseLost) {
 		t.Fatalf("stale holder's transition: %v, want ErrLeaseLost", err)
 	}
-	if err := f.db.ExtendLease(ctx, j.JobID, l1.Token, f.now().Add(time.Hour), f.now()); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := f.db.ExtendLease(ctx, driver.ExtendParams{JobID: j.JobID, Token: l1.Token, Until: f.now().Add(time.Hour), Now: f.now()}); !errors.Is(err, driver.ErrLeaseLost) {
 		t.Fatalf("stale holder's extension: %v, want ErrLeaseLost", err)
 	}
-	if err := f.db.MarkChainViolation(ctx, j.JobID, l1.Token, "x", f.now()); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := f.db.MarkChainViolation(ctx, driver.ViolationParams{JobID: j.JobID, Token: l1.Token, Reason: "x", Now: f.now()}); !errors.Is(err, driver.ErrLeaseLost) {
 		t.Fatalf("stale holder's chain violation: %v, want ErrLeaseLost", err)
 	}
 	until := f.now().Add(time.Hour)
-	if err := f.db.ExtendLease(ctx, j.JobID, l2.Token, until, f.now()); err != nil {
+	if err := f.db.ExtendLease(ctx, driver.ExtendParams{JobID: j.JobID, Token: l2.Token, Until: until, Now: f.now()}); err != nil {
 		t.Fatal(err)
 	}
-	if info := f.get(j.JobID); info.Status != queue.StatusRunning || info.LeaseToken != l2.Token || info.LeaseOwner != "worker-2" ||
+	if info := f.get(j.JobID); info.Status != driver.StatusRunning || info.LeaseToken != l2.Token || info.LeaseOwner != "worker-2" ||
 		!info.LeaseExpiresAt.Equal(until) || info.Attempts != 2 {
 		t.Fatalf("after extension: %+v", info)
 	}
 	f.complete(l2)
-	if err := f.db.TransitionJob(ctx, queue.Transition{JobID: j.JobID, Token: l2.Token, Status: queue.StatusSucceeded, Now: f.now()}); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := f.db.TransitionJob(ctx, driver.Transition{JobID: j.JobID, Token: l2.Token, Status: driver.StatusSucceeded, Now: f.now()}); !errors.Is(err, driver.ErrLeaseLost) {
 		t.Fatalf("second completion: %v, want ErrLeaseLost", err)
 	}
-	if info := f.get(j.JobID); info.Status != queue.StatusSucceeded || info.LeaseToken != (uuid.UUID{}) || !info.InLegacy || !info.InHLC {
+	if info := f.get(j.JobID); info.Status != driver.StatusSucceeded || info.LeaseToken != (uuid.UUID{}) || !info.InLegacy || !info.InHLC {
 		t.Fatalf("after completion: %+v", info)
 	}
 }
@@ -584,17 +586,19 @@ func TestRescueFailsAfterLastAttemptAndHonoursLimit(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	last := f.job("acme", "", "k", `{"n":0}`, withMaxAttempts(1))
-	others := []*queue.Prepared{f.job("acme", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`), f.job("acme", "", "k", `{"n":3}`)}
-	f.enqueue(true, true, append([]*queue.Prepared{last}, others...)...)
-	if n := len(f.dequeue(queue.DequeueParams{HLCOrder: true})); n != 4 {
+	others := []*driver.Prepared{f.job("acme", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`), f.job("acme", "", "k", `{"n":3}`)}
+	f.enqueue(true, true, append([]*driver.Prepared{last}, others...)...)
+	if n := len(f.dequeue(driver.DequeueParams{HLCOrder: true})); n != 4 {
 		t.Fatalf("leased %d", n)
 	}
 	f.wall.Advance(time.Minute)
-	r1, f1, err := f.db.RescueExpired(ctx, f.now(), 3)
+	rr, err := f.db.RescueExpired(ctx, driver.RescueParams{Now: f.now(), Limit: 3})
+	r1, f1 := rr.Rescued, rr.Failed
 	if err != nil || r1+f1 != 3 {
 		t.Fatalf("first rescue: %d + %d, %v; want 3 jobs", r1, f1, err)
 	}
-	r2, f2, err := f.db.RescueExpired(ctx, f.now(), 3)
+	rr, err = f.db.RescueExpired(ctx, driver.RescueParams{Now: f.now(), Limit: 3})
+	r2, f2 := rr.Rescued, rr.Failed
 	if err != nil || r2+f2 != 1 || r1+r2 != 3 || f1+f2 != 1 {
 		t.Fatalf("second rescue: %d + %d, %v; totals %d rescued %d failed, want 3 and 1", r2, f2, err, r1+r2, f1+f2)
 	}
@@ -605,7 +609,7 @@ func TestRescueFailsAfterLastAttemptAndHonoursLimit(t *testing.T) {
 			t.Fatalf("%s: %s %q", q, status, lastErr)
 		}
 	}
-	if got := f.dequeue(queue.DequeueParams{HLCOrder: true}); !sameSet(ids(got), jobIDs(others...)) {
+	if got := f.dequeue(driver.DequeueParams{HLCOrder: true}); !sameSet(ids(got), jobIDs(others...)) {
 		t.Fatalf("leased %v after rescue, want the three with attempts left", ids(got))
 	}
 }
@@ -615,16 +619,16 @@ func TestTransitionRetrySnoozeAndCancel(t *testing.T) {
 	f := newFixture(t)
 	a, b, c := f.job("acme", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`), f.job("acme", "", "k", `{"n":3}`)
 	f.enqueue(true, true, a, b, c)
-	leases := map[uuid.UUID]queue.Lease{}
-	for _, l := range f.dequeue(queue.DequeueParams{HLCOrder: true}) {
+	leases := map[uuid.UUID]driver.Lease{}
+	for _, l := range f.dequeue(driver.DequeueParams{HLCOrder: true}) {
 		leases[l.JobID] = l
 	}
 	// Retry in a minute: scheduled. Snooze with run_at now: pending, attempt given back.
-	if err := f.db.TransitionJob(ctx, queue.Transition{JobID: a.JobID, Token: leases[a.JobID].Token, Status: queue.StatusScheduled,
+	if err := f.db.TransitionJob(ctx, driver.Transition{JobID: a.JobID, Token: leases[a.JobID].Token, Status: driver.StatusScheduled,
 		RunAt: f.now().Add(time.Minute), Error: "boom", Now: f.now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.TransitionJob(ctx, queue.Transition{JobID: b.JobID, Token: leases[b.JobID].Token, Status: queue.StatusScheduled,
+	if err := f.db.TransitionJob(ctx, driver.Transition{JobID: b.JobID, Token: leases[b.JobID].Token, Status: driver.StatusScheduled,
 		RunAt: f.now(), UndoAttempt: true, Now: f.now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -643,23 +647,23 @@ func TestTransitionRetrySnoozeAndCancel(t *testing.T) {
 		}
 	}
 
-	if err := f.db.CancelJob(ctx, uuid.New(), "", f.now()); !errors.Is(err, queue.ErrJobNotFound) {
+	if err := f.db.CancelJob(ctx, driver.CancelParams{JobID: uuid.New(), Reason: "", Now: f.now()}); !errors.Is(err, driver.ErrJobNotFound) {
 		t.Fatalf("cancel of an unknown job: %v", err)
 	}
-	if err := f.db.CancelJob(ctx, a.JobID, "not needed", f.now()); err != nil {
+	if err := f.db.CancelJob(ctx, driver.CancelParams{JobID: a.JobID, Reason: "not needed", Now: f.now()}); err != nil {
 		t.Fatal(err)
 	}
-	if info := f.get(a.JobID); info.Status != queue.StatusCancelled || info.LastError != "not needed" {
+	if info := f.get(a.JobID); info.Status != driver.StatusCancelled || info.LastError != "not needed" {
 		t.Fatalf("cancelled: %+v", info)
 	}
-	if err := f.db.CancelJob(ctx, a.JobID, "", f.now()); !errors.Is(err, queue.ErrJobFinished) {
+	if err := f.db.CancelJob(ctx, driver.CancelParams{JobID: a.JobID, Reason: "", Now: f.now()}); !errors.Is(err, driver.ErrJobFinished) {
 		t.Fatalf("second cancel: %v, want ErrJobFinished", err)
 	}
 	// Cancelling a running job takes it from its holder.
-	if err := f.db.CancelJob(ctx, c.JobID, "", f.now()); err != nil {
+	if err := f.db.CancelJob(ctx, driver.CancelParams{JobID: c.JobID, Reason: "", Now: f.now()}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.db.TransitionJob(ctx, queue.Transition{JobID: c.JobID, Token: leases[c.JobID].Token, Status: queue.StatusSucceeded, Now: f.now()}); !errors.Is(err, queue.ErrLeaseLost) {
+	if err := f.db.TransitionJob(ctx, driver.Transition{JobID: c.JobID, Token: leases[c.JobID].Token, Status: driver.StatusSucceeded, Now: f.now()}); !errors.Is(err, driver.ErrLeaseLost) {
 		t.Fatalf("holder of a cancelled job: %v, want ErrLeaseLost", err)
 	}
 	for _, side := range []string{`SELECT status, lease_token IS NULL FROM jobs WHERE id = ?`, `SELECT status, lease_token IS NULL FROM job_state WHERE job_id = ?`} {
@@ -674,14 +678,14 @@ func TestTransitionRetrySnoozeAndCancel(t *testing.T) {
 func TestWithChainVerifiesAndMarksViolations(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	jobs := []*queue.Prepared{f.job("acme", "", "k", `{"n":0}`), f.job("acme", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`)}
+	jobs := []*driver.Prepared{f.job("acme", "", "k", `{"n":0}`), f.job("acme", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`)}
 	f.enqueue(true, true, jobs...)
 	entries := checkChains(t, f.db)
 	if _, err := f.db.SQL.ExecContext(ctx, `UPDATE scheduler_log SET payload = '{"n":99}' WHERE job_id = ?`, jobs[2].JobID.String()); err != nil {
 		t.Fatal(err)
 	}
 	for _, hlcOrder := range []bool{true, false} {
-		leases := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, WithChain: true, Limit: 3})
+		leases := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, WithChain: true, Limit: 3})
 		if len(leases) != 3 {
 			t.Fatalf("hlc=%v: leased %d", hlcOrder, len(leases))
 		}
@@ -698,12 +702,12 @@ func TestWithChainVerifiesAndMarksViolations(t *testing.T) {
 				t.Fatalf("hlc=%v: job %d: verify = %q", hlcOrder, e.Pos, reason)
 			}
 			if reason != "" {
-				if err := f.db.MarkChainViolation(ctx, l.JobID, l.Token, reason, f.now()); err != nil {
+				if err := f.db.MarkChainViolation(ctx, driver.ViolationParams{JobID: l.JobID, Token: l.Token, Reason: reason, Now: f.now()}); err != nil {
 					t.Fatal(err)
 				}
 				continue
 			}
-			if err := f.db.TransitionJob(ctx, queue.Transition{JobID: l.JobID, Token: l.Token, Status: queue.StatusScheduled, RunAt: f.now(), Now: f.now()}); err != nil {
+			if err := f.db.TransitionJob(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: driver.StatusScheduled, RunAt: f.now(), Now: f.now()}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -715,7 +719,7 @@ func TestWithChainVerifiesAndMarksViolations(t *testing.T) {
 		}
 	}
 	info := f.get(jobs[2].JobID)
-	if info.Status != queue.StatusChainViolation || !strings.HasPrefix(info.LastError, "chain violation: payload hash mismatch") ||
+	if info.Status != driver.StatusChainViolation || !strings.HasPrefix(info.LastError, "chain violation: payload hash mismatch") ||
 		!info.InHLC || !info.InLegacy || info.Chain == nil || string(info.Payload) != `{"n":99}` {
 		t.Fatalf("violating job: %+v", info)
 	}
@@ -726,13 +730,13 @@ func TestWithChainVerifiesAndMarksViolations(t *testing.T) {
 }
 
 // legacyJob turns a listed legacy job into a Prepared, as Queue.Backfill does.
-func legacyJob(t *testing.T, li queue.JobInfo) *queue.Prepared {
+func legacyJob(t *testing.T, li driver.JobInfo) *driver.Prepared {
 	t.Helper()
 	hash, err := chain.PayloadHash(li.Payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &queue.Prepared{TenantID: li.TenantID, PartitionKey: li.PartitionKey, Kind: li.Kind, Payload: li.Payload, PayloadHash: hash,
+	return &driver.Prepared{TenantID: li.TenantID, PartitionKey: li.PartitionKey, Kind: li.Kind, Payload: li.Payload, PayloadHash: hash,
 		JobID: li.JobID, Priority: li.Priority, RunAt: li.RunAt, MaxAttempts: li.MaxAttempts, Status: li.Status, CreatedAt: li.CreatedAt,
 		Attempts: li.Attempts, LeaseOwner: li.LeaseOwner, LeaseToken: li.LeaseToken, LeaseExpiresAt: li.LeaseExpiresAt, LastError: li.LastError}
 }
@@ -742,7 +746,7 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 	f := newFixture(t)
 	done := f.job("a", "", "k", `{"n":5}`, withPriority(100))
 	f.enqueue(true, false, done)
-	f.complete(f.dequeue(queue.DequeueParams{})[0])
+	f.complete(f.dequeue(driver.DequeueParams{})[0])
 	f.wall.Advance(time.Millisecond)
 	a1 := f.job("a", "", "k", `{"n":1}`)
 	f.wall.Advance(time.Millisecond)
@@ -751,7 +755,7 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 	f.wall.Advance(time.Millisecond)
 	a3, b1 := f.job("a", "", "k", `{"n":3}`), f.job("b", "", "k", `{"n":4}`)
 	f.enqueue(true, false, a3, b1)
-	running := f.dequeue(queue.DequeueParams{Limit: 1, TenantID: "b"})[0]
+	running := f.dequeue(driver.DequeueParams{Limit: 1, TenantID: "b"})[0]
 
 	listed, err := f.db.LegacyOnly(ctx, "", 10)
 	if err != nil {
@@ -761,7 +765,7 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 		t.Fatalf("LegacyOnly listed %v, want a1, a2, then a3 and b1 (oldest first, finished job left out)", got)
 	}
 	for _, li := range listed {
-		if li.JobID == b1.JobID && (li.Status != queue.StatusRunning || li.Attempts != 1 || li.LeaseToken != running.Token || li.LeaseOwner != "worker-1" || li.LeaseExpiresAt.IsZero()) {
+		if li.JobID == b1.JobID && (li.Status != driver.StatusRunning || li.Attempts != 1 || li.LeaseToken != running.Token || li.LeaseOwner != "worker-1" || li.LeaseExpiresAt.IsZero()) {
 			t.Fatalf("listed running job: %+v", li)
 		}
 	}
@@ -770,19 +774,19 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 	}
 
 	// a3 is leased after it was listed: the backfill must take its state as of now.
-	var stale []*queue.Prepared
+	var stale []*driver.Prepared
 	for _, li := range listed {
 		stale = append(stale, legacyJob(t, li))
 	}
-	leasedLate := f.dequeue(queue.DequeueParams{Limit: 1, Owner: "worker-9", TenantID: "a"})
+	leasedLate := f.dequeue(driver.DequeueParams{Limit: 1, Owner: "worker-9", TenantID: "a"})
 	if len(leasedLate) != 1 || leasedLate[0].JobID != a1.JobID {
 		t.Fatalf("leased %v", ids(leasedLate))
 	}
-	n, err := f.db.Backfill(ctx, queue.NewEnqueueBatch(stale, false, true, f.clock, f.now()))
+	n, err := f.db.Backfill(ctx, driver.NewEnqueueBatch(stale, false, true, f.clock, f.now()))
 	if err != nil || n != 4 {
 		t.Fatalf("backfill: %d, %v; want 4", n, err)
 	}
-	if n, err := f.db.Backfill(ctx, queue.NewEnqueueBatch(stale, false, true, f.clock, f.now())); err != nil || n != 0 {
+	if n, err := f.db.Backfill(ctx, driver.NewEnqueueBatch(stale, false, true, f.clock, f.now())); err != nil || n != 0 {
 		t.Fatalf("second backfill: %d, %v; want 0", n, err)
 	}
 	if rest, err := f.db.LegacyOnly(ctx, "", 10); err != nil || len(rest) != 0 {
@@ -790,11 +794,11 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 	}
 	entries := checkChains(t, f.db)
 	for _, c := range []struct {
-		j     *queue.Prepared
-		lease queue.Lease
+		j     *driver.Prepared
+		lease driver.Lease
 	}{{b1, running}, {a1, leasedLate[0]}} {
 		info := f.get(c.j.JobID)
-		if !info.InHLC || info.Status != queue.StatusRunning || info.Attempts != 1 || info.LeaseToken != c.lease.Token ||
+		if !info.InHLC || info.Status != driver.StatusRunning || info.Attempts != 1 || info.LeaseToken != c.lease.Token ||
 			info.LeaseOwner != c.lease.Owner || !info.LeaseExpiresAt.Equal(c.lease.ExpiresAt) || !info.CreatedAt.Equal(c.j.CreatedAt) {
 			t.Fatalf("backfilled running job: %+v", info)
 		}
@@ -815,7 +819,7 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 	// Drain: HLC-only jobs go to the legacy table, once.
 	h1, h2 := f.job("h", "", "k", `{"n":6}`), f.job("h", "p", "k", `{"n":7}`)
 	f.enqueue(false, true, h1, h2)
-	hl := f.dequeue(queue.DequeueParams{HLCOrder: true, TenantID: "h", Limit: 1})[0]
+	hl := f.dequeue(driver.DequeueParams{HLCOrder: true, TenantID: "h", Limit: 1})[0]
 	f.wall.Advance(time.Second)
 	if n, err := f.db.DrainToLegacy(ctx, 10, f.now()); err != nil || n != 2 {
 		t.Fatalf("drain: %d, %v; want 2", n, err)
@@ -838,12 +842,12 @@ func TestBackfillAndDrainAreIdempotent(t *testing.T) {
 		t.Fatalf("drained project_id %v, want p", project)
 	}
 	f.complete(hl) // fenced on both sides
-	if got := f.dequeue(queue.DequeueParams{TenantID: "h"}); !slices.Equal(ids(got), jobIDs(h2)) {
+	if got := f.dequeue(driver.DequeueParams{TenantID: "h"}); !slices.Equal(ids(got), jobIDs(h2)) {
 		t.Fatalf("legacy read after drain leased %v, want h2", ids(got))
 	}
 }
 
-func idsOf(infos []queue.JobInfo) []uuid.UUID {
+func idsOf(infos []driver.JobInfo) []uuid.UUID {
 	out := make([]uuid.UUID, len(infos))
 	for i, li := range infos {
 		out[i] = li.JobID
@@ -860,13 +864,13 @@ func TestDriftRefusalWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.db.Enqueue(ctx, queue.NewEnqueueBatch([]*queue.Prepared{f.job("acme", "", "k", `{"n":0}`)}, true, true, ahead, f.now())); err != nil {
+	if _, err := f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{f.job("acme", "", "k", `{"n":0}`)}, true, true, ahead, f.now())); err != nil {
 		t.Fatal(err)
 	}
 	// This node's first timestamp (chain "aaa", locked first) moves its
 	// persisted bound inside the transaction; the second chain then fails.
 	first, second := f.job("aaa", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`)
-	_, err = f.db.Enqueue(ctx, queue.NewEnqueueBatch([]*queue.Prepared{second, first}, true, true, f.clock, f.now()))
+	_, err = f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{second, first}, true, true, f.clock, f.now()))
 	var drift *hlc.DriftError
 	if !errors.Is(err, hlc.ErrClockDrift) || !errors.As(err, &drift) || !strings.HasPrefix(err.Error(), "sqlite: enqueue: ") {
 		t.Fatalf("enqueue onto a chain ten minutes ahead: %v, want a wrapped *hlc.DriftError", err)
@@ -917,8 +921,8 @@ func TestEnqueueInCallersTransaction(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = f.db.GetJob(ctx, res[0].JobID)
-		if commit != (err == nil) || !commit && !errors.Is(err, queue.ErrJobNotFound) {
+		_, err = f.db.GetJob(ctx, driver.JobRef{JobID: res[0].JobID})
+		if commit != (err == nil) || !commit && !errors.Is(err, driver.ErrJobNotFound) {
 			t.Fatalf("commit=%v: GetJob: %v", commit, err)
 		}
 		if commit {
@@ -934,8 +938,8 @@ func TestEnqueueInCallersTransaction(t *testing.T) {
 		}
 	}
 	checkChains(t, f.db)
-	if _, err := f.db.EnqueueAnyTx(ctx, "not a tx", queue.NewEnqueueBatch(nil, true, true, f.clock, f.now())); err == nil {
-		t.Fatal("EnqueueAnyTx accepted a string")
+	if _, err := f.db.EnqueueTx(ctx, "not a tx", driver.NewEnqueueBatch(nil, true, true, f.clock, f.now())); err == nil {
+		t.Fatal("EnqueueTx accepted a string")
 	}
 }
 
@@ -943,15 +947,15 @@ func TestFairTenants(t *testing.T) {
 	for _, hlcOrder := range []bool{false, true} {
 		t.Run(fmt.Sprint("hlc=", hlcOrder), func(t *testing.T) {
 			f := newFixture(t)
-			var big []*queue.Prepared
+			var big []*driver.Prepared
 			for i := range 30 {
 				big = append(big, f.job("big", "", "k", fmt.Sprintf(`{"i":%d}`, i), withPriority(5)))
 			}
 			f.enqueue(true, true, big...)
 			f.wall.Advance(time.Millisecond)
-			small := []*queue.Prepared{f.job("small", "", "k", `{"i":0}`), f.job("small", "", "k", `{"i":1}`)}
+			small := []*driver.Prepared{f.job("small", "", "k", `{"i":0}`), f.job("small", "", "k", `{"i":1}`)}
 			f.enqueue(true, true, small...)
-			got := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, Limit: 4, FairTenants: true})
+			got := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, Limit: 4, FairTenants: true})
 			per := map[string]int{}
 			for _, l := range got {
 				per[l.TenantID]++
@@ -959,7 +963,7 @@ func TestFairTenants(t *testing.T) {
 			if len(got) != 4 || per["big"] != 2 || per["small"] != 2 {
 				t.Fatalf("fair dequeue of 4 gave %v", per)
 			}
-			if unfair := f.dequeue(queue.DequeueParams{HLCOrder: hlcOrder, Limit: 3}); len(unfair) != 3 || unfair[0].TenantID != "big" {
+			if unfair := f.dequeue(driver.DequeueParams{HLCOrder: hlcOrder, Limit: 3}); len(unfair) != 3 || unfair[0].TenantID != "big" {
 				t.Fatalf("plain dequeue: %v", ids(unfair))
 			}
 		})
@@ -972,7 +976,7 @@ func TestLeadership(t *testing.T) {
 	now := f.now()
 	try := func(holder string, at time.Time) bool {
 		t.Helper()
-		ok, err := f.db.TryLead(ctx, "rescuer", holder, at.Add(10*time.Second), at)
+		ok, err := f.db.TryLead(ctx, driver.LeadParams{Name: "rescuer", Holder: holder, Until: at.Add(10 * time.Second), Now: at})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1007,26 +1011,33 @@ func TestClosedDatabaseFails(t *testing.T) {
 	}
 	now := f.now()
 	id, token := j.JobID, uuid.New()
-	b := queue.NewEnqueueBatch([]*queue.Prepared{f.job("acme", "", "k", `{"n":1}`)}, true, true, f.clock, now)
+	b := driver.NewEnqueueBatch([]*driver.Prepared{f.job("acme", "", "k", `{"n":1}`)}, true, true, f.clock, now)
 	calls := map[string]func() error{
 		"Enqueue":   func() error { _, err := f.db.Enqueue(ctx, b); return err },
 		"EnqueueTx": func() error { _, err := f.db.EnqueueTx(ctx, tx, b); return err },
-		"Dequeue":   func() error { _, err := f.db.Dequeue(ctx, queue.DequeueParams{Limit: 1, Now: now}); return err },
+		"Dequeue":   func() error { _, err := f.db.Dequeue(ctx, driver.DequeueParams{Limit: 1, Now: now}); return err },
 		"TransitionJob": func() error {
-			return f.db.TransitionJob(ctx, queue.Transition{JobID: id, Token: token, Status: queue.StatusSucceeded, Now: now})
+			return f.db.TransitionJob(ctx, driver.Transition{JobID: id, Token: token, Status: driver.StatusSucceeded, Now: now})
 		},
-		"ExtendLease":        func() error { return f.db.ExtendLease(ctx, id, token, now, now) },
-		"CancelJob":          func() error { return f.db.CancelJob(ctx, id, "", now) },
-		"RescueExpired":      func() error { _, _, err := f.db.RescueExpired(ctx, now, 10); return err },
-		"MarkChainViolation": func() error { return f.db.MarkChainViolation(ctx, id, token, "x", now) },
-		"GetJob":             func() error { _, err := f.db.GetJob(ctx, id); return err },
-		"LegacyOnly":         func() error { _, err := f.db.LegacyOnly(ctx, "", 10); return err },
-		"Backfill":           func() error { _, err := f.db.Backfill(ctx, b); return err },
-		"DrainToLegacy":      func() error { _, err := f.db.DrainToLegacy(ctx, 10, now); return err },
-		"TryLead":            func() error { _, err := f.db.TryLead(ctx, "x", "a", now, now); return err },
+		"ExtendLease": func() error {
+			return f.db.ExtendLease(ctx, driver.ExtendParams{JobID: id, Token: token, Until: now, Now: now})
+		},
+		"CancelJob":     func() error { return f.db.CancelJob(ctx, driver.CancelParams{JobID: id, Reason: "", Now: now}) },
+		"RescueExpired": func() error { _, err := f.db.RescueExpired(ctx, driver.RescueParams{Now: now, Limit: 10}); return err },
+		"MarkChainViolation": func() error {
+			return f.db.MarkChainViolation(ctx, driver.ViolationParams{JobID: id, Token: token, Reason: "x", Now: now})
+		},
+		"GetJob":        func() error { _, err := f.db.GetJob(ctx, driver.JobRef{JobID: id}); return err },
+		"LegacyOnly":    func() error { _, err := f.db.LegacyOnly(ctx, "", 10); return err },
+		"Backfill":      func() error { _, err := f.db.Backfill(ctx, b); return err },
+		"DrainToLegacy": func() error { _, err := f.db.DrainToLegacy(ctx, 10, now); return err },
+		"TryLead": func() error {
+			_, err := f.db.TryLead(ctx, driver.LeadParams{Name: "x", Holder: "a", Until: now, Now: now})
+			return err
+		},
 	}
 	for name, call := range calls {
-		if err := call(); !errors.Is(err, queue.ErrClosed) {
+		if err := call(); !errors.Is(err, driver.ErrClosed) {
 			t.Errorf("%s on a closed database: %v, want ErrClosed", name, err)
 		}
 	}

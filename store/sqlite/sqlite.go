@@ -1,6 +1,6 @@
 // Package sqlite is ordo's embedded backend on SQLite (pure Go, no cgo):
 // connection handling, schema migrations, the HLC state store and the
-// queue's storage (queue.Backend) on the same handle.
+// queue's storage (driver.Driver) on the same handle.
 //
 // SQLite allows one writer at a time. Rather than let writers collide and
 // retry on SQLITE_BUSY, the backend keeps a single connection, so writes
@@ -22,6 +22,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/migrations"
 )
@@ -76,8 +77,39 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return &DB{SQL: db, Path: path, Now: time.Now}, nil
 }
 
+// DefaultURL is the embedded default: a SQLite file in the working
+// directory, so ordo runs with no server to install.
+const DefaultURL = "sqlite:ordo.db"
+
+func init() {
+	driver.Register(driver.Backend{
+		Schemes: []string{"sqlite"},
+		Usage:   "sqlite:PATH",
+		Open: func(ctx context.Context, url string) (driver.Driver, error) {
+			path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+			if path == "" {
+				return nil, fmt.Errorf("store: %q names no file; use sqlite:PATH, e.g. %s", url, DefaultURL)
+			}
+			db, err := Open(ctx, path)
+			if err != nil {
+				return nil, err
+			}
+			return db, nil
+		},
+	})
+}
+
+// Capabilities implements driver.Driver: SQLite has no cross-process
+// notification (workers in other processes find new jobs by polling).
+func (db *DB) Capabilities() driver.Capabilities { return driver.Capabilities{Leadership: true} }
+
+// Listen implements driver.Driver: not supported.
+func (db *DB) Listen(context.Context) (<-chan struct{}, error) {
+	return nil, driver.NotSupported("sqlite", "cross-process notification (LISTEN)")
+}
+
 // Close closes the database. Later calls fail with an error wrapping
-// queue.ErrClosed.
+// driver.ErrClosed.
 func (db *DB) Close() error {
 	db.closed.Store(true)
 	return db.SQL.Close()
@@ -126,7 +158,7 @@ func (s hlcState) Save(ctx context.Context, node string, bound int64) error {
 	return nil
 }
 
-// BoundWrittenWithData makes this an hlc.DataBoundStore: every transaction
+// BoundWrittenWithData reports true: every transaction
 // that stores timestamps also raises the node's bound above them, so a
 // clock never has to write on a connection of its own, which SQLite's
 // single writer could not allow while the enqueue holds the write lock.

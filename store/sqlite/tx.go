@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // sqlTx is what the queue code runs on: a *sql.Tx, the DB's own or, for
@@ -162,7 +161,7 @@ func (db *DB) inTx(ctx context.Context, what string, fn func(t *txn) error) erro
 	tx, err := db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		if db.closed.Load() {
-			return fmt.Errorf("sqlite: %s: %w", what, queue.ErrClosed)
+			return fmt.Errorf("sqlite: %s: %w", what, driver.ErrClosed)
 		}
 		return fmt.Errorf("sqlite: %s: %w", what, err)
 	}
@@ -180,7 +179,7 @@ func (db *DB) inTx(ctx context.Context, what string, fn func(t *txn) error) erro
 // closedErr is the error of an operation on a closed DB, or nil.
 func (db *DB) closedErr(what string) error {
 	if db.closed.Load() {
-		return fmt.Errorf("sqlite: %s: %w", what, queue.ErrClosed)
+		return fmt.Errorf("sqlite: %s: %w", what, driver.ErrClosed)
 	}
 	return nil
 }
@@ -190,7 +189,7 @@ func wrapErr(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case err == queue.ErrLeaseLost, err == queue.ErrJobNotFound, err == queue.ErrJobFinished:
+	case err == driver.ErrLeaseLost, err == driver.ErrJobNotFound, err == driver.ErrJobFinished:
 		return err
 	}
 	return fmt.Errorf("sqlite: %s: %w", what, err)

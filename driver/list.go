@@ -1,7 +1,6 @@
-package queue
+package driver
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -13,25 +12,6 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/hlc"
 )
-
-// Lister is implemented by backends that can list a tenant's jobs and
-// count jobs by status (store/postgres and store/sqlite do). The HTTP
-// API, `ordo jobs list` and the jobs-by-state metric use it.
-type Lister interface {
-	// ListJobs returns one page of a tenant's jobs and the cursor of the
-	// next page ("" after the last page). A page holds first the jobs on
-	// the HLC side, in t_hlc order (ties, which only forged entries could
-	// make, by job id), then the jobs that exist only in the legacy table,
-	// in (created_at, id) order; a job on both sides is listed once, in
-	// t_hlc order, with its state merged as GetJob merges it. Jobs
-	// enqueued while a client pages may be missed if their t_hlc sorts
-	// before the cursor (another partition, another node's clock).
-	ListJobs(ctx context.Context, p ListParams) (jobs []JobInfo, next string, err error)
-
-	// CountByStatus counts jobs by tenant and status: each job once,
-	// whichever sides hold it.
-	CountByStatus(ctx context.Context, p CountParams) ([]StatusCount, error)
-}
 
 // ListParams selects the jobs ListJobs returns.
 type ListParams struct {
@@ -212,21 +192,6 @@ type APIToken struct {
 	Name      string // what the token is for
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while the token is valid
-}
-
-// TokenStore is implemented by backends that keep API tokens
-// (scheduler.api_tokens; store/postgres and store/sqlite do).
-type TokenStore interface {
-	// CreateToken stores t. An id or hash already stored is an error.
-	CreateToken(ctx context.Context, t APIToken) error
-	// TokenByHash returns the token with hash h, revoked or not;
-	// ErrTokenNotFound if there is none.
-	TokenByHash(ctx context.Context, h [32]byte) (APIToken, error)
-	// ListTokens returns every token, revoked ones included, oldest first.
-	ListTokens(ctx context.Context) ([]APIToken, error)
-	// RevokeToken revokes the token with id at now; ErrTokenNotFound if
-	// there is none. Revoking a revoked token keeps its first revocation.
-	RevokeToken(ctx context.Context, id string, now time.Time) error
 }
 
 // ErrTokenNotFound is returned for an unknown token.

@@ -1,8 +1,8 @@
-package queue
+package driver
 
 import (
-	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -11,90 +11,7 @@ import (
 	"github.com/ordo-sched/ordo/hlc"
 )
 
-// Backend is the storage a Queue runs on. store/postgres and store/sqlite
-// implement it; both must pass the conformance suite in queue/queuetest.
-//
-// A Backend does SQL and nothing else: the Queue validates input, decides
-// modes, retries and backoff, and supplies the chain arithmetic through
-// EnqueueBatch.Append, so the two backends cannot drift apart in meaning.
-//
-// Every state change (TransitionJob, ExtendLease, CancelJob, RescueExpired,
-// MarkChainViolation) applies to every representation the job has, legacy
-// row and HLC state alike, in one transaction, whatever the current mode:
-// that is what lets the read side switch, or roll back, without running a
-// finished job again or stranding a pending one.
-type Backend interface {
-	// Enqueue writes a batch. Jobs whose id already exists (on either side)
-	// are not written again: their result has Deduplicated set and carries
-	// the stored t_hlc and link. Results are in the order of b.Jobs.
-	Enqueue(ctx context.Context, b *EnqueueBatch) ([]EnqueueResult, error)
-
-	// Dequeue leases up to p.Limit available jobs (status pending or
-	// scheduled with run_at <= p.Now) in the requested order, skipping jobs
-	// locked by concurrent dequeuers, sets them running with p.Owner,
-	// p.Token and p.LeaseUntil, and increments their attempts.
-	Dequeue(ctx context.Context, p DequeueParams) ([]Lease, error)
-
-	// TransitionJob moves a leased job to t.Status, fenced by the lease
-	// token: if no representation of the job holds t.Token, it returns
-	// ErrLeaseLost and changes nothing.
-	TransitionJob(ctx context.Context, t Transition) error
-
-	// ExtendLease moves a held lease's expiry to until, fenced like
-	// TransitionJob.
-	ExtendLease(ctx context.Context, jobID, token uuid.UUID, until, now time.Time) error
-
-	// CancelJob cancels a job that has not finished (whoever holds it; a
-	// holder's later TransitionJob gets ErrLeaseLost). It returns
-	// ErrJobNotFound for an unknown id and ErrJobFinished for a job already
-	// succeeded, failed or cancelled.
-	CancelJob(ctx context.Context, jobID uuid.UUID, reason string, now time.Time) error
-
-	// RescueExpired returns running jobs whose lease expired before now to
-	// pending (or to failed, when their last attempt expired), at most limit
-	// of them, and reports how many it rescued and failed.
-	RescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error)
-
-	// MarkChainViolation withholds a leased job whose chain entry did not
-	// verify: status chain_violation, reason in last_error. Fenced.
-	MarkChainViolation(ctx context.Context, jobID, token uuid.UUID, reason string, now time.Time) error
-
-	// GetJob returns one job, merged from both sides. ErrJobNotFound if it
-	// exists on neither.
-	GetJob(ctx context.Context, jobID uuid.UUID) (JobInfo, error)
-
-	// LegacyOnly lists up to limit legacy jobs in status pending, scheduled
-	// or running that have no HLC state yet, oldest first (created_at, id),
-	// optionally for one tenant: the input of a backfill.
-	LegacyOnly(ctx context.Context, tenantID string, limit int) ([]JobInfo, error)
-
-	// Backfill appends the given legacy jobs to their chains (through
-	// b.Append, as Enqueue does) and creates their HLC state, copying
-	// status, attempts and lease from the legacy row and keeping
-	// created_at. Jobs that meanwhile got HLC state are skipped.
-	Backfill(ctx context.Context, b *EnqueueBatch) (int, error)
-
-	// DrainToLegacy copies up to limit jobs that exist only on the HLC side
-	// and are not finished into the legacy table (status, attempts and
-	// lease included) and reports how many it copied.
-	DrainToLegacy(ctx context.Context, limit int, now time.Time) (int, error)
-
-	// Close releases the backend's resources.
-	Close() error
-}
-
-// Leadership is implemented by backends that can elect one holder of a
-// named duty at a time with an expiring lease.
-type Leadership interface {
-	// TryLead makes holder the leader of name until until, if nobody else
-	// holds an unexpired lease (holder renewing its own lease succeeds),
-	// and reports whether holder leads now.
-	TryLead(ctx context.Context, name, holder string, until, now time.Time) (bool, error)
-	// Resign gives up holder's lease of name, if it holds it.
-	Resign(ctx context.Context, name, holder string) error
-}
-
-// Errors a Backend returns; the Queue passes them through.
+// Errors a Driver returns; the Queue passes them through to applications.
 var (
 	ErrLeaseLost   = errors.New("queue: lease lost: the job's lease expired and was given to another worker, or the job was cancelled")
 	ErrJobNotFound = errors.New("queue: job not found")
@@ -145,9 +62,6 @@ type Prepared struct {
 	LastError      string
 }
 
-// ChainKey identifies one chain.
-type ChainKey struct{ TenantID, PartitionKey string }
-
 // Head is a chain's head as read, under lock, from chain_heads.
 type Head struct {
 	Exists bool
@@ -156,8 +70,8 @@ type Head struct {
 	Count  int64 // entries in the chain; the next entry's chain_pos
 }
 
-// Entry is one log row to insert, computed by EnqueueBatch.Append.
-type Entry struct {
+// AppendEntry is one log row to insert, computed by EnqueueBatch.Append.
+type AppendEntry struct {
 	Job      *Prepared
 	THLC     hlc.Timestamp
 	THLCText string
@@ -166,7 +80,7 @@ type Entry struct {
 	Link     chain.Hash
 }
 
-// EnqueueBatch is what the Queue hands a Backend to write.
+// EnqueueBatch is what the Queue hands a Driver to write.
 type EnqueueBatch struct {
 	Jobs   []*Prepared
 	Legacy bool // write the legacy table
@@ -178,7 +92,9 @@ type EnqueueBatch struct {
 	stamp func(prev hlc.Timestamp) (hlc.Timestamp, error)
 }
 
-// NewEnqueueBatch is for backend tests that drive a Backend directly.
+// NewEnqueueBatch returns a batch whose entries are stamped by clock: the
+// first entry of a chain with clock.Now, each later one with
+// clock.Receive of its predecessor.
 func NewEnqueueBatch(jobs []*Prepared, legacy, hlcSide bool, clock *hlc.Clock, now time.Time) *EnqueueBatch {
 	return &EnqueueBatch{Jobs: jobs, Legacy: legacy, HLC: hlcSide, Node: clock.NodeID(), Now: now, stamp: stamper(clock)}
 }
@@ -198,8 +114,8 @@ func stamper(clock *hlc.Clock) func(prev hlc.Timestamp) (hlc.Timestamp, error) {
 // chain order equals HLC order however many nodes write. It fails with an
 // *hlc.DriftError, and nothing must be written, when the head is further
 // ahead of this node's wall clock than MaxClockDriftMs.
-func (b *EnqueueBatch) Append(head Head, jobs []*Prepared) ([]Entry, Head, error) {
-	entries := make([]Entry, len(jobs))
+func (b *EnqueueBatch) Append(head Head, jobs []*Prepared) ([]AppendEntry, Head, error) {
+	entries := make([]AppendEntry, len(jobs))
 	var buf [hlc.MaxTextLen]byte
 	for i, j := range jobs {
 		t, err := b.stamp(head.THLC)
@@ -215,7 +131,7 @@ func (b *EnqueueBatch) Append(head Head, jobs []*Prepared) ([]Entry, Head, error
 		if err != nil {
 			return nil, head, err
 		}
-		entries[i] = Entry{Job: j, THLC: t, THLCText: text, Pos: head.Count, PrevLink: prev, Link: link}
+		entries[i] = AppendEntry{Job: j, THLC: t, THLCText: text, Pos: head.Count, PrevLink: prev, Link: link}
 		head = Head{Exists: true, Link: link, THLC: t, Count: head.Count + 1}
 	}
 	return entries, head, nil
@@ -224,33 +140,28 @@ func (b *EnqueueBatch) Append(head Head, jobs []*Prepared) ([]Entry, Head, error
 // GroupByChain splits jobs by chain, keeping their relative order, and
 // returns the chains in a stable order (sorted by key) so that concurrent
 // batches lock heads in the same order and cannot deadlock.
-func GroupByChain(jobs []*Prepared) ([]ChainKey, map[ChainKey][]*Prepared) {
-	groups := map[ChainKey][]*Prepared{}
-	var keys []ChainKey
+func GroupByChain(jobs []*Prepared) ([]chain.Key, map[chain.Key][]*Prepared) {
+	groups := map[chain.Key][]*Prepared{}
+	var keys []chain.Key
 	for _, j := range jobs {
-		k := ChainKey{j.TenantID, j.PartitionKey}
+		k := chain.Key{TenantID: j.TenantID, PartitionKey: j.PartitionKey}
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
 		groups[k] = append(groups[k], j)
 	}
-	sortChainKeys(keys)
+	slices.SortFunc(keys, func(a, b chain.Key) int { return cmpKey(a, b) })
 	return keys, groups
 }
 
-func sortChainKeys(keys []ChainKey) {
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && less(keys[j], keys[j-1]); j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
+func cmpKey(a, b chain.Key) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
 	}
-}
-
-func less(a, b ChainKey) bool {
-	if a.TenantID != b.TenantID {
-		return a.TenantID < b.TenantID
-	}
-	return a.PartitionKey < b.PartitionKey
+	return 0
 }
 
 // EnqueueResult reports what became of one job.
@@ -261,7 +172,7 @@ type EnqueueResult struct {
 	Deduplicated bool       // the job already existed; nothing was written
 }
 
-// DequeueParams asks a Backend for leases.
+// DequeueParams asks a Driver for leases.
 type DequeueParams struct {
 	HLCOrder         bool // t_hlc order from the HLC side; else legacy order
 	Limit            int

@@ -1,0 +1,363 @@
+package driver
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/mod/sumdb/tlog"
+
+	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/migrations"
+)
+
+// Driver is the whole contract of a storage backend. A backend implements
+// every method; one that cannot do something returns an error wrapping
+// ErrNotSupported from that method (and reports it in Capabilities), and
+// the conformance suite (driver/drivertest) checks both answers agree.
+//
+// A Driver does SQL and nothing else: the Queue validates input, decides
+// modes, retries and backoff, and supplies the chain arithmetic through
+// EnqueueBatch.Append, so two backends cannot drift apart in meaning.
+//
+// Every state change (TransitionJob(s), ExtendLease, CancelJob,
+// RescueExpired, MarkChainViolation, RetryJob) applies to every
+// representation the job has, legacy row and HLC state alike, in one
+// transaction, whatever the current mode: that is what lets the read side
+// switch, or roll back, without running a finished job again or stranding
+// a pending one.
+type Driver interface {
+	Jobs
+	Reconciler
+	Lister
+	Operations
+	Tokens
+	Leadership
+
+	// Capabilities reports what this backend can do beyond the common core.
+	Capabilities() Capabilities
+
+	// Listen delivers a value (coalesced) whenever a transaction that
+	// enqueued jobs commits, from any process, until ctx ends. A backend
+	// without cross-process notification returns ErrNotSupported.
+	Listen(ctx context.Context) (<-chan struct{}, error)
+
+	// AuditStore is the audit package's view of the same database.
+	AuditStore() AuditStore
+	// HLCState is where this backend persists each node's HLC upper bound.
+	HLCState() hlc.StateStore
+
+	// Migrate applies the backend's pending migrations.
+	Migrate(ctx context.Context) ([]migrations.Applied, error)
+	// MigrationStatus lists every migration and whether it is applied.
+	MigrationStatus(ctx context.Context) ([]migrations.State, error)
+
+	// Close releases the backend's resources.
+	Close() error
+}
+
+// Capabilities are the optional parts of the contract. A false field
+// means the matching methods return ErrNotSupported.
+type Capabilities struct {
+	// Listen: cross-process wakeups (PostgreSQL LISTEN/NOTIFY).
+	Listen bool
+	// Leadership: TryLead and Resign elect one holder of a duty. Without
+	// it every node does the duty, which ordo's duties tolerate
+	// (periodic jobs have deterministic ids; rescues are fenced).
+	Leadership bool
+}
+
+// Jobs is the queue's side of the contract: writes, leases and
+// transitions, and reads of one job.
+type Jobs interface {
+	// Enqueue writes a batch. Jobs whose id already exists (on either side)
+	// are not written again: their result has Deduplicated set and carries
+	// the stored t_hlc and link. Results are in the order of b.Jobs.
+	Enqueue(ctx context.Context, b *EnqueueBatch) ([]EnqueueResult, error)
+
+	// EnqueueTx writes a batch as Enqueue does, inside the caller's own
+	// transaction tx (a pgx.Tx on PostgreSQL, a *sql.Tx on SQLite): the
+	// jobs exist if and only if the caller commits. A tx of another type
+	// is an error naming the type wanted.
+	EnqueueTx(ctx context.Context, tx any, b *EnqueueBatch) ([]EnqueueResult, error)
+
+	// Dequeue leases up to p.Limit available jobs (status pending or
+	// scheduled with run_at <= p.Now) in the requested order, skipping jobs
+	// locked by concurrent dequeuers, sets them running with p.Owner,
+	// p.Token and p.LeaseUntil, and increments their attempts.
+	Dequeue(ctx context.Context, p DequeueParams) ([]Lease, error)
+
+	// TransitionJob moves a leased job to t.Status, fenced by the lease
+	// token: if no representation of the job holds t.Token, it returns
+	// ErrLeaseLost and changes nothing.
+	TransitionJob(ctx context.Context, t Transition) error
+
+	// TransitionJobs applies each transition as TransitionJob would, all
+	// in one transaction, and returns per transition nil or ErrLeaseLost.
+	// When it returns an error, none was applied. The queue coalesces
+	// concurrent completions into one call (group commit).
+	TransitionJobs(ctx context.Context, ts []Transition) ([]error, error)
+
+	// ExtendLease moves a held lease's expiry to p.Until, fenced like
+	// TransitionJob.
+	ExtendLease(ctx context.Context, p ExtendParams) error
+
+	// CancelJob cancels a job that has not finished (whoever holds it; a
+	// holder's later TransitionJob gets ErrLeaseLost). It returns
+	// ErrJobNotFound for an unknown id and ErrJobFinished for a job already
+	// succeeded, failed or cancelled.
+	CancelJob(ctx context.Context, p CancelParams) error
+
+	// RescueExpired returns running jobs whose lease expired before p.Now
+	// to pending (or to failed, when their last attempt expired), at most
+	// p.Limit of them.
+	RescueExpired(ctx context.Context, p RescueParams) (RescueResult, error)
+
+	// MarkChainViolation withholds a leased job whose chain entry did not
+	// verify: status chain_violation, reason in last_error. Fenced.
+	MarkChainViolation(ctx context.Context, p ViolationParams) error
+
+	// GetJob returns one job, merged from both sides, if it belongs to
+	// r.TenantID (any tenant when r.TenantID is ""): the tenant is part of
+	// the query, so another tenant's job is ErrJobNotFound, as is an id
+	// that exists on neither side.
+	GetJob(ctx context.Context, r JobRef) (JobInfo, error)
+}
+
+// Reconciler moves jobs between the legacy table and the HLC side when
+// the read side changes (the guide's backfill and rollback).
+type Reconciler interface {
+	// LegacyOnly lists up to limit legacy jobs in status pending, scheduled
+	// or running that have no HLC state yet, oldest first (created_at, id),
+	// optionally for one tenant: the input of a backfill.
+	LegacyOnly(ctx context.Context, tenantID string, limit int) ([]JobInfo, error)
+
+	// Backfill appends the given legacy jobs to their chains (through
+	// b.Append, as Enqueue does) and creates their HLC state, copying
+	// status, attempts and lease from the legacy row and keeping
+	// created_at. Jobs that meanwhile got HLC state are skipped.
+	Backfill(ctx context.Context, b *EnqueueBatch) (int, error)
+
+	// DrainToLegacy copies up to limit jobs that exist only on the HLC side
+	// and are not finished into the legacy table (status, attempts and
+	// lease included) and reports how many it copied.
+	DrainToLegacy(ctx context.Context, limit int, now time.Time) (int, error)
+}
+
+// Lister lists and counts jobs for the HTTP API, `ordo jobs list`, the
+// dashboard and the jobs-by-state metric.
+type Lister interface {
+	// ListJobs returns one page of a tenant's jobs and the cursor of the
+	// next page ("" after the last page). A page holds first the jobs on
+	// the HLC side, in t_hlc order (ties, which only forged entries could
+	// make, by job id), then the jobs that exist only in the legacy table,
+	// in (created_at, id) order; a job on both sides is listed once, in
+	// t_hlc order, with its state merged as GetJob merges it. Jobs
+	// enqueued while a client pages may be missed if their t_hlc sorts
+	// before the cursor (another partition, another node's clock).
+	ListJobs(ctx context.Context, p ListParams) (jobs []JobInfo, next string, err error)
+
+	// CountByStatus counts jobs by tenant and status: each job once,
+	// whichever sides hold it.
+	CountByStatus(ctx context.Context, p CountParams) ([]StatusCount, error)
+}
+
+// Operations is the operator state the dashboard reads and changes
+// (migration 006_operations): paused queues, retries of finished jobs,
+// the last verification of each tenant, each node's reported clock, and a
+// record of operator actions. None of it touches the chain:
+// scheduler_log records enqueues, and stays append-only.
+type Operations interface {
+	// PauseQueue pauses p.Queue: Dequeue skips its jobs on both read sides
+	// until ResumeQueue. Pausing a paused queue keeps its first pause.
+	PauseQueue(ctx context.Context, p PauseParams) error
+	// ResumeQueue resumes q and reports whether it was paused.
+	ResumeQueue(ctx context.Context, q QueueKey) (bool, error)
+	// PausedQueues lists the paused queues of tenant ("" for all), sorted
+	// by tenant and kind.
+	PausedQueues(ctx context.Context, tenant string) ([]PausedQueue, error)
+
+	// RetryJob puts a failed or cancelled job back in the queue, on every
+	// side that holds it, in one transaction: status pending, run_at now,
+	// attempts 0 (a retried job gets its max_attempts again), lease
+	// cleared; last_error is kept until the next attempt overwrites it.
+	// ErrJobNotFound for an unknown id, ErrNotRetryable for a job in
+	// another status (a chain_violation job is withheld on purpose and is
+	// never retried).
+	RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error
+
+	// TenantActivity summarises each tenant's recent work (tenant "" for
+	// every tenant with jobs): enqueues and completions at or after since,
+	// and the oldest job still pending.
+	TenantActivity(ctx context.Context, tenant string, since time.Time) ([]TenantActivity, error)
+	// Tenants lists the tenants with jobs on either side, sorted.
+	Tenants(ctx context.Context) ([]string, error)
+
+	// SaveVerification keeps v as its tenant's latest verification.
+	SaveVerification(ctx context.Context, v VerificationRecord) error
+	// Verifications returns the latest verification of tenant ("" for
+	// every tenant), sorted by tenant.
+	Verifications(ctx context.Context, tenant string) ([]VerificationRecord, error)
+
+	// ReportNode records a node's clock as it reads now.
+	ReportNode(ctx context.Context, n NodeReport) error
+	// Nodes lists every node that reported or has a persisted HLC bound
+	// (scheduler.hlc_state), sorted by node id.
+	Nodes(ctx context.Context) ([]NodeStatus, error)
+
+	// RecordAction appends an operator action to the record.
+	RecordAction(ctx context.Context, a OperatorAction) error
+	// Actions lists recorded actions, newest first.
+	Actions(ctx context.Context, f ActionFilter) ([]OperatorAction, error)
+}
+
+// Tokens keeps the HTTP API's bearer tokens (scheduler.api_tokens).
+type Tokens interface {
+	// CreateToken stores t. An id or hash already stored is an error.
+	CreateToken(ctx context.Context, t APIToken) error
+	// TokenByHash returns the token with hash h, revoked or not;
+	// ErrTokenNotFound if there is none.
+	TokenByHash(ctx context.Context, h [32]byte) (APIToken, error)
+	// ListTokens returns every token, revoked ones included, oldest first.
+	ListTokens(ctx context.Context) ([]APIToken, error)
+	// RevokeToken revokes the token with id at now; ErrTokenNotFound if
+	// there is none. Revoking a revoked token keeps its first revocation.
+	RevokeToken(ctx context.Context, id string, now time.Time) error
+}
+
+// Leadership elects one holder of a named duty at a time with an
+// expiring lease (Capabilities.Leadership).
+type Leadership interface {
+	// TryLead makes p.Holder the leader of p.Name until p.Until, if nobody
+	// else holds an unexpired lease (a holder renewing its own lease
+	// succeeds), and reports whether p.Holder leads now.
+	TryLead(ctx context.Context, p LeadParams) (bool, error)
+	// Resign gives up holder's lease of name, if it holds it.
+	Resign(ctx context.Context, name, holder string) error
+}
+
+// AuditStore is what the audit package needs: streaming chain reads,
+// Merkle tree hashes, checkpoints and snapshots.
+type AuditStore interface {
+	// Chains lists the chains that have log entries or a chain_heads row,
+	// of one tenant ("" for all tenants), sorted by tenant then partition.
+	Chains(ctx context.Context, tenantID string) ([]chain.Key, error)
+
+	// Scan calls fn for every log entry of chain p.Key whose chain_pos is
+	// in [p.From, p.To) (p.To < 0: no upper bound), in chain_pos order,
+	// streaming: the entry and the slices it holds are only valid during
+	// the call. Without p.WithPayload, Kind, IdempotencyKey and Payload are
+	// left empty.
+	Scan(ctx context.Context, p ScanParams, fn func(*LogEntry) error) error
+
+	// Head returns the chain_heads row of k; ok is false when there is none.
+	Head(ctx context.Context, k chain.Key) (h HeadRow, ok bool, err error)
+
+	// Duplicates returns the job ids that occur more than once in chain k,
+	// with their counts, sorted by job id. With candidates, only those ids
+	// are considered (an index lookup); with nil, the whole chain (an
+	// aggregate over the chain's entries, done by the database).
+	Duplicates(ctx context.Context, k chain.Key, candidates []uuid.UUID) ([]Duplicate, error)
+
+	// FindJob returns the log entries (at most a few; normally one) whose
+	// job_id is id, with their chains.
+	FindJob(ctx context.Context, id uuid.UUID) ([]Located, error)
+
+	// PosOf returns the chain_pos of the entry of chain k with t_hlc tHLC
+	// (ok false when there is none).
+	PosOf(ctx context.Context, k chain.Key, tHLC string) (pos int64, ok bool, err error)
+
+	// InsertSnapshot stores a batch snapshot.
+	InsertSnapshot(ctx context.Context, s *Snapshot) error
+	// Snapshots lists snapshots matching f, oldest first (snapshot_hlc).
+	Snapshots(ctx context.Context, f SnapshotFilter) ([]Snapshot, error)
+
+	// TreeSize returns how many leaves of chain k's Merkle tree are stored.
+	TreeSize(ctx context.Context, k chain.Key) (int64, error)
+	// ReadHashes returns the stored tree hashes of chain k at the given
+	// tlog stored-hash indexes, in order (a tlog.HashReader per chain).
+	ReadHashes(ctx context.Context, k chain.Key, indexes []int64) ([]tlog.Hash, error)
+	// AppendHashes stores p.Hashes at the stored-hash indexes
+	// tlog.StoredHashCount(p.OldSize) onwards and moves the tree size from
+	// p.OldSize to p.NewSize, in one transaction; it fails with
+	// ErrTreeMoved when the stored size is not p.OldSize (another writer
+	// got there first).
+	AppendHashes(ctx context.Context, p AppendHashesParams) error
+	// TreesBehind lists the chains whose chain_heads entry_count is
+	// greater than their stored tree size, with both numbers.
+	TreesBehind(ctx context.Context) ([]TreeProgress, error)
+
+	// InsertCheckpoint stores a signed checkpoint; a second checkpoint of
+	// the same chain and size is ignored.
+	InsertCheckpoint(ctx context.Context, c *Checkpoint) error
+	// Checkpoints returns chain k's checkpoints, newest (largest) first,
+	// at most limit of them (limit <= 0: all).
+	Checkpoints(ctx context.Context, k chain.Key, limit int) ([]Checkpoint, error)
+}
+
+// JobRef names a job within a tenant; TenantID "" is any tenant (admin
+// and internal callers).
+type JobRef struct {
+	TenantID string
+	JobID    uuid.UUID
+}
+
+// ExtendParams moves a lease's expiry.
+type ExtendParams struct {
+	JobID, Token uuid.UUID
+	Until, Now   time.Time
+}
+
+// CancelParams cancels an unfinished job.
+type CancelParams struct {
+	JobID  uuid.UUID
+	Reason string
+	Now    time.Time
+}
+
+// RescueParams bounds one pass of the expired-lease rescuer.
+type RescueParams struct {
+	Now   time.Time
+	Limit int
+}
+
+// RescueResult counts what a rescue pass did.
+type RescueResult struct {
+	Rescued int // back to pending
+	Failed  int // their last attempt expired
+}
+
+// ViolationParams withholds a leased job whose entry did not verify.
+type ViolationParams struct {
+	JobID, Token uuid.UUID
+	Reason       string
+	Now          time.Time
+}
+
+// PauseParams pauses a queue.
+type PauseParams struct {
+	Queue QueueKey
+	By    string
+	Now   time.Time
+}
+
+// LeadParams asks for (or renews) the lease of a named duty.
+type LeadParams struct {
+	Name, Holder string
+	Until, Now   time.Time
+}
+
+// ScanParams selects a range of one chain's entries.
+type ScanParams struct {
+	Key         chain.Key
+	From, To    int64
+	WithPayload bool
+}
+
+// AppendHashesParams extends a chain's stored Merkle tree.
+type AppendHashesParams struct {
+	Key              chain.Key
+	OldSize, NewSize int64
+	Hashes           []tlog.Hash
+}
