@@ -65,7 +65,9 @@ func init() {
 
 // Capabilities implements driver.Driver: PostgreSQL has every optional
 // part.
-func (db *DB) Capabilities() driver.Capabilities { return driver.Capabilities{Listen: true, Leadership: true} }
+func (db *DB) Capabilities() driver.Capabilities {
+	return driver.Capabilities{Listen: true, Leadership: true}
+}
 
 // redact hides a password in a URL before it reaches an error message.
 func redact(url string) string {
