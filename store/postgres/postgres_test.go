@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/pgtest"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
@@ -82,21 +80,5 @@ func TestOpenRejectsBadURLs(t *testing.T) {
 		if strings.Contains(err.Error(), "secret") {
 			t.Errorf("error leaks the password: %v", err)
 		}
-	}
-}
-
-func TestHLCStateStoreConformance(t *testing.T) {
-	hlctest.TestStateStore(t, func(t *testing.T) hlc.StateStore { return openMigrated(t).HLCState() })
-}
-
-func TestHLCStateStoreOnClosedDatabase(t *testing.T) {
-	db := openMigrated(t)
-	s := db.HLCState()
-	_ = db.Close()
-	if _, err := s.Load(context.Background(), "n"); err == nil || !strings.Contains(err.Error(), "node n") {
-		t.Fatalf("Load on a closed database: %v", err)
-	}
-	if err := s.Save(context.Background(), "n", 1); err == nil {
-		t.Fatal("Save on a closed database succeeded")
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
@@ -57,21 +55,5 @@ func TestMigrateCreatesTheSchema(t *testing.T) {
 func TestOpenRejectsMissingDirectory(t *testing.T) {
 	if _, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "no", "such", "ordo.db")); err == nil {
 		t.Fatal("Open in a missing directory succeeded")
-	}
-}
-
-func TestHLCStateStoreConformance(t *testing.T) {
-	hlctest.TestStateStore(t, func(t *testing.T) hlc.StateStore { return openMigrated(t).HLCState() })
-}
-
-func TestHLCStateStoreOnClosedDatabase(t *testing.T) {
-	db := openMigrated(t)
-	s := db.HLCState()
-	_ = db.Close()
-	if _, err := s.Load(context.Background(), "n"); err == nil {
-		t.Fatal("Load on a closed database succeeded")
-	}
-	if err := s.Save(context.Background(), "n", 1); err == nil {
-		t.Fatal("Save on a closed database succeeded")
 	}
 }

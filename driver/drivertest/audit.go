@@ -1,18 +1,16 @@
-// Package audittest is the suite every driver.AuditStore must pass: chains built
-// through the real queue, then tampered with raw SQL the way someone who
-// can write to the database would, then verified. For each tampering the
-// verifier must name the right issue at the right entry, and a checkpoint
-// or snapshot signed before must fail its check where it should (and hold
-// where the tampering is outside what it covers).
-//
-// Time never passes by itself: queues run on an hlc.ManualClock.
-package audittest
+// The audit-store area: chains built through the real queue, then tampered
+// with raw SQL the way someone who can write to the database would, then
+// verified. For each tampering the verifier must name the right issue at
+// the right entry, and a checkpoint or snapshot signed before must fail its
+// check where it should (and hold where the tampering is outside what it
+// covers).
+
+package drivertest
 
 import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"fmt"
 	"sort"
 	"strings"
@@ -28,26 +26,12 @@ import (
 	"github.com/ordo-sched/ordo/queue"
 )
 
-// Target is one fresh, migrated database.
-type Target struct {
-	Name string
-	// Open returns a backend handle on the database (closed when the test
-	// ends) and its audit store.
-	Open func(t *testing.T) (driver.Driver, driver.AuditStore, hlc.StateStore)
-	// DB is a raw connection to the same database, for tampering. SQL is
-	// written with {table} for table names and ? for parameters.
-	DB          *sql.DB
-	Table       func(name string) string
-	Placeholder func(n int) string
-	// Time converts a time to what the database's timestamp columns take.
-	Time func(time.Time) any
-}
-
-// Run runs the suite; newTarget makes a fresh database per subtest.
-func Run(t *testing.T, newTarget func(t *testing.T) Target) {
+// runAudit is the audit-store area: verifier, checkpoints, snapshots,
+// proofs, and tampering with raw SQL.
+func runAudit(t *testing.T, newTarget func(t *testing.T) Target) {
 	for _, tc := range []struct {
 		name string
-		fn   func(*harness)
+		fn   func(*auditHarness)
 	}{
 		{"clean chain verifies, with checkpoints, snapshots and proofs", testClean},
 		{"tamper: payload", testPayload},
@@ -60,10 +44,10 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"tamper: duplicate job id", testDuplicate},
 		{"tamper: recompute the whole chain after an early edit", testRewrite},
 		{"snapshot of a dequeued batch", testBatchSnapshot},
-		{"checkpointer takes turns by leadership", testLeadership},
+		{"checkpointer takes turns by leadership", testCheckpointerLeadership},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, newTarget(t))
+			h := newAuditHarness(t, newTarget(t))
 			tc.fn(h)
 		})
 	}
@@ -79,7 +63,7 @@ var (
 // KeySeed makes the test key deterministic.
 var KeySeed = bytes.Repeat([]byte{7}, 32)
 
-type harness struct {
+type auditHarness struct {
 	t     *testing.T
 	ctx   context.Context
 	tg    Target
@@ -94,9 +78,10 @@ type harness struct {
 	snap  *audit.Snapshotter
 }
 
-func newHarness(t *testing.T, tg Target) *harness {
+func newAuditHarness(t *testing.T, tg Target) *auditHarness {
 	ctx := context.Background()
-	be, store, state := tg.Open(t)
+	be := tg.Open(t)
+	store, state := be.AuditStore(), be.HLCState()
 	wall := hlc.NewManualClock(1_704_067_200_000)
 	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: state})
 	if err != nil {
@@ -116,7 +101,7 @@ func newHarness(t *testing.T, tg Target) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, tg: tg, q: q, wall: wall, be: be, store: store, key: key, pub: key.Public(), m: m}
+	h := &auditHarness{t: t, ctx: ctx, tg: tg, q: q, wall: wall, be: be, store: store, key: key, pub: key.Public(), m: m}
 	h.cp = &audit.Checkpointer{Store: store, Key: key, Now: now, Chunk: 7, Leader: be, Holder: "node-a"}
 	h.snap = &audit.Snapshotter{Store: store, Key: key, Clock: clock, Metrics: m, Now: now}
 	return h
@@ -124,7 +109,7 @@ func newHarness(t *testing.T, tg Target) *harness {
 
 // build enqueues n jobs into Chain (and 3 into Other) and returns the
 // chain's entries in chain order.
-func (h *harness) build(n int) []row {
+func (h *auditHarness) build(n int) []row {
 	h.t.Helper()
 	var jobs []queue.Job
 	for i := range n {
@@ -161,7 +146,7 @@ type row struct {
 	Payload     string
 }
 
-func (h *harness) sql(q string) string {
+func (h *auditHarness) sql(q string) string {
 	for _, name := range []string{"scheduler_log", "chain_heads", "chain_trees", "chain_tree_hashes", "chain_checkpoints", "batch_snapshot"} {
 		q = strings.ReplaceAll(q, "{"+name+"}", h.tg.Table(name))
 	}
@@ -178,7 +163,7 @@ func (h *harness) sql(q string) string {
 	return b.String()
 }
 
-func (h *harness) exec(q string, args ...any) int64 {
+func (h *auditHarness) exec(q string, args ...any) int64 {
 	h.t.Helper()
 	res, err := h.tg.DB.ExecContext(h.ctx, h.sql(q), args...)
 	if err != nil {
@@ -188,7 +173,7 @@ func (h *harness) exec(q string, args ...any) int64 {
 	return n
 }
 
-func (h *harness) rows(k chain.Key) []row {
+func (h *auditHarness) rows(k chain.Key) []row {
 	h.t.Helper()
 	rs, err := h.tg.DB.QueryContext(h.ctx, h.sql(`SELECT chain_pos, CAST(job_id AS TEXT), t_hlc, payload_hash, prev_link, link, CAST(payload AS TEXT)
 		FROM {scheduler_log} WHERE tenant_id = ? AND partition_key = ? ORDER BY chain_pos`), k.TenantID, k.PartitionKey)
@@ -218,7 +203,7 @@ func (h *harness) rows(k chain.Key) []row {
 
 // checkpoint runs the checkpointer and returns the chain's latest signed
 // checkpoint (the auditor keeps a copy).
-func (h *harness) checkpoint() []byte {
+func (h *auditHarness) checkpoint() []byte {
 	h.t.Helper()
 	if _, err := h.cp.RunOnce(h.ctx); err != nil {
 		h.t.Fatal(err)
@@ -231,7 +216,7 @@ func (h *harness) checkpoint() []byte {
 }
 
 // verify runs the verifier on Chain and Other.
-func (h *harness) verify(v audit.Verifier) (*audit.ChainResult, *audit.ChainResult) {
+func (h *auditHarness) verify(v audit.Verifier) (*audit.ChainResult, *audit.ChainResult) {
 	h.t.Helper()
 	v.Store = h.store
 	if v.Metrics == nil {
@@ -270,7 +255,7 @@ type want struct {
 }
 
 // expect checks that res holds exactly the wanted issues.
-func (h *harness) expect(res *audit.ChainResult, wants ...want) {
+func (h *auditHarness) expect(res *audit.ChainResult, wants ...want) {
 	h.t.Helper()
 	got := make([]want, 0, len(res.Issues))
 	for _, is := range res.Issues {
@@ -307,7 +292,7 @@ func (h *harness) expect(res *audit.ChainResult, wants ...want) {
 }
 
 // snapshotValid verifies every stored snapshot and returns their verdicts.
-func (h *harness) snapshotChecks() []*audit.SnapshotCheck {
+func (h *auditHarness) snapshotChecks() []*audit.SnapshotCheck {
 	h.t.Helper()
 	snaps, err := h.store.Snapshots(h.ctx, driver.SnapshotFilter{TenantID: Chain.TenantID, PartitionKey: &Chain.PartitionKey})
 	if err != nil {
@@ -324,7 +309,7 @@ func (h *harness) snapshotChecks() []*audit.SnapshotCheck {
 	return out
 }
 
-func (h *harness) expectSnapshot(valid bool, problem string) {
+func (h *auditHarness) expectSnapshot(valid bool, problem string) {
 	h.t.Helper()
 	checks := h.snapshotChecks()
 	if len(checks) != 1 {

@@ -1,8 +1,7 @@
-// Package listtest is the conformance suite of the optional backend
-// interfaces the service uses beside driver.Driver: driver.Lister (listing
-// and counting jobs) and driver.Tokens (API tokens). store/postgres
-// and store/sqlite run it from their tests.
-package listtest
+// The listing and tokens areas: driver.Lister (listing and counting jobs)
+// and driver.Tokens (API tokens).
+
+package drivertest
 
 import (
 	"context"
@@ -18,19 +17,14 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
-	"github.com/ordo-sched/ordo/store"
 )
 
-// Backend is what the suite needs of a backend.
-type Backend interface {
-	store.DB
-	driver.Lister
-	driver.Tokens
-}
+// Backend is what the listing tests need of a backend.
+type Backend = driver.Driver
 
 // Run runs the suite. open returns a fresh, empty, migrated database for
 // each subtest, closed when the subtest ends.
-func Run(t *testing.T, open func(t *testing.T) Backend) {
+func runListing(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("list pages in HLC order then legacy order", func(t *testing.T) { testListOrder(t, open(t)) })
 	t.Run("list filters", func(t *testing.T) { testListFilters(t, open(t)) })
 	t.Run("count by status", func(t *testing.T) { testCount(t, open(t)) })

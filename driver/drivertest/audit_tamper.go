@@ -1,4 +1,4 @@
-package audittest
+package drivertest
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 	"github.com/ordo-sched/ordo/queue"
 )
 
-func counter(c prometheus.Counter) float64 {
+func auditCounter(c prometheus.Counter) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
@@ -26,7 +26,7 @@ func counter(c prometheus.Counter) float64 {
 // setup builds a chain of 20 entries, checkpoints it (returning the signed
 // checkpoint an auditor would keep) and snapshots all of it, and checks
 // that everything verifies before the tampering.
-func (h *harness) setup() ([]row, []byte) {
+func (h *auditHarness) setup() ([]row, []byte) {
 	h.t.Helper()
 	rs := h.build(20)
 	if len(rs) != 20 {
@@ -45,17 +45,17 @@ func (h *harness) setup() ([]row, []byte) {
 	return rs, note
 }
 
-func testClean(h *harness) {
+func testClean(h *auditHarness) {
 	t := h.t
 	rs, note := h.setup()
 	body, signed, err := audit.OpenCheckpoint(note, h.pub)
 	if err != nil || !signed || body.Size != 20 || body.Origin != "ordo/acme/p1" {
 		t.Fatalf("checkpoint %q: %+v signed=%v %v", note, body, signed, err)
 	}
-	if got := counter(h.m.ChainVerifications.WithLabelValues("valid")); got != 2 {
+	if got := auditCounter(h.m.ChainVerifications.WithLabelValues("valid")); got != 2 {
 		t.Errorf("scheduler_chain_verifications_total{result=valid} = %v, want 2", got)
 	}
-	if got := counter(h.m.BatchSnapshots); got != 1 {
+	if got := auditCounter(h.m.BatchSnapshots); got != 1 {
 		t.Errorf("scheduler_batch_snapshots_created_total = %v, want 1", got)
 	}
 	// The stored tree reproduces the streamed root.
@@ -135,7 +135,7 @@ func testClean(h *harness) {
 	h.expect(mine)
 }
 
-func testPayload(h *harness) {
+func testPayload(h *auditHarness) {
 	rs, _ := h.setup()
 	h.exec(`UPDATE {scheduler_log} SET payload = ? WHERE job_id = ?`, `{"to": "mallory@example.com", "n": 5}`, rs[5].JobID.String())
 	mine, _ := h.verify(audit.Verifier{Key: h.pub})
@@ -144,15 +144,15 @@ func testPayload(h *harness) {
 	// intact: checkpoint and snapshot still hold, and only the payload
 	// check above reveals the change.
 	h.expectSnapshot(true, "")
-	if got := counter(h.m.ChainVerifications.WithLabelValues("invalid")); got != 1 {
+	if got := auditCounter(h.m.ChainVerifications.WithLabelValues("invalid")); got != 1 {
 		h.t.Errorf("scheduler_chain_verifications_total{result=invalid} = %v, want 1", got)
 	}
-	if got := counter(h.m.ChainIssues); got != 1 {
+	if got := auditCounter(h.m.ChainIssues); got != 1 {
 		h.t.Errorf("scheduler_chain_verification_issues_total = %v, want 1", got)
 	}
 }
 
-func testPayloadHash(h *harness) {
+func testPayloadHash(h *auditHarness) {
 	rs, _ := h.setup()
 	h.exec(`UPDATE {scheduler_log} SET payload_hash = ? WHERE job_id = ?`, sha("forged"), rs[5].JobID.String())
 	mine, _ := h.verify(audit.Verifier{Key: h.pub})
@@ -164,7 +164,7 @@ func testPayloadHash(h *harness) {
 	h.expectSnapshot(false, "does not recompute")
 }
 
-func testLink(h *harness) {
+func testLink(h *auditHarness) {
 	rs, note := h.setup()
 	h.exec(`UPDATE {scheduler_log} SET link = ? WHERE job_id = ?`, sha("forged"), rs[5].JobID.String())
 	mine, _ := h.verify(audit.Verifier{Key: h.pub, Checkpoints: [][]byte{note}})
@@ -178,7 +178,7 @@ func testLink(h *harness) {
 	h.expectSnapshot(false, "")
 }
 
-func testDeleteMiddle(h *harness) {
+func testDeleteMiddle(h *auditHarness) {
 	rs, _ := h.setup()
 	if n := h.exec(`DELETE FROM {scheduler_log} WHERE job_id = ?`, rs[5].JobID.String()); n != 1 {
 		h.t.Fatalf("deleted %d rows", n)
@@ -191,7 +191,7 @@ func testDeleteMiddle(h *harness) {
 	h.expectSnapshot(false, "chain_pos 5 missing")
 }
 
-func testTruncateTail(h *harness) {
+func testTruncateTail(h *auditHarness) {
 	rs, note := h.setup()
 	if n := h.exec(`DELETE FROM {scheduler_log} WHERE tenant_id = ? AND partition_key = ? AND chain_pos >= 17`, Chain.TenantID, Chain.PartitionKey); n != 3 {
 		h.t.Fatalf("deleted %d rows", n)
@@ -211,7 +211,7 @@ func testTruncateTail(h *harness) {
 	h.expectSnapshot(false, "entries were removed")
 }
 
-func testSwapTHLC(h *harness) {
+func testSwapTHLC(h *auditHarness) {
 	rs, _ := h.setup()
 	h.exec(`UPDATE {scheduler_log} SET t_hlc = ? WHERE job_id = ?`, rs[6].THLC, rs[5].JobID.String())
 	h.exec(`UPDATE {scheduler_log} SET t_hlc = ? WHERE job_id = ?`, rs[5].THLC, rs[6].JobID.String())
@@ -225,7 +225,7 @@ func testSwapTHLC(h *harness) {
 
 // appendRaw inserts an entry after the chain's last one with raw SQL, as a
 // forger would, and moves chain_heads to it.
-func (h *harness) appendRaw(rs []row, prev chain.Hash, id uuid.UUID, kind, key, payload string) row {
+func (h *auditHarness) appendRaw(rs []row, prev chain.Hash, id uuid.UUID, kind, key, payload string) row {
 	h.t.Helper()
 	ph, err := chain.PayloadHash([]byte(payload))
 	if err != nil {
@@ -253,7 +253,7 @@ func (h *harness) appendRaw(rs []row, prev chain.Hash, id uuid.UUID, kind, key, 
 	return row{Pos: pos, JobID: id, THLC: thlc, PayloadHash: ph, PrevLink: prev, Link: link, Payload: payload}
 }
 
-func testForged(h *harness) {
+func testForged(h *auditHarness) {
 	rs, _ := h.setup()
 	payload := `{"to":"mallory@example.com"}`
 	ph, _ := chain.PayloadHash([]byte(payload))
@@ -278,7 +278,7 @@ func testForged(h *harness) {
 	}
 }
 
-func testDuplicate(h *harness) {
+func testDuplicate(h *auditHarness) {
 	rs, _ := h.setup()
 	// Job 5 replayed at the end, correctly linked: only the duplicate
 	// check sees it.
@@ -290,7 +290,7 @@ func testDuplicate(h *harness) {
 	h.expect(mine, want{audit.IssueDuplicateJobID, 20, rs[5].JobID})
 }
 
-func testRewrite(h *harness) {
+func testRewrite(h *auditHarness) {
 	t := h.t
 	rs, note := h.setup()
 	// The forger edits entry 3 (a job with an idempotency key, so its id
@@ -367,7 +367,7 @@ func testRewrite(h *harness) {
 	}
 }
 
-func testBatchSnapshot(h *harness) {
+func testBatchSnapshot(h *auditHarness) {
 	t := h.t
 	rs := h.build(10)
 	h.wall.Advance(time.Second)
@@ -396,7 +396,7 @@ func testBatchSnapshot(h *harness) {
 			t.Errorf("leased job %s is in no snapshot", l.JobID)
 		}
 	}
-	if got := counter(h.m.BatchSnapshots); got != float64(len(snaps)) || len(snaps) == 0 {
+	if got := auditCounter(h.m.BatchSnapshots); got != float64(len(snaps)) || len(snaps) == 0 {
 		t.Errorf("scheduler_batch_snapshots_created_total = %v, snapshots %d", got, len(snaps))
 	}
 	// Editing a row of the table does not fool the check: the signed
@@ -413,7 +413,7 @@ func testBatchSnapshot(h *harness) {
 	_ = rs
 }
 
-func testLeadership(h *harness) {
+func testCheckpointerLeadership(h *auditHarness) {
 	t := h.t
 	if h.cp.Leader == nil {
 		t.Skip("backend has no leadership")

@@ -4,23 +4,24 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/driver/drivertest"
 	"github.com/ordo-sched/ordo/internal/pgtest"
-	"github.com/ordo-sched/ordo/queue/queuetest"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
-// TestConformance runs the backend conformance suite, each subtest on a
-// fresh database of its own.
-func TestConformance(t *testing.T) {
-	queuetest.Run(t, func(t *testing.T) queuetest.Target {
+// TestDriver runs the conformance suite, each subtest on a fresh database
+// of its own.
+func TestDriver(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
 		url := pgtest.NewDatabase(t)
-		open := func(t *testing.T) *postgres.DB {
+		open := func(t *testing.T) driver.Driver {
 			t.Helper()
 			db, err := postgres.Open(ctx, url)
 			if err != nil {
@@ -41,19 +42,20 @@ func TestConformance(t *testing.T) {
 			_ = raw.Close()
 			pool.Close()
 		})
-		return queuetest.Target{
+		return drivertest.Target{
 			Name:        "postgres",
-			Open:        func(t *testing.T) driver.Driver { return open(t) },
+			Open:        open,
 			DB:          raw,
 			Table:       func(name string) string { return "scheduler." + name },
 			Placeholder: func(n int) string { return "$" + strconv.Itoa(n) },
-			Begin: func(t *testing.T, b driver.Driver) queuetest.Tx {
+			Time:        func(t time.Time) any { return t },
+			Begin: func(t *testing.T, b driver.Driver) drivertest.Tx {
 				tx, err := b.(*postgres.DB).Pool.Begin(ctx) // a pgx.Tx, what EnqueueTx takes here
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-				return queuetest.Tx{
+				return drivertest.Tx{
 					Tx: tx,
 					Exec: func(ctx context.Context, sql string, args ...any) error {
 						_, err := tx.Exec(ctx, sql, args...)

@@ -1,28 +1,35 @@
-// Package queuetest is the conformance suite every driver.Driver must pass.
+// Package drivertest is the one conformance suite every driver.Driver
+// must pass, with one entry point (Run) and one target shape (Target).
 //
 // ordo has two backends, store/postgres and store/sqlite, behind one
-// interface, and a user must be able to move from one to the other (embedded
-// SQLite in development, PostgreSQL in production) without a job running
-// twice, vanishing, or coming out in a different order. Each backend's own
-// tests check its SQL; this suite checks the behaviour a user relies on,
-// through the public queue API, identically on both: which tables each mode
-// of the HLC migration guide writes, dequeue order, every switch between
-// modes with jobs in flight, chain integrity, deduplication, group commit,
-// input validation, leases and fencing, retries, strict partitions,
-// backfill, rollback drain, verification on dequeue, several nodes on one
-// database, a closed database, and enqueueing in a caller's transaction.
+// contract, and a user must be able to move from one to the other
+// (embedded SQLite in development, PostgreSQL in production) without a job
+// running twice, vanishing, or coming out in a different order. The suite
+// checks the behaviour a user relies on, through the public queue and
+// audit APIs, identically on both, grouped by area: enqueue and chains
+// (deduplication, group commit, input validation, a caller's transaction,
+// several nodes on one database); lease and transitions (dequeue order and
+// filters, leases and fencing, retries, strict partitions, fair tenants,
+// leadership, VerifyOnDequeue, a closed database); modes and
+// reconciliation (which tables each mode of the HLC migration guide
+// writes, every switch with jobs in flight, backfill, rollback drain);
+// listing; the audit store (the verifier against raw-SQL tampering,
+// checkpoints, snapshots, proofs); tokens; operator state; the HLC state
+// store; and capabilities (what a backend declares it lacks it answers
+// with driver.ErrNotSupported). Tests of what only one dialect has (query
+// plans, COPY encoding) stay beside that backend.
 //
 // A backend's test calls Run with a function that creates a fresh, empty,
 // migrated database for every subtest and describes how to reach it:
 //
-//	func TestConformance(t *testing.T) {
-//		queuetest.Run(t, func(t *testing.T) queuetest.Target { ... })
+//	func TestDriver(t *testing.T) {
+//		drivertest.Run(t, func(t *testing.T) drivertest.Target { ... })
 //	}
 //
 // Time never passes by itself in the suite: every queue runs on an
 // hlc.ManualClock that the tests move, so the suite does not sleep and its
 // results do not depend on the machine's speed.
-package queuetest
+package drivertest
 
 import (
 	"context"
@@ -35,6 +42,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +73,9 @@ type Target struct {
 	Table func(name string) string
 	// Placeholder is the n-th (1-based) parameter: "$1" or "?".
 	Placeholder func(n int) string
+	// Time converts a time to what the database's timestamp columns take
+	// (a time.Time on PostgreSQL, Unix milliseconds on SQLite).
+	Time func(time.Time) any
 	// Begin starts a transaction of the kind the backend's EnqueueTx takes
 	// (a pgx.Tx, a *sql.Tx) on b, a handle Open returned, as a user would
 	// on the handle their queue runs on. Nil when the backend cannot
@@ -80,45 +91,117 @@ type Tx struct {
 	Rollback func(ctx context.Context) error
 }
 
-// Run runs the suite. newTarget is called once per subtest and must return
-// a fresh, empty, migrated database.
+// Run runs the whole suite, grouped by area. newTarget is called once per
+// subtest and must return a fresh, empty, migrated database.
 func Run(t *testing.T, newTarget func(t *testing.T) Target) {
-	groups := []struct {
+	type test struct {
 		name string
 		fn   func(t *testing.T, newTarget func(t *testing.T) Target)
-	}{
-		{"Modes", testModes},
-		{"Switches", testSwitches},
-		{"Options", testOptions},
-		{"EnqueueResults", testEnqueueResults},
-		{"EnqueueManyThousand", testEnqueueManyThousand},
-		{"Dedup", testDedup},
-		{"GroupCommit", testGroupCommit},
-		{"GroupCommitDuplicates", testGroupCommitDuplicates},
-		{"BadInput", testBadInput},
-		{"BatchOrder", testBatchOrder},
-		{"DequeueFilters", testDequeueFilters},
-		{"ConcurrentWorkers", testConcurrentWorkers},
-		{"LeasesAndFencing", testLeases},
-		{"Retries", testRetries},
-		{"RunAt", testRunAt},
-		{"StrictPartitions", testStrictPartitions},
-		{"StrictPartitionsConcurrent", testStrictConcurrent},
-		{"FairTenants", testFairTenants},
-		{"Leadership", testLeadership},
-		{"Backfill", testBackfill},
-		{"RollbackDrain", testRollbackDrain},
-		{"VerifyOnDequeue", testVerifyOnDequeue},
-		{"VerifyNoFalsePositives", testVerifyNoFalsePositives},
-		{"MultiNode", testMultiNode},
-		{"ClosedDatabase", testClosed},
-		{"EnqueueTx", testEnqueueTx},
-		{"PausedQueues", testPausedQueues}, // operator state (ops.go)
-		{"RetryJob", testRetryJob},
-		{"OperatorRecords", testOperatorRecords},
 	}
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) { g.fn(t, newTarget) })
+	areas := []struct {
+		name  string
+		tests []test
+	}{
+		{"EnqueueAndChains", []test{
+			{"EnqueueResults", testEnqueueResults},
+			{"EnqueueManyThousand", testEnqueueManyThousand},
+			{"Dedup", testDedup},
+			{"GroupCommit", testGroupCommit},
+			{"GroupCommitDuplicates", testGroupCommitDuplicates},
+			{"BadInput", testBadInput},
+			{"BatchOrder", testBatchOrder},
+			{"EnqueueTx", testEnqueueTx},
+			{"MultiNode", testMultiNode},
+		}},
+		{"LeaseAndTransitions", []test{
+			{"DequeueFilters", testDequeueFilters},
+			{"ConcurrentWorkers", testConcurrentWorkers},
+			{"LeasesAndFencing", testLeases},
+			{"Retries", testRetries},
+			{"RunAt", testRunAt},
+			{"StrictPartitions", testStrictPartitions},
+			{"StrictPartitionsConcurrent", testStrictConcurrent},
+			{"FairTenants", testFairTenants},
+			{"Leadership", testLeadership},
+			{"VerifyOnDequeue", testVerifyOnDequeue},
+			{"VerifyNoFalsePositives", testVerifyNoFalsePositives},
+			{"ClosedDatabase", testClosed},
+		}},
+		{"ModesAndReconciliation", []test{
+			{"Modes", testModes},
+			{"Switches", testSwitches},
+			{"Options", testOptions},
+			{"Backfill", testBackfill},
+			{"RollbackDrain", testRollbackDrain},
+		}},
+		{"Listing", []test{{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
+			runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
+		}}}},
+		{"AuditStore", []test{{"VerifyAndTamper", runAudit}}},
+		{"Tokens", []test{{"Tokens", func(t *testing.T, nt func(t *testing.T) Target) { testTokens(t, nt(t).Open(t)) }}}},
+		{"Operations", []test{
+			{"PausedQueues", testPausedQueues},
+			{"RetryJob", testRetryJob},
+			{"OperatorRecords", testOperatorRecords},
+		}},
+		{"ClockState", []test{
+			{"StateStore", func(t *testing.T, nt func(t *testing.T) Target) {
+				hlctest.TestStateStore(t, func(t *testing.T) hlc.StateStore { return nt(t).Open(t).HLCState() })
+			}},
+			{"ClosedDatabase", testClockStateClosed},
+		}},
+		{"Capabilities", []test{{"DeclaredAsAnswered", testCapabilities}}},
+	}
+	for _, a := range areas {
+		t.Run(a.name, func(t *testing.T) {
+			for _, tc := range a.tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, newTarget) })
+			}
+		})
+	}
+}
+
+// testClockStateClosed: the HLC state store of a closed backend fails,
+// naming the node, rather than answering 0 (which would let a restarted
+// clock reissue timestamps).
+func testClockStateClosed(t *testing.T, newTarget func(t *testing.T) Target) {
+	db := newTarget(t).Open(t)
+	s := db.HLCState()
+	_ = db.Close()
+	if _, err := s.Load(context.Background(), "n"); err == nil || !strings.Contains(err.Error(), "node n") {
+		t.Fatalf("Load on a closed database: %v; want an error naming node n", err)
+	}
+	if err := s.Save(context.Background(), "n", 1); err == nil {
+		t.Fatal("Save on a closed database succeeded")
+	}
+}
+
+// testCapabilities: what a backend declares it lacks, it answers with
+// driver.ErrNotSupported, and what it declares it has, it does.
+func testCapabilities(t *testing.T, newTarget func(t *testing.T) Target) {
+	ctx := context.Background()
+	listenCtx, stopListening := context.WithCancel(ctx)
+	defer stopListening()
+	db := newTarget(t).Open(t)
+	caps := db.Capabilities()
+	ch, err := db.Listen(listenCtx)
+	switch {
+	case caps.Listen && err != nil:
+		t.Errorf("Capabilities().Listen is true but Listen failed: %v", err)
+	case !caps.Listen && !errors.Is(err, driver.ErrNotSupported):
+		t.Errorf("Capabilities().Listen is false but Listen answered %v, want driver.ErrNotSupported", err)
+	case caps.Listen:
+		stopListening()
+		for range ch { // closed once ctx ends
+		}
+	}
+	now := time.UnixMilli(base)
+	led, err := db.TryLead(ctx, driver.LeadParams{Name: "capabilities", Holder: "a", Until: now.Add(time.Minute), Now: now})
+	switch {
+	case caps.Leadership && (err != nil || !led):
+		t.Errorf("Capabilities().Leadership is true but TryLead on a free duty = %v, %v", led, err)
+	case !caps.Leadership && !errors.Is(err, driver.ErrNotSupported):
+		t.Errorf("Capabilities().Leadership is false but TryLead answered %v, want driver.ErrNotSupported", err)
 	}
 }
 
@@ -160,7 +243,7 @@ func newHarness(t *testing.T, newTarget func(t *testing.T) Target) *harness {
 	t.Helper()
 	tg := newTarget(t)
 	if tg.Open == nil || tg.DB == nil || tg.Table == nil || tg.Placeholder == nil {
-		t.Fatalf("queuetest: Target %q is incomplete: Open, DB, Table and Placeholder are required", tg.Name)
+		t.Fatalf("drivertest: Target %q is incomplete: Open, DB, Table and Placeholder are required", tg.Name)
 	}
 	// A deadlocked backend fails the subtest instead of hanging the run.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -444,7 +527,7 @@ func millis(t *testing.T, v any) int64 {
 	case int64:
 		return x
 	}
-	t.Fatalf("queuetest: cannot read %T %v as a time", v, v)
+	t.Fatalf("drivertest: cannot read %T %v as a time", v, v)
 	return 0
 }
 

@@ -4,16 +4,17 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/ordo-sched/ordo/driver"
-	"github.com/ordo-sched/ordo/queue/queuetest"
+	"github.com/ordo-sched/ordo/driver/drivertest"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
-// TestConformance runs the backend conformance suite, each subtest on a
-// fresh database file of its own.
-func TestConformance(t *testing.T) {
-	queuetest.Run(t, func(t *testing.T) queuetest.Target {
+// TestDriver runs the conformance suite, each subtest on a fresh database
+// file of its own.
+func TestDriver(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
 		path := filepath.Join(t.TempDir(), "ordo.db")
 		open := func(t *testing.T) *sqlite.DB {
@@ -29,20 +30,21 @@ func TestConformance(t *testing.T) {
 		if _, err := raw.Migrate(ctx); err != nil {
 			t.Fatal(err)
 		}
-		return queuetest.Target{
+		return drivertest.Target{
 			Name:        "sqlite",
 			Open:        func(t *testing.T) driver.Driver { return open(t) },
 			DB:          raw.SQL, // its own connection to the same file
 			Table:       func(name string) string { return name },
 			Placeholder: func(int) string { return "?" },
-			Begin: func(t *testing.T, b driver.Driver) queuetest.Tx {
+			Time:        func(t time.Time) any { return t.UnixMilli() },
+			Begin: func(t *testing.T, b driver.Driver) drivertest.Tx {
 				// EnqueueTx takes a *sql.Tx of the backend's own handle.
 				tx, err := b.(*sqlite.DB).SQL.BeginTx(ctx, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() { _ = tx.Rollback() })
-				return queuetest.Tx{
+				return drivertest.Tx{
 					Tx: tx,
 					Exec: func(ctx context.Context, query string, args ...any) error {
 						_, err := tx.ExecContext(ctx, query, args...)
