@@ -1,0 +1,92 @@
+package ordo_test
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// readmeRunTimeout bounds building and running the README's program.
+const readmeRunTimeout = 3 * time.Minute
+
+// goBlocks returns the ```go blocks of README.md that are whole programs.
+func goBlocks(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile("(?s)```go\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+		if strings.HasPrefix(m[1], "package main\n") {
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// The README's handler program compiles against this tree and does what
+// the README says: on a fresh directory it runs the job it inserts, and
+// stops cleanly on Ctrl-C.
+func TestReadmeProgram(t *testing.T) {
+	blocks := goBlocks(t)
+	if len(blocks) != 1 {
+		t.Fatalf("README.md has %d whole Go programs, want 1 (the handler program)", len(blocks))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readmeRunTimeout)
+	defer cancel()
+
+	// A directory whose name starts with "_" is inside the module but
+	// outside ./..., so the program builds against this tree without
+	// becoming one of its packages.
+	dir, err := os.MkdirTemp(".", "_readme-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(blocks[0]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "readme")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./"+filepath.Base(dir)).CombinedOutput(); err != nil {
+		t.Fatalf("the README's program does not build: %v\n%s", err, out)
+	}
+
+	run := exec.CommandContext(ctx, bin)
+	run.Dir = t.TempDir() // its sqlite:ordo.db is created here
+	stdout, err := run.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	run.Stderr = &stderr
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	want := "sending to ada@example.com attempt 1"
+	lines := bufio.NewScanner(stdout)
+	seen := false
+	for !seen && lines.Scan() {
+		seen = lines.Text() == want
+	}
+	if !seen {
+		_ = run.Process.Kill()
+		_ = run.Wait()
+		t.Fatalf("the README's program ended without printing %q; stderr:\n%s", want, stderr.String())
+	}
+	if err := run.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() { // drain until it exits
+	}
+	if err := run.Wait(); err != nil {
+		t.Fatalf("after Ctrl-C the README's program exited with %v; stderr:\n%s", err, stderr.String())
+	}
+}
