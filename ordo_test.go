@@ -8,7 +8,7 @@ import (
 
 	"github.com/ordo-sched/ordo"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -17,7 +17,7 @@ func TestOpenBothBackends(t *testing.T) {
 	ctx := context.Background()
 	for name, url := range map[string]string{
 		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
-		"postgres": pgtest.NewDatabase(t),
+		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			q, err := ordo.Open(ctx, url, ordo.Config{Node: "n1", Hlc: queue.Options{EnableHlcOrdering: true, DualWriteMode: true}})

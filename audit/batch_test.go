@@ -13,7 +13,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -36,7 +36,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 	}
 	for name, url := range map[string]string{
 		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
-		"postgres": pgtest.NewDatabase(t),
+		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			db, err := store.Open(ctx, url)

@@ -13,7 +13,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
@@ -32,7 +32,7 @@ var benchWorkers = func() int { n, _ := strconv.Atoi(os.Getenv("ORDO_BENCH_WORKE
 func BenchmarkVerify1M(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.NewDatabase(b))
+	db, err := postgres.Open(ctx, testdb.NewDatabase(b))
 	if err != nil {
 		b.Fatal(err)
 	}

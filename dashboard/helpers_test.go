@@ -19,15 +19,12 @@ import (
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/service"
 )
 
 // backends runs f once per backend, each on a fresh database.
-func backends(t *testing.T, f func(t *testing.T, dbURL string)) {
-	t.Run("sqlite", func(t *testing.T) { f(t, "sqlite:"+filepath.Join(t.TempDir(), "ordo.db")) })
-	t.Run("postgres", func(t *testing.T) { f(t, pgtest.NewDatabase(t)) })
-}
+func backends(t *testing.T, f func(t *testing.T, dbURL string)) { testdb.EachBackend(t, f) }
 
 const (
 	acmeToken  = "acme-secret-token"  // configured, by hash

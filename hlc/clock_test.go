@@ -266,7 +266,7 @@ type dataBoundStore struct{ *MemoryStore }
 
 func (dataBoundStore) BoundWrittenWithData() bool { return true }
 
-// A clock on a DataBoundStore must never write (its caller may hold the
+// A clock on a store whose bound is written with the data must never write (its caller may hold the
 // only write lock), and must still start above the bound its owner wrote.
 func TestDataBoundStoreIsNeverWrittenByTheClock(t *testing.T) {
 	store := dataBoundStore{NewMemoryStore()}

@@ -92,7 +92,7 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (princip
 const TokenPrefix = "ordo_"
 
 // NewToken makes a token for tenant (or an admin token, with admin): its
-// text, shown to the user once, and the record a TokenStore keeps (its
+// text, shown to the user once, and the record driver.Tokens keeps (its
 // SHA-256, never its text). The text is "ordo_<id>_<secret>": the id,
 // which `ordo token list` shows and `ordo token revoke` takes, and 256
 // random bits.

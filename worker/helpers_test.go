@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/store/sqlite"
@@ -46,8 +46,7 @@ type env struct {
 	count func(ctx context.Context, sql string, arg any) (int, error)
 }
 
-// backends runs fn as a subtest on PostgreSQL and on SQLite. SQLite is
-// skipped, saying so, while store/sqlite does not implement driver.Driver.
+// backends runs fn as a parallel subtest on PostgreSQL and on SQLite.
 func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 	t.Helper()
 	t.Run("postgres", func(t *testing.T) {
@@ -63,7 +62,7 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 func newPostgresEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
+	url := testdb.NewDatabase(t)
 	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/worker"
@@ -129,7 +129,7 @@ func TestKillWorkerProcess(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.NewDatabase(t)
+	url := testdb.NewDatabase(t)
 	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/migrations"
 )
 
@@ -47,7 +47,7 @@ func TestDemoOnSQLite(t *testing.T) {
 func TestMigrateAndStatus(t *testing.T) {
 	for name, db := range map[string]string{
 		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
-		"postgres": pgtest.NewDatabase(t),
+		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, "migrate", "status", "--db", db)

@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -34,7 +34,7 @@ import (
 // keep enqueuing through their APIs.
 
 func TestRunbookPostgres(t *testing.T) {
-	walkRunbook(t, pgtest.NewDatabase(t), []string{"runbook-a", "runbook-b"})
+	walkRunbook(t, testdb.NewDatabase(t), []string{"runbook-a", "runbook-b"})
 }
 
 func TestRunbookSQLite(t *testing.T) {

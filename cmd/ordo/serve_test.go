@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -84,7 +84,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 func TestServeTokenAndJobsCommands(t *testing.T) {
 	for name, db := range map[string]string{
 		"sqlite":   "sqlite:" + filepath.Join(t.TempDir(), "ordo.db"),
-		"postgres": pgtest.NewDatabase(t),
+		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfgPath := filepath.Join(t.TempDir(), "ordo.yaml")

@@ -27,7 +27,7 @@ Tokens can also be configured by hash in Ordo:Auth:Tokens; token hash prints the
 	return cmd
 }
 
-// tokenStore opens the configured database as a TokenStore.
+// tokenStore opens the configured database for its API tokens.
 func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, driver.Tokens, error) {
 	cfg, _, err := loadConfig(g, cf.path, false)
 	if err != nil {

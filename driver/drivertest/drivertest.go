@@ -112,6 +112,9 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BatchOrder", testBatchOrder},
 			{"EnqueueTx", testEnqueueTx},
 			{"MultiNode", testMultiNode},
+			{"StoredRows", testStoredRows},
+			{"DedupAcrossSides", testDedupAcrossSides},
+			{"EnqueueTxWrongType", testEnqueueTxWrongType},
 		}},
 		{"LeaseAndTransitions", []test{
 			{"DequeueFilters", testDequeueFilters},
@@ -126,6 +129,11 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"VerifyOnDequeue", testVerifyOnDequeue},
 			{"VerifyNoFalsePositives", testVerifyNoFalsePositives},
 			{"ClosedDatabase", testClosed},
+			{"ClosedBackendCalls", testClosedBackendCalls},
+			{"StoredLeaseState", testStoredLeaseState},
+			{"StrictScheduledHead", testStrictScheduledHead},
+			{"ChainEntries", testChainEntries},
+			{"ConcurrentProducersAndWorkers", testConcurrentProducersAndWorkers},
 		}},
 		{"ModesAndReconciliation", []test{
 			{"Modes", testModes},
@@ -133,6 +141,8 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"Options", testOptions},
 			{"Backfill", testBackfill},
 			{"RollbackDrain", testRollbackDrain},
+			{"BackfillStaleListing", testBackfillStaleListing},
+			{"DrainRows", testDrainRows},
 		}},
 		{"Listing", []test{{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
 			runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
@@ -149,6 +159,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 				hlctest.TestStateStore(t, func(t *testing.T) hlc.StateStore { return nt(t).Open(t).HLCState() })
 			}},
 			{"ClosedDatabase", testClockStateClosed},
+			{"PersistedBound", testPersistedBound},
 		}},
 		{"Capabilities", []test{{"DeclaredAsAnswered", testCapabilities}}},
 	}
@@ -174,6 +185,53 @@ func testClockStateClosed(t *testing.T, newTarget func(t *testing.T) Target) {
 	if err := s.Save(context.Background(), "n", 1); err == nil {
 		t.Fatal("Save on a closed database succeeded")
 	}
+}
+
+// testPersistedBound: in every mode, a queue whose clock persists its
+// bound in the backend's own state store enqueues, deduplicates and runs
+// its jobs (the store does not wait for the enqueue holding the database),
+// and after the wall clock ran past the bound several times the persisted
+// bound is above the last timestamp issued.
+func testPersistedBound(t *testing.T, newTarget func(t *testing.T) Target) {
+	opts := slices.Clone(modes)
+	opts[3].VerifyOnDequeue = true
+	forModes(t, newTarget, opts, func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newPersistingNode("node-a", base, o)
+		var jobs []queue.Job
+		for i := range 50 {
+			jobs = append(jobs, job("acme", fmt.Sprint("p", i%3), i))
+		}
+		res := n.enqueueMany(jobs)
+		if one := n.enqueue(jobs[0]); !one.Deduplicated || one.JobID != res[0].JobID || one.THLC != res[0].THLC {
+			t.Errorf("dedup: %+v vs %+v", one, res[0])
+		}
+		for range 5 { // past the persisted bound, every time
+			n.advance(3 * time.Second)
+			n.enqueue(queue.Job{TenantID: "acme", Kind: "tick", Payload: fmt.Appendf(nil, `{"t":%d}`, n.wall.UnixMilli())})
+		}
+		bound, err := n.b.HLCState().Load(h.ctx, "node-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := n.clock.Current(); o.Mode().WritesHlc() && bound <= c.Physical {
+			t.Errorf("persisted bound %d is not above the last issued timestamp %v", bound, c)
+		}
+		n.advance(time.Second)
+		done := 0
+		for range 100 {
+			ls := n.dequeue(queue.DequeueOptions{Limit: 7})
+			if len(ls) == 0 {
+				break
+			}
+			for _, l := range ls {
+				n.complete(l)
+				done++
+			}
+		}
+		if done != 55 {
+			t.Errorf("completed %d, want 55", done)
+		}
+	})
 }
 
 // testCapabilities: what a backend declares it lacks, it answers with
@@ -387,6 +445,46 @@ func (h *harness) newNode(name string, wallMs int64, opts queue.Options, cfg ...
 		h.t.Fatalf("queue.New(%+v) on %s: %v", opts, h.tg.Name, err)
 	}
 	return &node{h: h, name: name, q: q, b: b, wall: wall, clock: clock}
+}
+
+// newPersistingNode is newNode with a clock that persists its upper bound
+// in the node's backend (Store: b.HLCState()), as `ordo serve` runs it: on
+// a backend whose bound is written with the data, from inside the
+// enqueue's own transaction.
+func (h *harness) newPersistingNode(name string, wallMs int64, opts queue.Options) *node {
+	h.t.Helper()
+	b := h.tg.Open(h.t)
+	wall := hlc.NewManualClock(wallMs)
+	clock, err := hlc.New(h.ctx, hlc.Config{Node: name, Wall: wall, Store: b.HLCState(), StoreTimeout: 2 * time.Second})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	q, err := queue.New(h.ctx, queue.Config{Backend: b, Clock: clock, Options: opts, Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
+	if err != nil {
+		h.t.Fatalf("queue.New(%+v) on %s: %v", opts, h.tg.Name, err)
+	}
+	return &node{h: h, name: name, q: q, b: b, wall: wall, clock: clock}
+}
+
+// prepared builds the backend's input for j as the Queue would, created
+// and due now.
+func (n *node) prepared(j queue.Job) *driver.Prepared {
+	n.h.t.Helper()
+	canonical, err := chain.Canonicalize(j.Payload)
+	if err != nil {
+		n.h.t.Fatal(err)
+	}
+	ph, err := chain.PayloadHash(canonical)
+	if err != nil {
+		n.h.t.Fatal(err)
+	}
+	now := n.now()
+	p := &driver.Prepared{TenantID: j.TenantID, PartitionKey: j.PartitionKey, Kind: j.Kind, IdempotencyKey: j.IdempotencyKey, Payload: canonical,
+		PayloadHash: ph, RunAt: now, MaxAttempts: 25, Status: driver.StatusPending, CreatedAt: now}
+	if p.JobID, err = chain.JobID(p.TenantID, p.PartitionKey, p.Kind, p.IdempotencyKey, ph); err != nil {
+		n.h.t.Fatal(err)
+	}
+	return p
 }
 
 func (n *node) now() time.Time          { return time.UnixMilli(n.wall.UnixMilli()) }

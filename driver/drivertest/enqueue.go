@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -454,6 +456,159 @@ func testGroupCommitDuplicates(t *testing.T, newTarget func(t *testing.T) Target
 		}
 		if got := h.rows(); got != want {
 			t.Errorf("after %d concurrent enqueues of %d jobs: %v, want %v", N, distinct, got, want)
+		}
+	})
+}
+
+// testStoredRows: in dual-write, an enqueue stores on each side what the
+// job is: the log entry keeps the enqueue time and the idempotency key
+// (NULL without one); the legacy row keeps the partition as project_id
+// (NULL for the default partition), the payload hash as payload_digest,
+// the status, no attempts, created_at and run_at; job_state keeps the
+// status and the entry's t_hlc.
+func testStoredRows(t *testing.T, newTarget func(t *testing.T) Target) {
+	forModes(t, newTarget, modes[1:3], func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newNode("node-a", base, o)
+		type stored struct {
+			j       queue.Job
+			r       queue.EnqueueResult
+			created int64
+			status  queue.Status
+		}
+		var all []stored
+		for round := range 3 {
+			var batch []queue.Job
+			for i := range 9 {
+				batch = append(batch, queue.Job{TenantID: []string{"acme", "beta"}[i%2], PartitionKey: []string{"", "eu", "us"}[i%3],
+					Kind: "report", Payload: fmt.Appendf(nil, `{"round":%d,"i":%d}`, round, i)})
+			}
+			if round == 1 {
+				batch = append(batch,
+					queue.Job{TenantID: "acme", PartitionKey: "eu", Kind: "mail", Payload: []byte(`{"to":"x"}`), IdempotencyKey: "welcome-1"},
+					queue.Job{TenantID: "acme", Kind: "later", Payload: []byte(`{}`), RunAt: n.now().Add(time.Hour)})
+			}
+			for i, r := range n.enqueueMany(batch) {
+				s := stored{j: batch[i], r: r, created: n.wall.UnixMilli(), status: queue.StatusPending}
+				if !batch[i].RunAt.IsZero() {
+					s.status = queue.StatusScheduled
+				}
+				all = append(all, s)
+			}
+			n.advance(10 * time.Millisecond)
+		}
+		idx := byJob(h.verifyChains())
+		if len(idx) != len(all) {
+			t.Fatalf("%d log entries for %d jobs", len(idx), len(all))
+		}
+		for _, s := range all {
+			id := s.r.JobID
+			e, ok := idx[id]
+			h.checkResult(s.r, e, ok)
+			if s.r.Deduplicated || e.Node != "node-a" || e.CreatedAt != s.created {
+				t.Errorf("job %s: result %+v, entry node %q created_at %d; want written by node-a at %d", id, s.r, e.Node, e.CreatedAt, s.created)
+			}
+			var key sql.NullString
+			if err := h.tg.DB.QueryRowContext(h.ctx, h.sql("SELECT idempotency_key FROM {scheduler_log} WHERE job_id = ?"), id.String()).Scan(&key); err != nil {
+				t.Fatal(err)
+			}
+			if key.Valid != (s.j.IdempotencyKey != "") || key.String != s.j.IdempotencyKey {
+				t.Errorf("job %s: scheduler_log.idempotency_key %v, want %q (NULL when empty)", id, key, s.j.IdempotencyKey)
+			}
+			var project sql.NullString
+			var digest, status string
+			var attempts int64
+			var created, runAt any
+			if err := h.tg.DB.QueryRowContext(h.ctx, h.sql("SELECT project_id, payload_digest, status, attempts, created_at, run_at FROM {jobs} WHERE id = ?"),
+				id.String()).Scan(&project, &digest, &status, &attempts, &created, &runAt); err != nil {
+				t.Fatalf("legacy row of %s: %v", id, err)
+			}
+			ph, _ := chain.PayloadHash(s.j.Payload)
+			wantRunAt := s.created
+			if !s.j.RunAt.IsZero() {
+				wantRunAt = s.j.RunAt.UnixMilli()
+			}
+			if project.Valid != (s.j.PartitionKey != "") || project.String != s.j.PartitionKey || digest != ph.String() || status != string(s.status) ||
+				attempts != 0 || millis(t, created) != s.created || millis(t, runAt) != wantRunAt {
+				t.Errorf("job %s: legacy row (project_id %v, digest %s, %s, attempts %d, created_at %d, run_at %d), want (%q, %s, %s, 0, %d, %d)",
+					id, project, digest, status, attempts, millis(t, created), millis(t, runAt), s.j.PartitionKey, ph, s.status, s.created, wantRunAt)
+			}
+			var stateStatus, stateTHLC string
+			if err := h.tg.DB.QueryRowContext(h.ctx, h.sql("SELECT status, t_hlc FROM {job_state} WHERE job_id = ?"), id.String()).Scan(&stateStatus, &stateTHLC); err != nil {
+				t.Fatalf("job_state of %s: %v", id, err)
+			}
+			if stateStatus != string(s.status) || stateTHLC != e.THLC {
+				t.Errorf("job %s: job_state (%s, %s), want (%s, the entry's %s)", id, stateStatus, stateTHLC, s.status, e.THLC)
+			}
+		}
+	})
+}
+
+// testDedupAcrossSides: a job already on one side is a duplicate when the
+// backend is asked to write it to the other, and its result is what is
+// stored: no t_hlc and no link for a legacy-only job (and no entry is made
+// for it), the stored t_hlc and link for a job with an entry, whichever
+// sides the batch writes. (Driver level: Queue.SetOptions reconciles the
+// sides when the mode changes, which would hide the case.)
+func testDedupAcrossSides(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[1])
+		j1, j2, j3 := n.prepared(job("acme", "", 1)), n.prepared(job("acme", "", 2)), n.prepared(job("acme", "eu", 3))
+		enqueue := func(legacy, hlcSide bool, jobs ...*driver.Prepared) []driver.EnqueueResult {
+			t.Helper()
+			res, err := n.b.Enqueue(h.ctx, driver.NewEnqueueBatch(jobs, legacy, hlcSide, n.clock, n.now()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res) != len(jobs) {
+				t.Fatalf("%d results for %d jobs", len(res), len(jobs))
+			}
+			return res
+		}
+		if r := enqueue(true, false, j1); r[0].Deduplicated || r[0].THLC != "" {
+			t.Fatalf("legacy-only enqueue: %+v", r[0])
+		}
+		// (The same job twice in one backend batch is checked on SQLite
+		// only: the PostgreSQL backend fails such a batch with a unique
+		// violation on job_state; see store/sqlite/sqlite_only_test.go.)
+		r := enqueue(true, true, j1, j2)
+		if !r[0].Deduplicated || r[0].THLC != "" || r[0].Link != (chain.Hash{}) {
+			t.Errorf("legacy-only job enqueued again to both sides: %+v, want deduplicated without t_hlc or link", r[0])
+		}
+		if r2 := enqueue(true, true, j2); r[1].Deduplicated || r[1].THLC == "" || !r2[0].Deduplicated || r2[0].THLC != r[1].THLC || r2[0].Link != r[1].Link {
+			t.Errorf("enqueued, then again: %+v then %+v", r[1], r2[0])
+		}
+		if r := enqueue(false, true, j3); r[0].Deduplicated || r[0].THLC == "" {
+			t.Errorf("HLC-only enqueue: %+v", r[0])
+		}
+		stored := byJob(h.verifyChains())
+		r = enqueue(true, false, j3, j2)
+		for i, j := range []*driver.Prepared{j3, j2} {
+			e := stored[j.JobID]
+			if !r[i].Deduplicated || r[i].JobID != j.JobID || r[i].THLC != e.THLC || string(r[i].Link[:]) != string(e.Link) {
+				t.Errorf("legacy-only enqueue of job %d with an entry: %+v, want the stored entry (t_hlc %s, link %x) deduplicated", i, r[i], e.THLC, e.Link)
+			}
+		}
+		if got, want := h.rows(), (rows{Jobs: 2, Log: 2, State: 2, Heads: 2}); got != want {
+			t.Errorf("rows %v, want %v (j1 and j2 legacy; j2 and j3 on the HLC side)", got, want)
+		}
+		h.verifyChains()
+	})
+}
+
+// testEnqueueTxWrongType: EnqueueTx with something that is not the
+// backend's transaction type is an error.
+func testEnqueueTxWrongType(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[1])
+		b := driver.NewEnqueueBatch(nil, true, true, n.clock, n.now())
+		if _, err := n.b.EnqueueTx(h.ctx, "not a tx", b); err == nil {
+			t.Error("backend EnqueueTx accepted a string as its transaction")
+		}
+		if _, err := n.q.EnqueueTx(h.ctx, "not a tx", job("acme", "", 1)); err == nil {
+			t.Error("Queue.EnqueueTx accepted a string as its transaction")
+		}
+		if got := h.rows(); got != (rows{}) {
+			t.Errorf("rows %v after refused EnqueueTx calls", got)
 		}
 	})
 }

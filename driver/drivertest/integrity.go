@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -282,6 +283,9 @@ func testClosed(t *testing.T, newTarget func(t *testing.T) Target) {
 			if errors.Is(err, queue.ErrLeaseLost) || errors.Is(err, queue.ErrJobNotFound) || errors.Is(err, queue.ErrJobFinished) {
 				t.Errorf("%s on a closed backend: %v; a closed database must not look like a lost lease or a missing job", c.name, err)
 			}
+			if err != nil && !errors.Is(err, queue.ErrClosed) {
+				t.Errorf("%s on a closed backend: %v; want an error wrapping ErrClosed, as every backend answers", c.name, err)
+			}
 		}
 
 		// A new handle finds exactly what was committed before the close.
@@ -311,6 +315,123 @@ func testClosed(t *testing.T, newTarget func(t *testing.T) Target) {
 		}
 		if err := noPanic(t, "Dequeue on a closed Queue", func() error { _, err := c.q.Dequeue(h.ctx, queue.DequeueOptions{}); return err }); err == nil {
 			t.Errorf("Dequeue on a closed Queue succeeded")
+		}
+	})
+}
+
+// testChainEntries: Dequeue with WithChain hands each lease its log entry
+// as stored (position, t_hlc, link, payload hash, sequence number, and its
+// predecessor's link, or the genesis marks) on either read order, so that
+// queue.VerifyEntry passes honest entries and catches a tampered payload;
+// the withheld job then reads as chain_violation with the reason, on both
+// sides (failed on the legacy side), with its entry and stored payload.
+func testChainEntries(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[1])
+		var jobs []uuid.UUID
+		for i := range 3 {
+			jobs = append(jobs, n.enqueue(job("acme", "", i)).JobID)
+		}
+		stored := byJob(h.verifyChains())
+		tampered := jobs[2]
+		if got := h.exec(`UPDATE {scheduler_log} SET payload = ? WHERE job_id = ?`, `{"n":99}`, tampered.String()); got != 1 {
+			t.Fatalf("tampering changed %d rows", got)
+		}
+		for _, hlcOrder := range []bool{true, false} {
+			ls, err := n.b.Dequeue(h.ctx, driver.DequeueParams{HLCOrder: hlcOrder, WithChain: true, Limit: 3, Owner: "worker-1",
+				Token: uuid.New(), Now: n.now(), LeaseUntil: n.now().Add(30 * time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ls) != 3 {
+				t.Fatalf("hlc=%v: leased %d, want 3", hlcOrder, len(ls))
+			}
+			for _, l := range ls {
+				e, s := l.Chain, stored[l.JobID]
+				if e == nil || e.Pos != s.Pos || e.THLC != s.THLC || string(e.Link[:]) != string(s.Link) || string(e.PayloadHash[:]) != string(s.PayloadHash) || e.Seq == 0 {
+					t.Fatalf("hlc=%v: chain entry %+v, stored %+v", hlcOrder, e, s)
+				}
+				if e.Pos == 0 && (!e.PrevLinkNull || e.HasPredecessor) || e.Pos > 0 && (e.PrevLinkNull || !e.HasPredecessor || e.PredecessorLink != e.PrevLink) {
+					t.Errorf("hlc=%v: predecessor fields of %+v", hlcOrder, e)
+				}
+				reason := queue.VerifyEntry(l.JobID, e)
+				if (reason != "") != (l.JobID == tampered) {
+					t.Errorf("hlc=%v: entry %d: VerifyEntry = %q", hlcOrder, e.Pos, reason)
+				}
+				if reason != "" {
+					if err := n.b.MarkChainViolation(h.ctx, driver.ViolationParams{JobID: l.JobID, Token: l.Token, Reason: reason, Now: n.now()}); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := n.b.TransitionJob(h.ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: driver.StatusScheduled, RunAt: n.now(), Now: n.now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if hlcOrder { // put the withheld job back for the legacy-read round
+				h.exec("UPDATE {job_state} SET status = 'pending' WHERE job_id = ?", tampered.String())
+				h.exec("UPDATE {jobs} SET status = 'pending' WHERE id = ?", tampered.String())
+			}
+		}
+		info := n.expectStatus(tampered, queue.StatusChainViolation)
+		p, _ := chain.Canonicalize(info.Payload)
+		if !strings.HasPrefix(info.LastError, "chain violation: payload hash mismatch") || !info.InHLC || !info.InLegacy || info.Chain == nil || string(p) != `{"n":99}` {
+			t.Errorf("violating job: %+v; want the reason, both sides, its entry and the stored payload", info)
+		}
+	})
+}
+
+// testClosedBackendCalls: every method of a closed backend, called
+// directly, fails with an error wrapping driver.ErrClosed (a caller's
+// transaction that has ended counts as closed too), on every backend.
+func testClosedBackendCalls(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[1])
+		rJ := n.enqueue(job("acme", "", 1))
+		var tx any
+		if h.tg.Begin != nil {
+			btx := h.tg.Begin(t, n.b)
+			if err := btx.Rollback(h.ctx); err != nil {
+				t.Fatal(err)
+			}
+			tx = btx.Tx
+		}
+		if err := n.b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ctx, now := h.ctx, n.now()
+		id, token := rJ.JobID, uuid.New()
+		b := driver.NewEnqueueBatch([]*driver.Prepared{n.prepared(job("acme", "", 2))}, true, true, n.clock, now)
+		calls := map[string]func() error{
+			"Enqueue": func() error { _, err := n.b.Enqueue(ctx, b); return err },
+			"Dequeue": func() error { _, err := n.b.Dequeue(ctx, driver.DequeueParams{Limit: 1, Now: now}); return err },
+			"TransitionJob": func() error {
+				return n.b.TransitionJob(ctx, driver.Transition{JobID: id, Token: token, Status: driver.StatusSucceeded, Now: now})
+			},
+			"ExtendLease": func() error {
+				return n.b.ExtendLease(ctx, driver.ExtendParams{JobID: id, Token: token, Until: now, Now: now})
+			},
+			"CancelJob":     func() error { return n.b.CancelJob(ctx, driver.CancelParams{JobID: id, Now: now}) },
+			"RescueExpired": func() error { _, err := n.b.RescueExpired(ctx, driver.RescueParams{Now: now, Limit: 10}); return err },
+			"MarkChainViolation": func() error {
+				return n.b.MarkChainViolation(ctx, driver.ViolationParams{JobID: id, Token: token, Reason: "x", Now: now})
+			},
+			"GetJob":        func() error { _, err := n.b.GetJob(ctx, driver.JobRef{JobID: id}); return err },
+			"LegacyOnly":    func() error { _, err := n.b.LegacyOnly(ctx, "", 10); return err },
+			"Backfill":      func() error { _, err := n.b.Backfill(ctx, b); return err },
+			"DrainToLegacy": func() error { _, err := n.b.DrainToLegacy(ctx, 10, now); return err },
+			"TryLead": func() error {
+				_, err := n.b.TryLead(ctx, driver.LeadParams{Name: "x", Holder: "a", Until: now, Now: now})
+				return err
+			},
+		}
+		if tx != nil {
+			calls["EnqueueTx"] = func() error { _, err := n.b.EnqueueTx(ctx, tx, b); return err }
+		}
+		for name, call := range calls {
+			if err := noPanic(t, name+" on a closed backend", call); !errors.Is(err, driver.ErrClosed) {
+				t.Errorf("%s on a closed database: %v, want ErrClosed", name, err)
+			}
 		}
 	})
 }

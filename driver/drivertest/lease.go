@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -331,5 +332,221 @@ func testStrictPartitions(t *testing.T, newTarget func(t *testing.T) Target) {
 		if l, s := h.unfinished(); l+s != 0 {
 			t.Errorf("unfinished after all: %d legacy, %d hlc", l, s)
 		}
+	})
+}
+
+// side is a job's row on one side, as stored.
+type side struct {
+	Status    string
+	Attempts  int64
+	RunAt     int64 // Unix ms
+	LastError string
+	Token     string // "" when NULL
+}
+
+// bothSides reads a job's row on the legacy side and on the HLC side and
+// fails the test unless both exist.
+func (h *harness) bothSides(id uuid.UUID) [2]side {
+	h.t.Helper()
+	var out [2]side
+	for i, q := range []string{
+		"SELECT status, attempts, run_at, COALESCE(last_error, ''), COALESCE(CAST(lease_token AS TEXT), '') FROM {jobs} WHERE id = ?",
+		"SELECT status, attempts, run_at, COALESCE(last_error, ''), COALESCE(CAST(lease_token AS TEXT), '') FROM {job_state} WHERE job_id = ?",
+	} {
+		var runAt any
+		s := &out[i]
+		if err := h.tg.DB.QueryRowContext(h.ctx, h.sql(q), id.String()).Scan(&s.Status, &s.Attempts, &runAt, &s.LastError, &s.Token); err != nil {
+			h.t.Fatalf("%s (job %s): %v", q, id, err)
+		}
+		s.RunAt = millis(h.t, runAt)
+	}
+	return out
+}
+
+// expectSides checks a job's row on both sides against want.
+func (h *harness) expectSides(what string, id uuid.UUID, want side) {
+	h.t.Helper()
+	for i, got := range h.bothSides(id) {
+		if got != want {
+			h.t.Errorf("%s: %s row of job %s is %+v, want %+v", what, []string{"legacy", "job_state"}[i], id, got, want)
+		}
+	}
+}
+
+// testStoredLeaseState: with both sides written, every lease change lands
+// on both rows exactly: the lease (status, attempts, token), a rescue
+// (pending now, the attempt kept, the reason, the lease cleared), a rescue
+// of a last attempt, the rescuer's limit, a retry, a snooze that gives the
+// attempt back, and a cancellation (its reason, the lease cleared). A
+// stale holder's MarkChainViolation changes nothing.
+func testStoredLeaseState(t *testing.T, newTarget func(t *testing.T) Target) {
+	forModes(t, newTarget, modes[1:3], func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newNode("node-a", base, o)
+		lease := queue.DequeueOptions{Owner: "worker-1", LeaseFor: 30 * time.Second}
+
+		// A lease, rescued, and fenced.
+		created := n.now()
+		r := n.enqueue(job("fence", "", 1))
+		n.advance(time.Millisecond)
+		l1 := n.one("fence", lease)
+		if !l1.CreatedAt.Equal(created) || l1.Chain != nil || l1.Attempt != 1 || l1.MaxAttempts != 25 {
+			t.Errorf("lease %+v: want created_at %v, attempt 1 of 25, no chain entry without VerifyOnDequeue", l1, created)
+		}
+		h.expectSides("leased", r.JobID, side{Status: "running", Attempts: 1, RunAt: created.UnixMilli(), Token: l1.Token.String()})
+		n.advance(31 * time.Second)
+		if rr, err := n.b.RescueExpired(h.ctx, driver.RescueParams{Now: n.now(), Limit: 10}); err != nil || rr.Rescued != 1 || rr.Failed != 0 {
+			t.Fatalf("RescueExpired: %+v, %v; want 1 rescued", rr, err)
+		}
+		h.expectSides("rescued", r.JobID, side{Status: "pending", Attempts: 1, RunAt: n.now().UnixMilli(), LastError: "lease expired (owner worker-1)"})
+		l2 := n.one("fence", queue.DequeueOptions{Owner: "worker-2", LeaseFor: 30 * time.Second})
+		if l2.Attempt != 2 {
+			t.Errorf("second lease: attempt %d, want 2", l2.Attempt)
+		}
+		// A stale holder's MarkChainViolation changes nothing and says so,
+		// as a stale TransitionJob does.
+		if err := n.b.MarkChainViolation(h.ctx, driver.ViolationParams{JobID: r.JobID, Token: l1.Token, Reason: "x", Now: n.now()}); !errors.Is(err, driver.ErrLeaseLost) {
+			t.Errorf("stale holder's MarkChainViolation: %v, want ErrLeaseLost", err)
+		}
+		l2x, err := n.q.Extend(h.ctx, l2, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := n.expectStatus(r.JobID, queue.StatusRunning); info.LeaseToken != l2.Token || info.LeaseOwner != "worker-2" ||
+			info.LeaseExpiresAt.UnixMilli() != n.now().Add(time.Hour).UnixMilli() || info.Attempts != 2 {
+			t.Errorf("after Extend: %+v; want worker-2's lease until %v, attempts 2", info, n.now().Add(time.Hour))
+		}
+		n.complete(l2x)
+		if info := n.expectStatus(r.JobID, queue.StatusSucceeded); info.LeaseToken != (uuid.UUID{}) || !info.InLegacy || !info.InHLC {
+			t.Errorf("after completion: %+v; want the lease cleared, on both sides", info)
+		}
+
+		// The rescuer's limit, and a last attempt expiring.
+		last := job("rescue", "", 0)
+		last.MaxAttempts = 1
+		rl := n.enqueue(last)
+		var others []uuid.UUID
+		for i := 1; i <= 3; i++ {
+			others = append(others, n.enqueue(job("rescue", "", i)).JobID)
+		}
+		if ls := n.dequeue(queue.DequeueOptions{TenantID: "rescue", Owner: "worker-1", Limit: 10, LeaseFor: 30 * time.Second}); len(ls) != 4 {
+			t.Fatalf("leased %d, want 4", len(ls))
+		}
+		n.advance(time.Minute)
+		rr1, err := n.b.RescueExpired(h.ctx, driver.RescueParams{Now: n.now(), Limit: 3})
+		if err != nil || rr1.Rescued+rr1.Failed != 3 {
+			t.Fatalf("RescueExpired(Limit 3): %+v, %v; want 3 jobs", rr1, err)
+		}
+		rr2, err := n.b.RescueExpired(h.ctx, driver.RescueParams{Now: n.now(), Limit: 3})
+		if err != nil || rr2.Rescued+rr2.Failed != 1 || rr1.Rescued+rr2.Rescued != 3 || rr1.Failed+rr2.Failed != 1 {
+			t.Fatalf("second RescueExpired: %+v, %v after %+v; want 3 rescued and 1 failed in all", rr2, err, rr1)
+		}
+		for _, s := range h.bothSides(rl.JobID) {
+			if s.Status != "failed" || s.LastError != "lease expired on the last attempt (owner worker-1)" {
+				t.Errorf("last attempt expired: row %+v, want failed with the reason", s)
+			}
+		}
+		if got := n.dequeue(queue.DequeueOptions{TenantID: "rescue", Limit: 10}); !sameSet(ids(got), others) {
+			t.Errorf("after the rescue leased %v, want the three with attempts left", ids(got))
+		}
+
+		// A retry, a snooze to now, and cancellations.
+		a, b, c := n.enqueue(job("moves", "", 1)).JobID, n.enqueue(job("moves", "", 2)).JobID, n.enqueue(job("moves", "", 3)).JobID
+		held := map[uuid.UUID]queue.Lease{}
+		for _, l := range n.dequeue(queue.DequeueOptions{TenantID: "moves", Limit: 10, LeaseFor: time.Hour}) {
+			held[l.JobID] = l
+		}
+		if len(held) != 3 {
+			t.Fatalf("leased %d, want 3", len(held))
+		}
+		if err := n.b.TransitionJob(h.ctx, driver.Transition{JobID: a, Token: held[a].Token, Status: driver.StatusScheduled,
+			RunAt: n.now().Add(time.Minute), Error: "boom", Now: n.now()}); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.b.TransitionJob(h.ctx, driver.Transition{JobID: b, Token: held[b].Token, Status: driver.StatusScheduled,
+			RunAt: n.now(), UndoAttempt: true, Now: n.now()}); err != nil {
+			t.Fatal(err)
+		}
+		h.expectSides("retry", a, side{Status: "scheduled", Attempts: 1, RunAt: n.now().Add(time.Minute).UnixMilli(), LastError: "boom"})
+		for _, s := range h.bothSides(b) {
+			if s.Status != "pending" || s.Attempts != 0 || s.LastError != "" || s.Token != "" {
+				t.Errorf("snooze to now: row %+v, want pending, attempt given back, no error, no lease", s)
+			}
+		}
+		if err := n.q.Cancel(h.ctx, a, "not needed"); err != nil {
+			t.Fatal(err)
+		}
+		if info := n.expectStatus(a, queue.StatusCancelled); info.LastError != "not needed" {
+			t.Errorf("cancelled job: last_error %q, want the reason", info.LastError)
+		}
+		if err := n.q.Cancel(h.ctx, c, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.q.Complete(h.ctx, held[c]); !errors.Is(err, queue.ErrLeaseLost) {
+			t.Errorf("holder of a cancelled job: %v, want ErrLeaseLost", err)
+		}
+		for _, s := range h.bothSides(c) {
+			if s.Status != "cancelled" || s.Token != "" {
+				t.Errorf("cancelled running job: row %+v, want cancelled with the lease cleared", s)
+			}
+		}
+	})
+}
+
+// testStrictScheduledHead: under strict partitions a head scheduled for
+// later blocks its partition until due; a partition is a tenant's (the
+// same key in two tenants is two partitions), the default partition "" is
+// one too; priority never jumps a partition's queue; a failed head retries
+// before its successors; and without strict partitions the jobs behind a
+// running head run beside it.
+func testStrictScheduledHead(t *testing.T, newTarget func(t *testing.T) Target) {
+	forModes(t, newTarget, modes, func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newNode("node-a", base, o, func(c *queue.Config) {
+			c.Backoff = func(int) time.Duration { return time.Minute }
+		})
+		mk := func(tenant, partition string, i int, mods ...func(*queue.Job)) uuid.UUID {
+			j := job(tenant, partition, i)
+			for _, m := range mods {
+				m(&j)
+			}
+			return n.enqueue(j).JobID
+		}
+		x1 := mk("acme", "p1", 1)
+		y1 := mk("acme", "p2", 2)
+		z1 := mk("beta", "p1", 3, func(j *queue.Job) { j.RunAt = n.now().Add(time.Hour) })
+		d1 := mk("beta", "", 4)
+		n.advance(time.Millisecond)
+		x2 := mk("acme", "p1", 5, func(j *queue.Job) { j.Priority = 9 }) // later in its partition: priority does not jump the queue
+		y2 := mk("acme", "p2", 6)
+		z2 := mk("beta", "p1", 7)
+		strict := queue.DequeueOptions{StrictPartitions: true, Limit: 100}
+		expect := func(what string, got []queue.Lease, want ...uuid.UUID) {
+			t.Helper()
+			if !sameSet(ids(got), want) {
+				t.Fatalf("%s: leased %v, want %v", what, ids(got), want)
+			}
+		}
+		got := n.dequeue(strict)
+		expect("strict dequeue (z1 waits for its run_at and blocks z2)", got, x1, y1, d1)
+		expect("strict dequeue while every head runs or waits", n.dequeue(strict))
+		byID := map[uuid.UUID]queue.Lease{}
+		for _, l := range got {
+			byID[l.JobID] = l
+		}
+		if fr, err := n.q.Fail(h.ctx, byID[x1], errors.New("boom"), queue.FailOptions{}); err != nil || !fr.Retried {
+			t.Fatalf("Fail x1: %+v, %v", fr, err)
+		}
+		n.complete(byID[y1])
+		expect("x1 waits for its retry, x2 behind it", n.dequeue(strict), y2)
+		n.advance(time.Minute)
+		got = n.dequeue(strict)
+		expect("after the retry delay", got, x1)
+		if got[0].Attempt != 2 {
+			t.Errorf("x1 retried as attempt %d, want 2", got[0].Attempt)
+		}
+		n.complete(got[0])
+		expect("after x1", n.dequeue(strict), x2)
+		n.advance(time.Hour)
+		expect("z1 due", n.dequeue(strict), z1)
+		expect("non-strict dequeue beside the running z1", n.dequeue(queue.DequeueOptions{Limit: 100}), z2)
 	})
 }

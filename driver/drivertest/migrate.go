@@ -1,12 +1,15 @@
 package drivertest
 
 import (
+	"database/sql"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -265,6 +268,160 @@ func testRollbackDrain(t *testing.T, newTarget func(t *testing.T) Target) {
 		n.complete(l)
 		if l, s := h.unfinished(); l+s != 0 {
 			t.Errorf("unfinished after draining: %d legacy, %d hlc", l, s)
+		}
+	})
+}
+
+// legacyPrepared turns a listed legacy job into the input of a backfill,
+// as Queue.Backfill does.
+func legacyPrepared(t *testing.T, li driver.JobInfo) *driver.Prepared {
+	t.Helper()
+	hash, err := chain.PayloadHash(li.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &driver.Prepared{TenantID: li.TenantID, PartitionKey: li.PartitionKey, Kind: li.Kind, Payload: li.Payload, PayloadHash: hash,
+		JobID: li.JobID, Priority: li.Priority, RunAt: li.RunAt, MaxAttempts: li.MaxAttempts, Status: li.Status, CreatedAt: li.CreatedAt,
+		Attempts: li.Attempts, LeaseOwner: li.LeaseOwner, LeaseToken: li.LeaseToken, LeaseExpiresAt: li.LeaseExpiresAt, LastError: li.LastError}
+}
+
+func infoIDs(infos []driver.JobInfo) []uuid.UUID {
+	out := make([]uuid.UUID, len(infos))
+	for i, li := range infos {
+		out[i] = li.JobID
+	}
+	return out
+}
+
+// testBackfillStaleListing: LegacyOnly lists the unfinished legacy jobs
+// oldest first, with their lease, optionally of one tenant; a backfill of
+// a listing that went stale (a job was leased after it was listed) copies
+// each job's state as it is when the backfill runs, keeps created_at, and
+// a second backfill of the same listing adds nothing.
+func testBackfillStaleListing(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[0])
+		done := job("a", "", 5)
+		done.Priority = 100
+		rDone := n.enqueue(done)
+		n.complete(n.one("a", queue.DequeueOptions{}))
+		n.advance(time.Millisecond)
+		a1 := n.enqueue(job("a", "", 1)).JobID
+		a1Created := n.now()
+		n.advance(time.Millisecond)
+		a2 := n.enqueue(job("a", "eu", 2)).JobID
+		n.advance(time.Millisecond)
+		rs := n.enqueueMany([]queue.Job{job("a", "", 3), job("b", "", 4)})
+		a3, b1 := rs[0].JobID, rs[1].JobID
+		b1Created := n.now()
+		running := n.one("b", queue.DequeueOptions{Owner: "worker-1", LeaseFor: time.Minute})
+
+		listed, err := n.b.LegacyOnly(h.ctx, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := infoIDs(listed); len(got) != 4 || got[0] != a1 || got[1] != a2 || !sameSet(got[2:], []uuid.UUID{a3, b1}) {
+			t.Fatalf("LegacyOnly listed %v, want a1, a2, then a3 and b1 (oldest first, the finished job left out)", got)
+		}
+		for _, li := range listed {
+			if li.JobID == b1 && (li.Status != driver.StatusRunning || li.Attempts != 1 || li.LeaseToken != running.Token || li.LeaseOwner != "worker-1" || li.LeaseExpiresAt.IsZero()) {
+				t.Errorf("listed running job: %+v", li)
+			}
+		}
+		if only, err := n.b.LegacyOnly(h.ctx, "b", 10); err != nil || !slices.Equal(infoIDs(only), []uuid.UUID{b1}) {
+			t.Errorf("LegacyOnly(b) = %v, %v; want b1", infoIDs(only), err)
+		}
+
+		// a1 is leased after it was listed: the backfill must take its state as of now.
+		var stale []*driver.Prepared
+		for _, li := range listed {
+			stale = append(stale, legacyPrepared(t, li))
+		}
+		late := n.one("a", queue.DequeueOptions{Owner: "worker-9", LeaseFor: time.Minute})
+		if late.JobID != a1 {
+			t.Fatalf("leased %s, want a1", late.JobID)
+		}
+		if k, err := n.b.Backfill(h.ctx, driver.NewEnqueueBatch(stale, false, true, n.clock, n.now())); err != nil || k != 4 {
+			t.Fatalf("Backfill: %d, %v; want 4", k, err)
+		}
+		if k, err := n.b.Backfill(h.ctx, driver.NewEnqueueBatch(stale, false, true, n.clock, n.now())); err != nil || k != 0 {
+			t.Errorf("second Backfill: %d, %v; want 0", k, err)
+		}
+		if rest, err := n.b.LegacyOnly(h.ctx, "", 10); err != nil || len(rest) != 0 {
+			t.Errorf("LegacyOnly after the backfill: %v, %v", infoIDs(rest), err)
+		}
+		idx := byJob(h.verifyChains())
+		for _, c := range []struct {
+			id      uuid.UUID
+			created time.Time
+			lease   queue.Lease
+		}{{b1, b1Created, running}, {a1, a1Created, late}} {
+			info := n.expectStatus(c.id, queue.StatusRunning)
+			if !info.InHLC || info.Attempts != 1 || info.LeaseToken != c.lease.Token || info.LeaseOwner != c.lease.Owner ||
+				info.LeaseExpiresAt.UnixMilli() != c.lease.ExpiresAt.UnixMilli() || !info.CreatedAt.Equal(c.created) {
+				t.Errorf("backfilled running job %s: %+v; want the lease of %s (%s until %v), created %v", c.id, info, c.lease.Owner, c.lease.Token, c.lease.ExpiresAt, c.created)
+			}
+			if tok := h.leaseToken("job_state", "job_id", c.id); tok != c.lease.Token.String() {
+				t.Errorf("backfilled running job %s: job_state.lease_token %q, want %s", c.id, tok, c.lease.Token)
+			}
+			if e := idx[c.id]; e.CreatedAt != c.created.UnixMilli() {
+				t.Errorf("backfilled job %s: log created_at %d, want the original %d", c.id, e.CreatedAt, c.created.UnixMilli())
+			}
+			n.complete(c.lease) // the holder finishes on both sides
+			n.expectStatus(c.id, queue.StatusSucceeded)
+		}
+		if _, hlcSide := h.sides(rDone.JobID); hlcSide != "" {
+			t.Error("a finished legacy job was backfilled")
+		}
+	})
+}
+
+// testDrainRows: a drained job's legacy row keeps its partition as
+// project_id (NULL for the default partition) and is stamped updated_at
+// with the drain's time.
+func testDrainRows(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[3])
+		h1, h2 := n.enqueue(job("h", "", 6)).JobID, n.enqueue(job("h", "p", 7)).JobID
+		created := n.now()
+		l := n.one("h", queue.DequeueOptions{Limit: 1, LeaseFor: time.Hour})
+		if l.JobID != h1 {
+			t.Fatalf("leased %s, want h1", l.JobID)
+		}
+		n.advance(time.Second)
+		if k, err := n.b.DrainToLegacy(h.ctx, 10, n.now()); err != nil || k != 2 {
+			t.Fatalf("DrainToLegacy: %d, %v; want 2", k, err)
+		}
+		if k, err := n.b.DrainToLegacy(h.ctx, 10, n.now()); err != nil || k != 0 {
+			t.Errorf("second DrainToLegacy: %d, %v; want 0", k, err)
+		}
+		var status, digest, token string
+		var project sql.NullString
+		var attempts int64
+		var createdAt, updatedAt any
+		if err := h.tg.DB.QueryRowContext(h.ctx, h.sql(`SELECT status, payload_digest, project_id, attempts, CAST(lease_token AS TEXT), created_at, updated_at
+			FROM {jobs} WHERE id = ?`), h1.String()).Scan(&status, &digest, &project, &attempts, &token, &createdAt, &updatedAt); err != nil {
+			t.Fatal(err)
+		}
+		ph, _ := chain.PayloadHash(job("h", "", 6).Payload)
+		if status != "running" || digest != ph.String() || project.Valid || attempts != 1 || token != l.Token.String() ||
+			millis(t, createdAt) != created.UnixMilli() || millis(t, updatedAt) != n.now().UnixMilli() {
+			t.Errorf("drained running job: (%s, %s, project_id %v, attempts %d, %s, created_at %d, updated_at %d), want (running, %s, NULL, 1, %s, %d, %d)",
+				status, digest, project, attempts, token, millis(t, createdAt), millis(t, updatedAt), ph, l.Token, created.UnixMilli(), n.now().UnixMilli())
+		}
+		if err := h.tg.DB.QueryRowContext(h.ctx, h.sql("SELECT project_id FROM {jobs} WHERE id = ?"), h2.String()).Scan(&project); err != nil {
+			t.Fatal(err)
+		}
+		if !project.Valid || project.String != "p" {
+			t.Errorf("drained project_id %v, want p", project)
+		}
+		n.complete(l) // fenced on both sides
+		n.expectStatus(h1, queue.StatusSucceeded)
+		if err := n.q.SetOptions(h.ctx, modes[0]); err != nil {
+			t.Fatal(err)
+		}
+		if got := n.dequeue(queue.DequeueOptions{TenantID: "h", Limit: 10}); !slices.Equal(ids(got), []uuid.UUID{h2}) {
+			t.Errorf("legacy read after the drain leased %v, want h2", ids(got))
 		}
 	})
 }

@@ -270,3 +270,111 @@ func testLeadership(t *testing.T, newTarget func(t *testing.T) Target) {
 		lead(a, "node-a", now.Add(40*time.Second), now.Add(24*time.Second), true)
 	})
 }
+
+// testConcurrentProducersAndWorkers: producers (group commit) and workers
+// (one of them with strict partitions) run at once on one queue whose
+// clock persists its bound in the backend's own HLC state store, with the
+// wall clock moving so the bound is persisted again and again while
+// transactions run: every job runs exactly once, every chain verifies, and
+// the persisted bound stays above the last timestamp issued.
+func testConcurrentProducersAndWorkers(t *testing.T, newTarget func(t *testing.T) Target) {
+	opts := modes[2]
+	opts.VerifyOnDequeue = true
+	forModes(t, newTarget, []queue.Options{opts}, func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newPersistingNode("node-a", base, o)
+		const producers, perProducer, workers = 4, 60, 3
+		// A worker that finds nothing waits for the next enqueue, or for
+		// the producers to finish: no polling.
+		wake := make(chan struct{}, 1)
+		produced := make(chan struct{})
+		var mu sync.Mutex
+		ran := map[uuid.UUID]int{}
+		perrs := make([]error, producers)
+		werrs := make([]error, workers)
+		var pwg, wwg sync.WaitGroup
+		for p := range producers {
+			pwg.Go(func() {
+				for i := range perProducer {
+					n.advance(50 * time.Millisecond)
+					_, err := n.q.Enqueue(h.ctx, queue.Job{TenantID: fmt.Sprint("t", p%2), PartitionKey: fmt.Sprint("p", i%3), Kind: "k",
+						Payload: fmt.Appendf(nil, `{"p":%d,"i":%d}`, p, i)})
+					if err != nil {
+						perrs[p] = err
+						return
+					}
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			})
+		}
+		for w := range workers {
+			wwg.Go(func() {
+				finishing := false
+				for {
+					ls, err := n.q.Dequeue(h.ctx, queue.DequeueOptions{Owner: fmt.Sprint("w", w), Limit: 5, StrictPartitions: w == 0, LeaseFor: time.Hour})
+					if err != nil {
+						werrs[w] = err
+						return
+					}
+					for _, l := range ls {
+						if err := n.q.Complete(h.ctx, l); err != nil {
+							werrs[w] = err
+							return
+						}
+						mu.Lock()
+						ran[l.JobID]++
+						mu.Unlock()
+					}
+					if len(ls) > 0 {
+						continue
+					}
+					if finishing {
+						return // nothing left after the producers finished
+					}
+					select {
+					case <-wake:
+					case <-produced:
+						finishing = true
+					case <-h.ctx.Done():
+						werrs[w] = h.ctx.Err()
+						return
+					}
+				}
+			})
+		}
+		pwg.Wait()
+		close(produced)
+		wwg.Wait()
+		for p, err := range perrs {
+			if err != nil {
+				t.Errorf("producer %d: %v", p, err)
+			}
+		}
+		for w, err := range werrs {
+			if err != nil {
+				t.Errorf("worker %d: %v", w, err)
+			}
+		}
+		if len(ran) != producers*perProducer {
+			t.Errorf("%d distinct jobs ran, want %d", len(ran), producers*perProducer)
+		}
+		for id, c := range ran {
+			if c != 1 {
+				t.Errorf("job %s ran %d times", id, c)
+			}
+		}
+		if l, s := h.unfinished(); l+s != 0 {
+			t.Errorf("unfinished: %d legacy, %d hlc", l, s)
+		}
+		h.verifyChains()
+		if c := counter(t, n.q.Metrics().ChainIssues); c != 0 {
+			t.Errorf("scheduler_chain_verification_issues_total = %v on honest jobs", c)
+		}
+		bound, err := n.b.HLCState().Load(h.ctx, "node-a")
+		if err != nil || bound <= n.clock.Current().Physical {
+			t.Errorf("persisted bound %d (%v), last timestamp %v; want the bound above it", bound, err, n.clock.Current())
+		}
+	})
+}

@@ -8,14 +8,14 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 )
 
 // TestCopyRowsRoundTrip: every type the queue writes with binary COPY,
 // NULLs included, reads back as written.
 func TestCopyRowsRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t))
+	conn, err := pgx.Connect(ctx, testdb.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

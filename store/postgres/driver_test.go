@@ -11,7 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/driver/drivertest"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
@@ -20,7 +20,7 @@ import (
 func TestDriver(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
-		url := pgtest.NewDatabase(t)
+		url := testdb.NewDatabase(t)
 		open := func(t *testing.T) driver.Driver {
 			t.Helper()
 			db, err := postgres.Open(ctx, url)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -20,7 +20,7 @@ import (
 // dequeues must walk an index, never scan the table.
 func TestDequeuePlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, pgtest.NewDatabase(t))
+	db, err := Open(ctx, testdb.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

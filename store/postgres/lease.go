@@ -543,8 +543,21 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 		jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
 	batch.Queue(`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
 		jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
-	if err := db.Pool.SendBatch(ctx, batch).Close(); err != nil {
+	res := db.Pool.SendBatch(ctx, batch)
+	var changed int64
+	for range 2 {
+		tag, err := res.Exec()
+		if err != nil {
+			_ = res.Close()
+			return wrap("marking chain violation", err)
+		}
+		changed += tag.RowsAffected()
+	}
+	if err := res.Close(); err != nil {
 		return wrap("marking chain violation", err)
+	}
+	if changed == 0 {
+		return driver.ErrLeaseLost // fenced, as TransitionJob is
 	}
 	return nil
 }

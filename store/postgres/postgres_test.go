@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ordo-sched/ordo/internal/pgtest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
 func openMigrated(t *testing.T) *postgres.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, pgtest.NewDatabase(t))
+	db, err := postgres.Open(ctx, testdb.NewDatabase(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
@@ -50,8 +51,12 @@ func retryable(err error) bool {
 
 // wrap names the operation, leaving sentinel and drift errors matchable.
 func wrap(what string, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, puddle.ErrClosedPool), errors.Is(err, pgx.ErrTxClosed):
+		// As on every backend: a closed database is driver.ErrClosed.
+		return fmt.Errorf("postgres: %s: %w (%w)", what, driver.ErrClosed, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", what, err)
 }

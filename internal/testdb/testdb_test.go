@@ -1,4 +1,4 @@
-package pgtest
+package testdb
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func TestSchemaRoundTrip(t *testing.T) {
 	for _, sql := range []string{
 		`CREATE SCHEMA scheduler`,
 		`CREATE TABLE scheduler.probe (id bigint PRIMARY KEY, note text NOT NULL)`,
-		`INSERT INTO scheduler.probe (id, note) VALUES (1, 'hello from pgtest')`,
+		`INSERT INTO scheduler.probe (id, note) VALUES (1, 'hello from testdb')`,
 	} {
 		if _, err := pool.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
@@ -37,8 +37,8 @@ func TestSchemaRoundTrip(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT note FROM scheduler.probe WHERE id = 1`).Scan(&note); err != nil {
 		t.Fatalf("read back: %v", err)
 	}
-	if note != "hello from pgtest" {
-		t.Fatalf("read back %q, want %q", note, "hello from pgtest")
+	if note != "hello from testdb" {
+		t.Fatalf("read back %q, want %q", note, "hello from testdb")
 	}
 
 	if _, err := pool.Exec(ctx, `DROP SCHEMA scheduler CASCADE`); err != nil {

@@ -1,4 +1,7 @@
-// Package pgtest gives PostgreSQL tests a database of their own.
+// Package testdb gives tests a database of their own, on either backend:
+// EachBackend runs a test once on a fresh SQLite file and once on a fresh
+// PostgreSQL database; NewDatabase and NewPool give a PostgreSQL database
+// alone.
 //
 // ordo keeps all of its tables in one fixed schema, "scheduler". If every
 // test used the same database, tests creating, migrating and dropping that
@@ -14,7 +17,7 @@
 // scripts/with-postgres.sh, which starts a throwaway cluster when needed).
 // Without it the tests fail rather than skip: a green run that silently
 // skipped every database test would prove nothing.
-package pgtest
+package testdb
 
 import (
 	"context"
@@ -22,6 +25,7 @@ import (
 	"encoding/hex"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -61,20 +65,20 @@ func NewDatabase(t testing.TB) string {
 	name := DatabasePrefix + randomHex(t, 8)
 	dbURL, err := withDatabase(admin, name)
 	if err != nil {
-		t.Fatalf("pgtest: cannot build a URL for database %s from %s: %v", name, EnvVar, err)
+		t.Fatalf("testdb: cannot build a URL for database %s from %s: %v", name, EnvVar, err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := adminExec(ctx, admin, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("pgtest: create database %s on %s: %v", name, EnvVar, err)
+		t.Fatalf("testdb: create database %s on %s: %v", name, EnvVar, err)
 	}
 	t.Cleanup(func() {
 		// t.Context is already canceled when cleanups run: use our own.
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		if err := adminExec(ctx, admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
+			t.Errorf("testdb: drop database %s: %v", name, err)
 		}
 	})
 	return dbURL
@@ -89,12 +93,12 @@ func NewPool(t testing.TB) *pgxpool.Pool {
 	defer cancel()
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
-		t.Fatalf("pgtest: open pool on test database: %v", err)
+		t.Fatalf("testdb: open pool on test database: %v", err)
 	}
 	// Registered after NewDatabase's cleanup, so it runs before it.
 	t.Cleanup(pool.Close)
 	if err := pool.Ping(ctx); err != nil {
-		t.Fatalf("pgtest: ping test database: %v", err)
+		t.Fatalf("testdb: ping test database: %v", err)
 	}
 	return pool
 }
@@ -135,7 +139,21 @@ func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
-		t.Fatalf("pgtest: random database name: %v", err)
+		t.Fatalf("testdb: random database name: %v", err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// EachBackend runs f as two subtests, "sqlite" and "postgres", each with the
+// URL of a fresh, empty database of its own (not migrated).
+func EachBackend(t *testing.T, f func(t *testing.T, url string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { f(t, SQLiteURL(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, NewDatabase(t)) })
+}
+
+// SQLiteURL returns the URL of a new SQLite file in the test's temporary
+// directory, removed when the test ends.
+func SQLiteURL(t testing.TB) string {
+	return "sqlite:" + filepath.Join(t.TempDir(), "ordo.db")
 }
