@@ -129,27 +129,26 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 			if cfg.Ordo.Demo.Enabled {
 				// A newcomer's first run should show the dashboard without a
 				// second command: the demo mints an admin token of its own.
-				if ts := svc.Queue().Backend(); ts != nil {
-					text, rec, err := service.NewToken("", true, "demo", time.Now())
-					if err == nil {
-						err = ts.CreateToken(ctx, rec)
-					}
-					if err != nil {
-						return fmt.Errorf("creating the demo's admin token: %w", err)
-					}
-					demoToken = text
-					// It lasts as long as this demo runs. The service has
-					// closed its database by then, so the revocation opens it
-					// again.
-					defer func() {
-						rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-						defer cancel()
-						err := revokeToken(rctx, cfg.Ordo.Database.Url, rec.ID)
-						if err != nil {
-							fmt.Fprintf(cmd.ErrOrStderr(), "ordo: revoking the demo's admin token %s failed: %v (revoke it with ordo token revoke)\n", rec.ID, err)
-						}
-					}()
+				ts := svc.Queue().Backend()
+				text, rec, err := service.NewToken("", true, "demo", time.Now())
+				if err == nil {
+					err = ts.CreateToken(ctx, rec)
 				}
+				if err != nil {
+					return fmt.Errorf("creating the demo's admin token: %w", err)
+				}
+				demoToken = text
+				// It lasts as long as this demo runs. The service has
+				// closed its database by then, so the revocation opens it
+				// again.
+				defer func() {
+					rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+					defer cancel()
+					err := revokeToken(rctx, cfg.Ordo.Database.Url, rec.ID)
+					if err != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "ordo: revoking the demo's admin token %s failed: %v (revoke it with ordo token revoke)\n", rec.ID, err)
+					}
+				}()
 			}
 			if err := svc.Run(ctx); err != nil {
 				return err
