@@ -17,6 +17,7 @@ package chain
 //go:generate go run ./internal/genvectors -o ../docs/chain-test-vectors.json
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 )
@@ -71,11 +72,9 @@ func truncate(s string) string {
 // linked to the one before it, and chains of different keys never link.
 type Key struct{ TenantID, PartitionKey string }
 
-// Less orders keys by tenant, then partition: the order in which writers
-// lock chain heads, so that concurrent batches cannot deadlock.
-func (k Key) Less(o Key) bool {
-	if k.TenantID != o.TenantID {
-		return k.TenantID < o.TenantID
-	}
-	return k.PartitionKey < o.PartitionKey
+// Compare orders keys by tenant, then partition (-1, 0 or +1): the order
+// in which writers lock chain heads, so that concurrent batches cannot
+// deadlock.
+func (k Key) Compare(o Key) int {
+	return cmp.Or(cmp.Compare(k.TenantID, o.TenantID), cmp.Compare(k.PartitionKey, o.PartitionKey))
 }

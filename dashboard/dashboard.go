@@ -82,8 +82,7 @@ type Config struct {
 // Dashboard is the web interface, an http.Handler.
 type Dashboard struct {
 	cfg      Config
-	lister   driver.Lister
-	ops      driver.Operations
+	backend  driver.Driver // the queue's: jobs, listing, operator state
 	pages    map[string]*template.Template
 	sessions *sessionStore
 	mux      *http.ServeMux
@@ -96,7 +95,7 @@ func New(cfg Config) (*Dashboard, error) {
 		return nil, errors.New("dashboard: Config needs Queue, Authenticate and Verify")
 	}
 	d := &Dashboard{cfg: cfg, log: cfg.Logger}
-	d.lister, d.ops = cfg.Queue.Backend(), cfg.Queue.Backend()
+	d.backend = cfg.Queue.Backend()
 	if d.cfg.Now == nil {
 		d.cfg.Now = time.Now
 	}

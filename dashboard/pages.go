@@ -167,22 +167,22 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	if !v.Principal.Admin {
 		scope = v.Principal.Tenant
 	}
-	acts, err := d.ops.TenantActivity(ctx, scope, v.Now.Add(-rateWindow))
+	acts, err := d.backend.TenantActivity(ctx, scope, v.Now.Add(-rateWindow))
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
 	}
-	counts, err := d.lister.CountByStatus(ctx, driver.CountParams{TenantID: scope})
+	counts, err := d.backend.CountByStatus(ctx, driver.CountParams{TenantID: scope})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
 	}
-	paused, err := d.ops.PausedQueues(ctx, scope)
+	paused, err := d.backend.PausedQueues(ctx, scope)
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
 	}
-	verifs, err := d.ops.Verifications(ctx, scope)
+	verifs, err := d.backend.Verifications(ctx, scope)
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -331,7 +331,7 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 		return
 	}
 	p.TenantID = v.Tenant
-	list, next, err := d.lister.ListJobs(r.Context(), p)
+	list, next, err := d.backend.ListJobs(r.Context(), p)
 	if err != nil {
 		if errors.Is(err, driver.ErrInvalidList) {
 			d.fail(w, r, v, http.StatusBadRequest, err.Error())
@@ -384,8 +384,8 @@ func (d *Dashboard) tenantJob(w http.ResponseWriter, r *http.Request, v *view) (
 		d.fail(w, r, v, http.StatusBadRequest, "Not a job id (want a UUID): "+r.PathValue("id"))
 		return queue.JobInfo{}, false
 	}
-	info, err := d.cfg.Queue.Get(r.Context(), id)
-	if errors.Is(err, queue.ErrJobNotFound) || err == nil && info.TenantID != v.Tenant {
+	info, err := d.cfg.Queue.GetInTenant(r.Context(), v.Tenant, id)
+	if errors.Is(err, queue.ErrJobNotFound) {
 		d.fail(w, r, v, http.StatusNotFound, "Tenant "+v.Tenant+" has no job "+id.String()+".")
 		return queue.JobInfo{}, false
 	}
@@ -415,7 +415,7 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, v *view) {
 			data["Stamped"] = time.UnixMilli(ts.Physical).UTC()
 		}
 	}
-	actions, err := d.ops.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, JobID: info.JobID, Limit: 20})
+	actions, err := d.backend.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, JobID: info.JobID, Limit: 20})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -512,7 +512,7 @@ func (d *Dashboard) jobAction(w http.ResponseWriter, r *http.Request, v *view) {
 // record keeps an operator action; the action itself is done, so a
 // failure to record it is logged, not shown.
 func (d *Dashboard) record(r *http.Request, a driver.OperatorAction) {
-	if err := d.ops.RecordAction(r.Context(), a); err != nil {
+	if err := d.backend.RecordAction(r.Context(), a); err != nil {
 		d.log.Error("dashboard: recording an operator action failed", "action", a.Action, "tenant", a.TenantID, "error", err)
 	}
 }
@@ -539,7 +539,7 @@ type snapshotRow struct {
 func (d *Dashboard) chainHealth(w http.ResponseWriter, r *http.Request, v *view) {
 	ctx := r.Context()
 	data := map[string]any{"HasKey": d.cfg.PublicKey != nil, "HasAudit": d.cfg.Audit != nil}
-	if vs, err := d.ops.Verifications(ctx, v.Tenant); err != nil {
+	if vs, err := d.backend.Verifications(ctx, v.Tenant); err != nil {
 		d.internal(w, r, v, err)
 		return
 	} else if len(vs) == 1 {
@@ -630,12 +630,12 @@ func (d *Dashboard) verify(w http.ResponseWriter, r *http.Request, v *view) {
 
 // queues: GET /tenants/{tenant}/queues
 func (d *Dashboard) queues(w http.ResponseWriter, r *http.Request, v *view) {
-	paused, err := d.ops.PausedQueues(r.Context(), v.Tenant)
+	paused, err := d.backend.PausedQueues(r.Context(), v.Tenant)
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
 	}
-	actions, err := d.ops.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, Limit: 20})
+	actions, err := d.backend.Actions(r.Context(), driver.ActionFilter{TenantID: v.Tenant, Limit: 20})
 	if err != nil {
 		d.internal(w, r, v, err)
 		return
@@ -691,11 +691,11 @@ func (d *Dashboard) queueAction(w http.ResponseWriter, r *http.Request, v *view)
 	}
 	done := "paused"
 	if action == "pause" {
-		err = d.ops.PauseQueue(r.Context(), driver.PauseParams{Queue: k, By: v.Principal.Name, Now: v.Now})
+		err = d.backend.PauseQueue(r.Context(), driver.PauseParams{Queue: k, By: v.Principal.Name, Now: v.Now})
 	} else {
 		done = "resumed"
 		var was bool
-		if was, err = d.ops.ResumeQueue(r.Context(), k); err == nil && !was {
+		if was, err = d.backend.ResumeQueue(r.Context(), k); err == nil && !was {
 			d.fail(w, r, v, http.StatusConflict, "Queue "+k.String()+" was not paused.")
 			return
 		}
@@ -723,7 +723,7 @@ func (d *Dashboard) nodes(w http.ResponseWriter, r *http.Request, v *view) {
 		d.fail(w, r, v, http.StatusForbidden, "Only an admin token may see the nodes.")
 		return
 	}
-	list, err := d.ops.Nodes(r.Context())
+	list, err := d.backend.Nodes(r.Context())
 	if err != nil {
 		d.internal(w, r, v, err)
 		return

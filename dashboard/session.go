@@ -161,7 +161,7 @@ func (d *Dashboard) authed(w http.ResponseWriter, r *http.Request) (*view, bool)
 	v := &view{Principal: p, CSRF: ss.csrf, NodeID: d.cfg.NodeID, Mode: d.cfg.Queue.Mode().String(), Now: now,
 		Flash: flashText(r.URL.Query().Get("done"))}
 	if p.Admin {
-		if v.Tenants, err = d.ops.Tenants(r.Context()); err != nil {
+		if v.Tenants, err = d.backend.Tenants(r.Context()); err != nil {
 			d.log.Warn("dashboard: listing tenants failed", "error", err)
 		}
 	} else {

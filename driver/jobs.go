@@ -150,18 +150,8 @@ func GroupByChain(jobs []*Prepared) ([]chain.Key, map[chain.Key][]*Prepared) {
 		}
 		groups[k] = append(groups[k], j)
 	}
-	slices.SortFunc(keys, func(a, b chain.Key) int { return cmpKey(a, b) })
+	slices.SortFunc(keys, chain.Key.Compare)
 	return keys, groups
-}
-
-func cmpKey(a, b chain.Key) int {
-	switch {
-	case a.Less(b):
-		return -1
-	case b.Less(a):
-		return 1
-	}
-	return 0
 }
 
 // EnqueueResult reports what became of one job.

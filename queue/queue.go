@@ -1,7 +1,7 @@
 // Package queue is ordo's job queue: enqueue, dequeue with leases, and the
 // state changes of a job's life, in the four modes of the HLC migration
-// guide (legacy, dual-write, HLC reads, HLC only), over a Backend
-// (store/postgres or store/sqlite).
+// guide (legacy, dual-write, HLC reads, HLC only), over a storage backend
+// (a driver.Driver: store/postgres or store/sqlite).
 //
 // On the HLC side every job is appended to its (tenant, partition) chain:
 // the chain's head is locked, the job is stamped with clock.Receive(head),
@@ -662,6 +662,7 @@ func (q *Queue) Get(ctx context.Context, jobID uuid.UUID) (JobInfo, error) {
 
 // GetInTenant returns one job of tenantID; a job of another tenant is
 // ErrJobNotFound, decided by the database, not by comparing afterwards.
+// An empty or invalid tenantID is ErrInvalidJob, never "any tenant".
 func (q *Queue) GetInTenant(ctx context.Context, tenantID string, jobID uuid.UUID) (JobInfo, error) {
 	if err := chain.ValidateTenantID(tenantID); err != nil {
 		return JobInfo{}, fmt.Errorf("%w: %w", ErrInvalidJob, err)

@@ -258,13 +258,12 @@ func toJobJSON(j queue.JobInfo) jobJSON {
 
 // GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
 func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	l := s.q.Backend()
 	p, e := listParams(tenant, r.URL.Query())
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	jobs, next, err := l.ListJobs(r.Context(), p)
+	jobs, next, err := s.q.Backend().ListJobs(r.Context(), p)
 	if err != nil {
 		if errors.Is(err, driver.ErrInvalidList) {
 			writeError(w, badField("query", "%v", err))
@@ -342,8 +341,8 @@ func (s *Service) tenantJob(ctx context.Context, r *http.Request, tenant string)
 	if err != nil {
 		return queue.JobInfo{}, badField("id", "job id %q: want a UUID", r.PathValue("id")), nil
 	}
-	info, err := s.q.Get(ctx, id)
-	if errors.Is(err, queue.ErrJobNotFound) || (err == nil && info.TenantID != tenant) {
+	info, err := s.q.GetInTenant(ctx, tenant, id)
+	if errors.Is(err, queue.ErrJobNotFound) {
 		return queue.JobInfo{}, errJobNotFound, nil
 	}
 	if err != nil {

@@ -116,10 +116,9 @@ var jobsDesc = prometheus.NewDesc("ordo_jobs",
 func (c *jobsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- jobsDesc }
 
 func (c *jobsCollector) Collect(ch chan<- prometheus.Metric) {
-	l := c.s.q.Backend()
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
-	counts, err := l.CountByStatus(ctx, driver.CountParams{Statuses: countedStates})
+	counts, err := c.s.q.Backend().CountByStatus(ctx, driver.CountParams{Statuses: countedStates})
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, err)
 		return

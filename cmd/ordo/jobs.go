@@ -62,11 +62,10 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 				return err
 			}
 			defer db.Close()
-			l := db
 			var views []any
 			next := ""
 			for {
-				jobs, n, err := l.ListJobs(ctx, p)
+				jobs, n, err := db.ListJobs(ctx, p)
 				if err != nil {
 					return err
 				}

@@ -28,16 +28,12 @@ Tokens can also be configured by hash in Ordo:Auth:Tokens; token hash prints the
 }
 
 // tokenStore opens the configured database for its API tokens.
-func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, driver.Tokens, error) {
+func tokenStore(cmd *cobra.Command, g *globalFlags, cf configFile) (store.DB, error) {
 	cfg, _, err := loadConfig(g, cf.path, false)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	db, err := openConfigured(cmd.Context(), cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	return db, db, nil
+	return openConfigured(cmd.Context(), cfg)
 }
 
 type tokenView struct {
@@ -83,12 +79,12 @@ func newTokenCreateCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			db, ts, err := tokenStore(cmd, g, cf)
+			db, err := tokenStore(cmd, g, cf)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if err := ts.CreateToken(cmd.Context(), rec); err != nil {
+			if err := db.CreateToken(cmd.Context(), rec); err != nil {
 				return err
 			}
 			out := map[string]any{"token": text, "note": "store this token now: it is not kept and cannot be shown again"}
@@ -113,12 +109,12 @@ func newTokenListCommand(g *globalFlags) *cobra.Command {
 		Example: `  ordo token list --config /etc/ordo/ordo.yaml`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, ts, err := tokenStore(cmd, g, cf)
+			db, err := tokenStore(cmd, g, cf)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			toks, err := ts.ListTokens(cmd.Context())
+			toks, err := db.ListTokens(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -141,12 +137,12 @@ func newTokenRevokeCommand(g *globalFlags) *cobra.Command {
 		Example: `  ordo token revoke tok_3f9a1c2e7b4d`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			db, ts, err := tokenStore(cmd, g, cf)
+			db, err := tokenStore(cmd, g, cf)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			err = ts.RevokeToken(cmd.Context(), args[0], time.Now())
+			err = db.RevokeToken(cmd.Context(), args[0], time.Now())
 			if errors.Is(err, driver.ErrTokenNotFound) {
 				return &exitError{code: 1, err: fmt.Errorf("no token with id %q", args[0])}
 			}

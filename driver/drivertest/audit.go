@@ -146,31 +146,11 @@ type row struct {
 	Payload     string
 }
 
-func (h *auditHarness) sql(q string) string {
-	for _, name := range []string{"scheduler_log", "chain_heads", "chain_trees", "chain_tree_hashes", "chain_checkpoints", "batch_snapshot"} {
-		q = strings.ReplaceAll(q, "{"+name+"}", h.tg.Table(name))
-	}
-	n := 0
-	var b strings.Builder
-	for _, c := range q {
-		if c == '?' {
-			n++
-			b.WriteString(h.tg.Placeholder(n))
-			continue
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func (h *auditHarness) sql(q string) string { return h.tg.expand(q) }
 
 func (h *auditHarness) exec(q string, args ...any) int64 {
 	h.t.Helper()
-	res, err := h.tg.DB.ExecContext(h.ctx, h.sql(q), args...)
-	if err != nil {
-		h.t.Fatalf("%s: %v", q, err)
-	}
-	n, _ := res.RowsAffected()
-	return n
+	return h.tg.exec(h.t, h.ctx, q, args...)
 }
 
 func (h *auditHarness) rows(k chain.Key) []row {

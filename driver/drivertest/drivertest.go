@@ -310,21 +310,25 @@ func newHarness(t *testing.T, newTarget func(t *testing.T) Target) *harness {
 }
 
 // sql expands {table} and ? in a portable statement.
-func (h *harness) sql(q string) string {
+func (h *harness) sql(q string) string { return h.tg.expand(q) }
+
+// expand writes portable SQL for the target: {table} becomes the table's
+// qualified name, each ? the next placeholder.
+func (tg Target) expand(q string) string {
 	var b strings.Builder
 	n := 0
 	for i := 0; i < len(q); i++ {
 		switch c := q[i]; c {
 		case '?':
 			n++
-			b.WriteString(h.tg.Placeholder(n))
+			b.WriteString(tg.Placeholder(n))
 		case '{':
 			end := strings.IndexByte(q[i:], '}')
 			if end < 0 || !isTableName(q[i+1:i+end]) {
 				b.WriteByte(c) // not a {table}: JSON in a literal, say
 				continue
 			}
-			b.WriteString(h.tg.Table(q[i+1 : i+end]))
+			b.WriteString(tg.Table(q[i+1 : i+end]))
 			i += end
 		default:
 			b.WriteByte(c)
@@ -344,9 +348,16 @@ func isTableName(s string) bool {
 
 func (h *harness) exec(q string, args ...any) int64 {
 	h.t.Helper()
-	res, err := h.tg.DB.ExecContext(h.ctx, h.sql(q), args...)
+	return h.tg.exec(h.t, h.ctx, q, args...)
+}
+
+// exec runs portable SQL on the raw connection and returns the rows it
+// changed.
+func (tg Target) exec(t *testing.T, ctx context.Context, q string, args ...any) int64 {
+	t.Helper()
+	res, err := tg.DB.ExecContext(ctx, tg.expand(q), args...)
 	if err != nil {
-		h.t.Fatalf("%s: %v", q, err)
+		t.Fatalf("%s: %v", q, err)
 	}
 	n, _ := res.RowsAffected()
 	return n
