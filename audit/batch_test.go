@@ -14,6 +14,7 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -54,7 +55,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
-			metrics, _ := queue.NewMetrics(nil)
+			metrics, _ := metrics.New(nil)
 			snap := &audit.Snapshotter{Store: as, Key: key, Clock: clock, Metrics: metrics, Now: now}
 			var hookErrs []error
 			q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Now: now, Metrics: metrics,

@@ -16,7 +16,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/metrics"
 )
 
 // A batch snapshot is a signed record of a range [from, to] of one chain:
@@ -76,7 +76,7 @@ type Snapshotter struct {
 	Key   *PrivateKey
 	// Clock stamps snapshot_hlc; without it, the range's last t_hlc is used.
 	Clock   *hlc.Clock
-	Metrics *queue.Metrics // counts scheduler_batch_snapshots_created_total
+	Metrics *metrics.Metrics // counts scheduler_batch_snapshots_created_total
 	Now     func() time.Time
 }
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/metrics"
 )
 
 // IssueType names what a verification issue reveals (docs/chain-spec.md
@@ -126,7 +126,7 @@ type Verifier struct {
 	// Metrics, when set, counts every chain verified in
 	// scheduler_chain_verifications_total{result} and every issue in
 	// scheduler_chain_verification_issues_total.
-	Metrics *queue.Metrics
+	Metrics *metrics.Metrics
 	// Key verifies the signatures of checkpoints (the checkpointer's
 	// public key). Without it, stored checkpoints are still compared with
 	// the entries but their signatures are not checked, and an issue says

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/ordo-sched/ordo/metrics"
 )
 
 // Defaults of Config, in one place.
@@ -33,7 +35,7 @@ func (cfg Config) withDefaults() Config {
 		cfg.Now = time.Now
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics, _ = NewMetrics(nil)
+		cfg.Metrics, _ = metrics.New(nil)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -24,6 +24,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/metrics"
 )
 
 // Job is what a producer enqueues.
@@ -51,7 +52,7 @@ type Config struct {
 	// Now is the wall clock for run_at, leases and timestamps; default
 	// time.Now. Tests inject a fake one, normally the HLC's own.
 	Now     func() time.Time
-	Metrics *Metrics // default: unregistered metrics
+	Metrics *metrics.Metrics // default: unregistered metrics
 	Logger  *slog.Logger
 	// DefaultMaxAttempts applies when a Job sets none; default 25.
 	DefaultMaxAttempts int
@@ -78,7 +79,7 @@ type Queue struct {
 	backend driver.Driver
 	clock   *hlc.Clock
 	now     func() time.Time
-	metrics *Metrics
+	metrics *metrics.Metrics
 	log     *slog.Logger
 	cfg     Config
 
@@ -179,7 +180,7 @@ func (q *Queue) Mode() Mode { return q.Options().Mode() }
 func (q *Queue) Clock() *hlc.Clock { return q.clock }
 
 // Metrics returns the queue's metrics.
-func (q *Queue) Metrics() *Metrics { return q.metrics }
+func (q *Queue) Metrics() *metrics.Metrics { return q.metrics }
 
 // Backend returns the queue's backend.
 func (q *Queue) Backend() driver.Driver { return q.backend }

@@ -13,7 +13,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/dashboard"
 	"github.com/ordo-sched/ordo/driver"
-	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/metrics"
 )
 
 // maxStoredIssues bounds the issues kept with a tenant's latest
@@ -146,7 +146,7 @@ func (s *Service) writeNodeReport(ctx context.Context, ops driver.Operations, re
 }
 
 // counterValue reads ordo_clock_drift_refusals_total of this process.
-func counterValue(m *queue.Metrics) int64 {
+func counterValue(m *metrics.Metrics) int64 {
 	if m == nil || m.ClockDriftRefusals == nil {
 		return 0
 	}

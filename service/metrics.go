@@ -12,7 +12,7 @@ import (
 )
 
 // serviceMetrics are ordo's own metrics beside the queue's (which carry
-// the guide's names, from queue.NewMetrics).
+// the guide's names, from metrics.New).
 type serviceMetrics struct {
 	workerEvents *prometheus.CounterVec // ordo_worker_events_total{event, kind}
 	reloads      *prometheus.CounterVec // ordo_config_reloads_total{result}

@@ -27,6 +27,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 	"github.com/ordo-sched/ordo/worker"
@@ -147,7 +148,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	if err != nil {
 		return nil, err
 	}
-	qm, err := queue.NewMetrics(s.reg)
+	qm, err := metrics.New(s.reg)
 	if err != nil {
 		return nil, fmt.Errorf("registering the queue's metrics: %w", err)
 	}

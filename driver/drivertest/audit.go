@@ -23,6 +23,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -73,7 +74,7 @@ type auditHarness struct {
 	store driver.AuditStore
 	key   *audit.PrivateKey
 	pub   *audit.PublicKey
-	m     *queue.Metrics
+	m     *metrics.Metrics
 	cp    *audit.Checkpointer
 	snap  *audit.Snapshotter
 }
@@ -87,7 +88,7 @@ func newAuditHarness(t *testing.T, tg Target) *auditHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := queue.NewMetrics(nil)
+	m, _ := metrics.New(nil)
 	now := func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
 	q, err := queue.New(ctx, queue.Config{Backend: be, Clock: clock, Options: queue.Options{EnableHlcOrdering: true}, Now: now, Metrics: m})
 	if err != nil {

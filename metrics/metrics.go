@@ -1,10 +1,16 @@
-package queue
+// Package metrics holds ordo's Prometheus metrics: those of the HLC
+// migration guide under exactly its names and types
+// (scheduler_hlc_enqueues_total, scheduler_chain_verifications_total, ...)
+// and ordo's own. The queue, the verifier and the snapshotter count into
+// one *Metrics; the service registers it. A name here is a promise to the
+// operators who alert on it: renaming one breaks their dashboards.
+package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the queue's Prometheus metrics, with exactly the names and
+// Metrics are ordo's Prometheus metrics, with exactly the names and
 // types of the migration guide, plus ordo's own.
 type Metrics struct {
 	HlcEnqueues        prometheus.Counter   // scheduler_hlc_enqueues_total
@@ -26,10 +32,10 @@ type Metrics struct {
 	JobTransitions     *prometheus.CounterVec // by resulting status
 }
 
-// NewMetrics creates the metrics and registers them with reg (nil: none).
+// New creates the metrics and registers them with reg (nil: none).
 // Registering the same names twice on one registry fails; give every Queue
 // in a process the same *Metrics instead.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		HlcEnqueues: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "scheduler_hlc_enqueues_total", Help: "Total HLC enqueue operations (jobs appended to a chain).",
