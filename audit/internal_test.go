@@ -89,24 +89,3 @@ func TestOriginRoundTrip(t *testing.T) {
 		}
 	}
 }
-
-// TestPayloadHashMatches agrees with chain.PayloadHash on canonical and
-// non-canonical spellings, and refuses a foreign hash.
-func TestPayloadHashMatches(t *testing.T) {
-	var c chain.Canonicalizer
-	for _, in := range []string{`{}`, `{"b":1,"a":2}`, `  {"x" : 1 }  `, `{"a":"\u00e9"}`, `[1.5,1e3]`, `"plain"`} {
-		want, err := chain.PayloadHash([]byte(in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if ok, err := payloadHashMatches(&c, []byte(in), want); !ok || err != nil {
-			t.Errorf("%q: payloadHashMatches = %v, %v", in, ok, err)
-		}
-		if ok, _ := payloadHashMatches(&c, []byte(in), sha256.Sum256([]byte("other"))); ok {
-			t.Errorf("%q: matches a foreign hash", in)
-		}
-	}
-	if _, err := payloadHashMatches(&c, []byte(`{"a":`), chain.Hash{}); err == nil {
-		t.Error("invalid JSON: no error")
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -480,17 +479,19 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 	for _, p := range probs {
 		cv.issue(p.typ, r, str(), p.desc)
 	}
+	s := chain.Stored{THLC: thlc, PrevLink: r.prevLink, PrevNull: r.prevNull}
+	f := chain.CheckSuccession(&s, first, chain.Previous{Exists: !first, Link: cv.lastLink, THLC: cv.lastTHLC})
 	switch {
-	case first && !r.prevNull:
+	case f.Has(chain.FaultGenesis) && first:
 		desc := "the first entry of the chain has a prev_link; a genesis entry has none (the entries before it were removed)"
 		cv.issue(IssueBadGenesis, r, str(), desc)
-	case !first && r.prevNull:
+	case f.Has(chain.FaultGenesis):
 		cv.issue(IssueBadGenesis, r, str(), "prev_link is NULL inside the chain: a second genesis entry (a new chain started inside this one)")
-	case !first && r.prevLink != cv.lastLink:
+	case f.Has(chain.FaultPredecessor):
 		cv.issue(IssueBrokenPredecessor, r, str(), fmt.Sprintf("prev_link %s is not the link %s of the previous entry (chain_pos %d, job %s)",
 			short(r.prevLink), short(cv.lastLink), cv.lastPos, cv.lastJob))
 	}
-	if !first && bytes.Compare(thlc, cv.lastTHLC) <= 0 {
+	if f.Has(chain.FaultTHLCOrder) {
 		cv.issue(IssueTHLCNotIncreasing, r, str(), fmt.Sprintf("t_hlc %s is not after the previous entry's %s (chain_pos %d, job %s)",
 			str(), cv.lastTHLC, cv.lastPos, cv.lastJob))
 	}
@@ -646,24 +647,20 @@ func (w *entryChecker) check(b *batch, i int) {
 	if reason := canonicalTHLC(thlc); reason != "" {
 		w.add(IssueMalformed, "t_hlc "+reason)
 	}
-	// 6. payload
-	if ok, err := payloadHashMatches(&w.canon, b.bytes(r.payload), r.payloadHash); err != nil {
-		w.add(IssuePayloadHashMismatch, fmt.Sprintf("the stored payload is not acceptable JSON (%v), so it cannot hash to payload_hash", err))
-	} else if !ok {
+	// 5 and 6: payload and link, by the chain's own check.
+	s := chain.Stored{JobID: r.jobID, THLC: thlc, PayloadHash: r.payloadHash, PrevLink: r.prevLink, PrevNull: r.prevNull, Link: r.link}
+	f, jsonErr := w.canon.CheckEntry(&s, b.bytes(r.payload))
+	switch {
+	case f.Has(chain.FaultPayloadHash) && jsonErr != nil:
+		w.add(IssuePayloadHashMismatch, fmt.Sprintf("the stored payload is not acceptable JSON (%v), so it cannot hash to payload_hash", jsonErr))
+	case f.Has(chain.FaultPayloadHash):
 		w.add(IssuePayloadHashMismatch, "the stored payload no longer hashes to payload_hash (payload changed after it was written)")
 	}
-	// 5. link, computed as chain.Link does, without allocating.
-	if len(thlc) >= 1 && len(thlc) <= 85 {
-		var buf [32 + 16 + 85 + 32]byte
-		n := copy(buf[:], r.prevLink[:])
-		n += copy(buf[n:], r.jobID[:])
-		n += copy(buf[n:], thlc)
-		n += copy(buf[n:], r.payloadHash[:])
-		if chain.Hash(sha256.Sum256(buf[:n])) != r.link {
-			w.add(IssueLinkMismatch, "the stored link is not SHA-256(prev_link || job_id || t_hlc || payload_hash) of this entry: one of them, or the link, was changed")
-		}
-	} else {
+	switch {
+	case f.Has(chain.FaultLink) && (len(thlc) == 0 || len(thlc) > 85):
 		w.add(IssueLinkMismatch, fmt.Sprintf("t_hlc of %d bytes cannot be linked", len(thlc)))
+	case f.Has(chain.FaultLink):
+		w.add(IssueLinkMismatch, "the stored link is not SHA-256(prev_link || job_id || t_hlc || payload_hash) of this entry: one of them, or the link, was changed")
 	}
 	// 7. job id
 	if w.partOK {

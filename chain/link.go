@@ -1,8 +1,6 @@
 package chain
 
 import (
-	"crypto/sha256"
-
 	"github.com/google/uuid"
 )
 
@@ -26,12 +24,9 @@ func Link(prev Hash, jobID uuid.UUID, tHLC string, payloadHash Hash) (Hash, erro
 	if err := ValidateTHLC(tHLC); err != nil {
 		return Hash{}, err
 	}
-	var buf [linkInputMax]byte
-	n := copy(buf[:], prev[:])
-	n += copy(buf[n:], jobID[:])
-	n += copy(buf[n:], tHLC)
-	n += copy(buf[n:], payloadHash[:])
-	return sha256.Sum256(buf[:n]), nil
+	var buf [maxTHLCLen]byte
+	link, _ := linkOf(prev, jobID, buf[:copy(buf[:], tHLC)], payloadHash)
+	return link, nil
 }
 
 // Entry is one row of the log as the chain sees it. Seq is the storage order

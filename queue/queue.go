@@ -527,30 +527,29 @@ func (q *Queue) afterDequeue(ctx context.Context, leases []Lease) {
 }
 
 // VerifyEntry checks one stored chain entry against its predecessor and
-// its stored payload, and returns "" or the reason it fails.
+// its stored payload (chain.CheckEntry, chain.CheckSuccession: the rules
+// the verifier applies too), and returns "" or the first fault found.
 func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
-	canonical, err := chain.Canonicalize(e.Payload)
-	if err != nil {
-		return fmt.Sprintf("stored payload is not valid JSON: %v", err)
-	}
-	if sha256Sum(canonical) != e.PayloadHash {
+	s := chain.Stored{JobID: jobID, THLC: []byte(e.THLC), PayloadHash: e.PayloadHash, PrevLink: e.PrevLink,
+		PrevNull: e.PrevLinkNull, Link: e.Link}
+	own, jsonErr := chain.CheckEntry(&s, e.Payload)
+	succ := chain.CheckSuccession(&s, e.Pos == 0, chain.Previous{Exists: e.HasPredecessor, Link: e.PredecessorLink, THLC: []byte(e.PredecessorTHLC)})
+	switch f := own | succ; {
+	case f.Has(chain.FaultPayloadHash) && jsonErr != nil:
+		return fmt.Sprintf("payload hash mismatch: the stored payload is not valid JSON: %v", jsonErr)
+	case f.Has(chain.FaultPayloadHash):
 		return "payload hash mismatch: the stored payload no longer hashes to payload_hash"
-	}
-	switch {
-	case e.Pos == 0 && !e.PrevLinkNull:
+	case f.Has(chain.FaultGenesis) && e.Pos == 0:
 		return "bad genesis: the first entry of the chain has a prev_link"
-	case e.Pos > 0 && !e.HasPredecessor:
+	case f.Has(chain.FaultGenesis):
+		return "bad genesis: prev_link is NULL inside the chain"
+	case f.Has(chain.FaultPredecessor) && !e.HasPredecessor:
 		return fmt.Sprintf("broken predecessor: no entry at chain position %d", e.Pos-1)
-	case e.Pos > 0 && (e.PrevLinkNull || e.PrevLink != e.PredecessorLink):
+	case f.Has(chain.FaultPredecessor):
 		return "broken predecessor: prev_link is not the previous entry's link"
-	case e.Pos > 0 && e.THLC <= e.PredecessorTHLC:
+	case f.Has(chain.FaultTHLCOrder):
 		return fmt.Sprintf("t_hlc not increasing: %s is not after the previous entry's %s", e.THLC, e.PredecessorTHLC)
-	}
-	link, err := chain.Link(e.PrevLink, jobID, e.THLC, e.PayloadHash)
-	if err != nil {
-		return fmt.Sprintf("entry cannot be linked: %v", err)
-	}
-	if link != e.Link {
+	case f.Has(chain.FaultLink):
 		return "link mismatch: the stored link is not SHA-256(prev_link || job_id || t_hlc || payload_hash)"
 	}
 	return ""
