@@ -53,6 +53,12 @@ func (p Principal) MayActFor(tenant string) bool { return p.Admin || p.Tenant ==
 // revoked token.
 var ErrBadToken = errors.New("dashboard: invalid or revoked token")
 
+// Session lifetimes when Config sets none.
+const (
+	DefaultSessionIdle = 8 * time.Hour
+	DefaultSessionMax  = 24 * time.Hour
+)
+
 // Config is what the dashboard needs from the service.
 type Config struct {
 	// Queue is the node's queue; the dashboard lists jobs and keeps
@@ -75,7 +81,7 @@ type Config struct {
 	Now    func() time.Time
 	Logger *slog.Logger
 	// SessionIdle and SessionMax bound a session's life: idle time and
-	// total (defaults 8 hours and 24 hours).
+	// total (defaults DefaultSessionIdle and DefaultSessionMax).
 	SessionIdle, SessionMax time.Duration
 }
 
@@ -103,10 +109,10 @@ func New(cfg Config) (*Dashboard, error) {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	if d.cfg.SessionIdle <= 0 {
-		d.cfg.SessionIdle = 8 * time.Hour
+		d.cfg.SessionIdle = DefaultSessionIdle
 	}
 	if d.cfg.SessionMax <= 0 {
-		d.cfg.SessionMax = 24 * time.Hour
+		d.cfg.SessionMax = DefaultSessionMax
 	}
 	d.sessions = newSessionStore(d.cfg.SessionIdle, d.cfg.SessionMax)
 	var err error

@@ -21,14 +21,6 @@ import (
 // every issue to whoever runs it.
 const maxStoredIssues = 200
 
-// nodeReportInterval is how often the service writes its clock to
-// scheduler.nodes; a clock refusal is reported at the next check, at most
-// refusalCheckInterval later.
-const (
-	nodeReportInterval   = 5 * time.Second
-	refusalCheckInterval = time.Second
-)
-
 // now is the service's wall clock (Options.Wall, or the system clock).
 func (s *Service) now() time.Time {
 	if w := s.opts.Wall; w != nil {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -279,7 +278,7 @@ func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
 
 // readyz: the database answers and no migration is pending.
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 	defer cancel()
 	checks := map[string]string{"database": "ok", "migrations": "ok"}
 	ready := true

@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,9 +22,6 @@ type serviceMetrics struct {
 // still run. Counting finished jobs would read every row ever written at
 // every scrape; their totals are ordo_job_transitions_total.
 var countedStates = []queue.Status{queue.StatusPending, queue.StatusScheduled, queue.StatusRunning}
-
-// scrapeTimeout bounds the count query of one scrape.
-const scrapeTimeout = 5 * time.Second
 
 func newServiceMetrics(s *Service) (*serviceMetrics, error) {
 	m := &serviceMetrics{

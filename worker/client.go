@@ -23,9 +23,6 @@ import (
 // KindOptions.Queue.
 const DefaultQueue = "default"
 
-// DefaultLeaderName is the leadership a client's maintenance runs under.
-const DefaultLeaderName = "ordo.maintenance"
-
 // TenantPolicy says how a client queue shares its fetches between tenants.
 type TenantPolicy int
 
@@ -199,72 +196,9 @@ func NewClient(q *queue.Queue, cfg Config) (*Client, error) {
 	if q == nil {
 		return nil, errors.New("worker: NewClient with a nil queue")
 	}
-	var problems []string
+	cfg = cfg.withDefaults(q.Clock())
+	problems := cfg.validate()
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if cfg.MaxWorkers == 0 {
-		cfg.MaxWorkers = 100
-	}
-	if cfg.MaxWorkers < 0 {
-		bad("MaxWorkers = %d, want > 0", cfg.MaxWorkers)
-	}
-	if cfg.LeaseFor == 0 {
-		cfg.LeaseFor = 30 * time.Second
-	}
-	if cfg.LeaseFor < time.Second {
-		bad("LeaseFor = %v, want at least 1s", cfg.LeaseFor)
-	}
-	if cfg.HeartbeatInterval == 0 {
-		cfg.HeartbeatInterval = cfg.LeaseFor / 3
-	}
-	if cfg.HeartbeatInterval <= 0 || cfg.HeartbeatInterval >= cfg.LeaseFor {
-		bad("HeartbeatInterval = %v, want more than 0 and less than LeaseFor (%v)", cfg.HeartbeatInterval, cfg.LeaseFor)
-	}
-	if cfg.DefaultTimeout == 0 {
-		cfg.DefaultTimeout = time.Minute
-	}
-	if cfg.TimeoutGrace == 0 {
-		cfg.TimeoutGrace = 5 * time.Second
-	}
-	if cfg.TimeoutGrace < 0 {
-		bad("TimeoutGrace = %v, want >= 0", cfg.TimeoutGrace)
-	}
-	if cfg.PollInterval == 0 {
-		cfg.PollInterval = time.Second
-	}
-	if cfg.PollInterval < 0 {
-		bad("PollInterval = %v, want > 0", cfg.PollInterval)
-	}
-	if cfg.FetchCooldown == 0 {
-		cfg.FetchCooldown = 100 * time.Millisecond
-	}
-	if cfg.FetchCooldown < 0 {
-		cfg.FetchCooldown = 0
-	}
-	if cfg.MaintenanceInterval == 0 {
-		cfg.MaintenanceInterval = 5 * time.Second
-	}
-	if cfg.MaintenanceInterval < 0 {
-		bad("MaintenanceInterval = %v, want > 0", cfg.MaintenanceInterval)
-	}
-	if cfg.LeaderTTL == 0 {
-		cfg.LeaderTTL = 3 * cfg.MaintenanceInterval
-	}
-	if cfg.LeaderTTL <= cfg.MaintenanceInterval {
-		bad("LeaderTTL = %v, want more than MaintenanceInterval (%v), or the leader loses its lease between renewals", cfg.LeaderTTL, cfg.MaintenanceInterval)
-	}
-	if cfg.LeaderName == "" {
-		cfg.LeaderName = DefaultLeaderName
-	}
-	if cfg.ID == "" {
-		cfg.ID = defaultID()
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Now == nil {
-		clock := q.Clock()
-		cfg.Now = func() time.Time { return time.UnixMilli(clock.Wall()) }
-	}
 
 	kinds := cfg.Workers.snapshot()
 	queueCfgs := map[string]QueueConfig{DefaultQueue: {}}

@@ -1,0 +1,20 @@
+package service
+
+import "time"
+
+// The service's own timings, in one place (what an operator sets is in
+// config.Defaults).
+const (
+	// nodeReportInterval is how often the service writes its clock to
+	// scheduler.nodes; a clock refusal is reported at the next check, at
+	// most refusalCheckInterval later.
+	nodeReportInterval   = 5 * time.Second
+	refusalCheckInterval = time.Second
+	// scrapeTimeout bounds the count query of one /metrics scrape.
+	scrapeTimeout = 5 * time.Second
+	// readyTimeout bounds the database checks of one /readyz.
+	readyTimeout = 3 * time.Second
+	// readHeaderTimeout bounds how long a client may take to send its
+	// request headers.
+	readHeaderTimeout = 10 * time.Second
+)
