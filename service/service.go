@@ -397,15 +397,18 @@ func (s *Service) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if cancel != nil {
-		cancel()
-	}
-	s.bgWG.Wait()
+	// The workers stop first, gracefully, within ctx: the client runs on
+	// the background context, and cancelling that first would make it
+	// stop at once and hand its running jobs back instead.
 	if s.client != nil {
 		if err := s.client.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if cancel != nil {
+		cancel()
+	}
+	s.bgWG.Wait()
 	s.closeDB()
 	s.log.Info("ordo stopped")
 	return errors.Join(errs...)
