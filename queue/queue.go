@@ -326,6 +326,16 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 // written (or found deduplicated) or none is.
 func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, error) {
 	now := q.now()
+	prepared, err := q.prepareAll(jobs, now)
+	if err != nil {
+		return nil, err
+	}
+	return q.write(ctx, prepared, now)
+}
+
+// prepareAll prepares a batch; the first invalid job fails it, named by
+// its index.
+func (q *Queue) prepareAll(jobs []Job, now time.Time) ([]*driver.Prepared, error) {
 	prepared := make([]*driver.Prepared, len(jobs))
 	for i, j := range jobs {
 		p, err := q.prepare(j, now)
@@ -334,7 +344,7 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 		}
 		prepared[i] = p
 	}
-	return q.write(ctx, prepared, now)
+	return prepared, nil
 }
 
 // EnqueueTx adds jobs inside the caller's transaction tx (a pgx.Tx on
@@ -342,13 +352,9 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 // commits. It does not take part in group commit.
 func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueResult, error) {
 	now := q.now()
-	prepared := make([]*driver.Prepared, len(jobs))
-	for i, j := range jobs {
-		p, err := q.prepare(j, now)
-		if err != nil {
-			return nil, fmt.Errorf("job %d: %w", i, err)
-		}
-		prepared[i] = p
+	prepared, err := q.prepareAll(jobs, now)
+	if err != nil {
+		return nil, err
 	}
 	return q.writeWith(ctx, prepared, now, func(b *driver.EnqueueBatch) ([]EnqueueResult, error) { return q.backend.EnqueueTx(ctx, tx, b) })
 }

@@ -161,6 +161,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"ClosedDatabase", testClockStateClosed},
 			{"PersistedBound", testPersistedBound},
 		}},
+		{"Migrations", []test{{"StatusAndReapply", testMigrations}}},
 		{"Capabilities", []test{{"DeclaredAsAnswered", testCapabilities}}},
 	}
 	for _, a := range areas {
@@ -232,6 +233,28 @@ func testPersistedBound(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Errorf("completed %d, want 55", done)
 		}
 	})
+}
+
+// testMigrations: on a migrated database every migration, the guide's
+// 001 and 002 first, is applied, and migrating again applies nothing.
+func testMigrations(t *testing.T, newTarget func(t *testing.T) Target) {
+	ctx := context.Background()
+	db := newTarget(t).Open(t)
+	st, err := db.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) < 3 || st[0].Name != "001_legacy_jobs.sql" || st[1].Name != "002_hlc_queue_chain.sql" {
+		t.Fatalf("status = %+v", st)
+	}
+	for _, m := range st {
+		if !m.Applied {
+			t.Fatalf("migration %s not applied: %+v", m.Name, st)
+		}
+	}
+	if again, err := db.Migrate(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second Migrate applied %v, %v", again, err)
+	}
 }
 
 // testCapabilities: what a backend declares it lacks, it answers with
