@@ -21,6 +21,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/listquery"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -252,59 +253,62 @@ func (f listFilter) query(cursor string) string {
 	return q.Encode()
 }
 
+// readFilter reads the jobs page's form. The form's conveniences (empty
+// state boxes, "(default)" for the default partition, an empty partition
+// box meaning any, the chain view) become the list grammar that the HTTP
+// API takes too, which listquery.Parse then checks.
 func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 	var f listFilter
-	var p driver.ListParams
-	for k := range q {
+	api := url.Values{}
+	for k, vs := range q {
 		switch k {
-		case "state", "kind", "partition", "cursor", "view", "done":
+		case "state":
+			for _, list := range vs {
+				for _, s := range strings.Split(list, ",") {
+					if s != "" {
+						f.States = append(f.States, s)
+						api.Add("state", s)
+					}
+				}
+			}
+		case "kind":
+			if k := strings.TrimSpace(q.Get("kind")); k != "" {
+				f.Kind = k
+				api.Set("kind", k)
+			}
+		case "partition":
+			if part := q.Get("partition"); part != "" || q.Get("view") == "chain" {
+				if part == "(default)" {
+					part = ""
+				}
+				f.Partition, f.HasPart = part, true
+				api.Set("partition", part)
+			}
+		case "cursor":
+			f.Cursor = q.Get("cursor")
+			api.Set("cursor", f.Cursor)
+		case "view", "done":
 		default:
-			return f, p, fmt.Errorf("unknown parameter %q", k)
+			return f, driver.ListParams{}, fmt.Errorf("unknown parameter %q", k)
 		}
-	}
-	for _, list := range q["state"] {
-		for _, s := range strings.Split(list, ",") {
-			if s == "" {
-				continue
-			}
-			if !queue.Status(s).Valid() {
-				return f, p, fmt.Errorf("state %q is not a job state", s)
-			}
-			f.States = append(f.States, s)
-			p.Statuses = append(p.Statuses, queue.Status(s))
-		}
-	}
-	if k := strings.TrimSpace(q.Get("kind")); k != "" {
-		if err := chain.ValidateKind(k); err != nil {
-			return f, p, err
-		}
-		f.Kind, p.Kind = k, k
-	}
-	if q.Has("partition") && (q.Get("partition") != "" || q.Get("view") == "chain") {
-		part := q.Get("partition")
-		if part == "(default)" {
-			part = ""
-		}
-		if err := chain.ValidatePartitionKey(part); err != nil {
-			return f, p, err
-		}
-		f.Partition, f.HasPart, p.Partition = part, true, &part
 	}
 	switch q.Get("view") {
 	case "", "list":
 	case "chain":
 		f.Chain = true
 		if !f.HasPart {
-			f.HasPart, p.Partition = true, new(string) // the default partition's chain
+			f.HasPart = true // the default partition's chain
+			api.Set("partition", "")
 		}
 	default:
-		return f, p, fmt.Errorf("view %q: want list or chain", q.Get("view"))
+		return f, driver.ListParams{}, fmt.Errorf("view %q: want list or chain", q.Get("view"))
 	}
-	if c := q.Get("cursor"); c != "" {
-		if _, err := driver.ParseCursor(c); err != nil {
-			return f, p, errors.New("the page cursor is not one this list made; start again from the first page")
-		}
-		f.Cursor, p.Cursor = c, c
+	p, e := listquery.Parse("", api)
+	switch {
+	case e != nil && e.Key == "cursor":
+		return f, p, errors.New("the page cursor is not one this list made; start again from the first page")
+	case e != nil:
+		return f, p, e
 	}
 	p.Limit = pageSize
 	return f, p, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/listquery"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -281,57 +282,14 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string
 
 // listParams reads and checks the list query; errors name the parameter.
 func listParams(tenant string, v url.Values) (driver.ListParams, *apiError) {
-	p := driver.ListParams{TenantID: tenant}
-	for k := range v {
-		switch k {
-		case "state", "kind", "partition", "cursor", "limit", "payload":
-		default:
-			return p, &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: k,
-				Msg: fmt.Sprintf("unknown query parameter %q; known: state, kind, partition, cursor, limit, payload", k)}
-		}
+	p, e := listquery.Parse(tenant, v)
+	switch {
+	case e == nil:
+		return p, nil
+	case e.Unknown:
+		return p, &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: e.Key, Msg: e.Msg}
 	}
-	for _, list := range v["state"] {
-		for _, st := range strings.Split(list, ",") {
-			if !queue.Status(st).Valid() {
-				return p, badField("state", "state %q, want one of pending, scheduled, running, succeeded, failed, cancelled, chain_violation", st)
-			}
-			p.Statuses = append(p.Statuses, queue.Status(st))
-		}
-	}
-	if k := v.Get("kind"); k != "" {
-		if err := chain.ValidateKind(k); err != nil {
-			return p, badField("kind", "%v", err)
-		}
-		p.Kind = k
-	}
-	if v.Has("partition") {
-		part := v.Get("partition")
-		if err := chain.ValidatePartitionKey(part); err != nil {
-			return p, badField("partition", "%v", err)
-		}
-		p.Partition = &part
-	}
-	if c := v.Get("cursor"); c != "" {
-		if _, err := driver.ParseCursor(c); err != nil {
-			return p, badField("cursor", "%v", err)
-		}
-		p.Cursor = c
-	}
-	if ls := v.Get("limit"); ls != "" {
-		n, err := strconv.Atoi(ls)
-		if err != nil || n < 1 || n > driver.MaxListLimit {
-			return p, badField("limit", "limit %q, want 1..%d", ls, driver.MaxListLimit)
-		}
-		p.Limit = n
-	}
-	if ps := v.Get("payload"); ps != "" {
-		b, err := strconv.ParseBool(ps)
-		if err != nil {
-			return p, badField("payload", "payload %q, want true or false", ps)
-		}
-		p.WithPayload = b
-	}
-	return p, nil
+	return p, badField(e.Key, "%s", e.Msg)
 }
 
 // tenantJob reads the job named in the path, if it belongs to tenant.

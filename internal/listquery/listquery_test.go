@@ -1,0 +1,48 @@
+package listquery
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/ordo-sched/ordo/driver"
+)
+
+func TestParse(t *testing.T) {
+	v, _ := url.ParseQuery("state=pending,running&state=failed&kind=email.send&partition=&limit=5&payload=true")
+	p, e := Parse("acme", v)
+	if e != nil {
+		t.Fatal(e)
+	}
+	if p.TenantID != "acme" || len(p.Statuses) != 3 || p.Statuses[2] != driver.StatusFailed || p.Kind != "email.send" ||
+		p.Partition == nil || *p.Partition != "" || p.Limit != 5 || !p.WithPayload {
+		t.Fatalf("Parse = %+v", p)
+	}
+	if p, _ := Parse("acme", url.Values{}); p.Partition != nil || p.Statuses != nil {
+		t.Fatalf("an empty query filters: %+v", p)
+	}
+}
+
+// Every refusal names the key that was wrong.
+func TestParseRefusals(t *testing.T) {
+	for query, key := range map[string]string{
+		"state=done":         "state",
+		"state=":             "state",
+		"kind=9x":            "kind",
+		"partition=a%00b":    "partition",
+		"cursor=nonsense:::": "cursor",
+		"limit=0":            "limit",
+		"limit=1001":         "limit",
+		"payload=maybe":      "payload",
+		"sort=desc":          "sort",
+	} {
+		v, _ := url.ParseQuery(query)
+		_, e := Parse("acme", v)
+		if e == nil || e.Key != key || e.Unknown != (key == "sort") {
+			t.Errorf("%s: error %+v, want one naming %s", query, e, key)
+		}
+	}
+	v, _ := url.ParseQuery("view=chain")
+	if _, e := Parse("acme", v, "view"); e != nil {
+		t.Errorf("a key the caller handles is refused: %v", e)
+	}
+}
