@@ -42,110 +42,113 @@ func (db *DB) Dequeue(ctx context.Context, p driver.DequeueParams) ([]driver.Lea
 // SELECT is re-checked after a lock wait, which is what keeps a
 // just-leased job from being leased twice under strict partitions.
 
-// Picking on the HLC side: a CTE picked(job_id).
-const (
-	pickHLC = `picked AS (
-	SELECT job_id FROM scheduler.job_state
-	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
-	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
-	  AND ` + notPausedJobState + `
-	ORDER BY t_hlc
-	LIMIT $2
-	FOR UPDATE SKIP LOCKED
-)`
+// side describes where a job's state lives on one side of the guide's
+// migration, which is all that differs between the two sides' picks: the
+// rules (plain, strict partitions, fair tenants) are written once below.
+type side struct {
+	table     string // qualified table
+	name      string // its unqualified name, for unaliased columns
+	alias     string // its alias in joins
+	id        string // the job id column
+	partition string // the partition, as an expression over unaliased columns
+	order     string // read order, over unaliased columns
+	headOrder string // chain order within a partition, over unaliased columns
+}
 
-	pickHLCStrict = `heads AS (
-	SELECT DISTINCT ON (tenant_id, partition_key) job_id, status, run_at, kind
-	FROM scheduler.job_state
-	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
-	ORDER BY tenant_id, partition_key, t_hlc
-), picked AS (
-	SELECT s.job_id FROM scheduler.job_state s JOIN heads h ON h.job_id = s.job_id
-	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
-	  AND s.status IN ('pending', 'scheduled') AND ` + notPausedS + `
-	ORDER BY s.t_hlc
-	LIMIT $2
-	FOR UPDATE OF s SKIP LOCKED
-)`
-
-	// pickHLCFair takes each tenant's earliest available jobs and
-	// interleaves them: first every tenant's first job, then every
-	// tenant's second, and so on, each round starting with the tenant after
-	// $8 (so consecutive fetches take turns). The tenants come from a skip
-	// scan over the (tenant_id, ...) index: one probe per tenant, whatever
-	// the backlog.
-	pickHLCFair = `tenants AS (
-	(SELECT tenant_id FROM scheduler.job_state ORDER BY tenant_id LIMIT 1)
-	UNION ALL
-	SELECT (SELECT s.tenant_id FROM scheduler.job_state s WHERE s.tenant_id > t.tenant_id ORDER BY s.tenant_id LIMIT 1)
-	FROM tenants t WHERE t.tenant_id IS NOT NULL
-), turns AS (
-	SELECT tenant_id, row_number() OVER (ORDER BY tenant_id <= $8, tenant_id) AS turn
-	FROM tenants WHERE tenant_id IS NOT NULL
-), cand AS (
-	SELECT c.job_id, c.rn, t.turn FROM turns t CROSS JOIN LATERAL (
-		SELECT s.job_id, row_number() OVER (ORDER BY s.t_hlc) AS rn
-		FROM scheduler.job_state s
-		WHERE s.tenant_id = t.tenant_id AND s.status IN ('pending', 'scheduled') AND s.run_at <= $1
-		  AND ($3::text[] IS NULL OR s.kind = ANY($3)) AND ($4 = '' OR $4 = $4) AND ` + notPausedS + `
-		ORDER BY s.t_hlc LIMIT $2
-	) c
-), picked AS (
-	SELECT s.job_id FROM scheduler.job_state s
-	JOIN (SELECT job_id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.job_id = s.job_id
-	WHERE s.status IN ('pending', 'scheduled')
-	FOR UPDATE OF s SKIP LOCKED
-)`
+var (
+	hlcSide = side{table: "scheduler.job_state", name: "job_state", alias: "s", id: "job_id",
+		partition: "partition_key", order: "t_hlc", headOrder: "t_hlc"}
+	legacySide = side{table: "scheduler.jobs", name: "jobs", alias: "j", id: "id",
+		partition: "COALESCE(project_id, '')", order: "priority DESC, created_at, id", headOrder: "created_at, id"}
 )
 
-// Picking on the legacy side: a CTE picked(id).
-const (
-	pickLegacy = `picked AS (
-	SELECT id FROM scheduler.jobs
+// notPaused is the paused-queue test (scheduler.paused_queues, migration
+// 006) on the side's rows named by ref (the table's name, or its alias): a
+// job is skipped when its tenant's whole queue (the empty kind) or its
+// kind's queue is paused; with no pause at all the anti-join reads an
+// empty table.
+func notPaused(ref string) string {
+	return `NOT EXISTS (SELECT 1 FROM scheduler.paused_queues pq WHERE pq.tenant_id = ` + ref + `.tenant_id AND pq.kind IN ('', ` + ref + `.kind))`
+}
+
+// aliased qualifies each comma-separated term of an order by alias.
+func aliased(alias, order string) string {
+	terms := strings.Split(order, ", ")
+	for i, t := range terms {
+		terms[i] = alias + "." + t
+	}
+	return strings.Join(terms, ", ")
+}
+
+// pickPlain picks the side's available jobs in its read order: a CTE
+// picked(id).
+func pickPlain(sd side) string {
+	return `picked AS (
+	SELECT ` + sd.id + ` FROM ` + sd.table + `
 	WHERE status IN ('pending', 'scheduled') AND run_at <= $1
 	  AND ($3::text[] IS NULL OR kind = ANY($3)) AND ($4 = '' OR tenant_id = $4)
-	  AND ` + notPausedJobs + `
-	ORDER BY priority DESC, created_at, id
+	  AND ` + notPaused(sd.name) + `
+	ORDER BY ` + sd.order + `
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED
 )`
+}
 
-	pickLegacyStrict = `heads AS (
-	SELECT DISTINCT ON (tenant_id, COALESCE(project_id, '')) id, status, run_at, kind
-	FROM scheduler.jobs
+// pickStrict picks only the head of each (tenant, partition), the earliest
+// job in chain order not yet finished, when it is available.
+func pickStrict(sd side) string {
+	a := sd.alias
+	return `heads AS (
+	SELECT DISTINCT ON (tenant_id, ` + sd.partition + `) ` + sd.id + `, status, run_at, kind
+	FROM ` + sd.table + `
 	WHERE status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)
-	ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id
+	ORDER BY tenant_id, ` + sd.partition + `, ` + sd.headOrder + `
 ), picked AS (
-	SELECT j.id FROM scheduler.jobs j JOIN heads h ON h.id = j.id
+	SELECT ` + a + `.` + sd.id + ` FROM ` + sd.table + ` ` + a + ` JOIN heads h ON h.` + sd.id + ` = ` + a + `.` + sd.id + `
 	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
-	  AND j.status IN ('pending', 'scheduled') AND ` + notPausedJ + `
-	ORDER BY j.priority DESC, j.created_at, j.id
+	  AND ` + a + `.status IN ('pending', 'scheduled') AND ` + notPaused(a) + `
+	ORDER BY ` + aliased(a, sd.order) + `
 	LIMIT $2
-	FOR UPDATE OF j SKIP LOCKED
+	FOR UPDATE OF ` + a + ` SKIP LOCKED
 )`
+}
 
-	pickLegacyFair = `tenants AS (
-	(SELECT tenant_id FROM scheduler.jobs ORDER BY tenant_id LIMIT 1)
+// pickFair takes each tenant's earliest available jobs and interleaves
+// them: first every tenant's first job, then every tenant's second, and
+// so on, each round starting with the tenant after $8 (so consecutive
+// fetches take turns: driver.RotateTenants, the rule SQLite applies in
+// Go). The tenants come from a skip scan over the (tenant_id, ...) index:
+// one probe per tenant, whatever the backlog.
+func pickFair(sd side) string {
+	a, order := sd.alias, aliased(sd.alias, sd.order)
+	return `tenants AS (
+	(SELECT tenant_id FROM ` + sd.table + ` ORDER BY tenant_id LIMIT 1)
 	UNION ALL
-	SELECT (SELECT j.tenant_id FROM scheduler.jobs j WHERE j.tenant_id > t.tenant_id ORDER BY j.tenant_id LIMIT 1)
+	SELECT (SELECT ` + a + `.tenant_id FROM ` + sd.table + ` ` + a + ` WHERE ` + a + `.tenant_id > t.tenant_id ORDER BY ` + a + `.tenant_id LIMIT 1)
 	FROM tenants t WHERE t.tenant_id IS NOT NULL
 ), turns AS (
 	SELECT tenant_id, row_number() OVER (ORDER BY tenant_id <= $8, tenant_id) AS turn
 	FROM tenants WHERE tenant_id IS NOT NULL
 ), cand AS (
-	SELECT c.id, c.rn, t.turn FROM turns t CROSS JOIN LATERAL (
-		SELECT j.id, row_number() OVER (ORDER BY j.priority DESC, j.created_at, j.id) AS rn
-		FROM scheduler.jobs j
-		WHERE j.tenant_id = t.tenant_id AND j.status IN ('pending', 'scheduled') AND j.run_at <= $1
-		  AND ($3::text[] IS NULL OR j.kind = ANY($3)) AND ($4 = '' OR $4 = $4) AND ` + notPausedJ + `
-		ORDER BY j.priority DESC, j.created_at, j.id LIMIT $2
+	SELECT c.` + sd.id + `, c.rn, t.turn FROM turns t CROSS JOIN LATERAL (
+		SELECT ` + a + `.` + sd.id + `, row_number() OVER (ORDER BY ` + order + `) AS rn
+		FROM ` + sd.table + ` ` + a + `
+		WHERE ` + a + `.tenant_id = t.tenant_id AND ` + a + `.status IN ('pending', 'scheduled') AND ` + a + `.run_at <= $1
+		  AND ($3::text[] IS NULL OR ` + a + `.kind = ANY($3)) AND ($4 = '' OR $4 = $4) AND ` + notPaused(a) + `
+		ORDER BY ` + order + ` LIMIT $2
 	) c
 ), picked AS (
-	SELECT j.id FROM scheduler.jobs j
-	JOIN (SELECT id FROM cand ORDER BY rn, turn LIMIT $2) c ON c.id = j.id
-	WHERE j.status IN ('pending', 'scheduled')
-	FOR UPDATE OF j SKIP LOCKED
+	SELECT ` + a + `.` + sd.id + ` FROM ` + sd.table + ` ` + a + `
+	JOIN (SELECT ` + sd.id + ` FROM cand ORDER BY rn, turn LIMIT $2) c ON c.` + sd.id + ` = ` + a + `.` + sd.id + `
+	WHERE ` + a + `.status IN ('pending', 'scheduled')
+	FOR UPDATE OF ` + a + ` SKIP LOCKED
 )`
+}
+
+// The six picks, built once.
+var (
+	pickHLC, pickHLCStrict, pickHLCFair          = pickPlain(hlcSide), pickStrict(hlcSide), pickFair(hlcSide)
+	pickLegacy, pickLegacyStrict, pickLegacyFair = pickPlain(legacySide), pickStrict(legacySide), pickFair(legacySide)
 )
 
 // leaseHLC leases the picked jobs on the HLC side and mirrors the lease
