@@ -89,10 +89,12 @@ type Queue struct {
 	modeMu sync.RWMutex
 	opts   Options
 
-	// reconcileMu keeps this process's job transitions out of the way of
-	// a reconciliation: a completion whose two fenced updates (legacy
-	// side, HLC side) straddled a drain or backfill copying that job to
-	// the other side would finish one copy and leave the other running.
+	// reconcileMu keeps this process's dequeues and job state changes out
+	// of the way of a reconciliation: a completion whose two fenced
+	// updates (legacy side, HLC side) straddled a drain or backfill
+	// copying that job to the other side would finish one copy and leave
+	// the other running, and a dequeue that leased a job while it was
+	// being copied would leave the copy pending, to run a second time.
 	reconcileMu sync.RWMutex
 
 	// enqueues and transitions coalesce concurrent calls (group commit).
@@ -460,8 +462,6 @@ type DequeueOptions struct {
 // verify is withheld, marked chain_violation, and counted in
 // scheduler_chain_verification_issues_total.
 func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, error) {
-	o := q.Options()
-	m := o.Mode()
 	if opts.Owner == "" {
 		opts.Owner = q.clock.NodeID()
 	}
@@ -482,6 +482,21 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 			return nil, err
 		}
 	}
+	leases, err := q.lease(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	q.afterDequeue(ctx, leases)
+	return leases, nil
+}
+
+// lease is Dequeue without the AfterDequeue hook, under reconcileMu (the
+// hook, a caller's function, runs outside it).
+func (q *Queue) lease(ctx context.Context, opts DequeueOptions) ([]Lease, error) {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
+	o := q.Options()
+	m := o.Mode()
 	now := q.now().Truncate(time.Millisecond)
 	start := time.Now()
 	leases, err := q.backend.Dequeue(ctx, driver.DequeueParams{
@@ -503,7 +518,6 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 	}
 	q.metrics.DequeueDuration.WithLabelValues(ordering).Observe(time.Since(start).Seconds())
 	if !o.VerifyOnDequeue {
-		q.afterDequeue(ctx, leases)
 		return leases, nil
 	}
 	kept := leases[:0]
@@ -522,7 +536,6 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 		}
 		kept = append(kept, l)
 	}
-	q.afterDequeue(ctx, kept)
 	return kept, nil
 }
 
@@ -626,6 +639,8 @@ func (q *Queue) transition(ctx context.Context, t driver.Transition) error {
 
 // Cancel cancels a job that has not finished, whoever holds it.
 func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) error {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
 	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: reason, Now: q.now()}); err != nil {
 		return err
 	}
@@ -639,6 +654,8 @@ func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, er
 	if d < time.Second {
 		return l, fmt.Errorf("queue: lease extension %v, want at least 1s", d)
 	}
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
 	now := q.now()
 	until := now.Add(d).Truncate(time.Millisecond)
 	if err := q.backend.ExtendLease(ctx, driver.ExtendParams{JobID: l.JobID, Token: l.Token, Until: until, Now: now}); err != nil {
@@ -651,6 +668,8 @@ func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, er
 // RescueExpired returns jobs whose lease expired to the queue (or fails
 // them if that was their last attempt) and reports how many.
 func (q *Queue) RescueExpired(ctx context.Context) (rescued, failed int, err error) {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
 	for {
 		r, err := q.backend.RescueExpired(ctx, driver.RescueParams{Now: q.now(), Limit: rescueBatch})
 		rescued, failed = rescued+r.Rescued, failed+r.Failed
