@@ -3,15 +3,16 @@ package config_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -406,12 +407,9 @@ func TestWatcherReloadsOnChangeAndTrigger(t *testing.T) {
 		cfg *config.Config
 		err error
 	}
-	var mu sync.Mutex
-	var got []reload
+	got := testsignal.New[reload]()
 	w := &config.Watcher{Source: src, Interval: 5 * time.Millisecond, OnReload: func(c *config.Config, err error) {
-		mu.Lock()
-		got = append(got, reload{c, err})
-		mu.Unlock()
+		got.Record(reload{c, err})
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	trigger := make(chan struct{})
@@ -419,27 +417,18 @@ func TestWatcherReloadsOnChangeAndTrigger(t *testing.T) {
 	go func() { defer close(done); w.Run(ctx, cfg, trigger) }()
 	defer func() { cancel(); <-done }()
 
-	waitFor := func(n int) []reload {
+	// awaitReloads returns the reloads so far once there are n.
+	awaitReloads := func(n int) []reload {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			mu.Lock()
-			cp := append([]reload(nil), got...)
-			mu.Unlock()
-			if len(cp) >= n {
-				return cp
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waited for %d reloads, have %d", n, len(cp))
-			}
-			time.Sleep(time.Millisecond)
-		}
+		seen := 0
+		got.Await(t, fmt.Sprintf("reload %d", n), func(reload) bool { seen++; return seen == n })
+		return got.All(nil)
 	}
 
 	if err := os.WriteFile(path, []byte("Scheduler: {Queue: {Hlc: {DualWriteMode: true, EnableHlcOrdering: true}}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := waitFor(1)
+	r := awaitReloads(1)
 	if r[0].err != nil || !r[0].cfg.Scheduler.Queue.Hlc.EnableHlcOrdering {
 		t.Fatalf("first reload: %+v", r[0])
 	}
@@ -447,20 +436,17 @@ func TestWatcherReloadsOnChangeAndTrigger(t *testing.T) {
 	if err := os.WriteFile(path, []byte("Scheduler: {Queue: {Hlc: {MaxClockDriftMs: -1}}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = waitFor(2)
+	r = awaitReloads(2)
 	if r[1].err == nil || !strings.Contains(r[1].err.Error(), "MaxClockDriftMs = -1") {
 		t.Fatalf("bad file reload: %+v", r[1])
 	}
 	// SIGHUP-style trigger: reloads even without a change.
 	trigger <- struct{}{}
-	r = waitFor(3)
+	r = awaitReloads(3)
 	if r[2].err == nil {
 		t.Fatalf("triggered reload of the bad file succeeded: %+v", r[2])
 	}
-	mu.Lock()
-	n := len(got)
-	mu.Unlock()
-	if n != 3 {
+	if n := len(got.All(nil)); n != 3 {
 		t.Fatalf("the unchanged bad file was reported again: %d reloads", n)
 	}
 }

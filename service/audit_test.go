@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -27,9 +30,13 @@ func TestSigningKey(t *testing.T) {
 		if err := os.WriteFile(keyFile, []byte(priv+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
+		checkpoints := testsignal.New[driver.Checkpoint]()
+		checkpoints.Format = func(c driver.Checkpoint) string {
+			return fmt.Sprintf("checkpoint %s/%s size %d", c.Key.TenantID, c.Key.PartitionKey, c.Size)
+		}
 		e := newEnv(t, dbURL, func(c *config.Config) {
 			c.Ordo.Audit = config.Audit{SigningKeyFile: keyFile, CheckpointInterval: 5 * time.Millisecond, SnapshotOnDequeue: true}
-		}, service.Options{})
+		}, service.Options{OnCheckpoint: func(c *driver.Checkpoint) { checkpoints.Record(*c) }})
 		if err := e.svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +57,14 @@ func TestSigningKey(t *testing.T) {
 		if n := count("batch_snapshot"); n != 2 { // one per chain of the batch
 			t.Fatalf("%d batch snapshots, want 2", n)
 		}
-		waitFor(t, "checkpoints of both chains", func() bool { return count("chain_checkpoints") >= 2 })
+		chains := map[string]bool{}
+		checkpoints.Await(t, "checkpoints of both chains", func(c driver.Checkpoint) bool {
+			chains[c.Key.PartitionKey] = true
+			return chains["a"] && chains["b"]
+		})
+		if n := count("chain_checkpoints"); n < 2 {
+			t.Fatalf("%d checkpoints stored, want 2 or more", n)
+		}
 		v := e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
 		if v.body["valid"] != true {
 			t.Fatalf("verify: %s", v.raw)

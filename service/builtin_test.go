@@ -65,10 +65,19 @@ func TestBuiltinHTTPKind(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		hook := newHookServer(t)
 		host := mustHost(t, hook.URL)
+		events, wc := workerEvents(func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond })
 		e := newEnv(t, dbURL, func(c *config.Config) {
 			c.Ordo.Worker.Enabled = true
 			c.Ordo.Worker.HttpKind.AllowedHosts = []string{host}
-		}, service.Options{WorkerConfig: func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond }})
+		}, service.Options{WorkerConfig: wc})
+		// status asserts the job's status once the event that set it was
+		// seen.
+		status := func(id, want string) {
+			t.Helper()
+			if got := e.statusOf(id); got != want {
+				t.Fatalf("job %s is %s, want %s", id, got, want)
+			}
+		}
 		if err := e.svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -76,13 +85,17 @@ func TestBuiltinHTTPKind(t *testing.T) {
 		// Fails with 503, is retried after its backoff, then succeeds.
 		flaky := e.enqueue("acme", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{
 			"url": hook.URL + "/flaky", "body": map[string]any{"hello": "world"}, "headers": map[string]string{"X-Sig": "abc"}}})
-		waitFor(t, "the first attempt to fail", func() bool { return e.statusOf(flaky) == "scheduled" })
+		events.Await(t, "the first attempt to fail", func(ev worker.Event) bool {
+			return jobEvent(worker.EventJobFailed, flaky)(ev) && ev.Retried && ev.Lease.Attempt == 1
+		})
+		status(flaky, "scheduled")
 		show := e.call("GET", "/v1/tenants/acme/jobs/"+flaky, acmeToken, nil).must(t, http.StatusOK)
 		if show.body["last_error"] != "POST "+hook.URL+"/flaky: 503 Service Unavailable" || show.body["attempts"] != 1.0 {
 			t.Fatalf("after the first attempt: %s", show.raw)
 		}
 		e.wall.Advance(time.Hour) // past any first backoff
-		waitFor(t, "the retry to succeed", func() bool { return e.statusOf(flaky) == "succeeded" })
+		events.Await(t, "the retry to succeed", jobEvent(worker.EventJobSucceeded, flaky))
+		status(flaky, "succeeded")
 		reqs := hook.requests()
 		if len(reqs) != 2 {
 			t.Fatalf("hook got %d requests: %+v", len(reqs), reqs)
@@ -95,21 +108,24 @@ func TestBuiltinHTTPKind(t *testing.T) {
 
 		// A string body is sent as is.
 		text := e.enqueue("acme", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{"url": hook.URL + "/text", "body": "plain words"}})
-		waitFor(t, "the text job", func() bool { return e.statusOf(text) == "succeeded" })
+		events.Await(t, "the text job to succeed", jobEvent(worker.EventJobSucceeded, text))
+		status(text, "succeeded")
 		if r := hook.requests()[2]; r.body != "plain words" || r.contentType != "text/plain; charset=utf-8" {
 			t.Fatalf("text request: %+v", r)
 		}
 
 		// A redirect to a host not allowed fails at once, without retry.
 		redir := e.enqueue("acme", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{"url": hook.URL + "/redirect"}})
-		waitFor(t, "the redirected job to fail", func() bool { return e.statusOf(redir) == "failed" })
+		events.Await(t, "the redirected job to fail", jobEvent(worker.EventJobFailed, redir))
+		status(redir, "failed")
 		// So does a job written past the API's check (here, straight into
 		// the queue) whose host is not allowed.
 		res, err := e.svc.Queue().Enqueue(context.Background(), queue.Job{TenantID: "acme", Kind: "http", Payload: []byte(`{"url":"http://127.0.0.2:9/"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the job to a host not allowed to fail", func() bool { return e.statusOf(res.JobID.String()) == "failed" })
+		events.Await(t, "the job to a host not allowed to fail", jobEvent(worker.EventJobFailed, res.JobID.String()))
+		status(res.JobID.String(), "failed")
 		for _, id := range []string{redir, res.JobID.String()} {
 			show := e.call("GET", "/v1/tenants/acme/jobs/"+id, acmeToken, nil).must(t, http.StatusOK)
 			if show.body["attempts"] != 1.0 {
@@ -131,7 +147,8 @@ func TestBuiltinHTTPKind(t *testing.T) {
 			t.Fatalf("after emptying the allow-list: %d %s", r.status, r.raw)
 		}
 		noop := e.enqueue("acme", acmeToken, map[string]any{"kind": "noop", "payload": map[string]any{}})
-		waitFor(t, "the noop job", func() bool { return e.statusOf(noop) == "succeeded" })
+		events.Await(t, "the noop job to succeed", jobEvent(worker.EventJobSucceeded, noop))
+		status(noop, "succeeded")
 	})
 }
 

@@ -12,10 +12,11 @@ import (
 
 func TestDemoTrickleStopsWithTheServer(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
+		events, wc := workerEvents(func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond })
 		e := newEnv(t, dbURL, func(c *config.Config) {
 			c.Ordo.Worker.Enabled = true
 			c.Ordo.Demo = config.Demo{Enabled: true, Rate: 500, Tenants: []string{"demo-a", "demo-b"}}
-		}, service.Options{WorkerConfig: func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond }})
+		}, service.Options{WorkerConfig: wc})
 		if err := e.svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -36,18 +37,25 @@ func TestDemoTrickleStopsWithTheServer(t *testing.T) {
 			}
 			return out
 		}
-		waitFor(t, "demo jobs for both tenants", func() bool {
-			c := perTenant()
-			return c["demo-a"] >= 5 && c["demo-b"] >= 5
-		})
-		// The built-in noop worker runs them.
-		waitFor(t, "a demo job to succeed", func() bool {
-			var n int
-			if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + "job_state WHERE status = 'succeeded'").Scan(&n); err != nil {
-				t.Fatal(err)
+		// The built-in noop worker runs the demo's jobs: five have run for
+		// each tenant, so at least five were enqueued for each.
+		ran := map[string]int{}
+		events.Await(t, "5 demo jobs of each tenant to succeed", func(ev worker.Event) bool {
+			if ev.Type == worker.EventJobSucceeded && ev.Lease.Kind == service.KindNoop {
+				ran[ev.Lease.TenantID]++
 			}
-			return n > 0
+			return ran["demo-a"] >= 5 && ran["demo-b"] >= 5
 		})
+		if c := perTenant(); c["demo-a"] < 5 || c["demo-b"] < 5 {
+			t.Fatalf("demo jobs logged per tenant: %v, want 5 or more each", c)
+		}
+		var n int
+		if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + "job_state WHERE status = 'succeeded'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("no demo job succeeded in job_state")
+		}
 		if err := e.svc.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}

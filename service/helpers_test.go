@@ -16,7 +16,9 @@ import (
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/service"
+	"github.com/ordo-sched/ordo/worker"
 )
 
 // backends runs f once per backend, each on a fresh database.
@@ -307,26 +309,33 @@ func (e *env) enqueue(tenant, token string, job map[string]any) string {
 	return r.body["job_id"].(string)
 }
 
-// waitForOr is waitFor that describes the state with why on a timeout.
-func waitForOr(t *testing.T, what string, cond func() bool, why func() string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s:\n%s", what, why())
+// workerEvents records every event of the service's worker client: it
+// returns rec and a WorkerConfig that applies adjust (if any) and then
+// chains rec after the client's own OnEvent (the service's metrics hook,
+// which therefore has seen an event by the time rec has).
+func workerEvents(adjust func(*worker.Config)) (*testsignal.Recorder[worker.Event], func(*worker.Config)) {
+	rec := testsignal.New[worker.Event]()
+	rec.Format = func(e worker.Event) string {
+		if e.Type == worker.EventLeaseExtended {
+			return ""
 		}
-		time.Sleep(2 * time.Millisecond)
+		return fmt.Sprintf("%s job=%s kind=%s tenant=%s attempt=%d err=%v retried=%v", e.Type, e.Lease.JobID, e.Lease.Kind, e.Lease.TenantID, e.Lease.Attempt, e.Err, e.Retried)
+	}
+	return rec, func(c *worker.Config) {
+		if adjust != nil {
+			adjust(c)
+		}
+		prev := c.OnEvent
+		c.OnEvent = func(e worker.Event) {
+			if prev != nil {
+				prev(e)
+			}
+			rec.Record(e)
+		}
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+// jobEvent matches events of type typ for the job whose id is id.
+func jobEvent(typ worker.EventType, id string) func(worker.Event) bool {
+	return func(e worker.Event) bool { return e.Type == typ && e.Lease.JobID.String() == id }
 }

@@ -53,8 +53,9 @@ func metricValue(t *testing.T, text, series string) string {
 func TestMetricsHealthAndReadiness(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		done := make(chan string, 10)
+		events, wc := workerEvents(func(c *worker.Config) { c.PollInterval = 10 * time.Millisecond })
 		e := newEnv(t, dbURL, func(c *config.Config) { c.Ordo.Worker.Enabled = true }, service.Options{
-			WorkerConfig: func(c *worker.Config) { c.PollInterval = 10 * time.Millisecond },
+			WorkerConfig: wc,
 			Workers: func(w *worker.Workers) error {
 				worker.AddFunc(w, "count.me", func(ctx context.Context, l *queue.Lease) error {
 					done <- l.JobID.String()
@@ -69,11 +70,12 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 		e.enqueue("acme", acmeToken, map[string]any{"kind": "count.me", "payload": map[string]any{"n": 1}})
 		e.enqueue("acme", acmeToken, map[string]any{"kind": "later", "payload": map[string]any{}, "run_at": "2030-01-01T00:00:00Z"})
 		e.enqueue("globex", e.globexToken, map[string]any{"kind": "unhandled", "payload": map[string]any{}})
-		<-done
-		waitFor(t, "the job's success to be recorded", func() bool {
-			_, text := get(t, e.url+"/metrics")
-			return metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) == "1"
-		})
+		id := <-done
+		// The service's metrics hook sees the event before the recorder.
+		events.Await(t, "the job to succeed", jobEvent(worker.EventJobSucceeded, id))
+		if _, text := get(t, e.url+"/metrics"); metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) != "1" {
+			t.Fatalf("the job's success is not counted:\n%s", grep(text, "ordo_worker_events_total"))
+		}
 		e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
 
 		status, text := get(t, e.url+"/metrics")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/worker"
@@ -76,6 +77,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 		runs := map[string]int{}
 		reloads := make(chan service.ReloadResult, 100)
 		hup := make(chan struct{})
+		events, wc := workerEvents(func(c *worker.Config) { c.FetchCooldown = time.Millisecond })
 		svc, err := service.New(context.Background(), cfg, service.Options{
 			Reload: &src, ReloadSignal: hup, LogOutput: io.Discard,
 			OnReload: func(r service.ReloadResult) { reloads <- r },
@@ -87,7 +89,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 					return nil
 				})
 			},
-			WorkerConfig: func(c *worker.Config) { c.FetchCooldown = time.Millisecond },
+			WorkerConfig: wc,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -99,10 +101,15 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 		e := &env{t: t, svc: svc, url: svc.URL()}
 		e.raw, e.prefix = openRaw(t, dbURL)
 
-		// The producer enqueues through the API until told to stop.
+		// The producer enqueues through the API until told to stop, and
+		// records how many it has enqueued after each, or its error.
+		type produced struct {
+			n   int64
+			err error
+		}
+		progress := testsignal.New[produced]()
 		var enqueued sync.Map
 		var count atomic.Int64
-		var producerErr atomic.Pointer[error]
 		stop := make(chan struct{})
 		producerDone := make(chan error, 1)
 		go func() {
@@ -116,23 +123,21 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 				r := e.callNoFatal("POST", "/v1/tenants/acme/jobs", acmeToken, map[string]any{"kind": "count", "partition": []string{"", "p1"}[n%2], "payload": map[string]any{"n": n}})
 				if r.err != nil || (r.status != 201) {
 					err := fmt.Errorf("enqueue %d: %v %d %s", n, r.err, r.status, r.raw)
-					producerErr.Store(&err)
+					progress.Record(produced{err: err})
 					producerDone <- err
 					return
 				}
 				enqueued.Store(r.body["job_id"].(string), true)
-				count.Add(1)
+				progress.Record(produced{n: count.Add(1)})
 			}
 		}()
 		more := func(k int64) {
 			t.Helper()
 			target := count.Load() + k
-			waitFor(t, "more enqueues", func() bool {
-				if err := producerErr.Load(); err != nil {
-					t.Fatal(*err)
-				}
-				return count.Load() >= target
-			})
+			p := progress.Await(t, fmt.Sprintf("%d more enqueues", k), func(p produced) bool { return p.err != nil || p.n >= target })
+			if p.err != nil {
+				t.Fatal(p.err)
+			}
 		}
 		expect := func(mode queue.Mode) service.ReloadResult {
 			t.Helper()
@@ -142,7 +147,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 					t.Fatalf("reload: %+v, want mode %s", r, mode)
 				}
 				return r
-			case <-time.After(30 * time.Second):
+			case <-time.After(testsignal.Timeout):
 				t.Fatalf("no reload to %s", mode)
 			}
 			return service.ReloadResult{}
@@ -186,7 +191,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 			if r.Err == nil || !strings.Contains(r.Err.Error(), "MaxClockDriftMs = 0") || r.Mode != queue.ModeHlcOnly {
 				t.Fatalf("bad file: %+v", r)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(testsignal.Timeout):
 			t.Fatal("bad file not reported")
 		}
 		more(10)
@@ -196,14 +201,19 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 		}
 
 		total := 0
-		enqueued.Range(func(any, any) bool { total++; return true })
-		waitFor(t, "every job to run", func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(runs) >= total
+		pending := map[string]bool{}
+		enqueued.Range(func(id, _ any) bool { total++; pending[id.(string)] = true; return true })
+		// Every job succeeds (the event follows the write of its outcome).
+		events.Await(t, fmt.Sprintf("all %d jobs to succeed", total), func(ev worker.Event) bool {
+			if ev.Type == worker.EventJobSucceeded {
+				delete(pending, ev.Lease.JobID.String())
+			}
+			return len(pending) == 0
 		})
 		// Nothing is left that could run again, on either side.
-		waitForOr(t, "no unfinished job", func() bool { return e.unfinished() == 0 }, func() string { return e.unfinishedRows() })
+		if n := e.unfinished(); n != 0 {
+			t.Fatalf("%d unfinished jobs after every job succeeded:\n%s", n, e.unfinishedRows())
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		for id, n := range runs {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
@@ -67,6 +68,12 @@ type Options struct {
 	// Started, if set, is called by Start once the service listens, with
 	// the URL it serves.
 	Started func(url string)
+	// OnCheckpoint, if set, is called after the checkpointer (Ordo:Audit)
+	// has stored each signed checkpoint. It exists for tests, which
+	// otherwise could only poll the database to learn that a checkpoint
+	// was written; nil (the default) leaves the checkpointer writing to
+	// the store directly.
+	OnCheckpoint func(*driver.Checkpoint)
 }
 
 // Service is one running node.
@@ -290,20 +297,21 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 	}
 	if s.signer != nil && cfg.Ordo.Audit.CheckpointInterval > 0 {
-		{
-			cp := &audit.Checkpointer{Store: s.db.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
-				Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log, Leader: s.db}
-			if wall := s.opts.Wall; wall != nil {
-				cp.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
-			}
-			s.bgWG.Add(1)
-			go func() {
-				defer s.bgWG.Done()
-				if err := cp.Run(bg); err != nil && bg.Err() == nil {
-					s.log.Error("the checkpointer stopped", "error", err)
-				}
-			}()
+		cp := &audit.Checkpointer{Store: s.db.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
+			Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log, Leader: s.db}
+		if s.opts.OnCheckpoint != nil {
+			cp.Store = checkpointHook{cp.Store, s.opts.OnCheckpoint}
 		}
+		if wall := s.opts.Wall; wall != nil {
+			cp.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
+		}
+		s.bgWG.Add(1)
+		go func() {
+			defer s.bgWG.Done()
+			if err := cp.Run(bg); err != nil && bg.Err() == nil {
+				s.log.Error("the checkpointer stopped", "error", err)
+			}
+		}()
 	}
 	s.startedAt = s.now()
 	s.bgWG.Add(1)
@@ -334,6 +342,21 @@ func (s *Service) Start(ctx context.Context) error {
 		s.opts.Started(s.URL())
 	}
 	return nil
+}
+
+// checkpointHook is an audit store that calls after once each checkpoint
+// is stored (Options.OnCheckpoint).
+type checkpointHook struct {
+	driver.AuditStore
+	after func(*driver.Checkpoint)
+}
+
+func (h checkpointHook) InsertCheckpoint(ctx context.Context, c *driver.Checkpoint) error {
+	err := h.AuditStore.InsertCheckpoint(ctx, c)
+	if err == nil {
+		h.after(c)
+	}
+	return err
 }
 
 // Addr returns the address the service listens on (after Start).

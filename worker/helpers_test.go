@@ -17,6 +17,7 @@ import (
 
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/store/sqlite"
@@ -27,10 +28,9 @@ import (
 // periodic tests rely on.
 const t0 = 1_704_067_200_000
 
-// waitFor bounds every wait for something that should happen: generous,
-// because a loaded CI machine under -race is slow, and only ever reached
-// when the test is failing anyway.
-const waitFor = 10 * time.Second
+// waitFor bounds every wait for something that should happen: the one
+// shared timeout of every test.
+const waitFor = testsignal.Timeout
 
 // env is one backend, migrated and empty, with a fake wall clock that
 // every queue made from it shares.
@@ -144,11 +144,9 @@ func (e *env) jobCount(kind string) int {
 }
 
 // recorder keeps every event of the clients it is attached to and lets a
-// test wait for one.
+// test wait for one (a testsignal.Recorder of tagged events).
 type recorder struct {
-	mu     sync.Mutex
-	events []tagged
-	more   chan struct{} // closed and replaced at every event
+	rec *testsignal.Recorder[tagged]
 }
 
 type tagged struct {
@@ -156,68 +154,31 @@ type tagged struct {
 	worker.Event
 }
 
-func newRecorder() *recorder { return &recorder{more: make(chan struct{})} }
+func newRecorder() *recorder {
+	rec := testsignal.New[tagged]()
+	rec.Format = func(e tagged) string {
+		if e.Type == worker.EventLeaseExtended {
+			return ""
+		}
+		return fmt.Sprintf("%s %s job=%s kind=%s attempt=%d err=%v retried=%v", e.client, e.Type, short(e.Lease.JobID), e.Lease.Kind, e.Lease.Attempt, e.Err, e.Retried)
+	}
+	return &recorder{rec: rec}
+}
 
 func (r *recorder) hook(client string) func(worker.Event) {
-	return func(e worker.Event) {
-		r.mu.Lock()
-		r.events = append(r.events, tagged{client, e})
-		close(r.more)
-		r.more = make(chan struct{})
-		r.mu.Unlock()
-	}
+	return func(e worker.Event) { r.rec.Record(tagged{client, e}) }
 }
 
 // await returns the first event, past or future, that matches, or fails
 // the test after waitFor.
 func (r *recorder) await(t *testing.T, what string, match func(tagged) bool) tagged {
 	t.Helper()
-	deadline := time.NewTimer(waitFor)
-	defer deadline.Stop()
-	seen := 0
-	for {
-		r.mu.Lock()
-		for ; seen < len(r.events); seen++ {
-			if match(r.events[seen]) {
-				e := r.events[seen]
-				r.mu.Unlock()
-				return e
-			}
-		}
-		more := r.more
-		r.mu.Unlock()
-		select {
-		case <-more:
-		case <-deadline.C:
-			t.Fatalf("no %s within %v; events so far:\n%s", what, waitFor, r.dump())
-		}
-	}
+	return r.rec.Await(t, what, match)
 }
 
-func (r *recorder) all(match func(tagged) bool) []tagged {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []tagged
-	for _, e := range r.events {
-		if match(e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
+func (r *recorder) all(match func(tagged) bool) []tagged { return r.rec.All(match) }
 
-func (r *recorder) dump() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var b bytes.Buffer
-	for _, e := range r.events {
-		if e.Type == worker.EventLeaseExtended {
-			continue
-		}
-		fmt.Fprintf(&b, "  %s %s job=%s kind=%s attempt=%d err=%v retried=%v\n", e.client, e.Type, short(e.Lease.JobID), e.Lease.Kind, e.Lease.Attempt, e.Err, e.Retried)
-	}
-	return b.String()
-}
+func (r *recorder) dump() string { return r.rec.Dump() }
 
 func short(id uuid.UUID) string { return id.String()[:8] }
 

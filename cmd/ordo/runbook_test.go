@@ -25,6 +25,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -91,7 +92,7 @@ Ordo:
   Reload:
     PollInterval: 50ms
   Log:
-    Level: warn
+    Level: debug  # the test waits for the lines about reloads and about each job run
 `, enable, dual, node, db, tokenHash)
 }
 
@@ -111,21 +112,13 @@ func modeOf(enable, dual bool) string {
 	return queue.Options{EnableHlcOrdering: enable, DualWriteMode: dual}.Mode().String()
 }
 
-// deadlineWait polls cond every 20ms until it holds or d passes.
-func deadlineWait(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, detail := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s: %s", d, what, detail)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// Lines the nodes log (text handler) that the test waits for.
+var (
+	// reloadRE: a reload's outcome, with the mode in force after it.
+	reloadRE = regexp.MustCompile(`msg="(configuration reloaded|configuration reload failed|configuration not reloaded[^"]*)"(?:.* mode=(\S+))?`)
+	// jobFinishedRE: a job run by a node's worker, and how it ended.
+	jobFinishedRE = regexp.MustCompile(`msg="worker: job finished" job_id=(\S+) .* outcome=(\S+)`)
+)
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
@@ -172,6 +165,17 @@ func metricSum(text, name string, labels ...string) float64 {
 	return sum
 }
 
+// metricLines returns the lines of text about metric name.
+func metricLines(text, name string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, name) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 type enqueued struct {
 	id   string
 	node string
@@ -194,9 +198,14 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 	}
 
 	dir := t.TempDir()
+	// Every line the nodes print, as they print it (the exec package
+	// copies their pipes into the nodes' syncBuffers), and their exits.
+	output := newOutput()
 	var nodes []*runbookNode
 	for _, id := range nodeIDs {
 		n := &runbookNode{id: id, cfgPath: filepath.Join(dir, id+".yaml"), exited: make(chan error, 1)}
+		n.stdout.lines, n.stdout.from = output, id+" stdout"
+		n.stderr.lines, n.stderr.from = output, id+" stderr"
 		writeAtomically(t, n.cfgPath, runbookConfig(false, true, id, dbURL, tokenHash))
 		n.cmd = exec.Command(bin, "serve", "--config", n.cfgPath)
 		n.cmd.Stdout = &n.stdout
@@ -211,7 +220,11 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 		if err := n.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() { n.exited <- n.cmd.Wait() }()
+		go func() {
+			err := n.cmd.Wait()
+			output.Record(printed{from: n.id, line: fmt.Sprint(err), exited: true})
+			n.exited <- err
+		}()
 		nodes = append(nodes, n)
 	}
 	stopped := false
@@ -231,10 +244,10 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 				} else if !strings.Contains(n.stdout.String(), "ordo: stopped") {
 					t.Errorf("node %s did not print that it stopped:\n%s", n.id, n.stdout.String())
 				}
-			case <-time.After(20 * time.Second):
+			case <-time.After(testsignal.Timeout):
 				_ = n.cmd.Process.Kill()
 				<-n.exited
-				t.Errorf("node %s did not stop within 20s of SIGTERM:\n%s", n.id, n.stderr.String())
+				t.Errorf("node %s did not stop within %v of SIGTERM:\n%s", n.id, testsignal.Timeout, n.stderr.String())
 			}
 		}
 	}
@@ -242,50 +255,62 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 
 	urlRE := regexp.MustCompile(`ordo: serving (http://127\.0\.0\.1:\d+) \(node ([^,]+), mode ([a-z-]+)`)
 	for _, n := range nodes {
-		deadlineWait(t, 30*time.Second, n.id+" to print its URL", func() (bool, string) {
-			select {
-			case err := <-n.exited:
-				n.exited <- err
-				t.Fatalf("node %s exited at start: %v\n%s%s", n.id, err, n.stdout.String(), n.stderr.String())
-			default:
-			}
-			m := urlRE.FindStringSubmatch(n.stdout.String())
-			if m == nil {
-				return false, n.stdout.String() + n.stderr.String()
-			}
-			if m[2] != n.id || m[3] != "dual-write" {
-				t.Fatalf("node %s started as %q in mode %q", n.id, m[2], m[3])
-			}
-			n.base = m[1]
-			return true, ""
+		p := output.Await(t, n.id+" to print its URL", func(p printed) bool {
+			return (p.exited && p.from == n.id) || (p.from == n.id+" stdout" && urlRE.MatchString(p.line))
 		})
+		if p.exited {
+			t.Fatalf("node %s exited at start: %s\n%s%s", n.id, p.line, n.stdout.String(), n.stderr.String())
+		}
+		m := urlRE.FindStringSubmatch(p.line)
+		if m[2] != n.id || m[3] != "dual-write" {
+			t.Fatalf("node %s started as %q in mode %q", n.id, m[2], m[3])
+		}
+		n.base = m[1]
 	}
 	t.Logf("%d node(s) serving after %s", len(nodes), time.Since(start).Round(time.Millisecond))
 
-	waitMode := func(mode string) {
+	// checkMode checks that every node's metrics report mode.
+	checkMode := func(mode string) {
 		t.Helper()
 		want := fmt.Sprintf(`ordo_queue_mode{mode=%q} 1`, mode)
 		for _, n := range nodes {
-			deadlineWait(t, 15*time.Second, n.id+" to report mode "+mode, func() (bool, string) {
-				text, err := scrape(n.base)
-				if err != nil {
-					return false, err.Error()
-				}
-				return strings.Contains(text, want), n.stderr.String()
-			})
+			text, err := scrape(n.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text, want) {
+				t.Fatalf("%s does not report mode %s:\n%s", n.id, mode, metricLines(text, "ordo_queue_mode"))
+			}
 		}
 	}
+	// setPhase rewrites every node's file and waits for each node to log
+	// that it reloaded into the phase's mode.
 	setPhase := func(enable, dual bool) {
 		t.Helper()
+		mode := modeOf(enable, dual)
 		for _, n := range nodes {
 			writeAtomically(t, n.cfgPath, runbookConfig(enable, dual, n.id, dbURL, tokenHash))
 		}
-		waitMode(modeOf(enable, dual))
+		for _, n := range nodes {
+			p := output.Await(t, n.id+" to reload into mode "+mode, func(p printed) bool {
+				if p.exited && p.from == n.id {
+					return true
+				}
+				m := reloadRE.FindStringSubmatch(p.line)
+				return p.from == n.id+" stderr" && m != nil && (m[1] != "configuration reloaded" || m[2] == mode)
+			})
+			if m := reloadRE.FindStringSubmatch(p.line); p.exited || m[1] != "configuration reloaded" {
+				t.Fatalf("%s did not reload into mode %s: %s", n.id, mode, p)
+			}
+		}
+		checkMode(mode)
 	}
-	waitMode("dual-write")
+	checkMode("dual-write")
 
-	// Producers: one per node, bounded, at a modest rate.
+	// Producers: one per node, bounded, at a modest rate. Each job
+	// enqueued records the number enqueued so far in progress.
 	const perProducer = 400
+	progress := testsignal.New[int64]()
 	var (
 		mu       sync.Mutex
 		jobs     []enqueued
@@ -334,7 +359,7 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 				mu.Lock()
 				jobs = append(jobs, enqueued{id: strings.ToLower(r.JobID), node: n.id, mode: r.Mode})
 				mu.Unlock()
-				count.Add(1)
+				progress.Record(count.Add(1))
 			}
 		}()
 	}
@@ -351,9 +376,7 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 	more := func(what string, n int64) {
 		t.Helper()
 		target := count.Load() + n
-		deadlineWait(t, 15*time.Second, fmt.Sprintf("%d more jobs %s", n, what), func() (bool, string) {
-			return count.Load() >= target, fmt.Sprintf("%d enqueued", count.Load())
-		})
+		progress.Await(t, fmt.Sprintf("%d more jobs %s (%d enqueued before)", n, what, target-n), func(c int64) bool { return c >= target })
 	}
 	cli := func(args ...string) string {
 		t.Helper()
@@ -402,11 +425,22 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 	}
 	t.Logf("enqueued %d jobs, by mode at enqueue: %v", len(all), byMode)
 
-	// Every job runs: nothing pending, scheduled or running on either side.
-	deadlineWait(t, 30*time.Second, "every job to finish", func() (bool, string) {
-		l, h := st.unfinished(t)
-		return l == 0 && h == 0, fmt.Sprintf("%d legacy and %d HLC jobs unfinished", l, h)
+	// Every job runs: a node logs that it succeeded (after recording
+	// it), and then nothing is pending, scheduled or running on either
+	// side.
+	pending := map[string]bool{}
+	for _, j := range all {
+		pending[j.id] = true
+	}
+	output.Await(t, fmt.Sprintf("all %d jobs to succeed", len(all)), func(p printed) bool {
+		if m := jobFinishedRE.FindStringSubmatch(p.line); m != nil && m[2] == "succeeded" {
+			delete(pending, strings.ToLower(m[1]))
+		}
+		return len(pending) == 0
 	})
+	if l, h := st.unfinished(t); l != 0 || h != 0 {
+		t.Fatalf("every job succeeded, yet %d legacy and %d HLC jobs are unfinished", l, h)
+	}
 	logPhase("drained")
 
 	legacy, hlcSide := st.states(t)

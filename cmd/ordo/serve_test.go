@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -53,15 +54,51 @@ func ordo(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // syncBuffer is a bytes.Buffer safe to read while the command writes.
+// With lines set, it also records every complete line as it is written
+// (a command's output is a stream of events: a test waits for the line
+// it expects, not polling the buffer), as printed{from: from}.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	lines   *testsignal.Recorder[printed]
+	from    string
+	partial []byte
+}
+
+// printed is one line a command wrote (without its newline) to the
+// writer from, or, with exited, the command's end and how it ended.
+type printed struct {
+	from, line string
+	exited     bool
+}
+
+func (p printed) String() string {
+	if p.exited {
+		return p.from + " exited: " + p.line
+	}
+	return p.from + ": " + p.line
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+	n, err := s.b.Write(p)
+	var lines []string
+	if s.lines != nil {
+		s.partial = append(s.partial, p...)
+		for {
+			i := bytes.IndexByte(s.partial, '\n')
+			if i < 0 {
+				break
+			}
+			lines = append(lines, string(s.partial[:i]))
+			s.partial = s.partial[i+1:]
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range lines {
+		s.lines.Record(printed{from: s.from, line: l})
+	}
+	return n, err
 }
 
 func (s *syncBuffer) String() string {
@@ -70,15 +107,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+// newOutput returns a recorder of printed lines that shows them with
+// printed.String when a wait fails.
+func newOutput() *testsignal.Recorder[printed] {
+	r := testsignal.New[printed]()
+	r.Format = printed.String
+	return r
 }
 
 func TestServeTokenAndJobsCommands(t *testing.T) {
@@ -98,7 +132,7 @@ Ordo:
   Database:
     Url: %q
   Log:
-    Level: warn
+    Level: debug  # the worker's lines about each job tell the test when demo jobs ran
 `, db)), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -126,25 +160,22 @@ Ordo:
 
 			// Serve on a free port, with the demo trickle.
 			ctx, cancel := context.WithCancel(context.Background())
-			var stdout, stderr syncBuffer
+			output := newOutput()
+			stdout, stderr := syncBuffer{lines: output, from: "stdout"}, syncBuffer{lines: output, from: "stderr"}
 			exited := make(chan int, 1)
 			go func() {
-				exited <- runOrdo(ctx, []string{"serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--demo"}, &stdout, &stderr)
+				code := runOrdo(ctx, []string{"serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--demo"}, &stdout, &stderr)
+				output.Record(printed{from: "serve", line: fmt.Sprint("code ", code), exited: true})
+				exited <- code
 			}()
 			urlRE := regexp.MustCompile(`ordo: serving (http://127\.0\.0\.1:\d+) \(node cli-node, mode dual-write`)
-			var base string
-			waitUntil(t, "serve to print its URL", func() bool {
-				select {
-				case code := <-exited:
-					t.Fatalf("serve exited %d: %s%s", code, stdout.String(), stderr.String())
-				default:
-				}
-				m := urlRE.FindStringSubmatch(stdout.String())
-				if m != nil {
-					base = m[1]
-				}
-				return m != nil
+			p := output.Await(t, "serve to print its URL", func(p printed) bool {
+				return p.exited || (p.from == "stdout" && urlRE.MatchString(p.line))
 			})
+			if p.exited {
+				t.Fatalf("serve exited (%s): %s%s", p.line, stdout.String(), stderr.String())
+			}
+			base := urlRE.FindStringSubmatch(p.line)[1]
 			resp, err := http.Get(base + "/healthz")
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("/healthz: %v %v", resp, err)
@@ -175,10 +206,15 @@ Ordo:
 				t.Fatalf("the demo token on demo-a's jobs: %v %v", resp, err)
 			}
 			resp.Body.Close()
-			waitUntil(t, "demo jobs", func() bool {
-				out, _, _ := ordo(t, "jobs", "list", "--config", cfgPath, "--tenant", "demo-b", "--limit", "1")
-				return strings.Contains(out, `"kind": "noop"`)
+			// The worker logs each job it ran: once one of demo-b's noop jobs
+			// did, the demo has enqueued it.
+			output.Await(t, "a demo job of demo-b to run", func(p printed) bool {
+				return p.from == "stderr" && strings.Contains(p.line, `msg="worker: job finished"`) &&
+					strings.Contains(p.line, " kind=noop ") && strings.Contains(p.line, " tenant_id=demo-b ")
 			})
+			if out, _, _ := ordo(t, "jobs", "list", "--config", cfgPath, "--tenant", "demo-b", "--limit", "1"); !strings.Contains(out, `"kind": "noop"`) {
+				t.Fatalf("jobs list shows no demo job of demo-b:\n%s", out)
+			}
 			cancel() // SIGINT / SIGTERM in main
 			select {
 			case code := <-exited:
