@@ -34,6 +34,10 @@ import (
 // OriginPrefix starts every checkpoint origin.
 const OriginPrefix = "ordo/"
 
+// treeMovedRetries bounds how often RunOnce goes on from a tree another
+// writer extended during one round.
+const treeMovedRetries = 3
+
 // LeadershipName is the duty the checkpointer leads (driver.Leadership).
 const LeadershipName = "ordo.checkpointer"
 
@@ -188,20 +192,31 @@ func (c *Checkpointer) RunOnce(ctx context.Context) (RunResult, error) {
 	if err != nil {
 		return res, err
 	}
+chains:
 	for _, p := range behind {
 		size := p.TreeSize
-		if p.Entries > size {
+		for attempt := 0; p.Entries > size; attempt++ {
 			n, err := c.extend(ctx, p.Key, size, p.Entries)
 			res.Leaves += n
 			size += n
+			if errors.Is(err, driver.ErrTreeMoved) && attempt < treeMovedRetries {
+				// Another checkpointer (another node without leadership,
+				// or an operator's ordo proof) extended the tree first:
+				// go on from what it stored.
+				if size, err = c.Store.TreeSize(ctx, p.Key); err != nil {
+					return res, err
+				}
+				continue
+			}
 			if errors.Is(err, ErrHistoryMismatch) {
 				c.log().Error("checkpointer: refusing to extend a chain whose history changed", "tenant_id", p.Key.TenantID, "partition_key", p.Key.PartitionKey, "error", err)
 				res.ChainsFailed = append(res.ChainsFailed, p.Key)
-				continue
+				continue chains
 			}
 			if err != nil {
 				return res, err
 			}
+			break
 		}
 		if size == 0 {
 			continue

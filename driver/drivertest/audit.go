@@ -46,6 +46,7 @@ func runAudit(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"tamper: recompute the whole chain after an early edit", testRewrite},
 		{"snapshot of a dequeued batch", testBatchSnapshot},
 		{"checkpointer takes turns by leadership", testCheckpointerLeadership},
+		{"checkpointers racing on one tree", testCheckpointersRace},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newAuditHarness(t, newTarget(t))

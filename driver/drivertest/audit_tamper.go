@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -415,9 +416,6 @@ func testBatchSnapshot(h *auditHarness) {
 
 func testCheckpointerLeadership(h *auditHarness) {
 	t := h.t
-	if h.cp.Leader == nil {
-		t.Skip("backend has no leadership")
-	}
 	h.build(3)
 	b := *h.cp
 	b.Holder = "node-b"
@@ -438,5 +436,62 @@ func testCheckpointerLeadership(h *auditHarness) {
 	res, err = b.RunOnce(h.ctx)
 	if err != nil || !res.Led || len(res.Checkpoints) != 2 {
 		t.Fatalf("node-b after node-a's lease expired: %+v, %v", res, err)
+	}
+}
+
+// racingStore lets another checkpointer run to the end just before this
+// one stores its first hashes, as a second node without leadership (or an
+// operator's ordo proof) may.
+type racingStore struct {
+	driver.AuditStore
+	other func()
+}
+
+func (s *racingStore) AppendHashes(ctx context.Context, p driver.AppendHashesParams) error {
+	if other := s.other; other != nil {
+		s.other = nil
+		other()
+	}
+	return s.AuditStore.AppendHashes(ctx, p)
+}
+
+// testCheckpointersRace: a checkpointer whose tree another one extended
+// meanwhile (ErrTreeMoved) goes on from what the other stored, and both
+// chains end checkpointed at their full size.
+func testCheckpointersRace(h *auditHarness) {
+	t := h.t
+	h.build(3)
+	other := *h.cp
+	other.Leader = nil
+	racing := &racingStore{AuditStore: h.store}
+	racing.other = func() {
+		if _, err := other.RunOnce(h.ctx); err != nil {
+			t.Errorf("the other checkpointer: %v", err)
+		}
+	}
+	first := *h.cp
+	first.Leader, first.Store = nil, racing
+	if _, err := first.RunOnce(h.ctx); err != nil {
+		t.Fatalf("a checkpointer that lost the race: %v", err)
+	}
+	if racing.other != nil {
+		t.Fatal("the race never happened: AppendHashes was not called")
+	}
+	for _, k := range []chain.Key{Chain, Other} {
+		cps, err := h.store.Checkpoints(h.ctx, k, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, err := h.store.TreeSize(h.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _, err := h.store.Head(h.ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cps) != 1 || cps[0].Size != head.EntryCount || size != head.EntryCount {
+			t.Errorf("%v: tree size %d, checkpoints %+v; want both at %d entries", k, size, cps, head.EntryCount)
+		}
 	}
 }
