@@ -58,10 +58,12 @@ type ProofEntry struct {
 	Link        string  `json:"link"`
 }
 
-// ProveInclusion proves that job jobID is in its chain, against the
-// chain's latest stored checkpoint.
-func ProveInclusion(ctx context.Context, s driver.AuditStore, jobID uuid.UUID) (*Proof, error) {
-	locs, err := s.FindJob(ctx, jobID)
+// ProveInclusion proves that job r.JobID of tenant r.TenantID (any tenant
+// when it is "") is in its chain, against the chain's latest stored
+// checkpoint.
+func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (*Proof, error) {
+	jobID := r.JobID
+	locs, err := s.FindJob(ctx, r)
 	if err != nil {
 		return nil, err
 	}

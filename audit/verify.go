@@ -560,7 +560,7 @@ func (cv *chainVerifier) checkDuplicates(ctx context.Context) error {
 		return err
 	}
 	for _, d := range dups {
-		locs, err := cv.v.Store.FindJob(ctx, d.JobID)
+		locs, err := cv.v.Store.FindJob(ctx, driver.JobRef{TenantID: cv.key.TenantID, JobID: d.JobID})
 		if err != nil {
 			return err
 		}

@@ -426,7 +426,7 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	data["Actions"] = actions
 	if d.cfg.Audit != nil && info.InHLC {
-		proof, err := audit.ProveInclusion(r.Context(), d.cfg.Audit, info.JobID)
+		proof, err := audit.ProveInclusion(r.Context(), d.cfg.Audit, driver.JobRef{TenantID: v.Tenant, JobID: info.JobID})
 		if err != nil {
 			data["ProofError"] = err.Error() // not yet covered by a checkpoint, typically
 		} else {

@@ -16,8 +16,8 @@
 //     holds the chain's head lock, so t_hlc strictly increases along every
 //     chain and the backend never does chain arithmetic of its own.
 //   - scheduler_log is append-only: no method updates or deletes an entry.
-//   - GetJob, ListJobs and CountByStatus take the tenant and enforce it in
-//     the query itself.
+//   - GetJob, FindJob (proofs), ListJobs and CountByStatus take the tenant
+//     and enforce it in the query itself.
 //
 // Backends register themselves by URL scheme with Register, from an init
 // function; adding one is a new package with a migrations folder and one

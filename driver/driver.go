@@ -261,8 +261,9 @@ type AuditStore interface {
 	Duplicates(ctx context.Context, k chain.Key, candidates []uuid.UUID) ([]Duplicate, error)
 
 	// FindJob returns the log entries (at most a few; normally one) whose
-	// job_id is id, with their chains.
-	FindJob(ctx context.Context, id uuid.UUID) ([]Located, error)
+	// job_id is r.JobID, with their chains, of r.TenantID only (any tenant
+	// when it is ""): the tenant is part of the query.
+	FindJob(ctx context.Context, r JobRef) ([]Located, error)
 
 	// PosOf returns the chain_pos of the entry of chain k with t_hlc tHLC
 	// (ok false when there is none).

@@ -621,7 +621,7 @@ func (s *Service) jobProof(w http.ResponseWriter, r *http.Request, tenant string
 		return
 	}
 	as := s.q.Backend().AuditStore()
-	proof, err := audit.ProveInclusion(r.Context(), as, info.JobID)
+	proof, err := audit.ProveInclusion(r.Context(), as, driver.JobRef{TenantID: tenant, JobID: info.JobID})
 	if err != nil {
 		// Not yet covered by a checkpoint, or legacy-only: nothing to prove.
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "no_proof", Msg: err.Error()})

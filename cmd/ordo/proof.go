@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 )
 
 func newProofCommand(g *globalFlags) *cobra.Command {
@@ -116,7 +117,7 @@ func newProofInclusionCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			p, err := audit.ProveInclusion(ctx, as, id)
+			p, err := audit.ProveInclusion(ctx, as, driver.JobRef{JobID: id})
 			if err != nil {
 				return err
 			}

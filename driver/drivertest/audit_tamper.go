@@ -3,6 +3,7 @@ package drivertest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -68,9 +69,18 @@ func testClean(h *auditHarness) {
 		t.Fatal("the checkpoint's root is not the RFC 6962 root over the chain's links")
 	}
 
+	// A job is found, and proved, within its own tenant, and not in another
+	// one's: the tenant is part of the query.
+	if locs, err := h.store.FindJob(h.ctx, driver.JobRef{TenantID: "globex", JobID: rs[0].JobID}); err != nil || len(locs) != 0 {
+		t.Fatalf("FindJob of acme's job as globex: %v, %v; want nothing", locs, err)
+	}
+	if _, err := audit.ProveInclusion(h.ctx, h.store, driver.JobRef{TenantID: "globex", JobID: rs[0].JobID}); !errors.Is(err, driver.ErrRecordNotFound) {
+		t.Fatalf("inclusion proof of acme's job as globex: %v, want ErrRecordNotFound", err)
+	}
+
 	// Inclusion of every job, checked offline from the JSON file alone.
 	for _, r := range rs {
-		p, err := audit.ProveInclusion(h.ctx, h.store, r.JobID)
+		p, err := audit.ProveInclusion(h.ctx, h.store, driver.JobRef{TenantID: Chain.TenantID, JobID: r.JobID})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,12 +95,12 @@ func testClean(h *auditHarness) {
 		}
 	}
 	// A proof for another entry's data fails.
-	p, _ := audit.ProveInclusion(h.ctx, h.store, rs[4].JobID)
+	p, _ := audit.ProveInclusion(h.ctx, h.store, driver.JobRef{JobID: rs[4].JobID})
 	p.Entry.Link = rs[5].Link.String()
 	if res, err := audit.CheckProof(p, h.pub); err != nil || res.Valid {
 		t.Fatalf("inclusion proof with a foreign link: %+v, %v", res, err)
 	}
-	p, _ = audit.ProveInclusion(h.ctx, h.store, rs[4].JobID)
+	p, _ = audit.ProveInclusion(h.ctx, h.store, driver.JobRef{JobID: rs[4].JobID})
 	p.Hashes[0] = p.Hashes[1]
 	if res, err := audit.CheckProof(p, h.pub); err != nil || res.Valid {
 		t.Fatalf("inclusion proof with a wrong hash: %+v, %v", res, err)
@@ -98,7 +108,7 @@ func testClean(h *auditHarness) {
 	// Another key does not verify.
 	otherKey, _, _ := audit.GenerateKey(strings.NewReader(strings.Repeat("x", 32)), "node-a")
 	ok2, _ := audit.ParsePrivateKey(otherKey)
-	p, _ = audit.ProveInclusion(h.ctx, h.store, rs[4].JobID)
+	p, _ = audit.ProveInclusion(h.ctx, h.store, driver.JobRef{JobID: rs[4].JobID})
 	if res, err := audit.CheckProof(p, ok2.Public()); err != nil || res.Valid {
 		t.Fatalf("inclusion proof checked with another key: %+v, %v", res, err)
 	}
@@ -359,7 +369,7 @@ func testRewrite(h *auditHarness) {
 	// Inclusion of the edited job in the new tree verifies (the tree is
 	// the forger's), but the proof's entry is the forged one: only the
 	// old checkpoint tells the history apart.
-	ip, err := audit.ProveInclusion(h.ctx, h.store, rs[3].JobID)
+	ip, err := audit.ProveInclusion(h.ctx, h.store, driver.JobRef{JobID: rs[3].JobID})
 	if err != nil {
 		t.Fatal(err)
 	}

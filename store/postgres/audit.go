@@ -136,9 +136,10 @@ func (s auditStore) Duplicates(ctx context.Context, k chain.Key, candidates []uu
 	return out, wrap("finding duplicate job ids", err)
 }
 
-func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]driver.Located, error) {
+func (s auditStore) FindJob(ctx context.Context, r driver.JobRef) ([]driver.Located, error) {
+	id := r.JobID
 	rows, err := s.db.Pool.Query(ctx, `SELECT tenant_id, partition_key, chain_pos, seq_bigint, t_hlc, job_id, payload_hash, prev_link, link
-		FROM scheduler.scheduler_log WHERE job_id = $1 ORDER BY tenant_id, partition_key, chain_pos`, id)
+		FROM scheduler.scheduler_log WHERE job_id = $1 AND ($2 = '' OR tenant_id = $2) ORDER BY tenant_id, partition_key, chain_pos`, id, r.TenantID)
 	if err != nil {
 		return nil, wrap("finding a job in the log", err)
 	}

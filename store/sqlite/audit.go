@@ -141,9 +141,10 @@ func (s auditStore) Duplicates(ctx context.Context, k chain.Key, candidates []uu
 	return out, auditErr("finding duplicate job ids", rows.Err())
 }
 
-func (s auditStore) FindJob(ctx context.Context, id uuid.UUID) ([]driver.Located, error) {
+func (s auditStore) FindJob(ctx context.Context, r driver.JobRef) ([]driver.Located, error) {
+	id := r.JobID
 	rows, err := s.db.SQL.QueryContext(ctx, `SELECT tenant_id, partition_key, chain_pos, seq_bigint, t_hlc, job_id, payload_hash, prev_link, link
-		FROM scheduler_log WHERE job_id = ?1 ORDER BY tenant_id, partition_key, chain_pos`, id.String())
+		FROM scheduler_log WHERE job_id = ?1 AND (?2 = '' OR tenant_id = ?2) ORDER BY tenant_id, partition_key, chain_pos`, id.String(), r.TenantID)
 	if err != nil {
 		return nil, auditErr("finding a job in the log", err)
 	}
