@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,87 +23,6 @@ import (
 // which is what lets SQLite use those indexes.
 const (
 	kindFilter = `(?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))`
-
-	pickHLCSQL = `
-		SELECT job_id, t_hlc FROM job_state
-		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobState + `
-		ORDER BY t_hlc LIMIT ?3`
-	pickHLCTenantSQL = `
-		SELECT job_id, t_hlc FROM job_state
-		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobState + `
-		ORDER BY t_hlc LIMIT ?3`
-	pickLegacySQL = `
-		SELECT id, priority, created_at FROM jobs
-		WHERE status IN ('pending', 'scheduled') AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobs + `
-		ORDER BY priority DESC, created_at, id LIMIT ?3`
-	pickLegacyTenantSQL = `
-		SELECT id, priority, created_at FROM jobs
-		WHERE status IN ('pending', 'scheduled') AND tenant_id = ?4 AND run_at <= ?1 AND ` + kindFilter + ` AND ` + notPausedJobs + `
-		ORDER BY priority DESC, created_at, id LIMIT ?3`
-
-	// Strict partitions: a skip scan over idx_job_state_partition_head
-	// finds each partition's earliest unfinished job with at most two
-	// index seeks per partition (the next partition of the same tenant,
-	// else the first of the next tenant), however long the backlog; only
-	// the heads that are pending or scheduled and due may be leased. The
-	// CROSS JOIN keeps the handful of heads as the outer loop.
-	strictHLCHeads = `
-		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
-			SELECT * FROM (
-				SELECT rowid, tenant_id, partition_key FROM job_state
-				WHERE status IN ('pending', 'scheduled', 'running') %[1]s
-				ORDER BY tenant_id, partition_key, t_hlc LIMIT 1)
-			UNION ALL
-			SELECT s.rowid, s.tenant_id, s.partition_key FROM h CROSS JOIN job_state s ON s.rowid = COALESCE(
-				(SELECT rowid FROM job_state
-				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id = h.tenant_id AND partition_key > h.partition_key
-				 ORDER BY tenant_id, partition_key, t_hlc LIMIT 1),
-				(SELECT rowid FROM job_state
-				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
-				 ORDER BY tenant_id, partition_key, t_hlc LIMIT 1))
-		)
-		SELECT s.job_id, s.t_hlc FROM h CROSS JOIN job_state s ON s.rowid = h.rid
-		WHERE s.status IN ('pending', 'scheduled') AND s.run_at <= ?1 AND (?2 IS NULL OR s.kind IN (SELECT value FROM json_each(?2)))
-		  AND ` + notPausedS + `
-		ORDER BY s.t_hlc LIMIT ?3`
-	strictLegacyHeads = `
-		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
-			SELECT * FROM (
-				SELECT rowid, tenant_id, COALESCE(project_id, '') FROM jobs
-				WHERE status IN ('pending', 'scheduled', 'running') %[1]s
-				ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1)
-			UNION ALL
-			SELECT j.rowid, j.tenant_id, COALESCE(j.project_id, '') FROM h CROSS JOIN jobs j ON j.rowid = COALESCE(
-				(SELECT rowid FROM jobs
-				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id = h.tenant_id AND COALESCE(project_id, '') > h.partition_key
-				 ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1),
-				(SELECT rowid FROM jobs
-				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
-				 ORDER BY tenant_id, COALESCE(project_id, ''), created_at, id LIMIT 1))
-		)
-		SELECT j.id, j.priority, j.created_at FROM h CROSS JOIN jobs j ON j.rowid = h.rid
-		WHERE j.status IN ('pending', 'scheduled') AND j.run_at <= ?1 AND (?2 IS NULL OR j.kind IN (SELECT value FROM json_each(?2)))
-		  AND ` + notPausedJ + `
-		ORDER BY j.priority DESC, j.created_at, j.id LIMIT ?3`
-
-	// Fair sharing: the tenants with available jobs, by a skip scan over
-	// the per-tenant dequeue index (one seek per tenant).
-	activeTenantsHLCSQL = `
-		WITH RECURSIVE t(tenant_id) AS (
-			SELECT min(tenant_id) FROM job_state WHERE status IN ('pending', 'scheduled')
-			UNION ALL
-			SELECT (SELECT min(tenant_id) FROM job_state WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
-			FROM t WHERE t.tenant_id IS NOT NULL
-		)
-		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
-	activeTenantsLegacySQL = `
-		WITH RECURSIVE t(tenant_id) AS (
-			SELECT min(tenant_id) FROM jobs WHERE status IN ('pending', 'scheduled')
-			UNION ALL
-			SELECT (SELECT min(tenant_id) FROM jobs WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
-			FROM t WHERE t.tenant_id IS NOT NULL
-		)
-		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
 
 	// Leasing. ?1 the job ids (JSON array), ?2 owner, ?3 token, ?4 lease
 	// expiry, ?5 now.
@@ -131,6 +51,111 @@ const (
 		       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
 		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
 		ORDER BY l.seq_bigint`
+)
+
+// side describes where a job's state lives on one side of the guide's
+// migration, which is all that differs between the two sides' picks: the
+// rules (plain, strict partitions, active tenants for fair sharing) are
+// written once below.
+type side struct {
+	table      string // the table (also the name its columns are qualified by)
+	alias      string // its alias in joins
+	cols       string // what a pick returns: the job id and the read-order columns
+	partition  string // the partition, as an expression over unqualified columns
+	aPartition string // the same over the alias
+	order      string // read order, over unqualified columns
+	headOrder  string // chain order within a partition, over unqualified columns
+}
+
+var (
+	hlcSide = side{table: "job_state", alias: "s", cols: "job_id, t_hlc",
+		partition: "partition_key", aPartition: "s.partition_key", order: "t_hlc", headOrder: "t_hlc"}
+	legacySide = side{table: "jobs", alias: "j", cols: "id, priority, created_at",
+		partition: "COALESCE(project_id, '')", aPartition: "COALESCE(j.project_id, '')",
+		order: "priority DESC, created_at, id", headOrder: "created_at, id"}
+)
+
+// notPaused is the paused-queue test on the side's rows named by ref (the
+// table's name, or its alias): a job is skipped when its tenant's whole
+// queue (the empty kind) or its kind's queue is paused. The lookup is a
+// primary key search, and reads an empty table when nothing is paused.
+func notPaused(ref string) string {
+	return `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = ` + ref + `.tenant_id AND pq.kind IN ('', ` + ref + `.kind))`
+}
+
+// aliased qualifies each comma-separated term of a list by alias.
+func aliased(alias, list string) string {
+	terms := strings.Split(list, ", ")
+	for i, t := range terms {
+		terms[i] = alias + "." + t
+	}
+	return strings.Join(terms, ", ")
+}
+
+// pickPlain picks the side's available jobs in its read order, of one
+// tenant (?4) when forTenant.
+func pickPlain(sd side, forTenant bool) string {
+	tenant := ""
+	if forTenant {
+		tenant = "tenant_id = ?4 AND "
+	}
+	return `
+		SELECT ` + sd.cols + ` FROM ` + sd.table + `
+		WHERE status IN ('pending', 'scheduled') AND ` + tenant + `run_at <= ?1 AND ` + kindFilter + ` AND ` + notPaused(sd.table) + `
+		ORDER BY ` + sd.order + ` LIMIT ?3`
+}
+
+// pickStrict picks only the head of each (tenant, partition), the earliest
+// job in chain order not yet finished, when it is available. A skip scan
+// over the side's partition-head index finds each head with at most two
+// index seeks per partition (the next partition of the same tenant, else
+// the first of the next tenant), however long the backlog; the CROSS JOIN
+// keeps the handful of heads as the outer loop. %[1]s is the tenant term
+// (pickQuery).
+func pickStrict(sd side) string {
+	a, head := sd.alias, "tenant_id, "+sd.partition+", "+sd.headOrder
+	return `
+		WITH RECURSIVE h(rid, tenant_id, partition_key) AS (
+			SELECT * FROM (
+				SELECT rowid, tenant_id, ` + sd.partition + ` FROM ` + sd.table + `
+				WHERE status IN ('pending', 'scheduled', 'running') %[1]s
+				ORDER BY ` + head + ` LIMIT 1)
+			UNION ALL
+			SELECT ` + a + `.rowid, ` + a + `.tenant_id, ` + sd.aPartition + ` FROM h CROSS JOIN ` + sd.table + ` ` + a + ` ON ` + a + `.rowid = COALESCE(
+				(SELECT rowid FROM ` + sd.table + `
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id = h.tenant_id AND ` + sd.partition + ` > h.partition_key
+				 ORDER BY ` + head + ` LIMIT 1),
+				(SELECT rowid FROM ` + sd.table + `
+				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
+				 ORDER BY ` + head + ` LIMIT 1))
+		)
+		SELECT ` + aliased(a, sd.cols) + ` FROM h CROSS JOIN ` + sd.table + ` ` + a + ` ON ` + a + `.rowid = h.rid
+		WHERE ` + a + `.status IN ('pending', 'scheduled') AND ` + a + `.run_at <= ?1 AND (?2 IS NULL OR ` + a + `.kind IN (SELECT value FROM json_each(?2)))
+		  AND ` + notPaused(a) + `
+		ORDER BY ` + aliased(a, sd.order) + ` LIMIT ?3`
+}
+
+// activeTenants lists the tenants with available jobs on the side, for
+// fair sharing, by a skip scan over its per-tenant dequeue index (one
+// seek per tenant).
+func activeTenants(sd side) string {
+	return `
+		WITH RECURSIVE t(tenant_id) AS (
+			SELECT min(tenant_id) FROM ` + sd.table + ` WHERE status IN ('pending', 'scheduled')
+			UNION ALL
+			SELECT (SELECT min(tenant_id) FROM ` + sd.table + ` WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
+			FROM t WHERE t.tenant_id IS NOT NULL
+		)
+		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+}
+
+// The picks, built once.
+var (
+	pickHLCSQL, pickHLCTenantSQL       = pickPlain(hlcSide, false), pickPlain(hlcSide, true)
+	pickLegacySQL, pickLegacyTenantSQL = pickPlain(legacySide, false), pickPlain(legacySide, true)
+	strictHLCHeads, strictLegacyHeads  = pickStrict(hlcSide), pickStrict(legacySide)
+	activeTenantsHLCSQL                = activeTenants(hlcSide)
+	activeTenantsLegacySQL             = activeTenants(legacySide)
 )
 
 // pickQuery returns the candidate query for p (the tenant-filtered form

@@ -12,18 +12,6 @@ import (
 	"github.com/ordo-sched/ordo/hlc"
 )
 
-// Dequeue skips paused queues (paused_queues, migration 006). The pick
-// queries in lease.go add one of these terms, spelled for the name under
-// which each reads its table: a job is skipped when its tenant's whole
-// queue (the empty kind) or its kind's queue is paused. The lookup is a primary
-// key search, and reads an empty table when nothing is paused.
-const (
-	notPausedJobState = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = job_state.tenant_id AND pq.kind IN ('', job_state.kind))`
-	notPausedS        = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = s.tenant_id AND pq.kind IN ('', s.kind))`
-	notPausedJobs     = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = jobs.tenant_id AND pq.kind IN ('', jobs.kind))`
-	notPausedJ        = `NOT EXISTS (SELECT 1 FROM paused_queues pq WHERE pq.tenant_id = j.tenant_id AND pq.kind IN ('', j.kind))`
-)
-
 // PauseQueue implements driver.Operations.
 func (db *DB) PauseQueue(ctx context.Context, p driver.PauseParams) error {
 	q, by, now := p.Queue, p.By, p.Now
