@@ -184,17 +184,39 @@ type DequeueParams struct {
 	FairAfter string
 }
 
-// RotateTenants orders tenants (sorted ascending) for a fair round that
-// starts after the tenant after: those above it first, then the rest.
-func RotateTenants(tenants []string, after string) []string {
-	if after == "" || len(tenants) < 2 {
-		return tenants
+// PickRule is the ordering policy of a dequeue: which available jobs a
+// batch takes, and in what order. It is decided here, once, by
+// DequeueParams.Rule; each backend builds one pick query per rule from
+// one description of each side (legacy table, HLC state), so both
+// backends apply the same algorithm to the same parameters.
+type PickRule int
+
+const (
+	// PickPlain takes the side's available jobs in read order (legacy:
+	// priority DESC, created_at, id; HLC: t_hlc), of one tenant or of all.
+	PickPlain PickRule = iota
+	// PickStrict takes only the head of each (tenant, partition): the
+	// earliest job in chain order not yet finished, when it is available.
+	PickStrict
+	// PickFair lists the tenants with jobs (a skip scan, one probe per
+	// tenant), turns them (tenant_id order, starting after FairAfter,
+	// wrapping around), takes each tenant's earliest Limit available
+	// jobs, and interleaves them round by round, (n-th job, turn): every
+	// tenant's first job, then every tenant's second, and so on.
+	PickFair
+)
+
+// Rule is the ordering policy these parameters ask for: strict partitions
+// win over fair sharing, and fair sharing needs more than one tenant to
+// share between (it is ignored with TenantID).
+func (p DequeueParams) Rule() PickRule {
+	switch {
+	case p.StrictPartitions:
+		return PickStrict
+	case p.FairTenants && p.TenantID == "":
+		return PickFair
 	}
-	i := 0
-	for i < len(tenants) && tenants[i] <= after {
-		i++
-	}
-	return append(append(make([]string, 0, len(tenants)), tenants[i:]...), tenants[:i]...)
+	return PickPlain
 }
 
 // Lease is a job handed to a worker.

@@ -3,6 +3,7 @@ package drivertest
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -235,6 +236,32 @@ func testFairTenants(t *testing.T, newTarget func(t *testing.T) Target) {
 				t.Errorf("plain dequeue gave a job of %s before big's backlog", tenantOf[l.JobID])
 			}
 		}
+		// FairAfter turns the round: it starts with the tenant after the
+		// one named, wrapping around, so consecutive small fetches take
+		// turns. Only big has jobs left (4); mid and one get new ones.
+		addJobs := func(i int, tenants ...string) {
+			for _, tenant := range tenants {
+				r := n.enqueue(job(tenant, "", i))
+				tenantOf[r.JobID] = tenant
+				n.advance(time.Millisecond)
+			}
+		}
+		fetch := func(after string, want ...string) {
+			t.Helper()
+			var tenants []string
+			for _, l := range n.dequeue(queue.DequeueOptions{Limit: 2, FairTenants: true, FairAfter: after}) {
+				tenants = append(tenants, tenantOf[l.JobID])
+			}
+			slices.Sort(tenants)
+			if !slices.Equal(tenants, want) {
+				t.Fatalf("FairTenants, Limit 2, FairAfter %q: tenants %v; want %v", after, tenants, want)
+			}
+		}
+		addJobs(100, "mid", "one")
+		fetch("big", "mid", "one") // turns: mid, one, big
+		addJobs(101, "mid", "one")
+		fetch("one", "big", "mid") // wraps: big, mid, one
+		fetch("zzz", "big", "one") // after every tenant: from the first
 	})
 }
 

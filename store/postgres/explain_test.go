@@ -58,8 +58,8 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 	for _, c := range []struct {
 		name, sql, index, table string
 	}{
-		{"hlc", dequeueSQL(driver.DequeueParams{HLCOrder: true}, false), "idx_job_state_dequeue", "job_state"},
-		{"legacy", dequeueSQL(driver.DequeueParams{}, false), "idx_jobs_dequeue", "jobs"},
+		{"hlc", dequeueSQL(driver.DequeueParams{HLCOrder: true}), "idx_job_state_dequeue", "job_state"},
+		{"legacy", dequeueSQL(driver.DequeueParams{}), "idx_jobs_dequeue", "jobs"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)

@@ -113,12 +113,12 @@ func pickStrict(sd side) string {
 )`
 }
 
-// pickFair takes each tenant's earliest available jobs and interleaves
-// them: first every tenant's first job, then every tenant's second, and
-// so on, each round starting with the tenant after $8 (so consecutive
-// fetches take turns: driver.RotateTenants, the rule SQLite applies in
-// Go). The tenants come from a skip scan over the (tenant_id, ...) index:
-// one probe per tenant, whatever the backlog.
+// pickFair is driver.PickFair, the algorithm SQLite's pickFair runs: each
+// tenant's earliest available jobs, interleaved round by round (every
+// tenant's first job, then every tenant's second, ...), each round
+// starting with the tenant after $8 (so consecutive fetches take turns).
+// The tenants come from a skip scan over the (tenant_id, ...) index: one
+// probe per tenant, whatever the backlog.
 func pickFair(sd side) string {
 	a, order := sd.alias, aliased(sd.alias, sd.order)
 	return `tenants AS (
@@ -149,6 +149,13 @@ func pickFair(sd side) string {
 var (
 	pickHLC, pickHLCStrict, pickHLCFair          = pickPlain(hlcSide), pickStrict(hlcSide), pickFair(hlcSide)
 	pickLegacy, pickLegacyStrict, pickLegacyFair = pickPlain(legacySide), pickStrict(legacySide), pickFair(legacySide)
+
+	// picksByRule is each rule's pick, [legacy side, HLC side].
+	picksByRule = map[driver.PickRule][2]string{
+		driver.PickPlain:  {pickLegacy, pickHLC},
+		driver.PickStrict: {pickLegacyStrict, pickHLCStrict},
+		driver.PickFair:   {pickLegacyFair, pickHLCFair},
+	}
 )
 
 // leaseHLC leases the picked jobs on the HLC side and mirrors the lease
@@ -200,34 +207,21 @@ const leaseLegacy = `, upd AS (
 SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.attempts, u.max_attempts, u.run_at, u.created_at, h.t_hlc
 FROM upd u LEFT JOIN hlc h ON h.job_id = u.id`
 
-// dequeueSQL is the statement of a dequeue with these parameters.
-func dequeueSQL(p driver.DequeueParams, fair bool) string {
-	var pick string
-	switch {
-	case p.HLCOrder && p.StrictPartitions:
-		pick = pickHLCStrict
-	case p.HLCOrder && fair:
-		pick = pickHLCFair
-	case p.HLCOrder:
-		pick = pickHLC
-	case p.StrictPartitions:
-		pick = pickLegacyStrict
-	case fair:
-		pick = pickLegacyFair
-	default:
-		pick = pickLegacy
-	}
+// dequeueSQL is the statement of a dequeue with these parameters: the
+// pick of p's rule (driver.PickRule) on the side it reads, then the lease.
+func dequeueSQL(p driver.DequeueParams) string {
+	picks := picksByRule[p.Rule()]
 	with := "WITH "
-	if fair {
+	if p.Rule() == driver.PickFair {
 		with = "WITH RECURSIVE "
 	}
 	if !p.HLCOrder {
-		return with + pick + leaseLegacy
+		return with + picks[0] + leaseLegacy
 	}
 	if p.WithChain {
-		return with + pick + leaseHLC + leaseHLCChainCols + leaseHLCFrom + leaseHLCPredecessor
+		return with + picks[1] + leaseHLC + leaseHLCChainCols + leaseHLCFrom + leaseHLCPredecessor
 	}
-	return with + pick + leaseHLC + leaseHLCFrom
+	return with + picks[1] + leaseHLC + leaseHLCFrom
 }
 
 // chainEntrySelect reads log entries with their predecessors; $1 job ids.
@@ -305,11 +299,11 @@ func dequeue(ctx context.Context, db *DB, p driver.DequeueParams) ([]driver.Leas
 		kinds = p.Kinds
 	}
 	args := []any{p.Now, p.Limit, kinds, p.TenantID, p.Owner, p.Token, p.LeaseUntil}
-	fair := p.FairTenants && p.TenantID == "" && !p.StrictPartitions
+	fair := p.Rule() == driver.PickFair
 	if fair {
 		args = append(args, p.FairAfter)
 	}
-	rows, err := db.Pool.Query(ctx, dequeueSQL(p, fair), args...)
+	rows, err := db.Pool.Query(ctx, dequeueSQL(p), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -60,7 +60,7 @@ const (
 type side struct {
 	table      string // the table (also the name its columns are qualified by)
 	alias      string // its alias in joins
-	cols       string // what a pick returns: the job id and the read-order columns
+	id         string // the job id column, which is what a pick returns
 	partition  string // the partition, as an expression over unqualified columns
 	aPartition string // the same over the alias
 	order      string // read order, over unqualified columns
@@ -68,9 +68,9 @@ type side struct {
 }
 
 var (
-	hlcSide = side{table: "job_state", alias: "s", cols: "job_id, t_hlc",
+	hlcSide = side{table: "job_state", alias: "s", id: "job_id",
 		partition: "partition_key", aPartition: "s.partition_key", order: "t_hlc", headOrder: "t_hlc"}
-	legacySide = side{table: "jobs", alias: "j", cols: "id, priority, created_at",
+	legacySide = side{table: "jobs", alias: "j", id: "id",
 		partition: "COALESCE(project_id, '')", aPartition: "COALESCE(j.project_id, '')",
 		order: "priority DESC, created_at, id", headOrder: "created_at, id"}
 )
@@ -100,7 +100,7 @@ func pickPlain(sd side, forTenant bool) string {
 		tenant = "tenant_id = ?4 AND "
 	}
 	return `
-		SELECT ` + sd.cols + ` FROM ` + sd.table + `
+		SELECT ` + sd.id + ` FROM ` + sd.table + `
 		WHERE status IN ('pending', 'scheduled') AND ` + tenant + `run_at <= ?1 AND ` + kindFilter + ` AND ` + notPaused(sd.table) + `
 		ORDER BY ` + sd.order + ` LIMIT ?3`
 }
@@ -129,24 +129,38 @@ func pickStrict(sd side) string {
 				 WHERE status IN ('pending', 'scheduled', 'running') AND tenant_id > h.tenant_id %[1]s
 				 ORDER BY ` + head + ` LIMIT 1))
 		)
-		SELECT ` + aliased(a, sd.cols) + ` FROM h CROSS JOIN ` + sd.table + ` ` + a + ` ON ` + a + `.rowid = h.rid
+		SELECT ` + aliased(a, sd.id) + ` FROM h CROSS JOIN ` + sd.table + ` ` + a + ` ON ` + a + `.rowid = h.rid
 		WHERE ` + a + `.status IN ('pending', 'scheduled') AND ` + a + `.run_at <= ?1 AND (?2 IS NULL OR ` + a + `.kind IN (SELECT value FROM json_each(?2)))
 		  AND ` + notPaused(a) + `
 		ORDER BY ` + aliased(a, sd.order) + ` LIMIT ?3`
 }
 
-// activeTenants lists the tenants with available jobs on the side, for
-// fair sharing, by a skip scan over its per-tenant dequeue index (one
-// seek per tenant).
-func activeTenants(sd side) string {
+// pickFair is driver.PickFair, the algorithm PostgreSQL's pickFair runs:
+// the tenants with available jobs by a skip scan over the side's
+// per-tenant dequeue index (one seek per tenant), their turns starting
+// after ?4 (wrapping around), each tenant's earliest ?3 available jobs
+// (a correlated rowid subquery stands in for PostgreSQL's LATERAL join),
+// interleaved by (n-th job of its tenant, turn).
+func pickFair(sd side) string {
+	a, order := sd.alias, aliased(sd.alias, sd.order)
 	return `
 		WITH RECURSIVE t(tenant_id) AS (
 			SELECT min(tenant_id) FROM ` + sd.table + ` WHERE status IN ('pending', 'scheduled')
 			UNION ALL
 			SELECT (SELECT min(tenant_id) FROM ` + sd.table + ` WHERE status IN ('pending', 'scheduled') AND tenant_id > t.tenant_id)
 			FROM t WHERE t.tenant_id IS NOT NULL
+		), turns AS (
+			SELECT tenant_id, row_number() OVER (ORDER BY tenant_id <= ?4, tenant_id) AS turn
+			FROM t WHERE tenant_id IS NOT NULL
+		), cand AS (
+			SELECT ` + aliased(a, sd.id) + `, tu.turn, row_number() OVER (PARTITION BY tu.turn ORDER BY ` + order + `) AS rn
+			FROM turns tu CROSS JOIN ` + sd.table + ` ` + a + ` ON ` + a + `.rowid IN (
+				SELECT rowid FROM ` + sd.table + `
+				WHERE status IN ('pending', 'scheduled') AND tenant_id = tu.tenant_id AND run_at <= ?1 AND ` + kindFilter + `
+				  AND ` + notPaused(sd.table) + `
+				ORDER BY ` + sd.order + ` LIMIT ?3)
 		)
-		SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL`
+		SELECT ` + sd.id + ` FROM cand ORDER BY rn, turn LIMIT ?3`
 }
 
 // The picks, built once.
@@ -154,134 +168,58 @@ var (
 	pickHLCSQL, pickHLCTenantSQL       = pickPlain(hlcSide, false), pickPlain(hlcSide, true)
 	pickLegacySQL, pickLegacyTenantSQL = pickPlain(legacySide, false), pickPlain(legacySide, true)
 	strictHLCHeads, strictLegacyHeads  = pickStrict(hlcSide), pickStrict(legacySide)
-	activeTenantsHLCSQL                = activeTenants(hlcSide)
-	activeTenantsLegacySQL             = activeTenants(legacySide)
+	pickHLCFairSQL, pickLegacyFairSQL  = pickFair(hlcSide), pickFair(legacySide)
 )
 
-// pickQuery returns the candidate query for p (the tenant-filtered form
-// when tenant is set) and its arguments.
-func pickQuery(p driver.DequeueParams, tenant string) (string, []any) {
+// pickQuery returns the candidate query for p's rule and its arguments:
+// ?1 now, ?2 kinds, ?3 limit, ?4 the tenant (plain and strict, when one
+// is set) or the tenant the last fair round ended with (fair).
+func pickQuery(p driver.DequeueParams) (string, []any) {
 	args := []any{ms(p.Now), kindList(p.Kinds), p.Limit}
+	rule, hlcOrder, tenant := p.Rule(), p.HLCOrder, p.TenantID
+	if rule == driver.PickFair {
+		return choose(hlcOrder, pickHLCFairSQL, pickLegacyFairSQL), append(args, p.FairAfter)
+	}
 	tenantTerm := ""
 	if tenant != "" {
 		args = append(args, tenant)
 		tenantTerm = "AND tenant_id = ?4"
 	}
 	switch {
-	case p.StrictPartitions && p.HLCOrder:
-		return fmt.Sprintf(strictHLCHeads, tenantTerm), args
-	case p.StrictPartitions:
-		return fmt.Sprintf(strictLegacyHeads, tenantTerm), args
-	case p.HLCOrder && tenant != "":
-		return pickHLCTenantSQL, args
-	case p.HLCOrder:
-		return pickHLCSQL, args
+	case rule == driver.PickStrict:
+		return fmt.Sprintf(choose(hlcOrder, strictHLCHeads, strictLegacyHeads), tenantTerm), args
 	case tenant != "":
-		return pickLegacyTenantSQL, args
+		return choose(hlcOrder, pickHLCTenantSQL, pickLegacyTenantSQL), args
 	}
-	return pickLegacySQL, args
+	return choose(hlcOrder, pickHLCSQL, pickLegacySQL), args
 }
 
-// candidate is a job chosen to lease, with its read-order key.
-type candidate struct {
-	id        uuid.UUID
-	round     int // fair sharing: the tenant's n-th job
-	turn      int // fair sharing: the tenant's place in the round
-	tHLC      string
-	priority  int
-	createdAt int64
-}
-
-func (a candidate) compare(b candidate, hlcOrder bool) int {
-	if c := cmp.Compare(a.round, b.round); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.turn, b.turn); c != 0 {
-		return c
-	}
+// choose is the HLC side's query when hlcOrder, else the legacy side's.
+func choose(hlcOrder bool, hlc, legacy string) string {
 	if hlcOrder {
-		return cmp.Compare(a.tHLC, b.tHLC)
+		return hlc
 	}
-	if c := cmp.Compare(b.priority, a.priority); c != 0 {
-		return c
-	}
-	if c := cmp.Compare(a.createdAt, b.createdAt); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.id.String(), b.id.String())
+	return legacy
 }
 
-func (t *txn) pick(p driver.DequeueParams, tenant string, round bool, into []candidate) ([]candidate, error) {
-	q, args := pickQuery(p, tenant)
+// candidates chooses up to p.Limit jobs, in the order they are to be
+// leased.
+func (t *txn) candidates(p driver.DequeueParams) ([]uuid.UUID, error) {
+	q, args := pickQuery(p)
 	rows, err := t.query(q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	n := 0
+	var ids []uuid.UUID
 	for rows.Next() {
-		c := candidate{}
-		if round {
-			c.round = n
-		}
-		n++
-		if p.HLCOrder {
-			err = rows.Scan(&c.id, &c.tHLC)
-		} else {
-			err = rows.Scan(&c.id, &c.priority, &c.createdAt)
-		}
-		if err != nil {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
 			return nil, err
 		}
-		into = append(into, c)
+		ids = append(ids, id)
 	}
-	return into, rows.Err()
-}
-
-// candidates chooses up to p.Limit jobs in the order they are to be leased.
-func (t *txn) candidates(p driver.DequeueParams) ([]candidate, error) {
-	if !p.FairTenants || p.TenantID != "" || p.StrictPartitions {
-		return t.pick(p, p.TenantID, false, nil)
-	}
-	// Fair sharing: each tenant's earliest jobs, interleaved round by
-	// round (every tenant's first, then every tenant's second, ...), each
-	// round starting with the tenant after p.FairAfter.
-	q := activeTenantsLegacySQL
-	if p.HLCOrder {
-		q = activeTenantsHLCSQL
-	}
-	rows, err := t.query(q)
-	if err != nil {
-		return nil, err
-	}
-	var tenants []string
-	for rows.Next() {
-		var tenant string
-		if err := rows.Scan(&tenant); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		tenants = append(tenants, tenant)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(tenants) <= 1 {
-		return t.pick(p, "", false, nil)
-	}
-	var all []candidate
-	for turn, tenant := range driver.RotateTenants(tenants, p.FairAfter) {
-		from := len(all)
-		if all, err = t.pick(p, tenant, true, all); err != nil {
-			return nil, err
-		}
-		for i := from; i < len(all); i++ {
-			all[i].turn = turn
-		}
-	}
-	slices.SortFunc(all, func(a, b candidate) int { return a.compare(b, p.HLCOrder) })
-	return all[:min(len(all), p.Limit)], nil
+	return ids, rows.Err()
 }
 
 // Dequeue implements driver.Driver. SQLite has one writer at a time, so no
@@ -304,13 +242,9 @@ func (db *DB) Dequeue(ctx context.Context, p driver.DequeueParams) ([]driver.Lea
 }
 
 func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
-	cands, err := t.candidates(p)
-	if err != nil || len(cands) == 0 {
+	ids, err := t.candidates(p)
+	if err != nil || len(ids) == 0 {
 		return nil, err
-	}
-	ids := make([]uuid.UUID, len(cands))
-	for i, c := range cands {
-		ids[i] = c.id
 	}
 	list := idList(ids)
 	args := []any{list, p.Owner, p.Token.String(), ms(p.LeaseUntil), ms(p.Now)}
@@ -406,12 +340,12 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 	}
 
 	leases := make([]driver.Lease, 0, len(byID))
-	for _, c := range cands {
-		l := byID[c.id]
+	for _, id := range ids {
+		l := byID[id]
 		if l == nil {
 			continue
 		}
-		if r, ok := entries[c.id]; ok && p.WithChain {
+		if r, ok := entries[id]; ok && p.WithChain {
 			e := r.entry
 			l.Chain = &e
 		}
