@@ -21,6 +21,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/errstatus"
 	"github.com/ordo-sched/ordo/internal/listquery"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -133,11 +134,22 @@ func (d *Dashboard) fail(w http.ResponseWriter, r *http.Request, v *view, status
 	d.render(w, r, status, "error", v)
 }
 
-// internal logs err and shows a 500 (503 when the request was cancelled
-// or timed out) without details.
+// failErr shows err's page with the status errstatus gives it, the one
+// the HTTP API gives it too: a caller's mistake with msg; the service's
+// own failure (5xx) is logged and shown without details.
+func (d *Dashboard) failErr(w http.ResponseWriter, r *http.Request, v *view, err error, msg string) {
+	st := errstatus.Of(err)
+	if st.Internal() {
+		d.log.Error("dashboard: request failed", "method", r.Method, "path", r.URL.Path, "status", st.HTTP, "error", err)
+		msg = "The request failed; the service log has the details."
+	}
+	d.fail(w, r, v, st.HTTP, msg)
+}
+
+// internal shows an error no handler expected: 500, or 503 for a closed
+// database or a cancelled request (errstatus), without details.
 func (d *Dashboard) internal(w http.ResponseWriter, r *http.Request, v *view, err error) {
-	d.log.Error("dashboard: request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	d.fail(w, r, v, http.StatusInternalServerError, "The request failed; the service log has the details.")
+	d.failErr(w, r, v, err, "The request failed.")
 }
 
 // flashText turns the ?done= code of a redirect after an action into a
@@ -337,11 +349,7 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 	p.TenantID = v.Tenant
 	list, next, err := d.backend.ListJobs(r.Context(), p)
 	if err != nil {
-		if errors.Is(err, driver.ErrInvalidList) {
-			d.fail(w, r, v, http.StatusBadRequest, err.Error())
-			return
-		}
-		d.internal(w, r, v, err)
+		d.failErr(w, r, v, err, err.Error())
 		return
 	}
 	rows := make([]jobRow, len(list))
@@ -390,7 +398,7 @@ func (d *Dashboard) tenantJob(w http.ResponseWriter, r *http.Request, v *view) (
 	}
 	info, err := d.cfg.Queue.GetInTenant(r.Context(), v.Tenant, id)
 	if errors.Is(err, queue.ErrJobNotFound) {
-		d.fail(w, r, v, http.StatusNotFound, "Tenant "+v.Tenant+" has no job "+id.String()+".")
+		d.failErr(w, r, v, err, "Tenant "+v.Tenant+" has no job "+id.String()+".")
 		return queue.JobInfo{}, false
 	}
 	if err != nil {
@@ -497,15 +505,12 @@ func (d *Dashboard) jobAction(w http.ResponseWriter, r *http.Request, v *view) {
 		done = "cancelled"
 		err = d.cfg.Queue.Cancel(r.Context(), info.JobID, "cancelled in the dashboard by "+v.Principal.Name)
 	}
-	switch {
-	case errors.Is(err, queue.ErrNotRetryable):
-		d.fail(w, r, v, http.StatusConflict, fmt.Sprintf("The job is %s: only a failed or cancelled job can be retried.", info.Status))
-		return
-	case errors.Is(err, queue.ErrJobFinished):
-		d.fail(w, r, v, http.StatusConflict, fmt.Sprintf("The job is already %s.", info.Status))
-		return
-	case err != nil:
-		d.internal(w, r, v, err)
+	if err != nil {
+		msg := fmt.Sprintf("The job is already %s.", info.Status)
+		if errors.Is(err, queue.ErrNotRetryable) {
+			msg = fmt.Sprintf("The job is %s: only a failed or cancelled job can be retried.", info.Status)
+		}
+		d.failErr(w, r, v, err, msg)
 		return
 	}
 	d.record(r, driver.OperatorAction{TenantID: v.Tenant, JobID: info.JobID, Action: action, Actor: v.Principal.Name,

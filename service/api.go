@@ -108,7 +108,7 @@ func (s *Service) enqueueError(w http.ResponseWriter, r *http.Request, err error
 		}
 		writeError(w, badField(prefix+field, "%v", err))
 	case errors.Is(err, hlc.ErrClockDrift):
-		writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "clock_drift", Msg: err.Error()})
+		s.fail(w, r, err, err.Error()) // says how far ahead, which the producer may fix
 	default:
 		s.internal(w, r, err)
 	}
@@ -346,9 +346,9 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	switch err := s.q.Cancel(r.Context(), info.JobID, req.Reason); {
 	case errors.Is(err, queue.ErrJobFinished):
-		writeError(w, &apiError{Status: http.StatusConflict, Code: "job_finished", Msg: fmt.Sprintf("the job is already %s", info.Status)})
+		s.fail(w, r, err, fmt.Sprintf("the job is already %s", info.Status))
 	case errors.Is(err, queue.ErrJobNotFound):
-		writeError(w, errJobNotFound)
+		s.fail(w, r, err, errJobNotFound.Msg)
 	case err != nil:
 		s.internal(w, r, err)
 	default:
@@ -372,8 +372,7 @@ func (lr leaseRequest) token() (uuid.UUID, *apiError) {
 	return t, nil
 }
 
-var errLeaseLost = &apiError{Status: http.StatusConflict, Code: "lease_lost",
-	Msg: "the lease is gone: it expired and the job went to another worker, or the job was cancelled; nothing was changed"}
+const errLeaseLostMsg = "the lease is gone: it expired and the job went to another worker, or the job was cancelled; nothing was changed"
 
 // leaseOp reads a lease request (extra decodes into the same body) and
 // the job, and runs op with the lease.
@@ -401,7 +400,7 @@ func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string,
 	out, err := op(l)
 	switch {
 	case errors.Is(err, queue.ErrLeaseLost):
-		writeError(w, errLeaseLost)
+		s.fail(w, r, err, errLeaseLostMsg)
 	case err != nil:
 		var ae *apiError
 		if errors.As(err, &ae) {

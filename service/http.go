@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/internal/errstatus"
 )
 
 // apiError is an error response: {"error": {"code", "field", "message"}}.
@@ -40,7 +42,7 @@ func (f *fieldError) api(prefix string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: "invalid_field", Field: prefix + f.Field, Msg: f.Msg}
 }
 
-var errJobNotFound = &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "job not found"}
+var errJobNotFound = &apiError{Status: errstatus.Of(driver.ErrJobNotFound).HTTP, Code: errstatus.Of(driver.ErrJobNotFound).Code, Msg: "job not found"}
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -58,16 +60,27 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.Status, map[string]*apiError{"error": e})
 }
 
-// internal logs err and answers 500 (503 for a closed queue or a
-// database that does not answer) without details.
-func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	status, code := http.StatusInternalServerError, "internal"
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		status, code = http.StatusServiceUnavailable, "unavailable"
+// fail answers err with the status errstatus gives it, the one the
+// dashboard gives it too: a caller's mistake with msg (the error's own
+// words when msg is empty); the service's own failure (5xx) is logged and
+// answered without details unless msg says what the caller may know.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error, msg string) {
+	st := errstatus.Of(err)
+	switch {
+	case st.Internal():
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", st.HTTP, "error", err)
+		if msg == "" {
+			msg = "the request failed; the service log has the details"
+		}
+	case msg == "":
+		msg = err.Error()
 	}
-	writeError(w, &apiError{Status: status, Code: code, Msg: "the request failed; the service log has the details"})
+	writeError(w, &apiError{Status: st.HTTP, Code: st.Code, Msg: msg})
 }
+
+// internal answers an error no handler expected: 500, or 503 for a closed
+// database or a cancelled request (errstatus), without details.
+func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) { s.fail(w, r, err, "") }
 
 // readJSON decodes the request body into dst: at most limit bytes, no
 // unknown fields, one value. An empty body decodes as {} when
