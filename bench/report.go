@@ -37,17 +37,26 @@ func (r *report) med(scenario, sys string, f func(result) float64) float64 {
 
 func (r *report) has(scenario string) bool { return len(r.results[scenario]) > 0 }
 
-func printHeader(c config, pgVersion string) {
+func printHeader(c config, server serverDesc) {
 	host, _ := os.Hostname()
 	fmt.Printf("ordo vs River benchmark, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("machine: %s, %d CPUs (%s), %s RAM, %s/%s, %s; host %s\n",
 		cpuModel(), runtime.NumCPU(), "as seen by Go", memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), host)
-	fmt.Printf("server: PostgreSQL %s at %s", pgVersion, redact(c.url))
+	fmt.Printf("server: PostgreSQL %s at %s", server.version, redact(c.url))
 	if c.params.Postmaster > 0 {
 		fmt.Printf(" (local, postmaster pid %d: server CPU measured)\n", c.params.Postmaster)
 	} else {
 		fmt.Printf(" (not local: server CPU not measured)\n")
 	}
+	fmt.Printf("profile: %s (read from the server: fsync=%s, synchronous_commit=%s, full_page_writes=%s)",
+		server.profile(), server.fsync, server.synchronousCommit, server.fullPageWrites)
+	if fs := fsType(server.dataDir); fs != "" {
+		fmt.Printf(", data directory on %s", fs)
+		if fs == "tmpfs" {
+			fmt.Printf(" (memory: fsync costs nothing there)")
+		}
+	}
+	fmt.Println()
 	if tree := ordoTree(); tree != "" {
 		fmt.Printf("ordo: %s\n", tree)
 	}

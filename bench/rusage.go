@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -138,4 +139,31 @@ func peakRSSMB() float64 {
 		}
 	}
 	return -1
+}
+
+// fsType names the file system holding path when it is on this machine
+// ("" if unknown or not readable here, e.g. a remote server's directory).
+func fsType(path string) string {
+	if path == "" {
+		return ""
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return ""
+	}
+	switch uint64(st.Type) {
+	case 0xEF53:
+		return "ext2/3/4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x01021994:
+		return "tmpfs"
+	case 0x794C7630:
+		return "overlayfs"
+	case 0x2FC12FC1:
+		return "zfs"
+	}
+	return fmt.Sprintf("file system type %#x", uint64(st.Type))
 }
