@@ -156,11 +156,7 @@ func (t target) line() string {
 	if t.op == "<" {
 		goal = fmt.Sprintf("<%g", t.goal)
 	}
-	prec := 2
-	if t.op == "<" {
-		prec = 1
-	}
-	return fmt.Sprintf("target %s: ratio %.*f (goal %s) %s", t.name, prec, t.ratio, goal, verdict)
+	return fmt.Sprintf("target %s: ratio %.3f (goal %s) %s", t.name, t.ratio, goal, verdict)
 }
 
 func (r *report) print(c config) {
@@ -175,7 +171,7 @@ func (r *report) print(c config) {
 		if unit == "MB" {
 			rc, oc = "", ""
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, unit, num(rv, prec), num(ov, prec), num(ratio, 2), rc, oc)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, unit, num(rv, prec), num(ov, prec), num(ratio, 3), rc, oc)
 		return ratio
 	}
 	goals := map[string]float64{"bulk_enqueue": 1.0, "single_enqueue_32": 3.0, "work_100": 1.5, "work_1000": 1.0}
@@ -219,7 +215,7 @@ func (r *report) print(c config) {
 				return r.med("hlc_vs_legacy_dequeue", systemOrdo, func(x result) float64 { return x.Extra[k] })
 			}
 			l, h := extra(fmt.Sprintf("legacy_%d_p50_ms", b)), extra(fmt.Sprintf("hlc_%d_p50_ms", b))
-			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t\n", b, l, h, h/l,
+			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", b, l, h, h/l,
 				extra(fmt.Sprintf("legacy_%d_p99_ms", b)), extra(fmt.Sprintf("hlc_%d_p99_ms", b)))
 			targets = append(targets, target{fmt.Sprintf("hlc_vs_legacy_dequeue_%d", b), h / l, "<=", 1.1})
 		}
