@@ -89,6 +89,13 @@ func runFigure(sc scenario, r result) string {
 			r.P50Ms, r.P99Ms, r.Extra["max_ms"], int(r.Extra["measured"]), r.Throughput)
 	case "hlc_vs_legacy_dequeue":
 		return fmt.Sprintf("%d jobs leased", r.Jobs)
+	case "wal_per_job":
+		var parts []string
+		for _, ph := range walPhases {
+			parts = append(parts, fmt.Sprintf("%s %.0f B WAL, %.1f FPI, %.1f..%.1f index entries", ph,
+				r.Extra[ph+"_wal_b"], r.Extra[ph+"_fpi"], r.Extra[ph+"_idx_min"], r.Extra[ph+"_idx_max"]))
+		}
+		return "per job: " + strings.Join(parts, "; ")
 	}
 	return fmt.Sprintf("%d jobs, %.0f jobs/s", r.Jobs, r.Throughput)
 }
@@ -159,10 +166,15 @@ func (t target) line() string {
 	return fmt.Sprintf("target %s: ratio %.3f (goal %s) %s", t.name, t.ratio, goal, verdict)
 }
 
+// mainTable are the scenarios of the report's first table.
+var mainTable = []string{"bulk_enqueue", "single_enqueue_32", "work_100", "work_1000", "latency"}
+
 func (r *report) print(c config) {
 	fmt.Printf("\n== Results: medians of %d runs per system (throughput in jobs/s, latency in ms; CPU in seconds per 10,000 jobs: bench process + PostgreSQL server) ==\n\n", c.runs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tunit\tRiver\tordo\tordo/River\tRiver CPU s/10k\tordo CPU s/10k\t")
+	if slices.ContainsFunc(mainTable, r.has) {
+		fmt.Fprintln(tw, "scenario\tunit\tRiver\tordo\tordo/River\tRiver CPU s/10k\tordo CPU s/10k\t")
+	}
 	var targets []target
 	row := func(label, scenario, unit string, f func(result) float64, prec int) float64 {
 		rv, ov := r.med(scenario, systemRiver, f), r.med(scenario, systemOrdo, f)
@@ -221,6 +233,10 @@ func (r *report) print(c config) {
 		}
 		tw.Flush()
 		fmt.Printf("CPU s/10k leased jobs (bench + server): %s\n", r.cpuPer10k("hlc_vs_legacy_dequeue", systemOrdo))
+	}
+
+	if r.has("wal_per_job") {
+		targets = append(targets, r.printWAL(c))
 	}
 
 	fmt.Printf("\n== Settings ==\n\n")
@@ -291,4 +307,35 @@ func ordoTree() string {
 		}
 	}
 	return desc
+}
+
+// printWAL prints wal_per_job's table and returns its target: WAL per job
+// enqueued one per call and worked, ordo/River.
+func (r *report) printWAL(c config) target {
+	fmt.Printf("\nwal_per_job: per job, medians of %d runs. WAL: pg_wal_lsn_diff over the phase; FPI: full-page images (pg_stat_wal, the whole cluster); index entries: rows inserted + non-HOT updates times their table's indexes (pg_stat_user_tables), lower bound without partial indexes .. upper bound counting them as full; index bytes: growth of the indexes' size; rows: inserted / non-HOT updated / HOT updated\n\n", c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tRiver WAL B\tordo WAL B\tordo/River\tRiver FPI\tordo FPI\tRiver index entries\tordo index entries\tRiver index B\tordo index B\tRiver rows\tordo rows\t")
+	x := func(sys, k string) float64 {
+		return r.med("wal_per_job", sys, func(res result) float64 { return res.Extra[k] })
+	}
+	for _, ph := range walPhases {
+		rw, ow := x(systemRiver, ph+"_wal_b"), x(systemOrdo, ph+"_wal_b")
+		entries := func(sys string) string {
+			return fmt.Sprintf("%.2f..%.2f", x(sys, ph+"_idx_min"), x(sys, ph+"_idx_max"))
+		}
+		rows := func(sys string) string {
+			return fmt.Sprintf("%.2f/%.2f/%.2f", x(sys, ph+"_rows_ins"), x(sys, ph+"_rows_upd"), x(sys, ph+"_rows_hot"))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%.2f\t%.2f\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t\n", ph, rw, ow, num(ow/rw, 3),
+			x(systemRiver, ph+"_fpi"), x(systemOrdo, ph+"_fpi"), entries(systemRiver), entries(systemOrdo),
+			x(systemRiver, ph+"_idx_bytes"), x(systemOrdo, ph+"_idx_bytes"), rows(systemRiver), rows(systemOrdo))
+	}
+	life := func(sys string) float64 {
+		return r.med("wal_per_job", sys, func(res result) float64 { return res.Extra["single_wal_b"] + res.Extra["work_wal_b"] })
+	}
+	rl, ol := life(systemRiver), life(systemOrdo)
+	fmt.Fprintf(tw, "single+work\t%.0f\t%.0f\t%s\t\t\t\t\t\t\t\t\t\n", rl, ol, num(ol/rl, 3))
+	tw.Flush()
+	fmt.Println("target wal_per_job: single+work (a job enqueued one per call, then worked), ordo/River")
+	return target{"wal_per_job", ol / rl, "<=", 1.5}
 }

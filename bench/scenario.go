@@ -98,6 +98,7 @@ var scenarios = []scenario{
 	{name: "work_1000", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork("work_1000", 1000)},
 	{name: "latency", unit: "ms", systems: bothSystems, measure: measureLatency},
 	{name: "hlc_vs_legacy_dequeue", unit: "ms", systems: []string{systemOrdo}, prepare: prepareDequeue, measure: measureDequeue},
+	{name: "wal_per_job", unit: "B/job", systems: bothSystems, measure: measureWAL},
 }
 
 func findScenario(name string) (scenario, bool) {
