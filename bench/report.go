@@ -96,6 +96,13 @@ func runFigure(sc scenario, r result) string {
 				r.Extra[ph+"_wal_b"], r.Extra[ph+"_fpi"], r.Extra[ph+"_idx_min"], r.Extra[ph+"_idx_max"]))
 		}
 		return "per job: " + strings.Join(parts, "; ")
+	case "dequeue_depth":
+		var parts []string
+		for i := range dequeueDepths {
+			l := depthLabel(i)
+			parts = append(parts, fmt.Sprintf("%.0f queued p50 %.3f ms p99 %.3f ms", r.Extra[l+"_jobs"], r.Extra[l+"_p50_ms"], r.Extra[l+"_p99_ms"]))
+		}
+		return fmt.Sprintf("%d jobs fetched; ", r.Jobs) + strings.Join(parts, "; ")
 	}
 	return fmt.Sprintf("%d jobs, %.0f jobs/s", r.Jobs, r.Throughput)
 }
@@ -238,6 +245,9 @@ func (r *report) print(c config) {
 	if r.has("wal_per_job") {
 		targets = append(targets, r.printWAL(c))
 	}
+	if r.has("dequeue_depth") {
+		r.printDepth(c)
+	}
 
 	fmt.Printf("\n== Settings ==\n\n")
 	for _, sc := range c.scenarios {
@@ -338,4 +348,26 @@ func (r *report) printWAL(c config) target {
 	tw.Flush()
 	fmt.Println("target wal_per_job: single+work (a job enqueued one per call, then worked), ordo/River")
 	return target{"wal_per_job", ol / rl, "<=", 1.5}
+}
+
+// printDepth prints dequeue_depth's table (no target).
+func (r *report) printDepth(c config) {
+	fmt.Printf("\ndequeue_depth: one fetch of %d jobs (ordo Queue.Dequeue, River JobGetAvailable), ms, medians of %d runs\n\n", depthBatch, c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "jobs queued\tRiver p50\tordo p50\tordo/River\tRiver p99\tordo p99\t")
+	x := func(sys, k string) float64 {
+		return r.med("dequeue_depth", sys, func(res result) float64 { return res.Extra[k] })
+	}
+	for i := range dequeueDepths {
+		l := depthLabel(i)
+		jobs := x(systemOrdo, l+"_jobs")
+		if math.IsNaN(jobs) {
+			jobs = x(systemRiver, l+"_jobs")
+		}
+		rp, op := x(systemRiver, l+"_p50_ms"), x(systemOrdo, l+"_p50_ms")
+		fmt.Fprintf(tw, "%.0f\t%s\t%s\t%s\t%s\t%s\t\n", jobs, num(rp, 3), num(op, 3), num(op/rp, 3),
+			num(x(systemRiver, l+"_p99_ms"), 3), num(x(systemOrdo, l+"_p99_ms"), 3))
+	}
+	tw.Flush()
+	fmt.Printf("CPU s/10k fetched jobs (bench + server): River %s, ordo %s\n", r.cpuPer10k("dequeue_depth", systemRiver), r.cpuPer10k("dequeue_depth", systemOrdo))
 }

@@ -99,6 +99,7 @@ var scenarios = []scenario{
 	{name: "latency", unit: "ms", systems: bothSystems, measure: measureLatency},
 	{name: "hlc_vs_legacy_dequeue", unit: "ms", systems: []string{systemOrdo}, prepare: prepareDequeue, measure: measureDequeue},
 	{name: "wal_per_job", unit: "B/job", systems: bothSystems, measure: measureWAL},
+	{name: "dequeue_depth", unit: "ms", systems: bothSystems, measure: measureDequeueDepth},
 }
 
 func findScenario(name string) (scenario, bool) {
