@@ -1,8 +1,11 @@
 // Command bench compares ordo with River (github.com/riverqueue/river) on
 // one PostgreSQL server, side by side (GitHub issue 7): bulk and single
 // enqueue throughput, throughput working 100,000 no-op jobs with 100 and
-// 1,000 workers, enqueue-to-start latency under a steady 1,000 jobs/s, and
-// (ordo only) the latency of HLC against legacy dequeues.
+// 1,000 workers, enqueue-to-start latency under a steady 1,000 jobs/s,
+// WAL and index entries per job, fetch latency at 10k, 100k and 1M queued
+// jobs, latency with the xmin horizon held by a long transaction, and
+// (ordo only) the latency of HLC against legacy dequeues. The header
+// prints the server's fsync, synchronous_commit and full_page_writes.
 //
 // Every system-run gets a fresh database (CREATE DATABASE on the server
 // of ORDO_BENCH_DATABASE_URL, else ORDO_TEST_DATABASE_URL), VACUUM ANALYZE
