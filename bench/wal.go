@@ -19,8 +19,12 @@ var walPhases = []string{"bulk", "single", "work"}
 
 // walSnapshot is what wal_per_job reads from the server around a phase.
 type walSnapshot struct {
-	lsn string // pg_current_wal_lsn()
-	fpi int64  // pg_stat_wal.wal_fpi (the whole cluster)
+	// lsn is pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): the
+	// latter is the write position, which lags behind what has been
+	// inserted when commits do not wait for their flush
+	// (synchronous_commit off; seen: half of a bulk phase's WAL missing).
+	lsn string
+	fpi int64 // pg_stat_wal.wal_fpi (the whole cluster)
 	// Over the user tables of the database (only the system's schema):
 	// index entries written, i.e. rows inserted plus non-HOT updates, each
 	// weighted by its table's number of indexes (all: upper bound, partial
@@ -42,7 +46,7 @@ WITH t AS (
 		(SELECT count(*) FROM pg_index i WHERE i.indrelid = s.relid AND i.indpred IS NULL) AS idx_full
 	FROM pg_stat_user_tables s
 )
-SELECT pg_current_wal_lsn()::text,
+SELECT pg_current_wal_insert_lsn()::text,
 	(SELECT wal_fpi FROM pg_stat_wal),
 	coalesce((SELECT sum((ins + upd) * idx_all) FROM t), 0)::bigint,
 	coalesce((SELECT sum((ins + upd) * idx_full) FROM t), 0)::bigint,
@@ -85,7 +89,7 @@ func waitIdle(ctx context.Context, conn *pgx.Conn) error {
 // each phase: CHECKPOINT (so both systems pay full-page images for the
 // same state, the first touch of every page after a checkpoint, when
 // full_page_writes is on) and no session left on the database. WAL is
-// pg_wal_lsn_diff of pg_current_wal_lsn() after and before the phase: it
+// pg_wal_lsn_diff of pg_current_wal_insert_lsn() after and before the phase: it
 // includes whatever else the server wrote meanwhile, so the server must
 // be otherwise idle; autovacuum is switched off on the database's tables
 // for the scenario so that it does not land in a phase at random.
