@@ -78,10 +78,17 @@ fmt:
 # ordo vs River side by side (bench/, docs/performance.md): fresh database
 # per system-run, runs alternating, medians, then one "target ..." line per
 # goal. Exits 0 when targets fail (it is a report), nonzero on errors.
+# The throwaway cluster is durable by default (PostgreSQL's defaults for
+# fsync, synchronous_commit, full_page_writes); BENCH_PROFILE=fast gives the
+# test cluster's tuning (all three off). The harness reads the three from
+# the server, prints them, and fails if they do not match BENCH_PROFILE.
 #   make bench BENCH_FLAGS='-scale 0.05 -runs 1'   quick check (under a minute)
-BENCH_FLAGS ?=
+#   make bench BENCH_PROFILE=fast                  without WAL durability
+BENCH_FLAGS   ?=
+BENCH_PROFILE ?= durable
 bench:
-	$(WITH_PG) bash -c 'cd bench && $(GO) run . $(BENCH_FLAGS)'
+	@case '$(BENCH_PROFILE)' in durable | fast) ;; *) echo "BENCH_PROFILE must be durable or fast, not '$(BENCH_PROFILE)'"; exit 2 ;; esac
+	ORDO_PG_DURABLE=$(if $(filter durable,$(BENCH_PROFILE)),1,0) $(WITH_PG) bash -c 'cd bench && $(GO) run . -durability $(BENCH_PROFILE) $(BENCH_FLAGS)'
 
 clean:
 	rm -rf bin/ coverage.out coverage.html cover.out *.coverprofile

@@ -66,19 +66,49 @@ func vacuumAnalyze(ctx context.Context, url string) error {
 	return execAdmin(ctx, url, "VACUUM ANALYZE")
 }
 
-// serverInfo returns the server's version and, when it runs on this
-// machine and its processes are readable, its postmaster pid (else 0).
-func serverInfo(ctx context.Context, base string) (version string, postmaster int, err error) {
+// serverDesc is what the report says about the server, read from it.
+type serverDesc struct {
+	version    string
+	postmaster int // 0: not on this machine (or not readable)
+	// The settings that decide whether a commit is durable, as SHOW
+	// prints them.
+	fsync, synchronousCommit, fullPageWrites string
+	dataDir                                  string // "" if not readable
+}
+
+// profile names the durability the settings give: "durable" (fsync and
+// full_page_writes on, synchronous_commit not off), "fast" (all three
+// off) or "mixed".
+func (d serverDesc) profile() string {
+	switch {
+	case d.fsync == "on" && d.fullPageWrites == "on" && d.synchronousCommit != "off":
+		return "durable"
+	case d.fsync == "off" && d.fullPageWrites == "off" && d.synchronousCommit == "off":
+		return "fast"
+	}
+	return "mixed"
+}
+
+// serverInfo describes the server at base. postmaster is its postmaster's
+// pid when it runs on this machine and its processes are readable.
+func serverInfo(ctx context.Context, base string) (serverDesc, error) {
+	var d serverDesc
 	conn, err := pgx.Connect(ctx, adminURL(base))
 	if err != nil {
-		return "", 0, fmt.Errorf("connecting to %s: %w", redact(base), err)
+		return d, fmt.Errorf("connecting to %s: %w", redact(base), err)
 	}
 	defer conn.Close(ctx)
 	var pid int
-	if err := conn.QueryRow(ctx, "SELECT current_setting('server_version'), pg_backend_pid()").Scan(&version, &pid); err != nil {
-		return "", 0, err
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version'), pg_backend_pid(),
+		current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')`).
+		Scan(&d.version, &pid, &d.fsync, &d.synchronousCommit, &d.fullPageWrites); err != nil {
+		return d, err
 	}
-	return version, postmasterOf(pid), nil
+	// data_directory needs superuser or pg_read_all_settings; without it
+	// the file system is not reported.
+	_ = conn.QueryRow(ctx, "SHOW data_directory").Scan(&d.dataDir)
+	d.postmaster = postmasterOf(pid)
+	return d, nil
 }
 
 // redact hides a password in a URL.

@@ -67,7 +67,7 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 		begin := time.Now()
 		measureAt.Store(begin.Add(latencyWarmup).UnixNano())
 		var err error
-		sent, err = produce(ctx, s, total, latencyRate, begin)
+		sent, err = produce(ctx, s, 0, total, latencyRate, begin, nil)
 		rate = float64(sent) / time.Since(begin).Seconds()
 		if err != nil {
 			return err
@@ -90,10 +90,12 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 	return r, err
 }
 
-// produce enqueues total jobs at rate per second from begin on: a 1 ms
-// ticker hands out the jobs that are due to a pool of producer goroutines,
-// each of which stamps a job with the start of its own enqueue call.
-func produce(ctx context.Context, s system, total, rate int, begin time.Time) (int, error) {
+// produce enqueues total jobs (seq first, first+1, ...) at rate per second
+// from begin on: a 1 ms ticker hands out the jobs that are due to a pool
+// of producer goroutines, each of which stamps a job with the start of its
+// own enqueue call (and passes the stamp to sent, if not nil, before the
+// call).
+func produce(ctx context.Context, s system, first int64, total, rate int, begin time.Time, sent func(seq, at int64)) (int, error) {
 	due := make(chan int64, total)
 	var errOnce sync.Once
 	var firstErr error
@@ -102,6 +104,9 @@ func produce(ctx context.Context, s system, total, rate int, begin time.Time) (i
 		wg.Go(func() {
 			for seq := range due {
 				a := benchArgs{Seq: seq, EnqueuedAt: time.Now().UnixNano()}
+				if sent != nil {
+					sent(seq, a.EnqueuedAt)
+				}
 				if err := s.insert(ctx, a); err != nil {
 					errOnce.Do(func() { firstErr = err })
 				}
@@ -109,16 +114,16 @@ func produce(ctx context.Context, s system, total, rate int, begin time.Time) (i
 		})
 	}
 	tick := time.NewTicker(time.Millisecond)
-	sent := 0
-	for sent < total {
+	n := 0
+	for n < total {
 		<-tick.C
 		want := min(int(time.Since(begin).Seconds()*float64(rate)), total)
-		for ; sent < want; sent++ {
-			due <- int64(sent)
+		for ; n < want; n++ {
+			due <- first + int64(n)
 		}
 	}
 	tick.Stop()
 	close(due)
 	wg.Wait()
-	return sent, firstErr
+	return n, firstErr
 }

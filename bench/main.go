@@ -1,8 +1,11 @@
 // Command bench compares ordo with River (github.com/riverqueue/river) on
 // one PostgreSQL server, side by side (GitHub issue 7): bulk and single
 // enqueue throughput, throughput working 100,000 no-op jobs with 100 and
-// 1,000 workers, enqueue-to-start latency under a steady 1,000 jobs/s, and
-// (ordo only) the latency of HLC against legacy dequeues.
+// 1,000 workers, enqueue-to-start latency under a steady 1,000 jobs/s,
+// WAL and index entries per job, fetch latency at 10k, 100k and 1M queued
+// jobs, latency with the xmin horizon held by a long transaction, and
+// (ordo only) the latency of HLC against legacy dequeues. The header
+// prints the server's fsync, synchronous_commit and full_page_writes.
 //
 // Every system-run gets a fresh database (CREATE DATABASE on the server
 // of ORDO_BENCH_DATABASE_URL, else ORDO_TEST_DATABASE_URL), VACUUM ANALYZE
@@ -47,7 +50,10 @@ type config struct {
 	poolMax   int
 	timeout   time.Duration
 	profile   string
-	params    params
+	// durability is the profile the server must have ("durable" or
+	// "fast"; "" checks nothing).
+	durability string
+	params     params
 }
 
 func parseFlags() (config, error) {
@@ -63,6 +69,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.poolMax, "pool", 32, "pgx pool size (pool_max_conns) of both systems")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of one system-run")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of every measurement (bench process) into this directory")
+	flag.StringVar(&c.durability, "durability", "", "fail unless the server's fsync, synchronous_commit and full_page_writes make this profile: durable (fsync and full_page_writes on, synchronous_commit not off) or fast (all three off); empty: run on whatever the server has (it is printed either way)")
 	c.params.Tuning.Cooldown = map[string]time.Duration{}
 	cooldowns := map[string]*time.Duration{}
 	for _, sc := range workerScenarios {
@@ -83,6 +90,11 @@ func parseFlags() (config, error) {
 	}
 	if c.runs < 1 || c.params.Scale <= 0 || c.poolMax < 1 {
 		return c, fmt.Errorf("-runs, -scale and -pool must be positive")
+	}
+	switch c.durability {
+	case "", "durable", "fast":
+	default:
+		return c, fmt.Errorf("-durability must be durable, fast or empty, not %q", c.durability)
 	}
 	for _, name := range strings.Split(list, ",") {
 		name = strings.TrimSpace(name)
@@ -112,12 +124,16 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	version, postmaster, err := serverInfo(ctx, c.url)
+	server, err := serverInfo(ctx, c.url)
 	if err != nil {
 		return err
 	}
-	c.params.Postmaster = postmaster
-	printHeader(c, version)
+	c.params.Postmaster = server.postmaster
+	printHeader(c, server)
+	if c.durability != "" && server.profile() != c.durability {
+		return fmt.Errorf("the server is not %s: fsync=%s, synchronous_commit=%s, full_page_writes=%s (is ORDO_BENCH_DATABASE_URL or ORDO_TEST_DATABASE_URL set to another server?)",
+			c.durability, server.fsync, server.synchronousCommit, server.fullPageWrites)
+	}
 
 	rep := newReport()
 	for _, sc := range c.scenarios {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -112,6 +113,11 @@ func (s *ordoSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 	}
 	s.client = client
 	return client.Start(ctx)
+}
+
+func (s *ordoSystem) fetch(ctx context.Context, limit int) (int, error) {
+	leases, err := s.q.Dequeue(ctx, queue.DequeueOptions{Limit: limit, LeaseFor: time.Hour})
+	return len(leases), err
 }
 
 func (s *ordoSystem) completed(ctx context.Context) (int, error) {

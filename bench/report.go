@@ -37,17 +37,26 @@ func (r *report) med(scenario, sys string, f func(result) float64) float64 {
 
 func (r *report) has(scenario string) bool { return len(r.results[scenario]) > 0 }
 
-func printHeader(c config, pgVersion string) {
+func printHeader(c config, server serverDesc) {
 	host, _ := os.Hostname()
 	fmt.Printf("ordo vs River benchmark, %s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Printf("machine: %s, %d CPUs (%s), %s RAM, %s/%s, %s; host %s\n",
 		cpuModel(), runtime.NumCPU(), "as seen by Go", memTotal(), runtime.GOOS, runtime.GOARCH, runtime.Version(), host)
-	fmt.Printf("server: PostgreSQL %s at %s", pgVersion, redact(c.url))
+	fmt.Printf("server: PostgreSQL %s at %s", server.version, redact(c.url))
 	if c.params.Postmaster > 0 {
 		fmt.Printf(" (local, postmaster pid %d: server CPU measured)\n", c.params.Postmaster)
 	} else {
 		fmt.Printf(" (not local: server CPU not measured)\n")
 	}
+	fmt.Printf("profile: %s (read from the server: fsync=%s, synchronous_commit=%s, full_page_writes=%s)",
+		server.profile(), server.fsync, server.synchronousCommit, server.fullPageWrites)
+	if fs := fsType(server.dataDir); fs != "" {
+		fmt.Printf(", data directory on %s", fs)
+		if fs == "tmpfs" {
+			fmt.Printf(" (memory: fsync costs nothing there)")
+		}
+	}
+	fmt.Println()
 	if tree := ordoTree(); tree != "" {
 		fmt.Printf("ordo: %s\n", tree)
 	}
@@ -80,6 +89,27 @@ func runFigure(sc scenario, r result) string {
 			r.P50Ms, r.P99Ms, r.Extra["max_ms"], int(r.Extra["measured"]), r.Throughput)
 	case "hlc_vs_legacy_dequeue":
 		return fmt.Sprintf("%d jobs leased", r.Jobs)
+	case "wal_per_job":
+		var parts []string
+		for _, ph := range walPhases {
+			parts = append(parts, fmt.Sprintf("%s %.0f B WAL, %.1f FPI, %.1f..%.1f index entries", ph,
+				r.Extra[ph+"_wal_b"], r.Extra[ph+"_fpi"], r.Extra[ph+"_idx_min"], r.Extra[ph+"_idx_max"]))
+		}
+		return "per job: " + strings.Join(parts, "; ")
+	case "dequeue_depth":
+		var parts []string
+		for i := range dequeueDepths {
+			l := depthLabel(i)
+			parts = append(parts, fmt.Sprintf("%.0f queued p50 %.3f ms p99 %.3f ms", r.Extra[l+"_jobs"], r.Extra[l+"_p50_ms"], r.Extra[l+"_p99_ms"]))
+		}
+		return fmt.Sprintf("%d jobs fetched; ", r.Jobs) + strings.Join(parts, "; ")
+	case "held_horizon":
+		var parts []string
+		for w := range heldWindows {
+			parts = append(parts, fmt.Sprintf("%.0f/s p99 %.2f ms", r.Extra[fmt.Sprintf("w%d_rate", w)], r.Extra[fmt.Sprintf("w%d_p99_ms", w)]))
+		}
+		return fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d jobs (enqueued at %.0f jobs/s, started at %.0f jobs/s); windows: %s; horizon held %.1f s",
+			r.P50Ms, r.P99Ms, r.Extra["max_ms"], r.Jobs, r.Extra["enqueue_rate"], r.Throughput, strings.Join(parts, ", "), r.Extra["held_s"])
 	}
 	return fmt.Sprintf("%d jobs, %.0f jobs/s", r.Jobs, r.Throughput)
 }
@@ -147,17 +177,18 @@ func (t target) line() string {
 	if t.op == "<" {
 		goal = fmt.Sprintf("<%g", t.goal)
 	}
-	prec := 2
-	if t.op == "<" {
-		prec = 1
-	}
-	return fmt.Sprintf("target %s: ratio %.*f (goal %s) %s", t.name, prec, t.ratio, goal, verdict)
+	return fmt.Sprintf("target %s: ratio %.3f (goal %s) %s", t.name, t.ratio, goal, verdict)
 }
+
+// mainTable are the scenarios of the report's first table.
+var mainTable = []string{"bulk_enqueue", "single_enqueue_32", "work_100", "work_1000", "latency"}
 
 func (r *report) print(c config) {
 	fmt.Printf("\n== Results: medians of %d runs per system (throughput in jobs/s, latency in ms; CPU in seconds per 10,000 jobs: bench process + PostgreSQL server) ==\n\n", c.runs)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tunit\tRiver\tordo\tordo/River\tRiver CPU s/10k\tordo CPU s/10k\t")
+	if slices.ContainsFunc(mainTable, r.has) {
+		fmt.Fprintln(tw, "scenario\tunit\tRiver\tordo\tordo/River\tRiver CPU s/10k\tordo CPU s/10k\t")
+	}
 	var targets []target
 	row := func(label, scenario, unit string, f func(result) float64, prec int) float64 {
 		rv, ov := r.med(scenario, systemRiver, f), r.med(scenario, systemOrdo, f)
@@ -166,7 +197,7 @@ func (r *report) print(c config) {
 		if unit == "MB" {
 			rc, oc = "", ""
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, unit, num(rv, prec), num(ov, prec), num(ratio, 2), rc, oc)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, unit, num(rv, prec), num(ov, prec), num(ratio, 3), rc, oc)
 		return ratio
 	}
 	goals := map[string]float64{"bulk_enqueue": 1.0, "single_enqueue_32": 3.0, "work_100": 1.5, "work_1000": 1.0}
@@ -210,12 +241,22 @@ func (r *report) print(c config) {
 				return r.med("hlc_vs_legacy_dequeue", systemOrdo, func(x result) float64 { return x.Extra[k] })
 			}
 			l, h := extra(fmt.Sprintf("legacy_%d_p50_ms", b)), extra(fmt.Sprintf("hlc_%d_p50_ms", b))
-			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.2f\t%.3f\t%.3f\t\n", b, l, h, h/l,
+			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", b, l, h, h/l,
 				extra(fmt.Sprintf("legacy_%d_p99_ms", b)), extra(fmt.Sprintf("hlc_%d_p99_ms", b)))
 			targets = append(targets, target{fmt.Sprintf("hlc_vs_legacy_dequeue_%d", b), h / l, "<=", 1.1})
 		}
 		tw.Flush()
 		fmt.Printf("CPU s/10k leased jobs (bench + server): %s\n", r.cpuPer10k("hlc_vs_legacy_dequeue", systemOrdo))
+	}
+
+	if r.has("wal_per_job") {
+		targets = append(targets, r.printWAL(c))
+	}
+	if r.has("dequeue_depth") {
+		r.printDepth(c)
+	}
+	if r.has("held_horizon") {
+		targets = append(targets, r.printHeld(c))
 	}
 
 	fmt.Printf("\n== Settings ==\n\n")
@@ -286,4 +327,82 @@ func ordoTree() string {
 		}
 	}
 	return desc
+}
+
+// printWAL prints wal_per_job's table and returns its target: WAL per job
+// enqueued one per call and worked, ordo/River.
+func (r *report) printWAL(c config) target {
+	fmt.Printf("\nwal_per_job: per job, medians of %d runs. WAL: pg_wal_lsn_diff over the phase; FPI: full-page images (pg_stat_wal, the whole cluster); index entries: rows inserted + non-HOT updates times their table's indexes (pg_stat_user_tables), lower bound without partial indexes .. upper bound counting them as full; index bytes: growth of the indexes' size; rows: inserted / non-HOT updated / HOT updated\n\n", c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "phase\tRiver WAL B\tordo WAL B\tordo/River\tRiver FPI\tordo FPI\tRiver index entries\tordo index entries\tRiver index B\tordo index B\tRiver rows\tordo rows\t")
+	x := func(sys, k string) float64 {
+		return r.med("wal_per_job", sys, func(res result) float64 { return res.Extra[k] })
+	}
+	for _, ph := range walPhases {
+		rw, ow := x(systemRiver, ph+"_wal_b"), x(systemOrdo, ph+"_wal_b")
+		entries := func(sys string) string {
+			return fmt.Sprintf("%.2f..%.2f", x(sys, ph+"_idx_min"), x(sys, ph+"_idx_max"))
+		}
+		rows := func(sys string) string {
+			return fmt.Sprintf("%.2f/%.2f/%.2f", x(sys, ph+"_rows_ins"), x(sys, ph+"_rows_upd"), x(sys, ph+"_rows_hot"))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%.2f\t%.2f\t%s\t%s\t%.0f\t%.0f\t%s\t%s\t\n", ph, rw, ow, num(ow/rw, 3),
+			x(systemRiver, ph+"_fpi"), x(systemOrdo, ph+"_fpi"), entries(systemRiver), entries(systemOrdo),
+			x(systemRiver, ph+"_idx_bytes"), x(systemOrdo, ph+"_idx_bytes"), rows(systemRiver), rows(systemOrdo))
+	}
+	life := func(sys string) float64 {
+		return r.med("wal_per_job", sys, func(res result) float64 { return res.Extra["single_wal_b"] + res.Extra["work_wal_b"] })
+	}
+	rl, ol := life(systemRiver), life(systemOrdo)
+	fmt.Fprintf(tw, "single+work\t%.0f\t%.0f\t%s\t\t\t\t\t\t\t\t\t\n", rl, ol, num(ol/rl, 3))
+	tw.Flush()
+	fmt.Println("target wal_per_job: single+work (a job enqueued one per call, then worked), ordo/River")
+	return target{"wal_per_job", ol / rl, "<=", 1.5}
+}
+
+// printDepth prints dequeue_depth's table (no target).
+func (r *report) printDepth(c config) {
+	fmt.Printf("\ndequeue_depth: one fetch of %d jobs (ordo Queue.Dequeue, River JobGetAvailable), ms, medians of %d runs\n\n", depthBatch, c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "jobs queued\tRiver p50\tordo p50\tordo/River\tRiver p99\tordo p99\t")
+	x := func(sys, k string) float64 {
+		return r.med("dequeue_depth", sys, func(res result) float64 { return res.Extra[k] })
+	}
+	for i := range dequeueDepths {
+		l := depthLabel(i)
+		jobs := x(systemOrdo, l+"_jobs")
+		if math.IsNaN(jobs) {
+			jobs = x(systemRiver, l+"_jobs")
+		}
+		rp, op := x(systemRiver, l+"_p50_ms"), x(systemOrdo, l+"_p50_ms")
+		fmt.Fprintf(tw, "%.0f\t%s\t%s\t%s\t%s\t%s\t\n", jobs, num(rp, 3), num(op, 3), num(op/rp, 3),
+			num(x(systemRiver, l+"_p99_ms"), 3), num(x(systemOrdo, l+"_p99_ms"), 3))
+	}
+	tw.Flush()
+	fmt.Printf("CPU s/10k fetched jobs (bench + server): River %s, ordo %s\n", r.cpuPer10k("dequeue_depth", systemRiver), r.cpuPer10k("dequeue_depth", systemOrdo))
+}
+
+// printHeld prints held_horizon's table and returns its target: ordo p99 /
+// River p99 over the whole measured production.
+func (r *report) printHeld(c config) target {
+	fmt.Printf("\nheld_horizon: %d jobs/s with a REPEATABLE READ transaction held open; per window of enqueue time: handler starts per second (by start time) and enqueue-to-start p50 / p99 in ms, medians of %d runs\n\n", heldRate, c.runs)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "window\tRiver jobs/s\tordo jobs/s\tRiver p50\tordo p50\tRiver p99\tordo p99\tordo/River p99\t")
+	x := func(sys, k string) float64 {
+		return r.med("held_horizon", sys, func(res result) float64 { return res.Extra[k] })
+	}
+	for w := range heldWindows {
+		k := fmt.Sprintf("w%d_", w)
+		rp, op := x(systemRiver, k+"p99_ms"), x(systemOrdo, k+"p99_ms")
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", w+1, num(x(systemRiver, k+"rate"), 0), num(x(systemOrdo, k+"rate"), 0),
+			num(x(systemRiver, k+"p50_ms"), 2), num(x(systemOrdo, k+"p50_ms"), 2), num(rp, 2), num(op, 2), num(op/rp, 3))
+	}
+	rt, ot := r.med("held_horizon", systemRiver, throughput), r.med("held_horizon", systemOrdo, throughput)
+	rp, op := r.med("held_horizon", systemRiver, p99), r.med("held_horizon", systemOrdo, p99)
+	fmt.Fprintf(tw, "all\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", num(rt, 0), num(ot, 0),
+		num(r.med("held_horizon", systemRiver, p50), 2), num(r.med("held_horizon", systemOrdo, p50), 2), num(rp, 2), num(op, 2), num(op/rp, 3))
+	tw.Flush()
+	fmt.Printf("enqueue rate achieved, jobs/s: River %s, ordo %s\n", num(x(systemRiver, "enqueue_rate"), 0), num(x(systemOrdo, "enqueue_rate"), 0))
+	fmt.Printf("CPU s/10k jobs (bench + server): River %s, ordo %s\n", r.cpuPer10k("held_horizon", systemRiver), r.cpuPer10k("held_horizon", systemOrdo))
+	return target{"held_horizon_p99", op / rp, "<=", 1.0}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 )
@@ -109,6 +110,19 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		}()
 	}
 	return client.Start(ctx)
+}
+
+// fetch runs JobGetAvailable through the driver's executor with the
+// parameters River's producer passes (river v0.51.2 producer.go): the
+// default queue, every kind, MaxAttemptedBy 100.
+func (s *riverSystem) fetch(ctx context.Context, limit int) (int, error) {
+	res, err := riverpgxv5.New(s.pool).GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
+		ClientID: "bench", MaxAttemptedBy: 100, MaxToLock: limit, Queue: river.QueueDefault,
+	})
+	if err != nil {
+		return 0, err
+	}
+	return len(res.Jobs), nil
 }
 
 func (s *riverSystem) completed(ctx context.Context) (int, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -56,6 +57,9 @@ const clockTicks = 100
 type procStat struct {
 	ppid  int
 	ticks int64 // utime + stime
+	// reaped is cutime + cstime: the CPU of the process's children that
+	// have exited and been waited for.
+	reaped int64
 }
 
 func readProcStat(pid string) (procStat, bool) {
@@ -64,22 +68,25 @@ func readProcStat(pid string) (procStat, bool) {
 		return procStat{}, false
 	}
 	// Fields after the parenthesised command name start with field 3
-	// (state); ppid is field 4, utime and stime fields 14 and 15.
+	// (state); ppid is field 4, utime and stime fields 14 and 15, cutime
+	// and cstime 16 and 17.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return procStat{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return procStat{}, false
 	}
 	ppid, err0 := strconv.Atoi(f[1])
 	u, err1 := strconv.ParseInt(f[11], 10, 64)
 	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err0 != nil || err1 != nil || err2 != nil {
+	cu, err3 := strconv.ParseInt(f[13], 10, 64)
+	cs, err4 := strconv.ParseInt(f[14], 10, 64)
+	if err0 != nil || err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return procStat{}, false
 	}
-	return procStat{ppid: ppid, ticks: u + s}, true
+	return procStat{ppid: ppid, ticks: u + s, reaped: cu + cs}, true
 }
 
 // postmasterOf returns the parent of the backend with pid backend if that
@@ -96,9 +103,11 @@ func postmasterOf(backend int) int {
 	return st.ppid
 }
 
-// serverCPU sums utime+stime of the postmaster and its children. A backend
-// that exits between two samples takes its CPU out of the sum (it moves to
-// the postmaster's cutime), so the pools stay open across a measurement.
+// serverCPU sums utime+stime of the postmaster and its children, plus
+// the postmaster's cutime+cstime: a backend that exits between two samples
+// moves its CPU there once the postmaster has waited for it, so it stays
+// in the sum (a backend that has exited but is not yet waited for still
+// shows its own times).
 func serverCPU(postmaster int) (time.Duration, bool) {
 	dirs, err := filepath.Glob("/proc/[0-9]*")
 	if err != nil {
@@ -114,6 +123,9 @@ func serverCPU(postmaster int) (time.Duration, bool) {
 			continue
 		}
 		ticks += st.ticks
+		if pid == pm {
+			ticks += st.reaped
+		}
 		found = true
 	}
 	return time.Duration(ticks) * time.Second / clockTicks, found
@@ -138,4 +150,31 @@ func peakRSSMB() float64 {
 		}
 	}
 	return -1
+}
+
+// fsType names the file system holding path when it is on this machine
+// ("" if unknown or not readable here, e.g. a remote server's directory).
+func fsType(path string) string {
+	if path == "" {
+		return ""
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return ""
+	}
+	switch uint64(st.Type) {
+	case 0xEF53:
+		return "ext2/3/4"
+	case 0x58465342:
+		return "xfs"
+	case 0x9123683E:
+		return "btrfs"
+	case 0x01021994:
+		return "tmpfs"
+	case 0x794C7630:
+		return "overlayfs"
+	case 0x2FC12FC1:
+		return "zfs"
+	}
+	return fmt.Sprintf("file system type %#x", uint64(st.Type))
 }

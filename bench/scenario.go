@@ -22,7 +22,7 @@ type tuning struct {
 }
 
 // workerScenarios are the scenarios that run a client.
-var workerScenarios = []string{"work_100", "work_1000", "latency"}
+var workerScenarios = []string{"work_100", "work_1000", "latency", "held_horizon"}
 
 // defaultCooldown is each system's best FetchCooldown found on the 2-core
 // development machine (docs/performance.md, "Tuning").
@@ -30,6 +30,8 @@ var defaultCooldown = map[string]time.Duration{
 	"work_100/river": time.Millisecond, "work_100/ordo": time.Millisecond,
 	"work_1000/river": 10 * time.Millisecond, "work_1000/ordo": 10 * time.Millisecond,
 	"latency/river": time.Millisecond, "latency/ordo": time.Millisecond,
+	// As latency, not swept separately.
+	"held_horizon/river": time.Millisecond, "held_horizon/ordo": time.Millisecond,
 }
 
 func (t tuning) config(scenario, sys string, maxWorkers int) workConfig {
@@ -98,6 +100,9 @@ var scenarios = []scenario{
 	{name: "work_1000", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork("work_1000", 1000)},
 	{name: "latency", unit: "ms", systems: bothSystems, measure: measureLatency},
 	{name: "hlc_vs_legacy_dequeue", unit: "ms", systems: []string{systemOrdo}, prepare: prepareDequeue, measure: measureDequeue},
+	{name: "wal_per_job", unit: "B/job", systems: bothSystems, measure: measureWAL},
+	{name: "dequeue_depth", unit: "ms", systems: bothSystems, measure: measureDequeueDepth},
+	{name: "held_horizon", unit: "ms", systems: bothSystems, measure: measureHeldHorizon},
 }
 
 func findScenario(name string) (scenario, bool) {

@@ -47,6 +47,10 @@ type system interface {
 	insert(ctx context.Context, job benchArgs) error
 	// start starts a client working bench_noop jobs.
 	start(ctx context.Context, wc workConfig, h hooks) error
+	// fetch takes up to limit available jobs for work with the statement
+	// the system's client fetches with, outside any client (the jobs stay
+	// running), and returns how many it got.
+	fetch(ctx context.Context, limit int) (int, error)
 	// completed counts the jobs whose completion is stored.
 	completed(ctx context.Context) (int, error)
 	// stop stops the client start started.

@@ -33,44 +33,17 @@ func measureWork(scenario string, maxWorkers int) func(ctx context.Context, p pa
 		n := scaled(workJobs, p.Scale, 1000)
 		wc := p.Tuning.config(scenario, sys, maxWorkers)
 		r := result{Jobs: n, Settings: s.settings(wc)}
-		var completed atomic.Int64
 		var errs errorLog
-		done := make(chan struct{})
-		h := hooks{onError: errs.add, onComplete: func() {
-			if completed.Add(1) == int64(n) {
-				close(done)
-			}
-		}}
+		c := newCompletions(n)
 		err = window(p, &r, func() error {
-			if err := s.start(ctx, wc, h); err != nil {
+			if err := s.start(ctx, wc, c.hooks(&errs)); err != nil {
 				return err
 			}
-			// Completion events are the measure. Only when they stall
-			// for a second are the stored completions counted, which
-			// guards against a client that loses events (then reported)
-			// without loading the server while events flow.
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			var seen int64
-			for {
-				select {
-				case <-done:
-					return nil
-				case <-tick.C:
-					now := completed.Load()
-					stalled := now == seen
-					seen = now
-					if !stalled {
-						continue
-					}
-					if stored, err := s.completed(ctx); err == nil && stored >= n {
-						r.Notes = append(r.Notes, fmt.Sprintf("only %d completion events for %d jobs: the last completion was found by counting stored completions (up to 1 s late)", completed.Load(), n))
-						return nil
-					}
-				case <-ctx.Done():
-					return fmt.Errorf("%d of %d jobs completed: %w", completed.Load(), n, ctx.Err())
-				}
+			note, err := c.await(ctx, s)
+			if note != "" {
+				r.Notes = append(r.Notes, note)
 			}
+			return err
 		})
 		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -81,4 +54,65 @@ func measureWork(scenario string, maxWorkers int) func(ctx context.Context, p pa
 		r.Notes = append(r.Notes, errs.notes()...)
 		return r, err
 	}
+}
+
+// completions counts a client's completion events up to n.
+type completions struct {
+	n    int
+	got  atomic.Int64
+	done chan struct{}
+}
+
+func newCompletions(n int) *completions { return &completions{n: n, done: make(chan struct{})} }
+
+func (c *completions) hooks(errs *errorLog) hooks {
+	return hooks{onError: errs.add, onComplete: func() {
+		if c.got.Add(1) == int64(c.n) {
+			close(c.done)
+		}
+	}}
+}
+
+// await returns once n completions are seen. Completion events are the
+// measure. Only when they stall for a second are the stored completions
+// counted, which guards against a client that loses events (then noted)
+// without loading the server while events flow.
+func (c *completions) await(ctx context.Context, s system) (note string, err error) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var seen int64
+	for {
+		select {
+		case <-c.done:
+			return "", nil
+		case <-tick.C:
+			now := c.got.Load()
+			stalled := now == seen
+			seen = now
+			if !stalled {
+				continue
+			}
+			if stored, err := s.completed(ctx); err == nil && stored >= c.n {
+				return fmt.Sprintf("only %d completion events for %d jobs: the last completion was found by counting stored completions (up to 1 s late)", c.got.Load(), c.n), nil
+			}
+		case <-ctx.Done():
+			return "", fmt.Errorf("%d of %d jobs completed: %w", c.got.Load(), c.n, ctx.Err())
+		}
+	}
+}
+
+// workToCompletion starts a client on s, waits until n jobs are
+// completed and stops it.
+func workToCompletion(ctx context.Context, s system, wc workConfig, n int, errs *errorLog) (note string, err error) {
+	c := newCompletions(n)
+	if err := s.start(ctx, wc, c.hooks(errs)); err != nil {
+		return "", err
+	}
+	note, err = c.await(ctx, s)
+	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if serr := s.stop(stopCtx); err == nil {
+		err = serr
+	}
+	return note, err
 }

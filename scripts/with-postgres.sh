@@ -8,7 +8,9 @@
 #   * Otherwise a throwaway cluster is created in a fresh temp directory, on
 #     its own free port (54320 upward) and its own unix socket directory,
 #     tuned for tests (fsync off, no WAL durability), and removed on exit,
-#     also on failure and on Ctrl-C.
+#     also on failure and on Ctrl-C. With ORDO_PG_DURABLE=1 the cluster
+#     keeps PostgreSQL's durability defaults instead (fsync,
+#     synchronous_commit and full_page_writes on), as the benchmark needs.
 #
 # Server binaries are looked for with `pg_config --bindir`, then in
 # /usr/lib/postgresql/*/bin (newest first), then next to `initdb` on PATH.
@@ -20,6 +22,9 @@
 #                           (no search, no apt-get); e.g. /nonexistent to
 #                           simulate a machine without PostgreSQL
 #   ORDO_PG_PORT_BASE       first port to try (default 54320)
+#   ORDO_PG_DURABLE         1: a throwaway cluster keeps the durability
+#                           defaults (the test tuning turns them off); no
+#                           effect on a server ORDO_TEST_DATABASE_URL names
 set -euo pipefail
 
 me="with-postgres"
@@ -31,6 +36,23 @@ if [ "$#" -eq 0 ]; then
 	echo "usage: $0 CMD [ARGS...]" >&2
 	exit 2
 fi
+
+# The throwaway cluster's durability settings (ORDO_PG_DURABLE).
+durability="fsync = off
+synchronous_commit = off
+full_page_writes = off"
+profile="fast: fsync, synchronous_commit and full_page_writes off"
+case "${ORDO_PG_DURABLE:-}" in
+'' | 0) ;;
+1)
+	durability="# ORDO_PG_DURABLE=1: fsync, synchronous_commit and full_page_writes keep their defaults (on)"
+	profile="durable: fsync, synchronous_commit and full_page_writes at their defaults"
+	;;
+*)
+	log "ORDO_PG_DURABLE must be 1, 0 or unset, not '$ORDO_PG_DURABLE'"
+	exit 2
+	;;
+esac
 
 # redact hides a password in a postgres:// URL before it is printed.
 redact() { sed -E 's#(://[^:/@]*):[^@/]*@#\1:***@#' <<<"$1"; }
@@ -66,6 +88,9 @@ reachable() {
 
 if [ -n "${ORDO_TEST_DATABASE_URL:-}" ]; then
 	if reachable "$ORDO_TEST_DATABASE_URL"; then
+		if [ "${ORDO_PG_DURABLE:-0}" = 1 ]; then
+			log "ORDO_PG_DURABLE=1 has no effect: ORDO_TEST_DATABASE_URL answers and is used with its own settings"
+		fi
 		export ORDO_TEST_DATABASE_URL
 		exec "$@"
 	fi
@@ -208,9 +233,7 @@ cat >>"$tmpdir/data/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$tmpdir/run'
 max_connections = 200
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+$durability
 $preload
 EOF
 
@@ -245,7 +268,7 @@ while :; do
 done
 
 export ORDO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-log "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $tmpdir)"
+log "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $tmpdir; $profile)"
 
 set +e
 "$@"
