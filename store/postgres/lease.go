@@ -158,16 +158,34 @@ var (
 	}
 )
 
+// lockOther takes the other side's rows of the picked jobs, skipping
+// those another transaction holds, and keeps as ready the picked jobs whose
+// other row it got or that have none. A dequeue therefore never waits for
+// a lock: an HLC reader and a legacy reader on one backlog (two nodes
+// during a mode switch) each hold their own side's row of a job and would
+// otherwise each wait for the other's, a deadlock PostgreSQL breaks only
+// after deadlock_timeout. A job skipped here stays for the next fetch.
+func lockOther(sd, other side) string {
+	return `, other AS (
+	SELECT ` + other.id + ` AS id FROM ` + other.table + ` WHERE ` + other.id + ` IN (SELECT ` + sd.id + ` FROM picked)
+	FOR UPDATE SKIP LOCKED
+), ready AS (
+	SELECT p.` + sd.id + ` FROM picked p
+	WHERE p.` + sd.id + ` IN (SELECT id FROM other)
+	   OR NOT EXISTS (SELECT 1 FROM ` + other.table + ` o WHERE o.` + other.id + ` = p.` + sd.id + `)
+)`
+}
+
 // leaseHLC leases the picked jobs on the HLC side and mirrors the lease
 // on their legacy rows; the final SELECT joins each job's log entry (the
 // one whose t_hlc job_state names, so a forged duplicate of a job id
 // cannot stand in for it) for its payload, and with chain, its
 // predecessor for VerifyOnDequeue. A job whose entry is missing comes
 // back with NULLs, which dequeue reports.
-const leaseHLC = `, upd AS (
+var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	UPDATE scheduler.job_state s
 	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-	FROM picked WHERE s.job_id = picked.job_id
+	FROM ready WHERE s.job_id = ready.job_id
 	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at
 ), legacy AS (
 	UPDATE scheduler.jobs j
@@ -192,10 +210,10 @@ LEFT JOIN scheduler.scheduler_log p
 // leaseLegacy leases the picked jobs on the legacy side and mirrors the
 // lease on their HLC state, whose t_hlc it returns (NULL for a job that
 // exists only in the legacy table).
-const leaseLegacy = `, upd AS (
+var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	UPDATE scheduler.jobs j
 	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
-	FROM picked WHERE j.id = picked.id
+	FROM ready WHERE j.id = ready.id
 	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
 	          j.attempts, j.max_attempts, j.run_at, j.created_at
 ), hlc AS (
