@@ -80,15 +80,16 @@ func (h Hlc) QueueOptions() queue.Options {
 type Ordo struct {
 	// NodeId is this node's id in HLC timestamps: stable across restarts,
 	// unique among nodes. Default: the host name up to its first dot.
-	NodeId   string
-	Database Database
-	Http     Http
-	Auth     Auth
-	Worker   Worker
-	Demo     Demo
-	Audit    Audit
-	Reload   Reload
-	Log      Log
+	NodeId    string
+	Database  Database
+	Http      Http
+	Auth      Auth
+	Worker    Worker
+	Retention Retention
+	Demo      Demo
+	Audit     Audit
+	Reload    Reload
+	Log       Log
 }
 
 // Database says where the queue lives.
@@ -152,6 +153,21 @@ type Worker struct {
 	Timeout time.Duration
 	// HttpKind configures the built-in http kind.
 	HttpKind HttpKind
+}
+
+// Retention is how long finished jobs keep their state (status, attempts,
+// last error) before the maintenance leader deletes it, per final status;
+// 0 keeps that status's jobs forever. Their log entries are never
+// deleted: the chain still verifies and a pruned job still reads, as
+// "pruned" (docs/queue.md, Retention). Pruning runs with the worker
+// (Ordo:Worker:Enabled).
+type Retention struct {
+	// Succeeded: default 24h (River's).
+	Succeeded time.Duration
+	// Cancelled: default 24h.
+	Cancelled time.Duration
+	// Failed: default 168h (7 days).
+	Failed time.Duration
 }
 
 // HttpKind configures the built-in http job kind.
@@ -231,6 +247,11 @@ func Defaults() *Config {
 				PollInterval: time.Second,
 				Timeout:      time.Minute,
 				HttpKind:     HttpKind{Timeout: 30 * time.Second},
+			},
+			Retention: Retention{
+				Succeeded: queue.DefaultRetainSucceeded,
+				Cancelled: queue.DefaultRetainCancelled,
+				Failed:    queue.DefaultRetainFailed,
 			},
 			Demo:   Demo{Rate: 2, Tenants: []string{"demo-a", "demo-b"}},
 			Audit:  Audit{CheckpointInterval: 10 * time.Second},

@@ -258,6 +258,8 @@ func TestInvalidConfiguration(t *testing.T) {
 			[]string{"Ordo:Auth:Tokens:1:Sha256", "Ordo:Auth:Tokens:0 has it"}},
 		{"bad host pattern", "Ordo: {Worker: {HttpKind: {AllowedHosts: ['https://api.example.com/x']}}}", nil,
 			[]string{"Ordo:Worker:HttpKind:AllowedHosts:0", "no scheme or path"}},
+		{"retention too short", "Ordo: {Retention: {Failed: 30s}}", nil, []string{"Ordo:Retention:Failed = 30s", "want 0 (keep forever) or 1m0s.."}},
+		{"negative retention", "Ordo: {Retention: {Succeeded: -1h}}", nil, []string{"Ordo:Retention:Succeeded = -1h0m0s", "want 0 (keep forever)"}},
 		{"demo rate", "Ordo: {Demo: {Rate: 0}}", nil, []string{"Ordo:Demo:Rate = 0", "more than 0"}},
 		{"demo tenant", "Ordo: {Demo: {Tenants: ['bad tenant']}}", nil, []string{`Ordo:Demo:Tenants:0 = "bad tenant"`}},
 		{"log level", "Ordo: {Log: {Level: loud}}", nil, []string{`Ordo:Log:Level = "loud"`, "want debug, info, warn or error"}},

@@ -22,6 +22,10 @@ const (
 	MaxDequeueLimit      = 1000
 	MaxWorkersLimit      = 10_000
 	MaxDemoRate          = 1000.0
+	// MinRetention and MaxRetention bound a non-zero Ordo:Retention
+	// duration: a minute is shorter than anyone means, ten years longer.
+	MinRetention = time.Minute
+	MaxRetention = 10 * 365 * 24 * time.Hour
 )
 
 // Validate checks every value and returns every problem at once; nil when
@@ -119,6 +123,15 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 		}
 	}
 	durRange("Ordo:Worker:HttpKind:Timeout", w.HttpKind.Timeout, time.Millisecond, time.Hour)
+
+	for _, r := range []struct {
+		key string
+		v   time.Duration
+	}{{"Succeeded", o.Retention.Succeeded}, {"Cancelled", o.Retention.Cancelled}, {"Failed", o.Retention.Failed}} {
+		if r.v != 0 && (r.v < MinRetention || r.v > MaxRetention) {
+			bad("Ordo:Retention:"+r.key, r.v, "want 0 (keep forever) or %v..%v", MinRetention, MaxRetention)
+		}
+	}
 
 	if o.Demo.Rate <= 0 || o.Demo.Rate > MaxDemoRate {
 		bad("Ordo:Demo:Rate", o.Demo.Rate, "want more than 0 and at most %v jobs per second", MaxDemoRate)

@@ -187,6 +187,17 @@ type Operations interface {
 	// never retried).
 	RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error
 
+	// PruneFinished deletes the state of finished jobs, retention's part:
+	// on each side, the rows p selects, oldest first, at most p.Limit per
+	// side, in one short transaction that waits for no lock (a row being
+	// changed is skipped and pruned on a later call). A row whose job was
+	// retried meanwhile is not finished any more and stays. The jobs' log
+	// entries stay too: the log is the audit record, and it is also what
+	// keeps a pruned job's id from being enqueued again (Enqueue
+	// deduplicates against the log) and what GetJob reads a pruned job
+	// from (StatusPruned).
+	PruneFinished(ctx context.Context, p PruneParams) (PruneResult, error)
+
 	// TenantActivity summarises each tenant's recent work (tenant "" for
 	// every tenant with jobs): enqueues and completions at or after since,
 	// and the oldest job still pending.

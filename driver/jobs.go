@@ -30,6 +30,12 @@ const (
 	StatusFailed         Status = "failed"          // after the last attempt, or failed without retry
 	StatusCancelled      Status = "cancelled"       // by a user or handler
 	StatusChainViolation Status = "chain_violation" // withheld by VerifyOnDequeue (HLC side only)
+
+	// StatusPruned is what a read reports for a job that finished and
+	// whose state retention deleted (PruneFinished): only its log entry
+	// is left, so its final status, attempts and last error are gone. No
+	// job is ever stored in it, and lists do not show pruned jobs.
+	StatusPruned Status = "pruned"
 )
 
 // Finished reports whether s is terminal.
@@ -288,5 +294,27 @@ type JobInfo struct {
 	LastError      string
 	InLegacy       bool        // a legacy row exists
 	InHLC          bool        // HLC state and a chain entry exist
-	Chain          *ChainEntry // the chain entry, when InHLC
+	Chain          *ChainEntry // the chain entry, when InHLC or Pruned
+	// Pruned: the job's state was deleted by retention; Status is
+	// StatusPruned and what is known comes from its log entry.
+	Pruned bool
+}
+
+// PruneParams say which finished jobs' state PruneFinished deletes: those
+// whose status is succeeded, cancelled or failed and whose last change
+// (updated_at) is before that status's cutoff. A zero cutoff keeps that
+// status's jobs.
+type PruneParams struct {
+	SucceededBefore time.Time
+	CancelledBefore time.Time
+	FailedBefore    time.Time
+	// Limit bounds the rows deleted on each side in one call, so that one
+	// call is one short transaction.
+	Limit int
+}
+
+// PruneResult counts the rows PruneFinished deleted, per side.
+type PruneResult struct {
+	HLC    int // job_state rows
+	Legacy int // scheduler.jobs rows
 }

@@ -30,6 +30,7 @@ type Metrics struct {
 	Backfilled         prometheus.Counter
 	DrainedToLegacy    prometheus.Counter
 	JobTransitions     *prometheus.CounterVec // by resulting status
+	JobsPruned         *prometheus.CounterVec // ordo_jobs_pruned_total, by side
 }
 
 // New creates the metrics and registers them with reg (nil: none).
@@ -90,16 +91,21 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		JobTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ordo_job_transitions_total", Help: "Job state changes made through the queue, by resulting status.",
 		}, []string{"status"}),
+		JobsPruned: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ordo_jobs_pruned_total", Help: "Finished jobs' state rows deleted by retention, by side (hlc: job_state, legacy: scheduler.jobs); their log entries stay.",
+		}, []string{"side"}),
 	}
 	// Pre-create both result series so dashboards see zeros, not gaps.
 	m.ChainVerifications.WithLabelValues("valid")
 	m.ChainVerifications.WithLabelValues("invalid")
+	m.JobsPruned.WithLabelValues("hlc")
+	m.JobsPruned.WithLabelValues("legacy")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{
 			m.HlcEnqueues, m.HlcDeduplicated, m.HlcEnqueueDuration, m.HlcDequeues, m.HlcDequeuedEntries,
 			m.ChainVerifications, m.ChainIssues, m.BatchSnapshots, m.LegacyEnqueues, m.LegacyDequeues,
 			m.LegacyDeduplicated, m.LeaseExpiries, m.ClockDriftRefusals, m.DequeueDuration, m.Backfilled,
-			m.DrainedToLegacy, m.JobTransitions,
+			m.DrainedToLegacy, m.JobTransitions, m.JobsPruned,
 		} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

@@ -27,6 +27,7 @@ const (
 	StatusFailed         = driver.StatusFailed
 	StatusCancelled      = driver.StatusCancelled
 	StatusChainViolation = driver.StatusChainViolation
+	StatusPruned         = driver.StatusPruned
 )
 
 // Errors of the queue's calls that come from its backend.

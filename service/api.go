@@ -206,7 +206,7 @@ type jobJSON struct {
 	Priority       int             `json:"priority"`
 	RunAt          time.Time       `json:"run_at"`
 	CreatedAt      time.Time       `json:"created_at"`
-	UpdatedAt      time.Time       `json:"updated_at"`
+	UpdatedAt      time.Time       `json:"updated_at,omitzero"` // none for a pruned job
 	LeaseOwner     string          `json:"lease_owner,omitempty"`
 	LeaseExpiresAt *time.Time      `json:"lease_expires_at,omitempty"`
 	LastError      string          `json:"last_error,omitempty"`
@@ -342,6 +342,10 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 	}
 	if e != nil {
 		writeError(w, e)
+		return
+	}
+	if info.Pruned {
+		s.fail(w, r, queue.ErrJobFinished, "the job finished and retention pruned its state")
 		return
 	}
 	switch err := s.q.Cancel(r.Context(), info.JobID, req.Reason); {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/queue"
@@ -207,6 +208,7 @@ func (s *Service) newWorkerClient(cfg *config.Config) (*worker.Client, error) {
 		LeaseFor:       w.LeaseFor,
 		PollInterval:   w.PollInterval,
 		DefaultTimeout: w.Timeout,
+		Retention:      retention(cfg.Ordo.Retention),
 		Logger:         s.log,
 		OnEvent:        func(e worker.Event) { s.metrics.onEvent(e) },
 	}
@@ -214,4 +216,17 @@ func (s *Service) newWorkerClient(cfg *config.Config) (*worker.Client, error) {
 		s.opts.WorkerConfig(&wc)
 	}
 	return worker.NewClient(s.q, wc)
+}
+
+// retention is the file's retention as the worker takes it: in the file
+// 0 keeps a status forever, which the Go API spells as a negative
+// duration (its zero is the default, as River's is).
+func retention(r config.Retention) queue.Retention {
+	keep := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return queue.Retention{Succeeded: keep(r.Succeeded), Cancelled: keep(r.Cancelled), Failed: keep(r.Failed)}
 }

@@ -98,8 +98,8 @@ type Config struct {
 	// tenant policy can share out); an idle queue still fetches at once.
 	FetchCooldown time.Duration
 
-	// MaintenanceInterval is how often the leader rescues expired leases
-	// and enqueues due periodic jobs; default 5s.
+	// MaintenanceInterval is how often the leader rescues expired leases,
+	// enqueues due periodic jobs and prunes finished jobs; default 5s.
 	MaintenanceInterval time.Duration
 	// LeaderTTL is how long a leadership lease lasts unless renewed (on the
 	// client's clock); default 3 * MaintenanceInterval.
@@ -111,6 +111,12 @@ type Config struct {
 	DisableMaintenance bool
 	// PeriodicJobs are enqueued by the leader at each occurrence.
 	PeriodicJobs []PeriodicJob
+	// Retention is how long finished jobs keep their state before the
+	// leader deletes it (queue.Retention: zero durations are River's
+	// defaults, 24h for succeeded and cancelled jobs and 7 days for
+	// failed ones; a negative one keeps that status forever). Their log
+	// entries are never deleted.
+	Retention queue.Retention
 
 	// Now is the client's clock, used for leadership leases, periodic
 	// occurrences and event times. It must agree with the queue's clock

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -48,6 +49,9 @@ const (
 	// (Periodic, OccurrenceAt, JobID; Deduplicated when another client had
 	// enqueued it already).
 	EventPeriodicEnqueued
+	// EventPruned: the leader deleted the state of jobs that finished
+	// longer ago than Config.Retention keeps them (Pruned: rows per side).
+	EventPruned
 )
 
 func (t EventType) String() string {
@@ -74,6 +78,8 @@ func (t EventType) String() string {
 		return "rescued"
 	case EventPeriodicEnqueued:
 		return "periodic_enqueued"
+	case EventPruned:
+		return "pruned"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }
@@ -96,6 +102,8 @@ type Event struct {
 	Leader       bool
 	Rescued      int
 	RescueFailed int
+
+	Pruned driver.PruneResult
 
 	Periodic     string
 	OccurrenceAt time.Time

@@ -42,7 +42,7 @@ func periodicKey(name string, at time.Time) string {
 
 // maintain runs the maintenance loop: win or renew leadership (on a
 // backend without leadership every client maintains), rescue expired
-// leases, enqueue periodic jobs.
+// leases, prune finished jobs past their retention, enqueue periodic jobs.
 func (c *Client) maintain(ctx context.Context) {
 	defer c.bgWG.Done()
 	lead := c.q.Backend()
@@ -110,6 +110,14 @@ func (c *Client) maintainOnce(ctx context.Context, now time.Time) {
 		c.emit(Event{Type: EventRescued, Rescued: rescued, RescueFailed: failed})
 		c.log.Info("worker: rescued jobs whose lease expired", "rescued", rescued, "failed", failed)
 		c.wakeAll()
+	}
+	pruned, err := c.q.Prune(ctx, c.cfg.Retention)
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("worker: pruning finished jobs failed; trying again next round", "error", err)
+	}
+	if pruned.HLC+pruned.Legacy > 0 {
+		c.emit(Event{Type: EventPruned, Pruned: pruned})
+		c.log.Debug("worker: pruned finished jobs", "hlc", pruned.HLC, "legacy", pruned.Legacy)
 	}
 	handover := c.cfg.LeaderTTL + 2*c.cfg.MaintenanceInterval
 	for _, p := range c.periodic {

@@ -153,6 +153,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"PausedQueues", testPausedQueues},
 			{"RetryJob", testRetryJob},
 			{"OperatorRecords", testOperatorRecords},
+			{"Retention", testRetention},
 		}},
 		{"ClockState", []test{
 			{"StateStore", func(t *testing.T, nt func(t *testing.T) Target) {

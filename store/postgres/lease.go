@@ -242,9 +242,11 @@ func dequeueSQL(p driver.DequeueParams) string {
 	return with + picks[1] + leaseHLC + leaseHLCFrom
 }
 
-// chainEntrySelect reads log entries with their predecessors; $1 job ids.
-// The entry is the one whose t_hlc job_state names, when there is HLC
-// state, so a forged duplicate of a job id cannot stand in for it.
+// chainEntrySelect reads log entries with their predecessors; $1 job ids,
+// $2 their tenant ('' for any). The entry is the one whose t_hlc job_state
+// names, when there is HLC state, so a forged duplicate of a job id cannot
+// stand in for it; for a pruned job (no state) the tenant, which a job id
+// names, keeps another tenant's forgery out.
 const chainEntrySelect = `
 SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at, l.max_attempts, l.run_at,
        l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
@@ -252,7 +254,8 @@ FROM scheduler.scheduler_log l
 LEFT JOIN scheduler.job_state s ON s.job_id = l.job_id
 LEFT JOIN scheduler.scheduler_log p
        ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
-WHERE l.job_id = ANY($1) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)`
+WHERE l.job_id = ANY($1) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc) AND ($2 = '' OR l.tenant_id = $2)
+ORDER BY l.seq_bigint`
 
 type logRow struct {
 	tenant, partition, kind string
@@ -285,8 +288,8 @@ func fillChainEntry(e *driver.ChainEntry, payload, hash, prev, link, predLink []
 
 func readChainEntries(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, ids []uuid.UUID) (map[uuid.UUID]*logRow, error) {
-	rows, err := q.Query(ctx, chainEntrySelect, ids)
+}, ids []uuid.UUID, tenant string) (map[uuid.UUID]*logRow, error) {
+	rows, err := q.Query(ctx, chainEntrySelect, ids, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +355,7 @@ func dequeue(ctx context.Context, db *DB, p driver.DequeueParams) ([]driver.Leas
 			}
 		}
 		if len(ids) > 0 {
-			entries, err := readChainEntries(ctx, db.Pool, ids)
+			entries, err := readChainEntries(ctx, db.Pool, ids, "")
 			if err != nil {
 				return nil, err
 			}
@@ -684,20 +687,27 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
-	if !info.InLegacy && !info.InHLC {
+	if !info.InHLC && info.InLegacy {
+		return info, nil
+	}
+	// With HLC state, or with none left (retention pruned it): the log.
+	entries, err := readChainEntries(ctx, db.Pool, []uuid.UUID{jobID}, ref.TenantID)
+	if err != nil {
+		return info, wrap("reading job "+jobID.String(), err)
+	}
+	r, ok := entries[jobID]
+	switch {
+	case ok:
+		e := r.entry
+		info.Chain = &e
+		info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
+		info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
+	case !info.InHLC:
 		return info, driver.ErrJobNotFound
 	}
-	if info.InHLC {
-		entries, err := readChainEntries(ctx, db.Pool, []uuid.UUID{jobID})
-		if err != nil {
-			return info, wrap("reading job "+jobID.String(), err)
-		}
-		if r, ok := entries[jobID]; ok {
-			e := r.entry
-			info.Chain = &e
-			info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
-			info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
-		}
+	if !info.InHLC {
+		info.Pruned, info.Status = true, driver.StatusPruned
+		info.MaxAttempts, info.RunAt, info.UpdatedAt = r.maxAttempts, r.runAt, time.Time{}
 	}
 	return info, nil
 }

@@ -176,7 +176,8 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 		return rows.Err()
 	}
 	if backfill {
-		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)`, ids).Query(scanIDs)
+		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
+			UNION ALL SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, ids).Query(scanIDs)
 		// Lock the legacy rows and take their state as of now: a dequeue
 		// that leased one since it was listed must not be undone, and one
 		// that finished meanwhile needs no chain entry.
@@ -212,7 +213,10 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 			return rows.Err()
 		})
 	} else {
+		// The log too: a job whose state retention pruned is still in the
+		// chain, and appending it again would repeat its id there.
 		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
+			UNION ALL SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)
 			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1)`, ids).Query(scanIDs)
 	}
 	heads := map[chain.Key]driver.Head{}

@@ -93,7 +93,7 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 		{"legacy fair", pickLegacyFairSQL, "idx_jobs_tenant_dequeue", "SCAN jobs", []any{now.UnixMilli(), nil, 100, "tenant-3"}},
 		{"lease hlc", leaseHLCSQL, "sqlite_autoindex_job_state_1", "SCAN job_state", []any{`[]`, "w", "t", 1, 1}},
 		{"lease legacy", leaseLegacySQL, "sqlite_autoindex_jobs_1", "SCAN jobs", []any{`[]`, "w", "t", 1, 1}},
-		{"chain entries", chainEntrySQL, "idx_scheduler_log_job", "SCAN scheduler_log", []any{`[]`}},
+		{"chain entries", chainEntrySQL, "idx_scheduler_log_job", "SCAN scheduler_log", []any{`[]`, ""}},
 		{"dedup", existingSQL, "sqlite_autoindex_jobs_1", "SCAN jobs\n", []any{`[]`}},
 		{"chain head", headSQL, "sqlite_autoindex_chain_heads_1", "SCAN", []any{"t", "p"}},
 		{"stored links", storedLinkSQL, "idx_scheduler_log_job", "SCAN scheduler_log", []any{`[]`}},

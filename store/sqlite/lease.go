@@ -39,17 +39,19 @@ const (
 	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSet + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
 
 	// chainEntrySQL reads log entries with their predecessors; ?1 the job
-	// ids. The entry is the one whose t_hlc the job's HLC state names,
-	// when there is HLC state, so a forged duplicate of a job id cannot
-	// stand in for it.
+	// ids, ?2 their tenant ('' for any). The entry is the one whose t_hlc
+	// the job's HLC state names, when there is HLC state, so a forged
+	// duplicate of a job id cannot stand in for it; for a pruned job (no
+	// state) the tenant, which a job id names, keeps another tenant's
+	// forgery out.
 	chainEntrySQL = `
-		SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at,
+		SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at, l.max_attempts, l.run_at,
 		       l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
 		FROM scheduler_log l
 		LEFT JOIN job_state s ON s.job_id = l.job_id
 		LEFT JOIN scheduler_log p
 		       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
-		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
+		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc) AND (?2 = '' OR l.tenant_id = ?2)
 		ORDER BY l.seq_bigint`
 )
 
@@ -280,7 +282,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 		if _, err := t.exec(leaseOtherLegacySQL, args...); err != nil {
 			return nil, err
 		}
-		if entries, err = t.chainEntries(list); err != nil {
+		if entries, err = t.chainEntries(list, ""); err != nil {
 			return nil, err
 		}
 		for id, l := range byID {
@@ -333,7 +335,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 			return nil, err
 		}
 		if p.WithChain {
-			if entries, err = t.chainEntries(list); err != nil {
+			if entries, err = t.chainEntries(list, ""); err != nil {
 				return nil, err
 			}
 		}
@@ -358,13 +360,13 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 type logRow struct {
 	tenant, partition, kind string
 	payload                 []byte
-	priority                int
-	createdAt               time.Time
+	priority, maxAttempts   int
+	createdAt, runAt        time.Time
 	entry                   driver.ChainEntry
 }
 
-func (t *txn) chainEntries(list string) (map[uuid.UUID]*logRow, error) {
-	rows, err := t.query(chainEntrySQL, list)
+func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*logRow, error) {
+	rows, err := t.query(chainEntrySQL, list, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -374,18 +376,18 @@ func (t *txn) chainEntries(list string) (map[uuid.UUID]*logRow, error) {
 		var id uuid.UUID
 		var r logRow
 		var payload string
-		var createdAt int64
+		var createdAt, runAt int64
 		var hash, prev, link, predLink []byte
 		var predTHLC sql.NullString
 		e := &r.entry
-		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &createdAt,
+		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &createdAt, &r.maxAttempts, &runAt,
 			&e.Seq, &e.Pos, &e.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
 			return nil, err
 		}
 		if _, dup := out[id]; dup {
 			continue
 		}
-		r.payload, r.createdAt = []byte(payload), fromMS(createdAt)
+		r.payload, r.createdAt, r.runAt = []byte(payload), fromMS(createdAt), fromMS(runAt)
 		e.Payload = r.payload
 		e.PayloadHash, _ = chain.HashFromBytes(hash) // the columns' CHECKs guarantee 32 bytes
 		e.Link, _ = chain.HashFromBytes(link)
@@ -727,18 +729,24 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		if !info.InLegacy && !info.InHLC {
-			return driver.ErrJobNotFound
-		}
-		entries, err := t.chainEntries(idList([]uuid.UUID{jobID}))
+		// With HLC state, or with none left (retention pruned it): the log.
+		entries, err := t.chainEntries(idList([]uuid.UUID{jobID}), ref.TenantID)
 		if err != nil {
 			return err
 		}
-		if r, ok := entries[jobID]; ok {
+		r, ok := entries[jobID]
+		switch {
+		case ok:
 			e := r.entry
 			info.Chain = &e
 			info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
 			info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
+		case !info.InLegacy && !info.InHLC:
+			return driver.ErrJobNotFound
+		}
+		if ok && !info.InLegacy && !info.InHLC {
+			info.Pruned, info.Status = true, driver.StatusPruned
+			info.MaxAttempts, info.RunAt = r.maxAttempts, r.runAt
 		}
 		return nil
 	})
