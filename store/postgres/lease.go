@@ -243,7 +243,7 @@ func dequeueSQL(p driver.DequeueParams) string {
 }
 
 // chainEntrySelect reads log entries with their predecessors; $1 job ids,
-// $2 their tenant (” for any). The entry is the one whose t_hlc job_state
+// $2 their tenant (empty for any). The entry is the one whose t_hlc job_state
 // names, when there is HLC state, so a forged duplicate of a job id cannot
 // stand in for it; for a pruned job (no state) the tenant, which a job id
 // names, keeps another tenant's forgery out.
