@@ -21,6 +21,10 @@ RACE         ?= $(if $(filter 1,$(shell $(GO) env CGO_ENABLED)),-race,)
 WITH_PG      := scripts/with-postgres.sh
 ALLOC_PKGS   := ./chain/ ./hlc/
 CHAIN_VECTORS := docs/verify-chain-vectors.mjs
+# Tests that restart PostgreSQL (through scripts/with-postgres.sh's pgctl):
+# skipped in the main run, whose cluster every package shares, and run on
+# their own cluster after it.
+ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
 .PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench clean
 
@@ -57,7 +61,9 @@ go-test:
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)
-	$(WITH_PG) $(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) $(RACE) $(PKGS) | bin/testsummary
+	$(WITH_PG) $(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) $(RACE) -skip '$(ALONE_TESTS)' $(PKGS) | bin/testsummary
+	@# Tests that stop and start the PostgreSQL server, each on a cluster of its own.
+	$(WITH_PG) $(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) $(RACE) -run '$(ALONE_TESTS)' ./worker/ | bin/testsummary
 
 chain-vectors:
 	@if [ -f $(CHAIN_VECTORS) ]; then \

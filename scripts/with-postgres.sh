@@ -267,6 +267,24 @@ while :; do
 	exit 1
 done
 
+# pgctl stop|start stops (fast: every client is disconnected) or starts
+# this cluster again, for the test that restarts PostgreSQL under load
+# (make test runs it in a step of its own, so no other test shares the
+# outage). Only a cluster started here can be restarted.
+cat >"$tmpdir/pgctl" <<PGCTL
+#!/usr/bin/env bash
+set -euo pipefail
+as_pg=()
+if [ "\$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
+case "\${1:-}" in
+stop) exec "\${as_pg[@]}" "$bindir/pg_ctl" -D "$tmpdir/data" -m fast -w -t 60 stop ;;
+start) exec "\${as_pg[@]}" "$bindir/pg_ctl" -D "$tmpdir/data" -l "$tmpdir/postgres.log" -o "-p $port" -w -t 60 start ;;
+*) echo "usage: \$0 stop|start" >&2; exit 2 ;;
+esac
+PGCTL
+chmod 755 "$tmpdir/pgctl"
+export ORDO_TEST_PG_CTL="$tmpdir/pgctl"
+
 export ORDO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 log "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $tmpdir; $profile)"
 

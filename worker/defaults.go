@@ -33,6 +33,15 @@ const (
 	// leaderTTLIntervals of it.
 	DefaultMaintenanceInterval = 5 * time.Second
 
+	// outcomeRetryFirst and outcomeRetryMax pace the retries of an
+	// outcome write that failed for a reason other than the lease (the
+	// database restarting, a dropped connection): doubling from the first
+	// to the most, within finalizeTimeout. The most is short so that the
+	// write lands soon after the database is back, before a rescue could
+	// hand the job to another worker.
+	outcomeRetryFirst = 50 * time.Millisecond
+	outcomeRetryMax   = time.Second
+
 	heartbeatsPerLease = 3
 	leaderTTLIntervals = 3
 	minLeaseFor        = time.Second

@@ -95,11 +95,20 @@
 // lease can neither complete nor fail a job someone else now runs
 // (EventLeaseLost).
 //
+// A handler's outcome whose write fails for a reason other than the job's
+// own state (the database restarting, a dropped connection) is written
+// again, with backoff from 50ms to 1s, for up to 30s (EventOutcomeRetrying
+// once per job), so a database outage of a few seconds re-runs nothing. At
+// most MaxWorkers outcomes wait like this; fetching waits with them. The
+// retried write is fenced like the first: if a rescue gave the job away
+// meanwhile, it is refused, never applied twice.
+//
 // # Maintenance and leadership
 //
 // One client at a time, the leader, returns jobs with expired leases to
-// the queue (queue.RescueExpired) and enqueues periodic jobs, every
-// MaintenanceInterval. Leadership is a lease on the backend
+// the queue (queue.RescueExpired), deletes the state of jobs finished
+// longer ago than Config.Retention keeps them (queue.Prune; their log
+// entries stay) and enqueues periodic jobs, every MaintenanceInterval. Leadership is a lease on the backend
 // (driver.Leadership, named "ordo.maintenance"), renewed every round and
 // lapsing LeaderTTL after the leader's last renewal; Stop resigns it. A
 // backend without Leadership makes every client do maintenance, which is

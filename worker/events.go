@@ -52,6 +52,12 @@ const (
 	// EventPruned: the leader deleted the state of jobs that finished
 	// longer ago than Config.Retention keeps them (Pruned: rows per side).
 	EventPruned
+	// EventOutcomeRetrying: recording a job's outcome failed for a reason
+	// other than the job's own state (the database restarting, a dropped
+	// connection) and is being retried (Lease, Err); emitted once per job,
+	// at the first failure. EventJobSucceeded and the like follow when the
+	// write lands.
+	EventOutcomeRetrying
 )
 
 func (t EventType) String() string {
@@ -80,6 +86,8 @@ func (t EventType) String() string {
 		return "periodic_enqueued"
 	case EventPruned:
 		return "pruned"
+	case EventOutcomeRetrying:
+		return "outcome_retrying"
 	}
 	return fmt.Sprintf("EventType(%d)", int(t))
 }

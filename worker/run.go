@@ -118,6 +118,54 @@ func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error
 	defer cancel()
 	ev := Event{Queue: queueName, Lease: l, Err: res.Err, Duration: took}
 	var terr error
+	// A write that failed for a reason other than the job's own state is
+	// tried again, with backoff, until finalizeTimeout: a database restart
+	// of a few seconds must not leave the job to run again once its lease
+	// expires. The write is fenced by the lease token, so a retry after a
+	// rescue gave the job away is refused (ErrLeaseLost), never applied
+	// twice. The recording semaphore (at most MaxWorkers outcomes in
+	// flight) bounds what waits in memory; fetching slows meanwhile.
+	for delay, retried := outcomeRetryFirst, false; ; delay = min(2*delay, outcomeRetryMax) {
+		ev, terr = c.writeOutcome(ctx, e, l, res, ev)
+		if !retryableOutcome(terr) || ctx.Err() != nil {
+			break
+		}
+		if !retried {
+			retried = true
+			c.emit(Event{Type: EventOutcomeRetrying, Queue: queueName, Lease: l, Err: terr, Duration: took})
+			log.Warn("worker: recording the job's outcome failed; retrying until it lands or "+finalizeTimeout.String()+" pass",
+				"outcome", res.Outcome.String(), "error", terr)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+		case <-t.C:
+		}
+	}
+	switch {
+	case errors.Is(terr, queue.ErrLeaseLost):
+		c.emit(Event{Type: EventLeaseLost, Queue: queueName, Lease: l, Err: terr, Duration: took})
+		log.Warn("worker: the job's lease was lost before its outcome was recorded; the outcome is discarded", "outcome", res.Outcome.String(), "handler_error", res.Err)
+		return
+	case terr != nil:
+		log.Error("worker: recording the job's outcome failed, retries included; it will run again once its lease expires", "outcome", res.Outcome.String(), "error", terr)
+		return
+	}
+	c.emit(ev)
+	switch ev.Type {
+	case EventJobFailed:
+		log.Warn("worker: job attempt failed", "error", res.Err, "retried", ev.Retried, "retry_at", ev.RetryAt)
+	default:
+		log.Debug("worker: job finished", "outcome", res.Outcome.String(), "took", took)
+	}
+}
+
+// writeOutcome records res for the job once, and returns ev completed with
+// what the write decided (its type, and for a failure whether it is
+// retried and when).
+func (c *Client) writeOutcome(ctx context.Context, e *kindEntry, l queue.Lease, res Result, ev Event) (Event, error) {
+	var terr error
 	switch res.Outcome {
 	case OutcomeSucceeded:
 		terr = c.q.Complete(ctx, l)
@@ -144,22 +192,21 @@ func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error
 		var te *TimeoutError
 		ev.Abandoned = errors.As(res.Err, &te) && te.Abandoned
 	}
+	return ev, terr
+}
+
+// retryableOutcome reports whether an outcome write that failed with err
+// may succeed if tried again: not when it succeeded, not when the job's
+// own state refused it (the lease is gone, the job is gone or finished, the
+// write is invalid), and not when this process closed its queue.
+func retryableOutcome(err error) bool {
 	switch {
-	case errors.Is(terr, queue.ErrLeaseLost):
-		c.emit(Event{Type: EventLeaseLost, Queue: queueName, Lease: l, Err: terr, Duration: took})
-		log.Warn("worker: the job's lease was lost before its outcome was recorded; the outcome is discarded", "outcome", res.Outcome.String(), "handler_error", res.Err)
-		return
-	case terr != nil:
-		log.Error("worker: recording the job's outcome failed; it will run again once its lease expires", "outcome", res.Outcome.String(), "error", terr)
-		return
+	case err == nil, errors.Is(err, queue.ErrLeaseLost), errors.Is(err, queue.ErrJobNotFound),
+		errors.Is(err, queue.ErrJobFinished), errors.Is(err, queue.ErrInvalidJob), errors.Is(err, queue.ErrClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return false
 	}
-	c.emit(ev)
-	switch ev.Type {
-	case EventJobFailed:
-		log.Warn("worker: job attempt failed", "error", res.Err, "retried", ev.Retried, "retry_at", ev.RetryAt)
-	default:
-		log.Debug("worker: job finished", "outcome", res.Outcome.String(), "took", took)
-	}
+	return true
 }
 
 // jobLogger logs with a job's attributes, added only when a record is
