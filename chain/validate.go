@@ -66,21 +66,7 @@ func ValidateTenantID(tenantID string) error {
 // separates the parts of a job id name, and other control characters because
 // they have no business in a key that appears in logs and dashboards.
 func ValidatePartitionKey(partitionKey string) error {
-	const field = "partition_key"
-	if len(partitionKey) > maxPartitionKeyLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(partitionKey), maxPartitionKeyLen)
-	}
-	for i, r := range partitionKey {
-		switch {
-		case r == utf8.RuneError && !validRuneAt(partitionKey, i):
-			return invalidID(field, "is not valid UTF-8 (at byte %d)", i)
-		case r == 0:
-			return invalidID(field, "contains a NUL byte at byte %d", i)
-		case unicode.IsControl(r):
-			return invalidID(field, "contains control character U+%04X at byte %d", r, i)
-		}
-	}
-	return nil
+	return validateText("partition_key", partitionKey, maxPartitionKeyLen, false)
 }
 
 // ValidateKind accepts 1 to 128 characters of [A-Za-z0-9._:-] starting with a
@@ -108,16 +94,24 @@ func ValidateKind(kind string) error {
 // or up to 255 bytes of valid UTF-8 without NUL. Keys come from callers'
 // own systems (order numbers, message ids), so nothing else is restricted.
 func ValidateIdempotencyKey(idempotencyKey string) error {
-	const field = "idempotency_key"
-	if len(idempotencyKey) > maxIdempotencyKeyLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(idempotencyKey), maxIdempotencyKeyLen)
+	return validateText("idempotency_key", idempotencyKey, maxIdempotencyKeyLen, true)
+}
+
+// validateText accepts up to maxLen bytes of valid UTF-8 without NUL, and
+// without other control characters unless controlsAllowed: the rules of
+// the free-text identifiers.
+func validateText(field, s string, maxLen int, controlsAllowed bool) error {
+	if len(s) > maxLen {
+		return invalidID(field, "is %d bytes long; the limit is %d", len(s), maxLen)
 	}
-	for i, r := range idempotencyKey {
+	for i, r := range s {
 		switch {
-		case r == utf8.RuneError && !validRuneAt(idempotencyKey, i):
+		case r == utf8.RuneError && !validRuneAt(s, i):
 			return invalidID(field, "is not valid UTF-8 (at byte %d)", i)
 		case r == 0:
 			return invalidID(field, "contains a NUL byte at byte %d", i)
+		case !controlsAllowed && unicode.IsControl(r):
+			return invalidID(field, "contains control character U+%04X at byte %d", r, i)
 		}
 	}
 	return nil
