@@ -542,28 +542,34 @@ func (d *runbookDB) close() {
 	}
 }
 
+// resultRows is what query reads of pgx's and database/sql's rows alike.
+type resultRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
 func (d *runbookDB) query(t *testing.T, q string, each func(scan func(...any) error)) {
 	t.Helper()
 	ctx := context.Background()
+	var rows resultRows
+	var err error
 	if d.pg != nil {
-		rows, err := d.pg.Query(ctx, q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
+		var pgRows pgx.Rows
+		if pgRows, err = d.pg.Query(ctx, q); err == nil {
+			defer pgRows.Close()
+			rows = pgRows
 		}
-		defer rows.Close()
-		for rows.Next() {
-			each(rows.Scan)
+	} else {
+		var liteRows *sql.Rows
+		if liteRows, err = d.lite.QueryContext(ctx, q); err == nil {
+			defer liteRows.Close()
+			rows = liteRows
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return
 	}
-	rows, err := d.lite.QueryContext(ctx, q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	defer rows.Close()
 	for rows.Next() {
 		each(rows.Scan)
 	}
