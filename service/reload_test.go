@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
@@ -99,7 +100,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 		}
 		defer func() { _ = svc.Shutdown(context.Background()) }()
 		e := &env{t: t, svc: svc, url: svc.URL()}
-		e.raw, e.prefix = openRaw(t, dbURL)
+		e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
 
 		// The producer enqueues through the API until told to stop, and
 		// records how many it has enqueued after each, or its error.
