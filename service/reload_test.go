@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,17 +54,7 @@ Ordo:
 func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		path := filepath.Join(t.TempDir(), "ordo.yaml")
-		// Files are replaced atomically, as docs/configuration.md advises.
-		replace := func(text string) {
-			t.Helper()
-			tmp := path + ".tmp"
-			if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(tmp, path); err != nil {
-				t.Fatal(err)
-			}
-		}
+		replace := func(text string) { t.Helper(); servicetest.WriteAtomically(t, path, text) }
 		write := func(hlc, extra string) { t.Helper(); replace(serviceFile(dbURL, hlc, extra)) }
 		write("      EnableHlcOrdering: false\n      DualWriteMode: false", "")
 		src := config.Source{File: path}

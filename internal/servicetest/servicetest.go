@@ -2,17 +2,20 @@
 // share about the node they start: the configuration (a fixed node id, no
 // worker, a loopback listener, HLC ordering with dual-write, and two
 // tokens configured by hash), the manual wall clock it runs on, a token
-// created in the database, and a connection of the test's own to the
-// database for looking at and tampering with rows.
+// created in the database, a connection of the test's own to the
+// database for looking at and tampering with rows, and how its
+// configuration file is rewritten.
 //
 // It is a package of its own (not a _test.go file) because the tests of
-// both packages import it; nothing outside tests should.
+// several packages import it (cmd/ordo's runbook test too); nothing
+// outside tests should.
 package servicetest
 
 import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +51,32 @@ func Config(dbURL string) *config.Config {
 // tests see do not depend on when they run.
 func Wall() *hlc.ManualClock {
 	return hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
+}
+
+// WriteAtomically replaces path by a new file with content (write, then
+// rename), as docs/configuration.md advises for a configuration file a
+// running node polls: the node never reads half a file.
+func WriteAtomically(t testing.TB, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MetricLines returns the lines of a /metrics page that mention name
+// (its series, and its HELP and TYPE lines), for a failure message.
+func MetricLines(page, name string) string {
+	var out []string
+	for _, l := range strings.Split(page, "\n") {
+		if strings.Contains(l, name) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // CreateGlobexToken creates, in svc's database (so it can be revoked), a
