@@ -54,12 +54,8 @@ func Open(ctx context.Context, url string, cfg Config) (*queue.Queue, error) {
 	if err := hlc.ValidateNodeID(node); err != nil {
 		return nil, fmt.Errorf("ordo: node id: %w", err)
 	}
-	db, err := store.Open(ctx, url)
+	db, err := store.OpenMigrated(ctx, url)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		_ = db.Close()
 		return nil, err
 	}
 	// queue.New validates the options and sets the clock's MaxDrift.

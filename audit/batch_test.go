@@ -40,14 +40,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
-			db, err := store.Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
+			db := testdb.OpenMigrated(t, store.Open, url)
 			as := db.AuditStore()
 			wall := hlc.NewManualClock(1_704_067_200_000)
 			clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})

@@ -32,14 +32,7 @@ var benchWorkers = func() int { n, _ := strconv.Atoi(os.Getenv("ORDO_BENCH_WORKE
 func BenchmarkVerify1M(b *testing.B) {
 	const n = 1_000_000
 	ctx := context.Background()
-	db, err := postgres.Open(ctx, testdb.NewDatabase(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := testdb.OpenMigrated(b, postgres.Open, testdb.NewDatabase(b))
 	k := chain.Key{TenantID: "bench", PartitionKey: "p"}
 	start := time.Now()
 	fillChain(b, db, k, n)

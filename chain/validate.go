@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -41,22 +42,7 @@ func invalidID(field, format string, args ...any) error {
 // names, log lines and metric labels, and free of the NUL that separates the
 // parts of a job id name.
 func ValidateTenantID(tenantID string) error {
-	const field = "tenant_id"
-	if tenantID == "" {
-		return invalidID(field, "must not be empty")
-	}
-	if len(tenantID) > maxTenantIDLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(tenantID), maxTenantIDLen)
-	}
-	if !isASCIIAlnum(tenantID[0]) {
-		return invalidID(field, "must start with a letter or digit, not %s", describeByte(tenantID[0]))
-	}
-	for i := 0; i < len(tenantID); i++ {
-		if c := tenantID[i]; !isASCIIAlnum(c) && c != '.' && c != '_' && c != '-' {
-			return invalidID(field, "has %s at byte %d; only A-Z a-z 0-9 . _ - are allowed", describeByte(c), i)
-		}
-	}
-	return nil
+	return validateName("tenant_id", tenantID, maxTenantIDLen, false, "._-")
 }
 
 // ValidatePartitionKey accepts the empty string (the default partition) or up
@@ -66,39 +52,35 @@ func ValidateTenantID(tenantID string) error {
 // separates the parts of a job id name, and other control characters because
 // they have no business in a key that appears in logs and dashboards.
 func ValidatePartitionKey(partitionKey string) error {
-	const field = "partition_key"
-	if len(partitionKey) > maxPartitionKeyLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(partitionKey), maxPartitionKeyLen)
-	}
-	for i, r := range partitionKey {
-		switch {
-		case r == utf8.RuneError && !validRuneAt(partitionKey, i):
-			return invalidID(field, "is not valid UTF-8 (at byte %d)", i)
-		case r == 0:
-			return invalidID(field, "contains a NUL byte at byte %d", i)
-		case unicode.IsControl(r):
-			return invalidID(field, "contains control character U+%04X at byte %d", r, i)
-		}
-	}
-	return nil
+	return validateText("partition_key", partitionKey, maxPartitionKeyLen, false)
 }
 
 // ValidateKind accepts 1 to 128 characters of [A-Za-z0-9._:-] starting with a
 // letter, which leaves room for namespaced kinds such as "billing:invoice.v2".
 func ValidateKind(kind string) error {
-	const field = "kind"
-	if kind == "" {
+	return validateName("kind", kind, maxKindLen, true, "._:-")
+}
+
+// validateName accepts 1 to maxLen bytes of ASCII letters, digits and the
+// punctuation in punct, starting with a letter, or unless letterFirst a
+// letter or digit: the rules of the identifiers that name things.
+func validateName(field, s string, maxLen int, letterFirst bool, punct string) error {
+	if s == "" {
 		return invalidID(field, "must not be empty")
 	}
-	if len(kind) > maxKindLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(kind), maxKindLen)
+	if len(s) > maxLen {
+		return invalidID(field, "is %d bytes long; the limit is %d", len(s), maxLen)
 	}
-	if !isASCIILetter(kind[0]) {
-		return invalidID(field, "must start with a letter, not %s", describeByte(kind[0]))
+	if letterFirst && !isASCIILetter(s[0]) {
+		return invalidID(field, "must start with a letter, not %s", describeByte(s[0]))
 	}
-	for i := 0; i < len(kind); i++ {
-		if c := kind[i]; !isASCIIAlnum(c) && c != '.' && c != '_' && c != ':' && c != '-' {
-			return invalidID(field, "has %s at byte %d; only A-Z a-z 0-9 . _ : - are allowed", describeByte(c), i)
+	if !letterFirst && !isASCIIAlnum(s[0]) {
+		return invalidID(field, "must start with a letter or digit, not %s", describeByte(s[0]))
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !isASCIIAlnum(c) && strings.IndexByte(punct, c) < 0 {
+			allowed := strings.Join(strings.Split(punct, ""), " ")
+			return invalidID(field, "has %s at byte %d; only A-Z a-z 0-9 %s are allowed", describeByte(c), i, allowed)
 		}
 	}
 	return nil
@@ -108,16 +90,24 @@ func ValidateKind(kind string) error {
 // or up to 255 bytes of valid UTF-8 without NUL. Keys come from callers'
 // own systems (order numbers, message ids), so nothing else is restricted.
 func ValidateIdempotencyKey(idempotencyKey string) error {
-	const field = "idempotency_key"
-	if len(idempotencyKey) > maxIdempotencyKeyLen {
-		return invalidID(field, "is %d bytes long; the limit is %d", len(idempotencyKey), maxIdempotencyKeyLen)
+	return validateText("idempotency_key", idempotencyKey, maxIdempotencyKeyLen, true)
+}
+
+// validateText accepts up to maxLen bytes of valid UTF-8 without NUL, and
+// without other control characters unless controlsAllowed: the rules of
+// the free-text identifiers.
+func validateText(field, s string, maxLen int, controlsAllowed bool) error {
+	if len(s) > maxLen {
+		return invalidID(field, "is %d bytes long; the limit is %d", len(s), maxLen)
 	}
-	for i, r := range idempotencyKey {
+	for i, r := range s {
 		switch {
-		case r == utf8.RuneError && !validRuneAt(idempotencyKey, i):
+		case r == utf8.RuneError && !validRuneAt(s, i):
 			return invalidID(field, "is not valid UTF-8 (at byte %d)", i)
 		case r == 0:
 			return invalidID(field, "contains a NUL byte at byte %d", i)
+		case !controlsAllowed && unicode.IsControl(r):
+			return invalidID(field, "contains control character U+%04X at byte %d", r, i)
 		}
 	}
 	return nil

@@ -11,39 +11,19 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/chain/internal/vectorfile"
 )
 
 const vectorsPath = "../docs/chain-test-vectors.json"
 
-type testVector struct {
-	Description      string          `json:"description"`
-	TenantID         string          `json:"tenant_id"`
-	PartitionKey     string          `json:"partition_key"`
-	Kind             string          `json:"kind"`
-	IdempotencyKey   *string         `json:"idempotency_key"`
-	Payload          json.RawMessage `json:"payload"`
-	THLC             string          `json:"t_hlc"`
-	PrevLink         *string         `json:"prev_link"`
-	CanonicalPayload string          `json:"canonical_payload"`
-	PayloadHash      string          `json:"payload_hash"`
-	JobIDNameHex     string          `json:"job_id_name_hex"`
-	JobID            string          `json:"job_id"`
-	LinkInputHex     string          `json:"link_input_hex"`
-	Link             string          `json:"link"`
-}
-
-type vectorFile struct {
-	Namespace string       `json:"namespace"`
-	Vectors   []testVector `json:"vectors"`
-}
-
-func loadVectors(t testing.TB) vectorFile {
+func loadVectors(t testing.TB) vectorfile.File {
 	t.Helper()
 	raw, err := os.ReadFile(vectorsPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var f vectorFile
+	var f vectorfile.File
 	if err := json.Unmarshal(raw, &f); err != nil {
 		t.Fatal(err)
 	}

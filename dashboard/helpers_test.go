@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -16,9 +15,9 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/audit"
-	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -27,8 +26,8 @@ import (
 func backends(t *testing.T, f func(t *testing.T, dbURL string)) { testdb.EachBackend(t, f) }
 
 const (
-	acmeToken  = "acme-secret-token"  // configured, by hash
-	adminToken = "admin-secret-token" // configured, by hash
+	acmeToken  = servicetest.AcmeToken
+	adminToken = servicetest.AdminToken
 )
 
 // env is a started service (its dashboard at url), a raw connection for
@@ -61,21 +60,10 @@ func newEnv(t *testing.T, dbURL string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Defaults()
-	cfg.Ordo.NodeId = "test-node"
-	cfg.Ordo.Database.Url = dbURL
-	cfg.Ordo.Worker.Enabled = false
-	cfg.Ordo.Http.Listen = "127.0.0.1:0"
-	cfg.Ordo.Log.Level = "error"
+	cfg := servicetest.Config(dbURL)
 	cfg.Ordo.Audit.SigningKeyFile = keyFile
 	cfg.Ordo.Audit.CheckpointInterval = time.Hour // the tests sign checkpoints themselves
-	cfg.Scheduler.Queue.Hlc.EnableHlcOrdering = true
-	cfg.Scheduler.Queue.Hlc.DualWriteMode = true
-	cfg.Ordo.Auth.Tokens = []config.Token{
-		{Name: "acme-ci", Tenant: "acme", Sha256: service.HashToken(acmeToken)},
-		{Name: "ops", Admin: true, Sha256: service.HashToken(adminToken)},
-	}
-	wall := hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
+	wall := servicetest.Wall()
 	svc, err := service.New(context.Background(), cfg, service.Options{Wall: wall, LogOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -86,42 +74,12 @@ func newEnv(t *testing.T, dbURL string) *env {
 	}
 	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
 	e := &env{t: t, svc: svc, url: svc.URL(), wall: wall, key: key}
-	e.raw, e.prefix = openRaw(t, dbURL)
-	text, rec, err := service.NewToken("globex", false, "globex-worker", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Queue().Backend().CreateToken(context.Background(), rec); err != nil {
-		t.Fatal(err)
-	}
-	e.globexToken, e.globexTokenID = text, rec.ID
+	e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
+	e.globexToken, e.globexTokenID = servicetest.CreateGlobexToken(t, svc)
 	return e
 }
 
-func openRaw(t *testing.T, dbURL string) (*sql.DB, string) {
-	t.Helper()
-	var db *sql.DB
-	var err error
-	prefix := ""
-	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	} else {
-		db, err = sql.Open("pgx", dbURL)
-		prefix = "scheduler."
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db, prefix
-}
-
-func (e *env) ph(n int) string {
-	if e.prefix != "" {
-		return fmt.Sprintf("$%d", n)
-	}
-	return "?"
-}
+func (e *env) ph(n int) string { return servicetest.Placeholder(e.prefix, n) }
 
 // exec runs SQL on the raw connection; {p} is the table prefix.
 func (e *env) exec(q string, args ...any) {

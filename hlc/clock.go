@@ -204,27 +204,13 @@ func (c *Clock) Wall() int64 { return c.wall.UnixMilli() }
 // errors come from persisting the upper bound, which happens once per
 // Reserve of clock progress, and from exhausting the representable range.
 func (c *Clock) Now() (Timestamp, error) {
-	for {
-		old := c.state.Load()
-		l, lc := unpack(old)
-		pt := c.wall.UnixMilli()
-		var nl int64
-		var nc uint32
+	return c.update(func(l int64, lc uint32, pt int64) (int64, uint32, error) {
 		if pt > l {
-			nl, nc = pt, 0
-		} else {
-			nl, nc = advance(l, lc+1)
+			return pt, 0, nil
 		}
-		if nl >= c.bound.Load() {
-			if err := c.persist(nl); err != nil {
-				return Timestamp{}, err
-			}
-			continue
-		}
-		if c.state.CompareAndSwap(old, pack(nl, nc)) {
-			return Timestamp{Physical: nl, Logical: nc, Node: c.node}, nil
-		}
-	}
+		nl, nc := advance(l, lc+1)
+		return nl, nc, nil
+	})
 }
 
 // Receive merges a timestamp seen on a message or a stored record (the
@@ -237,12 +223,9 @@ func (c *Clock) Receive(remote Timestamp) (Timestamp, error) {
 	if err := remote.Validate(); err != nil {
 		return Timestamp{}, fmt.Errorf("hlc: receive: %w", err)
 	}
-	for {
-		old := c.state.Load()
-		l, lc := unpack(old)
-		pt := c.wall.UnixMilli()
+	return c.update(func(l int64, lc uint32, pt int64) (int64, uint32, error) {
 		if ahead, allowed := remote.Physical-pt, c.maxDrift.Load(); ahead > allowed {
-			return Timestamp{}, &DriftError{
+			return 0, 0, &DriftError{
 				Remote:   remote,
 				Observed: time.Duration(ahead) * time.Millisecond,
 				Allowed:  time.Duration(allowed) * time.Millisecond,
@@ -261,6 +244,24 @@ func (c *Clock) Receive(remote Timestamp) (Timestamp, error) {
 			nc = 0
 		}
 		nl, nc = advance(nl, nc)
+		return nl, nc, nil
+	})
+}
+
+// update moves the clock to the time next computes from the clock's time
+// (l, lc) and the wall clock's pt, the one loop of Now and Receive. A time
+// at or past the persisted upper bound is issued only once the bound has
+// been raised past it, so that a restarted node never issues it again;
+// a compare-and-swap publishes the time, and when another goroutine moved
+// the clock first, next runs again on the clock's new time.
+func (c *Clock) update(next func(l int64, lc uint32, pt int64) (int64, uint32, error)) (Timestamp, error) {
+	for {
+		old := c.state.Load()
+		l, lc := unpack(old)
+		nl, nc, err := next(l, lc, c.wall.UnixMilli())
+		if err != nil {
+			return Timestamp{}, err
+		}
 		if nl >= c.bound.Load() {
 			if err := c.persist(nl); err != nil {
 				return Timestamp{}, err

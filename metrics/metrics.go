@@ -38,62 +38,31 @@ type Metrics struct {
 // in a process the same *Metrics instead.
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
-		HlcEnqueues: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_hlc_enqueues_total", Help: "Total HLC enqueue operations (jobs appended to a chain).",
-		}),
-		HlcDeduplicated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_hlc_enqueue_deduplicated_total", Help: "Deduplicated enqueue operations.",
-		}),
+		HlcEnqueues:     counter("scheduler_hlc_enqueues_total", "Total HLC enqueue operations (jobs appended to a chain)."),
+		HlcDeduplicated: counter("scheduler_hlc_enqueue_deduplicated_total", "Deduplicated enqueue operations."),
 		HlcEnqueueDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "scheduler_hlc_enqueue_duration_seconds", Help: "Enqueue operation duration.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
-		HlcDequeues: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_hlc_dequeues_total", Help: "Total HLC dequeue operations.",
-		}),
-		HlcDequeuedEntries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_hlc_dequeued_entries_total", Help: "Total entries dequeued in HLC order.",
-		}),
-		ChainVerifications: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scheduler_chain_verifications_total", Help: "Chain verification operations, by result (valid or invalid).",
-		}, []string{"result"}),
-		ChainIssues: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_chain_verification_issues_total", Help: "Chain verification issues found.",
-		}),
-		BatchSnapshots: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "scheduler_batch_snapshots_created_total", Help: "Batch snapshots created.",
-		}),
-		LegacyEnqueues: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_legacy_enqueues_total", Help: "Jobs written to the legacy table.",
-		}),
-		LegacyDequeues: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_legacy_dequeued_jobs_total", Help: "Jobs leased in legacy (priority, created_at) order.",
-		}),
-		LegacyDeduplicated: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_legacy_enqueue_deduplicated_total", Help: "Legacy-only enqueues of a job that already existed.",
-		}),
-		LeaseExpiries: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_lease_expiries_total", Help: "Running jobs whose lease expired and were rescued or failed.",
-		}),
-		ClockDriftRefusals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_clock_drift_refusals_total", Help: "Enqueues refused because a chain head was beyond MaxClockDriftMs.",
-		}),
+		HlcDequeues:        counter("scheduler_hlc_dequeues_total", "Total HLC dequeue operations."),
+		HlcDequeuedEntries: counter("scheduler_hlc_dequeued_entries_total", "Total entries dequeued in HLC order."),
+		ChainVerifications: counterVec("scheduler_chain_verifications_total", "Chain verification operations, by result (valid or invalid).", "result"),
+		ChainIssues:        counter("scheduler_chain_verification_issues_total", "Chain verification issues found."),
+		BatchSnapshots:     counter("scheduler_batch_snapshots_created_total", "Batch snapshots created."),
+		LegacyEnqueues:     counter("ordo_legacy_enqueues_total", "Jobs written to the legacy table."),
+		LegacyDequeues:     counter("ordo_legacy_dequeued_jobs_total", "Jobs leased in legacy (priority, created_at) order."),
+		LegacyDeduplicated: counter("ordo_legacy_enqueue_deduplicated_total", "Legacy-only enqueues of a job that already existed."),
+		LeaseExpiries:      counter("ordo_lease_expiries_total", "Running jobs whose lease expired and were rescued or failed."),
+		ClockDriftRefusals: counter("ordo_clock_drift_refusals_total", "Enqueues refused because a chain head was beyond MaxClockDriftMs."),
 		DequeueDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ordo_dequeue_duration_seconds", Help: "Dequeue latency by ordering mode (hlc or legacy).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"ordering"}),
-		Backfilled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_backfilled_jobs_total", Help: "Legacy jobs appended to the HLC chain by backfill.",
-		}),
-		DrainedToLegacy: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ordo_drained_to_legacy_jobs_total", Help: "HLC-only jobs copied to the legacy table by rollback drain.",
-		}),
-		JobTransitions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordo_job_transitions_total", Help: "Job state changes made through the queue, by resulting status.",
-		}, []string{"status"}),
-		JobsPruned: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ordo_jobs_pruned_total", Help: "Finished jobs' state rows deleted by retention, by side (hlc: job_state, legacy: scheduler.jobs); their log entries stay.",
-		}, []string{"side"}),
+		Backfilled:      counter("ordo_backfilled_jobs_total", "Legacy jobs appended to the HLC chain by backfill."),
+		DrainedToLegacy: counter("ordo_drained_to_legacy_jobs_total", "HLC-only jobs copied to the legacy table by rollback drain."),
+		JobTransitions:  counterVec("ordo_job_transitions_total", "Job state changes made through the queue, by resulting status.", "status"),
+		JobsPruned: counterVec("ordo_jobs_pruned_total",
+			"Finished jobs' state rows deleted by retention, by side (hlc: job_state, legacy: scheduler.jobs); their log entries stay.", "side"),
 	}
 	// Pre-create both result series so dashboards see zeros, not gaps.
 	m.ChainVerifications.WithLabelValues("valid")
@@ -113,4 +82,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help, label string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
 }

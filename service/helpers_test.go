@@ -11,10 +11,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/service"
@@ -25,8 +25,8 @@ import (
 func backends(t *testing.T, f func(t *testing.T, dbURL string)) { testdb.EachBackend(t, f) }
 
 const (
-	acmeToken  = "acme-secret-token"  // configured, by hash
-	adminToken = "admin-secret-token" // configured, by hash
+	acmeToken  = servicetest.AcmeToken
+	adminToken = servicetest.AdminToken
 )
 
 // env is a running service on one database, its HTTP API, a raw
@@ -42,20 +42,11 @@ type env struct {
 	globexToken string
 }
 
+// testConfig is the shared test node's configuration with a small
+// payload limit, so that the limit's tests need no large bodies.
 func testConfig(dbURL string) *config.Config {
-	cfg := config.Defaults()
-	cfg.Ordo.NodeId = "test-node"
-	cfg.Ordo.Database.Url = dbURL
-	cfg.Ordo.Worker.Enabled = false
-	cfg.Ordo.Http.Listen = "127.0.0.1:0"
+	cfg := servicetest.Config(dbURL)
 	cfg.Ordo.Http.MaxPayloadBytes = 1024
-	cfg.Ordo.Log.Level = "error"
-	cfg.Scheduler.Queue.Hlc.EnableHlcOrdering = true
-	cfg.Scheduler.Queue.Hlc.DualWriteMode = true
-	cfg.Ordo.Auth.Tokens = []config.Token{
-		{Name: "acme-ci", Tenant: "acme", Sha256: service.HashToken(acmeToken)},
-		{Name: "ops", Admin: true, Sha256: service.HashToken(adminToken)},
-	}
 	return cfg
 }
 
@@ -65,7 +56,7 @@ func newEnv(t *testing.T, dbURL string, mutate func(*config.Config), opts servic
 	if mutate != nil {
 		mutate(cfg)
 	}
-	wall := hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
+	wall := servicetest.Wall()
 	if opts.Wall == nil {
 		opts.Wall = wall
 	}
@@ -82,36 +73,9 @@ func newEnv(t *testing.T, dbURL string, mutate func(*config.Config), opts servic
 		_ = svc.Shutdown(context.Background())
 	})
 	e := &env{t: t, svc: svc, url: srv.URL, wall: wall}
-	e.raw, e.prefix = openRaw(t, dbURL)
-	text, rec, err := service.NewToken("globex", false, "globex-worker", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Queue().Backend().CreateToken(context.Background(), rec); err != nil {
-		t.Fatal(err)
-	}
-	e.globexToken = text
+	e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
+	e.globexToken, _ = servicetest.CreateGlobexToken(t, svc)
 	return e
-}
-
-// openRaw opens a connection of its own to the test database, and
-// returns the prefix of its tables.
-func openRaw(t *testing.T, dbURL string) (*sql.DB, string) {
-	t.Helper()
-	var db *sql.DB
-	var err error
-	prefix := ""
-	if path, ok := strings.CutPrefix(dbURL, "sqlite:"); ok {
-		db, err = sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	} else {
-		db, err = sql.Open("pgx", dbURL)
-		prefix = "scheduler."
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	return db, prefix
 }
 
 // unfinished counts the rows of both sides that could still run.
@@ -184,12 +148,7 @@ func (e *env) statusOf(id string) string {
 	return st
 }
 
-func (e *env) ph(n int) string {
-	if e.prefix != "" {
-		return fmt.Sprintf("$%d", n)
-	}
-	return "?"
-}
+func (e *env) ph(n int) string { return servicetest.Placeholder(e.prefix, n) }
 
 // response is a decoded API answer.
 type response struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/worker"
@@ -74,7 +75,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 		// The service's metrics hook sees the event before the recorder.
 		events.Await(t, "the job to succeed", jobEvent(worker.EventJobSucceeded, id))
 		if _, text := get(t, e.url+"/metrics"); metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) != "1" {
-			t.Fatalf("the job's success is not counted:\n%s", grep(text, "ordo_worker_events_total"))
+			t.Fatalf("the job's success is not counted:\n%s", servicetest.MetricLines(text, "ordo_worker_events_total"))
 		}
 		e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
 
@@ -105,7 +106,7 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 			}
 		}
 		if !strings.Contains(text, `ordo_http_requests_total{code="201",route="POST /v1/tenants/{tenant}/jobs"} 3`) {
-			t.Errorf("request counter missing:\n%s", grep(text, "ordo_http_requests_total"))
+			t.Errorf("request counter missing:\n%s", servicetest.MetricLines(text, "ordo_http_requests_total"))
 		}
 
 		if status, body := get(t, e.url+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
@@ -122,14 +123,4 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 			t.Fatalf("/readyz with a pending migration: %d %s", status, body)
 		}
 	})
-}
-
-func grep(text, substr string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.Contains(l, substr) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
@@ -54,17 +54,7 @@ Ordo:
 func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		path := filepath.Join(t.TempDir(), "ordo.yaml")
-		// Files are replaced atomically, as docs/configuration.md advises.
-		replace := func(text string) {
-			t.Helper()
-			tmp := path + ".tmp"
-			if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Rename(tmp, path); err != nil {
-				t.Fatal(err)
-			}
-		}
+		replace := func(text string) { t.Helper(); servicetest.WriteAtomically(t, path, text) }
 		write := func(hlc, extra string) { t.Helper(); replace(serviceFile(dbURL, hlc, extra)) }
 		write("      EnableHlcOrdering: false\n      DualWriteMode: false", "")
 		src := config.Source{File: path}
@@ -99,7 +89,7 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 		}
 		defer func() { _ = svc.Shutdown(context.Background()) }()
 		e := &env{t: t, svc: svc, url: svc.URL()}
-		e.raw, e.prefix = openRaw(t, dbURL)
+		e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
 
 		// The producer enqueues through the API until told to stop, and
 		// records how many it has enqueued after each, or its error.

@@ -201,25 +201,35 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 // loadKeys reads Ordo:Audit's keys.
 func (s *Service) loadKeys(a config.Audit) error {
 	if f := a.SigningKeyFile; f != "" {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("Ordo:Audit:SigningKeyFile: %w", err)
-		}
-		if s.signer, err = audit.ParsePrivateKey(strings.TrimSpace(string(text))); err != nil {
-			return fmt.Errorf("Ordo:Audit:SigningKeyFile %s: %w", f, err)
+		var err error
+		if s.signer, err = readKeyFile("SigningKeyFile", f, audit.ParsePrivateKey); err != nil {
+			return err
 		}
 		s.audit = s.signer.Public()
 	}
 	if f := a.PublicKeyFile; f != "" {
-		text, err := os.ReadFile(f)
-		if err != nil {
-			return fmt.Errorf("Ordo:Audit:PublicKeyFile: %w", err)
-		}
-		if s.audit, err = audit.ParsePublicKey(strings.TrimSpace(string(text))); err != nil {
-			return fmt.Errorf("Ordo:Audit:PublicKeyFile %s: %w", f, err)
+		var err error
+		if s.audit, err = readKeyFile("PublicKeyFile", f, audit.ParsePublicKey); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// readKeyFile reads the key in path, the value of Ordo:Audit:<setting>,
+// with parse; its errors name the setting, so the operator knows which
+// line of the configuration to fix.
+func readKeyFile[K any](setting, path string, parse func(string) (K, error)) (K, error) {
+	var none K
+	text, err := os.ReadFile(path)
+	if err != nil {
+		return none, fmt.Errorf("Ordo:Audit:%s: %w", setting, err)
+	}
+	k, err := parse(strings.TrimSpace(string(text)))
+	if err != nil {
+		return none, fmt.Errorf("Ordo:Audit:%s %s: %w", setting, path, err)
+	}
+	return k, nil
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

@@ -24,3 +24,18 @@ type DB = driver.Driver
 func Open(ctx context.Context, url string) (DB, error) {
 	return driver.Open(ctx, url)
 }
+
+// OpenMigrated opens the backend named by url and applies the pending
+// schema migrations; on failure the backend is closed again, so the caller
+// holds an open backend only when it is ready for jobs.
+func OpenMigrated(ctx context.Context, url string) (DB, error) {
+	db, err := Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}

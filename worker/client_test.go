@@ -497,59 +497,65 @@ type fairArgs struct {
 
 func (fairArgs) Kind() string { return "test.fair" }
 
-func TestFairSharingBetweenTenants(t *testing.T) {
-	backends(t, func(t *testing.T, e *env) {
-		ctx := context.Background()
-		q := e.queue("node-a")
-		big := make([]worker.InsertManyParams, 10_000)
-		for i := range big {
-			big[i] = worker.InsertManyParams{TenantID: "big", Args: fairArgs{I: i}}
-		}
-		if _, err := worker.InsertMany(ctx, q, big); err != nil {
+// runFairBacklog inserts bigJobs jobs of tenant "big", then smallJobs of
+// tenant "small", runs them all on one client (slots sets its slots), and
+// returns the number of the completion that finished the small tenant's
+// last job: without fair sharing it would come after all of big's.
+func runFairBacklog(t *testing.T, e *env, bigJobs, smallJobs int, slots func(*worker.Config)) int64 {
+	t.Helper()
+	ctx := context.Background()
+	q := e.queue("node-a")
+	big := make([]worker.InsertManyParams, bigJobs)
+	for i := range big {
+		big[i] = worker.InsertManyParams{TenantID: "big", Args: fairArgs{I: i}}
+	}
+	if _, err := worker.InsertMany(ctx, q, big); err != nil {
+		t.Fatal(err)
+	}
+	var small []uuid.UUID
+	for i := range smallJobs {
+		res, err := worker.Insert(ctx, q, "small", fairArgs{I: i}, nil)
+		if err != nil {
 			t.Fatal(err)
 		}
-		var small []uuid.UUID
-		for i := range 10 {
-			res, err := worker.Insert(ctx, q, "small", fairArgs{I: i}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			small = append(small, res.JobID)
-		}
+		small = append(small, res.JobID)
+	}
 
-		var done atomic.Int64
-		var mu sync.Mutex
-		smallDoneAt := map[uuid.UUID]int64{}
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[fairArgs](func(ctx context.Context, j *worker.Job[fairArgs]) error { return nil }))
-		rec := newRecorder()
-		cfg := testConfig(w, rec, "a", logs(t))
-		cfg.MaxWorkers = 4
-		// Slots freed within one cooldown are refilled by one fetch, which
-		// the queue shares out between tenants.
-		cfg.FetchCooldown = 20 * time.Millisecond
-		cfg.OnEvent = func(ev worker.Event) {
-			if ev.Type != worker.EventJobSucceeded {
-				return
-			}
-			n := done.Add(1)
+	var mu sync.Mutex
+	var done, smallLast int64
+	w := worker.NewWorkers()
+	worker.AddWorker(w, worker.WorkFunc[fairArgs](func(ctx context.Context, j *worker.Job[fairArgs]) error { return nil }))
+	rec := newRecorder()
+	cfg := testConfig(w, rec, "a", logs(t))
+	slots(&cfg)
+	cfg.OnEvent = func(ev worker.Event) {
+		if ev.Type == worker.EventJobSucceeded {
+			mu.Lock()
+			done++
 			if ev.Lease.TenantID == "small" {
-				mu.Lock()
-				smallDoneAt[ev.Lease.JobID] = n
-				mu.Unlock()
+				smallLast = max(smallLast, done)
 			}
-			rec.hook("a")(ev)
+			mu.Unlock()
 		}
-		startClient(t, q, cfg)
-		for _, id := range small {
-			rec.await(t, "the small tenant's jobs", is(worker.EventJobSucceeded, id))
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		last := int64(0)
-		for _, n := range smallDoneAt {
-			last = max(last, n)
-		}
+		rec.hook("a")(ev)
+	}
+	startClient(t, q, cfg)
+	for _, id := range small {
+		rec.await(t, "the small tenant's jobs", is(worker.EventJobSucceeded, id))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return smallLast
+}
+
+func TestFairSharingBetweenTenants(t *testing.T) {
+	backends(t, func(t *testing.T, e *env) {
+		last := runFairBacklog(t, e, 10_000, 10, func(cfg *worker.Config) {
+			cfg.MaxWorkers = 4
+			// Slots freed within one cooldown are refilled by one fetch,
+			// which the queue shares out between tenants.
+			cfg.FetchCooldown = 20 * time.Millisecond
+		})
 		t.Logf("the small tenant's 10 jobs were done within the first %d completions", last)
 		if last > 200 {
 			t.Fatalf("the small tenant's last job was completion number %d; with fair sharing it should be within ~20, at most 200", last)
@@ -802,46 +808,10 @@ func TestInsertAppliesDefaults(t *testing.T) {
 // round starting with the tenant after the one served last (FairAfter).
 func TestFairSharingWithOneSlot(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		ctx := context.Background()
-		q := e.queue("node-a")
-		big := make([]worker.InsertManyParams, 200)
-		for i := range big {
-			big[i] = worker.InsertManyParams{TenantID: "big", Args: fairArgs{I: i}}
-		}
-		if _, err := worker.InsertMany(ctx, q, big); err != nil {
-			t.Fatal(err)
-		}
-		var small []uuid.UUID
-		for i := range 5 {
-			res, err := worker.Insert(ctx, q, "small", fairArgs{I: i}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			small = append(small, res.JobID)
-		}
-		var done atomic.Int64
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[fairArgs](func(ctx context.Context, j *worker.Job[fairArgs]) error { return nil }))
-		rec := newRecorder()
-		cfg := testConfig(w, rec, "a", logs(t))
-		cfg.MaxWorkers = 1
-		var last atomic.Int64
-		cfg.OnEvent = func(ev worker.Event) {
-			if ev.Type == worker.EventJobSucceeded {
-				n := done.Add(1)
-				if ev.Lease.TenantID == "small" {
-					last.Store(n)
-				}
-			}
-			rec.hook("a")(ev)
-		}
-		startClient(t, q, cfg)
-		for _, id := range small {
-			rec.await(t, "the small tenant's jobs", is(worker.EventJobSucceeded, id))
-		}
-		t.Logf("one slot: the small tenant's 5 jobs were done within the first %d completions", last.Load())
-		if last.Load() > 20 {
-			t.Fatalf("the small tenant's last job was completion number %d of 205; round-robin would make it about 10", last.Load())
+		last := runFairBacklog(t, e, 200, 5, func(cfg *worker.Config) { cfg.MaxWorkers = 1 })
+		t.Logf("one slot: the small tenant's 5 jobs were done within the first %d completions", last)
+		if last > 20 {
+			t.Fatalf("the small tenant's last job was completion number %d of 205; round-robin would make it about 10", last)
 		}
 	})
 }

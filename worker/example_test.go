@@ -36,6 +36,23 @@ func (EmailWorker) Work(ctx context.Context, job *worker.Job[EmailArgs]) error {
 	return nil // done; any other error is retried with backoff
 }
 
+// openTempQueue opens an embedded SQLite queue in a new temporary
+// directory; closeQueue closes it and removes the directory.
+func openTempQueue(ctx context.Context) (q *queue.Queue, closeQueue func()) {
+	dir, err := os.MkdirTemp("", "ordo-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	q, err = openQueue(ctx, dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return q, func() {
+		_ = q.Close()
+		_ = os.RemoveAll(dir)
+	}
+}
+
 // openQueue opens (and migrates) an embedded SQLite queue in dir.
 func openQueue(ctx context.Context, dir string) (*queue.Queue, error) {
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "ordo.db"))
@@ -55,16 +72,8 @@ func openQueue(ctx context.Context, dir string) (*queue.Queue, error) {
 // Register a worker, start a client, insert a job, and stop gracefully.
 func Example() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "ordo-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	q, err := openQueue(ctx, dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer q.Close()
+	q, closeQueue := openTempQueue(ctx)
+	defer closeQueue()
 
 	workers := worker.NewWorkers()
 	worker.AddWorker(workers, EmailWorker{}, worker.KindOptions{
@@ -122,16 +131,8 @@ func (ReportArgs) Kind() string { return "report.build" }
 // so no occurrence is ever enqueued twice, even by two leaders at once.
 func Example_periodic() {
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "ordo-example-")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	q, err := openQueue(ctx, dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer q.Close()
+	q, closeQueue := openTempQueue(ctx)
+	defer closeQueue()
 
 	done := make(chan struct{})
 	workers := worker.NewWorkers()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -61,16 +60,8 @@ func backends(t *testing.T, fn func(t *testing.T, e *env)) {
 
 func newPostgresEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
 	url := testdb.NewDatabase(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenMigrated(t, postgres.Open, url)
 	return &env{t: t, name: "postgres", backend: db, state: db.HLCState(), wall: hlc.NewManualClock(t0), url: url,
 		count: func(ctx context.Context, sql string, arg any) (int, error) {
 			var n int
@@ -81,15 +72,7 @@ func newPostgresEnv(t *testing.T) *env {
 
 func newSQLiteEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ordo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenMigrated(t, sqlite.Open, testdb.SQLitePath(t))
 	var b driver.Driver = db
 	wall := hlc.NewManualClock(t0)
 	db.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }

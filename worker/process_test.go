@@ -130,14 +130,7 @@ func TestKillWorkerProcess(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	url := testdb.NewDatabase(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenMigrated(t, postgres.Open, url)
 	if _, err := db.Pool.Exec(ctx, `
 		CREATE TABLE worker_test_runs (job_id uuid PRIMARY KEY, node text NOT NULL, attempt int NOT NULL);
 		CREATE TABLE worker_test_dups (job_id uuid NOT NULL, node text NOT NULL)`); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,9 +46,7 @@ of the wall clock.`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(map[string]any{
+			return printJSON(cmd.OutOrStdout(), map[string]any{
 				"node_id":             node,
 				"timestamp":           ts.String(),
 				"wall_clock":          time.UnixMilli(wall).UTC().Format(time.RFC3339Nano),

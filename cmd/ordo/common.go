@@ -2,24 +2,45 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
+
+	"github.com/spf13/cobra"
+
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/store"
 )
 
-// loadConfig reads the configuration every command shares: the --config
-// file (or $ORDO_CONFIG), the environment (Scheduler__..., Ordo__...,
-// ORDO_DATABASE_URL), then --db and --node. needNode makes an unusable
-// host name an error (commands that stamp timestamps need a node id).
-func (g *globalFlags) loadConfig(needNode bool) (*config.Config, error) {
-	src := config.ForCLI(g.config, g.db, g.node)
+// configFile is the --config flag of the commands that read ordo's
+// configuration. (If --config becomes a persistent flag of the root
+// command, loadConfig is where its value goes.)
+type configFile struct{ path string }
+
+func (c *configFile) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.path, "config", "", "configuration file, YAML in the migration guide's shape (default $ORDO_CONFIG); see docs/configuration.md")
+}
+
+// loadConfig reads ordo's configuration as every command does: the file
+// (a command's own --config, else the global one, else $ORDO_CONFIG), the
+// environment (Scheduler__..., Ordo__..., ORDO_DATABASE_URL), then the
+// global flags --db and --node, then extra (a command's own flags).
+// Without needNode, a host name that is no valid node id is not an error;
+// commands that stamp timestamps need a node id.
+func loadConfig(g *globalFlags, file string, needNode bool, extra ...config.Override) (*config.Config, config.Source, error) {
+	if file == "" {
+		file = g.config
+	}
+	src := config.ForCLI(file, g.db, g.node)
 	src.NodeOptional = !needNode
-	return config.Load(src)
+	src.Overrides = append(src.Overrides, extra...)
+	cfg, err := config.Load(src)
+	return cfg, src, err
 }
 
 // databaseURL is the configured database: --db, else the configuration,
 // else the embedded default.
 func (g *globalFlags) databaseURL() (string, error) {
-	cfg, err := g.loadConfig(false)
+	cfg, _, err := loadConfig(g, "", false)
 	if err != nil {
 		return "", err
 	}
@@ -31,11 +52,21 @@ func (g *globalFlags) databaseURL() (string, error) {
 // that is not a valid node id is an error rather than silently rewritten,
 // so two nodes never end up with one id.
 func (g *globalFlags) nodeID() (string, error) {
-	cfg, err := g.loadConfig(true)
+	cfg, _, err := loadConfig(g, "", true)
 	if err != nil {
 		return "", err
 	}
 	return cfg.Ordo.NodeId, nil
+}
+
+// open opens the configured database as it is, without migrating it
+// (the migrate command reports what it applies, and what is pending).
+func (g *globalFlags) open(ctx context.Context) (store.DB, error) {
+	url, err := g.databaseURL()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, url)
 }
 
 // openMigrated opens the database and applies pending migrations, which is
@@ -45,13 +76,27 @@ func (g *globalFlags) openMigrated(ctx context.Context) (store.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := store.Open(ctx, url)
-	if err != nil {
-		return nil, err
+	return store.OpenMigrated(ctx, url)
+}
+
+// openConfigured opens the database of cfg and applies pending migrations.
+func openConfigured(ctx context.Context, cfg *config.Config) (store.DB, error) {
+	return store.OpenMigrated(ctx, cfg.Ordo.Database.Url)
+}
+
+// printJSON is how every command prints JSON: indented, one value.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printResult prints v as JSON with asJSON, else as text does; the
+// commands with a --json flag print their one result this way.
+func printResult(w io.Writer, asJSON bool, v any, text func(w io.Writer)) error {
+	if asJSON {
+		return printJSON(w, v)
 	}
-	if _, err := db.Migrate(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return db, nil
+	text(w)
+	return nil
 }

@@ -5,8 +5,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ordo-sched/ordo/store"
 )
 
 func newMigrateCommand(g *globalFlags) *cobra.Command {
@@ -17,11 +15,7 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
   ordo migrate --db sqlite:ordo.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, err := g.databaseURL()
-			if err != nil {
-				return err
-			}
-			db, err := store.Open(cmd.Context(), url)
+			db, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -45,11 +39,7 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
 		Example: `  ordo migrate status --db sqlite:ordo.db`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			url, err := g.databaseURL()
-			if err != nil {
-				return err
-			}
-			db, err := store.Open(cmd.Context(), url)
+			db, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}

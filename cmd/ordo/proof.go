@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/google/uuid"
@@ -198,12 +199,7 @@ func newProofCheckCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if err := writeJSON(out, res); err != nil {
-					return err
-				}
-			} else {
+			err = printResult(cmd.OutOrStdout(), asJSON, res, func(out io.Writer) {
 				for _, n := range res.Notes {
 					fmt.Fprintln(out, n)
 				}
@@ -212,6 +208,9 @@ func newProofCheckCommand() *cobra.Command {
 				} else {
 					fmt.Fprintf(out, "%s proof FAILED: %s\n", res.Type, res.Problem)
 				}
+			})
+			if err != nil {
+				return err
 			}
 			if !res.Valid {
 				return &exitError{code: 1, err: fmt.Errorf("the %s proof does not hold: %s", res.Type, res.Problem)}

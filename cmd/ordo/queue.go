@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,7 +21,7 @@ type hlcFlags struct {
 // resolve starts from the configured options and applies the flags the
 // user actually set.
 func (f *hlcFlags) resolve(g *globalFlags, fs *pflag.FlagSet) (queue.Options, error) {
-	cfg, err := g.loadConfig(false)
+	cfg, _, err := loadConfig(g, "", false)
 	if err != nil {
 		return queue.Options{}, err
 	}
@@ -83,12 +81,6 @@ func (g *globalFlags) openQueue(ctx context.Context, opts queue.Options) (*queue
 		return nil, err
 	}
 	return &queueHandle{db: db, q: q}, nil
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func newEnqueueCommand(g *globalFlags) *cobra.Command {

@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "modernc.org/sqlite"
 
+	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
@@ -96,18 +97,6 @@ Ordo:
 `, enable, dual, node, db, tokenHash)
 }
 
-// writeAtomically replaces path by a new file with content (write, rename).
-func writeAtomically(t *testing.T, path, content string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func modeOf(enable, dual bool) string {
 	return queue.Options{EnableHlcOrdering: enable, DualWriteMode: dual}.Mode().String()
 }
@@ -165,17 +154,6 @@ func metricSum(text, name string, labels ...string) float64 {
 	return sum
 }
 
-// metricLines returns the lines of text about metric name.
-func metricLines(text, name string) string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		if strings.HasPrefix(l, name) {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
 type enqueued struct {
 	id   string
 	node string
@@ -206,7 +184,7 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 		n := &runbookNode{id: id, cfgPath: filepath.Join(dir, id+".yaml"), exited: make(chan error, 1)}
 		n.stdout.lines, n.stdout.from = output, id+" stdout"
 		n.stderr.lines, n.stderr.from = output, id+" stderr"
-		writeAtomically(t, n.cfgPath, runbookConfig(false, true, id, dbURL, tokenHash))
+		servicetest.WriteAtomically(t, n.cfgPath, runbookConfig(false, true, id, dbURL, tokenHash))
 		n.cmd = exec.Command(bin, "serve", "--config", n.cfgPath)
 		n.cmd.Stdout = &n.stdout
 		n.cmd.Stderr = &n.stderr
@@ -279,7 +257,7 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 				t.Fatal(err)
 			}
 			if !strings.Contains(text, want) {
-				t.Fatalf("%s does not report mode %s:\n%s", n.id, mode, metricLines(text, "ordo_queue_mode"))
+				t.Fatalf("%s does not report mode %s:\n%s", n.id, mode, servicetest.MetricLines(text, "ordo_queue_mode"))
 			}
 		}
 	}
@@ -289,7 +267,7 @@ func walkRunbook(t *testing.T, dbURL string, nodeIDs []string) {
 		t.Helper()
 		mode := modeOf(enable, dual)
 		for _, n := range nodes {
-			writeAtomically(t, n.cfgPath, runbookConfig(enable, dual, n.id, dbURL, tokenHash))
+			servicetest.WriteAtomically(t, n.cfgPath, runbookConfig(enable, dual, n.id, dbURL, tokenHash))
 		}
 		for _, n := range nodes {
 			p := output.Await(t, n.id+" to reload into mode "+mode, func(p printed) bool {
@@ -542,28 +520,34 @@ func (d *runbookDB) close() {
 	}
 }
 
+// resultRows is what query reads of pgx's and database/sql's rows alike.
+type resultRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
 func (d *runbookDB) query(t *testing.T, q string, each func(scan func(...any) error)) {
 	t.Helper()
 	ctx := context.Background()
+	var rows resultRows
+	var err error
 	if d.pg != nil {
-		rows, err := d.pg.Query(ctx, q)
-		if err != nil {
-			t.Fatalf("%s: %v", q, err)
+		var pgRows pgx.Rows
+		if pgRows, err = d.pg.Query(ctx, q); err == nil {
+			defer pgRows.Close()
+			rows = pgRows
 		}
-		defer rows.Close()
-		for rows.Next() {
-			each(rows.Scan)
+	} else {
+		var liteRows *sql.Rows
+		if liteRows, err = d.lite.QueryContext(ctx, q); err == nil {
+			defer liteRows.Close()
+			rows = liteRows
 		}
-		if err := rows.Err(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return
 	}
-	rows, err := d.lite.QueryContext(ctx, q)
 	if err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
-	defer rows.Close()
 	for rows.Next() {
 		each(rows.Scan)
 	}

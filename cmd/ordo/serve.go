@@ -15,44 +15,6 @@ import (
 	"github.com/ordo-sched/ordo/store"
 )
 
-// configFile is the --config flag of the commands that read ordo's
-// configuration. (If --config becomes a persistent flag of the root
-// command, loadConfig is where its value goes.)
-type configFile struct{ path string }
-
-func (c *configFile) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.path, "config", "", "configuration file, YAML in the migration guide's shape (default $ORDO_CONFIG); see docs/configuration.md")
-}
-
-// loadConfig reads ordo's configuration as every command does: the file,
-// the environment (Scheduler__..., Ordo__..., ORDO_DATABASE_URL), then the
-// global flags --db and --node, then extra (a command's own flags).
-// Without needNode, a host name that is no valid node id is not an error.
-func loadConfig(g *globalFlags, file string, needNode bool, extra ...config.Override) (*config.Config, config.Source, error) {
-	if file == "" {
-		file = g.config
-	}
-	src := config.ForCLI(file, g.db, g.node)
-	src.NodeOptional = !needNode
-	src.Overrides = append(src.Overrides, extra...)
-	cfg, err := config.Load(src)
-	return cfg, src, err
-}
-
-// openConfigured opens the configured database and applies pending
-// migrations.
-func openConfigured(ctx context.Context, cfg *config.Config) (store.DB, error) {
-	db, err := store.Open(ctx, cfg.Ordo.Database.Url)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
-	}
-	return db, nil
-}
-
 func newServeCommand(g *globalFlags) *cobra.Command {
 	var cf configFile
 	var listen string

@@ -121,7 +121,7 @@ func newSnapshotListCommand(g *globalFlags) *cobra.Command {
 				for _, s := range snaps {
 					rows = append(rows, row{s.BatchID, s.Key.TenantID, s.Key.PartitionKey, s.SnapshotHLC, s.FromPos, s.ToPos, s.EntryCount, s.MerkleRoot.String(), s.KeyID})
 				}
-				return writeJSON(out, rows)
+				return printJSON(out, rows)
 			}
 			for _, s := range snaps {
 				fmt.Fprintf(out, "%s  %s/%q  chain_pos %d..%d  %d entries  root %s  at %s  key %s\n",
@@ -184,7 +184,7 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 				}
 			}
 			if asJSON {
-				if err := writeJSON(out, checks); err != nil {
+				if err := printJSON(out, checks); err != nil {
 					return err
 				}
 			} else {

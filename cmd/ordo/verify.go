@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,12 +72,6 @@ func readFiles(paths []string) ([][]byte, error) {
 	return out, nil
 }
 
-func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
 func newVerifyCommand(g *globalFlags) *cobra.Command {
 	var tenant, partition, keyFile string
 	var all, asJSON bool
@@ -136,12 +129,7 @@ Exit status: 0 when every chain is valid, 1 when issues were found (each is prin
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				if err := writeJSON(out, res); err != nil {
-					return err
-				}
-			} else {
+			err = printResult(cmd.OutOrStdout(), asJSON, res, func(out io.Writer) {
 				for _, c := range res.Chains {
 					state := "valid"
 					if !c.Valid {
@@ -156,6 +144,9 @@ Exit status: 0 when every chain is valid, 1 when issues were found (each is prin
 					fmt.Fprintf(out, "  ... and %d more issues (raise --max-issues)\n", res.IssueCount-int64(len(res.Issues)))
 				}
 				fmt.Fprintf(out, "%d chains, %d entries checked, %d issues\n", len(res.Chains), res.EntriesChecked, res.IssueCount)
+			})
+			if err != nil {
+				return err
 			}
 			if !res.Valid {
 				return &exitError{code: 1, err: fmt.Errorf("verification found %d issues", res.IssueCount)}

@@ -32,6 +32,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ordo-sched/ordo/migrations"
 )
 
 // EnvVar names the environment variable holding the URL of the PostgreSQL
@@ -155,5 +157,42 @@ func EachBackend(t *testing.T, f func(t *testing.T, url string)) {
 // SQLiteURL returns the URL of a new SQLite file in the test's temporary
 // directory, removed when the test ends.
 func SQLiteURL(t testing.TB) string {
-	return "sqlite:" + filepath.Join(t.TempDir(), "ordo.db")
+	return "sqlite:" + SQLitePath(t)
+}
+
+// SQLitePath returns the path of a new SQLite file in the test's temporary
+// directory (what store/sqlite's Open takes), removed when the test ends.
+func SQLitePath(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "ordo.db")
+}
+
+// Backend is what Open and OpenMigrated need of an opened backend. (This
+// package imports no backend, so the backends' own internal tests can use
+// it: open is the backend's Open, or store.Open.)
+type Backend interface {
+	Migrate(ctx context.Context) ([]migrations.Applied, error)
+	Close() error
+}
+
+// Open opens the database at url with open and closes it when the test
+// ends; it fails the test if the database cannot be opened.
+func Open[DB Backend](t testing.TB, open func(context.Context, string) (DB, error), url string) DB {
+	t.Helper()
+	db, err := open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// OpenMigrated is Open followed by the migrations, which is where nearly
+// every test that works on a database starts.
+func OpenMigrated[DB Backend](t testing.TB, open func(context.Context, string) (DB, error), url string) DB {
+	t.Helper()
+	db := Open(t, open, url)
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

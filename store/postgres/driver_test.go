@@ -21,18 +21,8 @@ func TestDriver(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
 		url := testdb.NewDatabase(t)
-		open := func(t *testing.T) driver.Driver {
-			t.Helper()
-			db, err := postgres.Open(ctx, url)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
-			return db
-		}
-		if _, err := open(t).Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		open := func(t *testing.T) driver.Driver { return testdb.Open(t, postgres.Open, url) }
+		testdb.OpenMigrated(t, postgres.Open, url)
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {
 			t.Fatal(err)

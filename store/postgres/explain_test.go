@@ -20,14 +20,7 @@ import (
 // dequeues must walk an index, never scan the table.
 func TestDequeuePlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, testdb.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenMigrated(t, Open, testdb.NewDatabase(t))
 	wall := hlc.NewManualClock(1_704_067_200_000)
 	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall})
 	if err != nil {

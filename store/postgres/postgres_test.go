@@ -11,16 +11,7 @@ import (
 
 func openMigrated(t *testing.T) *postgres.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := postgres.Open(ctx, testdb.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return testdb.OpenMigrated(t, postgres.Open, testdb.NewDatabase(t))
 }
 
 func TestMigrateCreatesTheGuideSchema(t *testing.T) {

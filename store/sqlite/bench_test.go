@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,22 +11,15 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
 func benchDB(b *testing.B) (*sqlite.DB, *hlc.Clock, *hlc.ManualClock) {
 	b.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "ordo.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	db := testdb.OpenMigrated(b, sqlite.Open, testdb.SQLitePath(b))
 	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
+	clock, err := hlc.New(context.Background(), hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
 	if err != nil {
 		b.Fatal(err)
 	}

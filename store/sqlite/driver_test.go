@@ -2,12 +2,12 @@ package sqlite_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/driver/drivertest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
@@ -16,23 +16,11 @@ import (
 func TestDriver(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
-		path := filepath.Join(t.TempDir(), "ordo.db")
-		open := func(t *testing.T) *sqlite.DB {
-			t.Helper()
-			db, err := sqlite.Open(ctx, path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = db.Close() })
-			return db
-		}
-		raw := open(t)
-		if _, err := raw.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
+		path := testdb.SQLitePath(t)
+		raw := testdb.OpenMigrated(t, sqlite.Open, path)
 		return drivertest.Target{
 			Name:        "sqlite",
-			Open:        func(t *testing.T) driver.Driver { return open(t) },
+			Open:        func(t *testing.T) driver.Driver { return testdb.Open(t, sqlite.Open, path) },
 			DB:          raw.SQL, // its own connection to the same file
 			Table:       func(name string) string { return name },
 			Placeholder: func(int) string { return "?" },

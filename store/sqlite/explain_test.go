@@ -3,10 +3,11 @@ package sqlite
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordo-sched/ordo/internal/testdb"
 )
 
 // explain returns SQLite's EXPLAIN QUERY PLAN of query, one step a line.
@@ -38,14 +39,7 @@ func explain(t *testing.T, db *DB, query string, args ...any) string {
 // after ANALYZE. Run with -v to see the plans.
 func TestDequeuePlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "ordo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := testdb.OpenMigrated(t, Open, testdb.SQLitePath(t))
 	// The backlog is generated in SQL (the plans do not need valid
 	// chains), which keeps the test fast under the race detector.
 	const total = 5_000

@@ -11,7 +11,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
@@ -261,19 +261,9 @@ func TestEnqueueTxBoundCommitsWithTheCaller(t *testing.T) {
 // of waiting for the file's write lock.
 func TestClockStoreOnAnotherHandle(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "ordo.db")
-	open := func() *sqlite.DB {
-		db, err := sqlite.Open(ctx, path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = db.Close() })
-		return db
-	}
-	stateDB, backend := open(), open()
-	if _, err := stateDB.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	path := testdb.SQLitePath(t)
+	stateDB := testdb.OpenMigrated(t, sqlite.Open, path)
+	backend := testdb.Open(t, sqlite.Open, path)
 	wall := hlc.NewManualClock(t0)
 	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
 	if err != nil {

@@ -5,21 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
 func openMigrated(t *testing.T) *sqlite.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ordo.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return testdb.OpenMigrated(t, sqlite.Open, testdb.SQLitePath(t))
 }
 
 func TestMigrateCreatesTheSchema(t *testing.T) {
