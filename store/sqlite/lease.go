@@ -39,7 +39,7 @@ const (
 	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSet + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
 
 	// chainEntrySQL reads log entries with their predecessors; ?1 the job
-	// ids, ?2 their tenant ('' for any). The entry is the one whose t_hlc
+	// ids, ?2 their tenant (empty for any). The entry is the one whose t_hlc
 	// the job's HLC state names, when there is HLC state, so a forged
 	// duplicate of a job id cannot stand in for it; for a pruned job (no
 	// state) the tenant, which a job id names, keeps another tenant's
