@@ -23,8 +23,9 @@ import (
 
 // DB is an open PostgreSQL backend.
 type DB struct {
-	Pool *pgxpool.Pool
-	std  *sql.DB // for goose, which speaks database/sql
+	Pool  *pgxpool.Pool
+	std   *sql.DB // for goose, which speaks database/sql
+	stats statsWatch
 }
 
 // Open connects to the database at url (postgres:// or postgresql://) and
@@ -46,7 +47,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connecting to %s: %w", redact(url), err)
 	}
-	return &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool)}, nil
+	return &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool), stats: statsWatch{refreshed: make(chan struct{}, 1)}}, nil
 }
 
 func init() {

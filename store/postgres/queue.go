@@ -93,6 +93,9 @@ func (db *DB) enqueueOwnTx(ctx context.Context, b *driver.EnqueueBatch) ([]drive
 	}
 	defer conn.Release() // a connection left inside a transaction is closed, not reused
 	res, err := enqueue(ctx, conn, b, false, true)
+	if err == nil {
+		db.noteWritten(written(res))
+	}
 	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		_, _ = conn.Exec(rctx, "ROLLBACK")
@@ -117,7 +120,21 @@ func (db *DB) EnqueueTx(ctx context.Context, tx any, b *driver.EnqueueBatch) ([]
 		return nil, fmt.Errorf("postgres: EnqueueTx needs a pgx.Tx, got %T", tx)
 	}
 	res, err := enqueue(ctx, t, b, false, false)
+	if err == nil {
+		db.noteWritten(written(res)) // the caller's commit is likely; a refresh too many is harmless
+	}
 	return res, wrap("enqueue", err)
+}
+
+// written counts the jobs of a batch that were written, not deduplicated.
+func written(res []driver.EnqueueResult) int {
+	n := 0
+	for _, r := range res {
+		if !r.Deduplicated {
+			n++
+		}
+	}
+	return n
 }
 
 // Backfill implements driver.Driver.
