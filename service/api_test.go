@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -319,6 +320,77 @@ func TestAuthentication(t *testing.T) {
 		}
 		if r := e.call("GET", path, e.globexToken, nil); r.status != http.StatusUnauthorized {
 			t.Fatalf("revoked token: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestClosedDatabaseIsUnavailable: once the database is gone, every read
+// and write answers 503 "unavailable" (worth retrying), never a 500 with
+// the driver's words, and never a 2xx that hides the failure. Both
+// backends answer alike.
+func TestClosedDatabaseIsUnavailable(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		id := e.enqueue("acme", acmeToken, map[string]any{"kind": "email", "payload": map[string]any{"to": "a@example.com"}})
+		if err := e.svc.Queue().Backend().Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", "/v1/tenants/acme/jobs/" + id, nil},
+			{"GET", "/v1/tenants/acme/jobs", nil},
+			{"POST", "/v1/tenants/acme/jobs", map[string]any{"kind": "email", "payload": map[string]any{"to": "b@example.com"}}},
+			{"POST", "/v1/tenants/acme/jobs/" + id + "/cancel", map[string]any{}},
+		} {
+			r := e.call(c.method, c.path, acmeToken, c.body)
+			if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
+				t.Errorf("%s %s on a closed database: %d %s; want 503 unavailable", c.method, c.path, r.status, r.raw)
+			}
+			if strings.Contains(string(r.raw), "closed") {
+				t.Errorf("%s %s: the answer shows the driver's words: %s", c.method, c.path, r.raw)
+			}
+		}
+	})
+}
+
+// TestPrunedJobOverTheAPI: once retention pruned a finished job's state,
+// the API still shows the job, from its log entry, with status "pruned"
+// and its chain entry; it leaves the job list; cancelling it is the
+// conflict of a finished job, not "not found"; and enqueueing it again is
+// deduplicated rather than repeated in the chain.
+func TestPrunedJobOverTheAPI(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		job := map[string]any{"kind": "report", "payload": map[string]any{"n": 1}}
+		id := e.enqueue("acme", acmeToken, job)
+		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		lease := d.body["jobs"].([]any)[0].(map[string]any)
+		e.call("POST", "/v1/tenants/acme/jobs/"+id+"/complete", acmeToken, map[string]any{"lease_token": lease["lease_token"]}).must(t, http.StatusOK)
+
+		e.wall.Advance(25 * time.Hour)
+		if r, err := e.svc.Queue().Prune(context.Background(), queue.Retention{}); err != nil || r.HLC != 1 || r.Legacy != 1 {
+			t.Fatalf("Prune: %+v, %v; want the job's row on each side (dual-write)", r, err)
+		}
+
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+id, acmeToken, nil).must(t, http.StatusOK)
+		if show.body["status"] != "pruned" || show.body["kind"] != "report" || show.body["chain"] == nil || show.body["updated_at"] != nil {
+			t.Fatalf("show of a pruned job: %s", show.raw)
+		}
+		list := e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK)
+		if jobs := list.body["jobs"].([]any); len(jobs) != 0 {
+			t.Errorf("the list shows a pruned job: %s", list.raw)
+		}
+		if c := e.call("POST", "/v1/tenants/acme/jobs/"+id+"/cancel", acmeToken, map[string]any{}); c.status != http.StatusConflict || c.errCode() != "job_finished" {
+			t.Errorf("cancel of a pruned job: %d %s; want 409 job_finished", c.status, c.raw)
+		}
+		again := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, job).must(t, http.StatusOK)
+		if again.body["job_id"] != id || again.body["deduplicated"] != true {
+			t.Errorf("the pruned job enqueued again: %s; want it deduplicated", again.raw)
+		}
+		if other := e.call("GET", "/v1/tenants/globex/jobs/"+id, e.globexToken, nil); other.status != http.StatusNotFound {
+			t.Errorf("another tenant reads a pruned job: %d %s", other.status, other.raw)
 		}
 	})
 }
