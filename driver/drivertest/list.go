@@ -16,6 +16,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -44,11 +45,7 @@ type fixture struct {
 func newFixture(t *testing.T, db Backend) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	wall := hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
-	clock, err := hlc.New(ctx, hlc.Config{Node: "list-node", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli(), hlc.Config{Node: "list-node", Store: db.HLCState()})
 	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, SkipReconcile: true,
 		Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
@@ -18,11 +19,7 @@ import (
 func benchDB(b *testing.B) (*sqlite.DB, *hlc.Clock, *hlc.ManualClock) {
 	b.Helper()
 	db := testdb.OpenMigrated(b, sqlite.Open, testdb.SQLitePath(b))
-	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(context.Background(), hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(b, t0, hlc.Config{Node: "node-a", Store: db.HLCState()})
 	return db, clock, wall
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
@@ -39,11 +40,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	db := openMigrated(t)
-	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(context.Background(), hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState(), StoreTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, t0, hlc.Config{Node: "node-a", Store: db.HLCState(), StoreTimeout: 2 * time.Second})
 	return &fixture{t: t, db: db, wall: wall, clock: clock}
 }
 
@@ -172,18 +169,14 @@ func TestDriftRefusalKeepsTheBoundWithTheData(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	// Another node, ten minutes ahead, writes the head of acme's chain.
-	aheadWall := hlc.NewManualClock(t0 + 10*60*1000)
-	ahead, err := hlc.New(ctx, hlc.Config{Node: "node-b", Wall: aheadWall, Store: f.db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ahead, _ := hlctest.ManualClock(t, t0+10*60*1000, hlc.Config{Node: "node-b", Store: f.db.HLCState()})
 	if _, err := f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{f.job("acme", "", "k", `{"n":0}`)}, true, true, ahead, f.now())); err != nil {
 		t.Fatal(err)
 	}
 	// This node's first timestamp (chain "aaa", locked first) moves its
 	// persisted bound inside the transaction; the second chain then fails.
 	first, second := f.job("aaa", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`)
-	_, err = f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{second, first}, true, true, f.clock, f.now()))
+	_, err := f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{second, first}, true, true, f.clock, f.now()))
 	var drift *hlc.DriftError
 	if !errors.Is(err, hlc.ErrClockDrift) || !errors.As(err, &drift) || !strings.HasPrefix(err.Error(), "sqlite: enqueue: ") {
 		t.Fatalf("enqueue onto a chain ten minutes ahead: %v, want a wrapped *hlc.DriftError", err)
@@ -264,11 +257,7 @@ func TestClockStoreOnAnotherHandle(t *testing.T) {
 	path := testdb.SQLitePath(t)
 	stateDB := testdb.OpenMigrated(t, sqlite.Open, path)
 	backend := testdb.Open(t, sqlite.Open, path)
-	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, t0, hlc.Config{Node: "node-a", Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
 	f := &fixture{t: t, db: backend, wall: wall, clock: clock}
 	start := time.Now()
 	for i := range 3 {
