@@ -79,6 +79,16 @@ func newFixture(t *testing.T, db Backend) *fixture {
 	return f
 }
 
+// cancel cancels the fixture's jobs of those names.
+func (f *fixture) cancel(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := f.q.Cancel(context.Background(), f.ids[n], "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (f *fixture) names(jobs []queue.JobInfo) []string {
 	byID := map[uuid.UUID]string{}
 	for n, id := range f.ids {
@@ -191,14 +201,8 @@ func testListOrder(t *testing.T, db Backend) {
 }
 
 func testListFilters(t *testing.T, db Backend) {
-	ctx := context.Background()
 	f := newFixture(t, db)
-	if err := f.q.Cancel(ctx, f.ids["H3"], "test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.q.Cancel(ctx, f.ids["L2"], "test"); err != nil {
-		t.Fatal(err)
-	}
+	f.cancel(t, "H3", "L2")
 	empty, p1 := "", "p1"
 	for _, c := range []struct {
 		name string
@@ -227,12 +231,7 @@ func testListFilters(t *testing.T, db Backend) {
 func testCount(t *testing.T, db Backend) {
 	ctx := context.Background()
 	f := newFixture(t, db)
-	if err := f.q.Cancel(ctx, f.ids["D1"], "on both sides: counted once"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.q.Cancel(ctx, f.ids["L2"], ""); err != nil {
-		t.Fatal(err)
-	}
+	f.cancel(t, "D1", "L2") // D1 is on both sides: counted once
 	counts := func(p driver.CountParams) map[string]int64 {
 		t.Helper()
 		got, err := db.CountByStatus(ctx, p)
