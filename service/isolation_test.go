@@ -73,12 +73,12 @@ func TestTenantIsolation(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})
 		// globex has jobs (one leased); acme has none yet.
-		gJob := e.enqueue("globex", e.globexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": "globex"}})
-		e.enqueue("globex", e.globexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": 2}})
-		d := e.call("POST", "/v1/tenants/globex/dequeue", e.globexToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		gJob := e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": "globex"}})
+		e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": 2}})
+		d := e.call("POST", "/v1/tenants/globex/dequeue", e.GlobexToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
 		gLease := d.body["jobs"].([]any)[0].(map[string]any)
 		gLeased, gToken := gLease["job_id"].(string), gLease["lease_token"].(string)
-		routes := everyRoute(t, e.svc)
+		routes := everyRoute(t, e.Svc)
 
 		// answers calls rc on tenant's path for globex's leased job (with
 		// its lease token where rc takes one), its other job and an unknown
@@ -112,7 +112,7 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		for _, w := range []who{
 			{"acme token on globex", acmeToken, "acme", "globex"},
-			{"globex database token on acme", e.globexToken, "globex", "acme"},
+			{"globex database token on acme", e.GlobexToken, "globex", "acme"},
 		} {
 			for pattern, rc := range routes {
 				t.Run(w.name+": "+pattern, func(t *testing.T) {
