@@ -212,16 +212,11 @@ func (t *txn) candidates(p driver.DequeueParams) ([]uuid.UUID, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
+	return collectRows(rows, func(r *sql.Rows) (uuid.UUID, error) {
 		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+		err := r.Scan(&id)
+		return id, err
+	})
 }
 
 // Dequeue implements driver.Driver. SQLite has one writer at a time, so no
@@ -781,25 +776,24 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]dri
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.JobInfo, error) {
 			var info driver.JobInfo
 			var payload, digest, status string
 			var runAt, createdAt, updatedAt int64
 			var lc leaseCols
-			if err := rows.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority, &status,
+			if err := r.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority, &status,
 				&info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr); err != nil {
-				return err
+				return info, err
 			}
 			info.Payload, info.Status, info.InLegacy = []byte(payload), driver.Status(status), true
 			info.PayloadHash, _ = chain.ParseHash(digest)
 			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
 			if err := lc.apply(&info); err != nil {
-				return err
+				return info, err
 			}
-			out = append(out, info)
-		}
-		return rows.Err()
+			return info, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err
