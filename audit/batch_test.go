@@ -13,6 +13,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
@@ -42,11 +43,7 @@ func TestSnapshotPerDequeuedBatch(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := testdb.OpenMigrated(t, store.Open, url)
 			as := db.AuditStore()
-			wall := hlc.NewManualClock(1_704_067_200_000)
-			clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
-			if err != nil {
-				t.Fatal(err)
-			}
+			clock, wall := hlctest.ManualClock(t, 1_704_067_200_000, hlc.Config{Node: "node-a", Store: db.HLCState()})
 			now := func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
 			metrics, _ := metrics.New(nil)
 			snap := &audit.Snapshotter{Store: as, Key: key, Clock: clock, Metrics: metrics, Now: now}

@@ -77,11 +77,7 @@ func measureHeldHorizon(ctx context.Context, p params, sys, url string) (result,
 	if err := s.start(ctx, wc, h); err != nil {
 		return r, err
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = s.stop(stopCtx)
-	}()
+	defer func() { _ = stopClient(s) }()
 
 	// Warm-up, without the held transaction.
 	if _, err := produce(ctx, s, 0, warm, heldRate, time.Now(), nil); err != nil {

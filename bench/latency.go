@@ -55,11 +55,7 @@ func measureLatency(ctx context.Context, p params, sys, url string) (result, err
 	if err := s.start(ctx, wc, h); err != nil {
 		return r, err
 	}
-	defer func() {
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = s.stop(stopCtx)
-	}()
+	defer func() { _ = stopClient(s) }()
 
 	var sent int
 	var rate float64

@@ -35,6 +35,22 @@ func (r *report) med(scenario, sys string, f func(result) float64) float64 {
 	return median(xs)
 }
 
+// extra returns the median, over scenario's runs of a system, of one of
+// the measurements the scenario keeps in result.Extra.
+func (r *report) extra(scenario string) func(sys, k string) float64 {
+	return func(sys, k string) float64 {
+		return r.med(scenario, sys, func(res result) float64 { return res.Extra[k] })
+	}
+}
+
+// table starts a table printed to stdout, with its header row (columns
+// separated and ended by tabs).
+func table(header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
+}
+
 func (r *report) has(scenario string) bool { return len(r.results[scenario]) > 0 }
 
 func printHeader(c config, server serverDesc) {
@@ -234,12 +250,10 @@ func (r *report) print(c config) {
 
 	if r.has("hlc_vs_legacy_dequeue") {
 		fmt.Printf("\nhlc_vs_legacy_dequeue (ordo only): p50 of q.Dequeue latency, ms, median of %d runs\n\n", c.runs)
-		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "batch\tlegacy reads\tHLC reads\tHLC/legacy\tlegacy p99\tHLC p99\t")
+		tw = table("batch\tlegacy reads\tHLC reads\tHLC/legacy\tlegacy p99\tHLC p99\t")
+		x := r.extra("hlc_vs_legacy_dequeue")
+		extra := func(k string) float64 { return x(systemOrdo, k) }
 		for _, b := range dequeueBatches {
-			extra := func(k string) float64 {
-				return r.med("hlc_vs_legacy_dequeue", systemOrdo, func(x result) float64 { return x.Extra[k] })
-			}
 			l, h := extra(fmt.Sprintf("legacy_%d_p50_ms", b)), extra(fmt.Sprintf("hlc_%d_p50_ms", b))
 			fmt.Fprintf(tw, "%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t\n", b, l, h, h/l,
 				extra(fmt.Sprintf("legacy_%d_p99_ms", b)), extra(fmt.Sprintf("hlc_%d_p99_ms", b)))
@@ -333,11 +347,8 @@ func ordoTree() string {
 // enqueued one per call and worked, ordo/River.
 func (r *report) printWAL(c config) target {
 	fmt.Printf("\nwal_per_job: per job, medians of %d runs. WAL: pg_wal_lsn_diff over the phase; FPI: full-page images (pg_stat_wal, the whole cluster); index entries: rows inserted + non-HOT updates times their table's indexes (pg_stat_user_tables), lower bound without partial indexes .. upper bound counting them as full; index bytes: growth of the indexes' size; rows: inserted / non-HOT updated / HOT updated\n\n", c.runs)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "phase\tRiver WAL B\tordo WAL B\tordo/River\tRiver FPI\tordo FPI\tRiver index entries\tordo index entries\tRiver index B\tordo index B\tRiver rows\tordo rows\t")
-	x := func(sys, k string) float64 {
-		return r.med("wal_per_job", sys, func(res result) float64 { return res.Extra[k] })
-	}
+	tw := table("phase\tRiver WAL B\tordo WAL B\tordo/River\tRiver FPI\tordo FPI\tRiver index entries\tordo index entries\tRiver index B\tordo index B\tRiver rows\tordo rows\t")
+	x := r.extra("wal_per_job")
 	for _, ph := range walPhases {
 		rw, ow := x(systemRiver, ph+"_wal_b"), x(systemOrdo, ph+"_wal_b")
 		entries := func(sys string) string {
@@ -363,11 +374,8 @@ func (r *report) printWAL(c config) target {
 // printDepth prints dequeue_depth's table (no target).
 func (r *report) printDepth(c config) {
 	fmt.Printf("\ndequeue_depth: one fetch of %d jobs (ordo Queue.Dequeue, River JobGetAvailable), ms, medians of %d runs\n\n", depthBatch, c.runs)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "jobs queued\tRiver p50\tordo p50\tordo/River\tRiver p99\tordo p99\t")
-	x := func(sys, k string) float64 {
-		return r.med("dequeue_depth", sys, func(res result) float64 { return res.Extra[k] })
-	}
+	tw := table("jobs queued\tRiver p50\tordo p50\tordo/River\tRiver p99\tordo p99\t")
+	x := r.extra("dequeue_depth")
 	for i := range dequeueDepths {
 		l := depthLabel(i)
 		jobs := x(systemOrdo, l+"_jobs")
@@ -386,11 +394,8 @@ func (r *report) printDepth(c config) {
 // River p99 over the whole measured production.
 func (r *report) printHeld(c config) target {
 	fmt.Printf("\nheld_horizon: %d jobs/s with a REPEATABLE READ transaction held open; per window of enqueue time: handler starts per second (by start time) and enqueue-to-start p50 / p99 in ms, medians of %d runs\n\n", heldRate, c.runs)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "window\tRiver jobs/s\tordo jobs/s\tRiver p50\tordo p50\tRiver p99\tordo p99\tordo/River p99\t")
-	x := func(sys, k string) float64 {
-		return r.med("held_horizon", sys, func(res result) float64 { return res.Extra[k] })
-	}
+	tw := table("window\tRiver jobs/s\tordo jobs/s\tRiver p50\tordo p50\tRiver p99\tordo p99\tordo/River p99\t")
+	x := r.extra("held_horizon")
 	for w := range heldWindows {
 		k := fmt.Sprintf("w%d_", w)
 		rp, op := x(systemRiver, k+"p99_ms"), x(systemOrdo, k+"p99_ms")

@@ -60,6 +60,14 @@ type system interface {
 	close()
 }
 
+// stopClient stops the client s.start started, giving its running jobs 30
+// s to finish: a scenario's own deadline may be over by then.
+func stopClient(s system) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.stop(ctx)
+}
+
 const (
 	systemRiver = "river"
 	systemOrdo  = "ordo"

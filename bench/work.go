@@ -45,9 +45,7 @@ func measureWork(scenario string, maxWorkers int) func(ctx context.Context, p pa
 			}
 			return err
 		})
-		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if serr := s.stop(stopCtx); err == nil {
+		if serr := stopClient(s); err == nil {
 			err = serr
 		}
 		r.PeakRSSMB = peakRSSMB()
@@ -109,9 +107,7 @@ func workToCompletion(ctx context.Context, s system, wc workConfig, n int, errs 
 		return "", err
 	}
 	note, err = c.await(ctx, s)
-	stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if serr := s.stop(stopCtx); err == nil {
+	if serr := stopClient(s); err == nil {
 		err = serr
 	}
 	return note, err

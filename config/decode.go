@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,12 +52,7 @@ func (d *decoder) section(v reflect.Value, m map[string]any, path, lower []strin
 		byLower[strings.ToLower(f.Name)] = f
 		names = append(names, f.Name)
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		lk := append(append([]string(nil), lower...), k)
 		f, ok := byLower[k]
 		if !ok {

@@ -3,8 +3,9 @@ package config
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/knadh/koanf/parsers/yaml"
@@ -207,12 +208,7 @@ func canonicalPath(parts []string) string { return strings.Join(parts, ":") }
 func lowerKeys(m map[string]any, path []string, origin string, origins, spellings map[string]string, problems *[]Problem) map[string]any {
 	out := make(map[string]any, len(m))
 	spelled := map[string]string{}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
 		lk := strings.ToLower(k)
 		p := append(append([]string(nil), path...), k)

@@ -109,7 +109,7 @@ func TestBrowser(t *testing.T) {
 
 		// Log in as admin; nothing is there yet.
 		run(t, ctx, "opening the login page",
-			chromedp.Navigate(e.url+"/tenants/acme/jobs"),
+			chromedp.Navigate(e.URL+"/tenants/acme/jobs"),
 			chromedp.WaitVisible(chromedp.CSS("#token")))
 		screenshot(t, ctx, backend, "login")
 		run(t, ctx, "logging in",
@@ -125,7 +125,7 @@ func TestBrowser(t *testing.T) {
 			ids = append(ids, e.enqueue("acme", acmeToken, map[string]any{"kind": []string{"report", "email"}[i%2],
 				"payload": map[string]any{"n": i, "to": fmt.Sprintf("user%d@example.com", i)}}))
 		}
-		e.enqueue("globex", e.globexToken, map[string]any{"kind": "invoice", "payload": map[string]any{"n": 1}})
+		e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "invoice", "payload": map[string]any{"n": 1}})
 		run(t, ctx, "waiting for the jobs to appear",
 			chromedp.Poll[chromedp.Void](`document.querySelectorAll("#jobs tbody tr[data-job]").length === 6`, chromedp.WithPollingTimeout(15*time.Second)))
 		thlcs := eval[[]string](t, ctx, `Array.from(document.querySelectorAll("#jobs code.thlc"), c => c.textContent)`)
@@ -138,11 +138,11 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, backend, "jobs")
 
-		run(t, ctx, "opening the overview", chromedp.Navigate(e.url+"/"), chromedp.WaitVisible(chromedp.CSS(`section[data-tenant="globex"]`)))
+		run(t, ctx, "opening the overview", chromedp.Navigate(e.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`section[data-tenant="globex"]`)))
 		screenshot(t, ctx, backend, "overview")
 
 		run(t, ctx, "opening the chain view",
-			chromedp.Navigate(e.url+"/tenants/acme/jobs?view=chain&partition="),
+			chromedp.Navigate(e.URL+"/tenants/acme/jobs?view=chain&partition="),
 			chromedp.WaitVisible(chromedp.CSS("#chain li.genesis")))
 		if n := eval[int](t, ctx, `document.querySelectorAll("#chain .arrow.ok").length`); n != 5 {
 			t.Fatalf("the chain view draws %d matching links, want 5", n)
@@ -152,7 +152,7 @@ func TestBrowser(t *testing.T) {
 		// A job's inclusion proof, checked in the browser.
 		e.checkpoint()
 		run(t, ctx, "checking a proof in the browser",
-			chromedp.Navigate(e.url+"/tenants/acme/jobs/"+ids[2]),
+			chromedp.Navigate(e.URL+"/tenants/acme/jobs/"+ids[2]),
 			chromedp.WaitEnabled(chromedp.CSS("#check-proof")),
 			chromedp.Click(chromedp.CSS("#check-proof")),
 			chromedp.WaitVisible(chromedp.CSS(`#proof-verdict[data-status]`)),
@@ -179,12 +179,12 @@ func TestBrowser(t *testing.T) {
 
 		// Verification passes, then fails after a row is tampered with.
 		run(t, ctx, "verifying the chain",
-			chromedp.Navigate(e.url+"/tenants/acme/chain"),
+			chromedp.Navigate(e.URL+"/tenants/acme/chain"),
 			chromedp.WaitVisible(chromedp.CSS("#run-verify")),
 			chromedp.Click(chromedp.CSS("#run-verify")),
 			chromedp.WaitVisible(chromedp.CSS(`#verdict[data-valid="true"]`)))
 		screenshot(t, ctx, backend, "chain-valid")
-		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":999}' WHERE CAST(job_id AS TEXT) = `+e.ph(1), ids[3])
+		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":999}' WHERE CAST(job_id AS TEXT) = `+e.Ph(1), ids[3])
 		run(t, ctx, "verifying the tampered chain",
 			chromedp.Click(chromedp.CSS("#run-verify")),
 			chromedp.WaitVisible(chromedp.CSS(`#verdict[data-valid="false"]`)),
@@ -194,12 +194,12 @@ func TestBrowser(t *testing.T) {
 		}
 		screenshot(t, ctx, backend, "chain-tampered")
 
-		run(t, ctx, "opening the nodes", chromedp.Navigate(e.url+"/nodes"), chromedp.WaitVisible(chromedp.CSS(`#nodes tr[data-node="test-node"]`)))
+		run(t, ctx, "opening the nodes", chromedp.Navigate(e.URL+"/nodes"), chromedp.WaitVisible(chromedp.CSS(`#nodes tr[data-node="test-node"]`)))
 		screenshot(t, ctx, backend, "nodes")
 
 		// Pausing a queue takes a confirmation (a plain form), then shows.
 		run(t, ctx, "pausing acme's report queue",
-			chromedp.Navigate(e.url+"/tenants/acme/queues"),
+			chromedp.Navigate(e.URL+"/tenants/acme/queues"),
 			chromedp.WaitVisible(chromedp.CSS("#q-kind")),
 			chromedp.SendKeys(chromedp.CSS("#q-kind"), "report"),
 			chromedp.Submit(chromedp.CSS("#q-kind")),
@@ -225,7 +225,7 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("an acme token's overview shows globex")
 		}
 		run(t, ctx, "opening globex's jobs as acme",
-			chromedp.Navigate(e.url+"/tenants/globex/jobs"),
+			chromedp.Navigate(e.URL+"/tenants/globex/jobs"),
 			chromedp.WaitVisible(chromedp.CSS("#error-message")))
 		if title := eval[string](t, ctx, `document.title`); !strings.HasPrefix(title, "Forbidden") {
 			t.Fatalf("globex's jobs as acme: page %q, want Forbidden", title)
@@ -241,7 +241,7 @@ func TestBrowser(t *testing.T) {
 				_, err := cdp.Call(ctx, t, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
 				return err
 			}),
-			chromedp.Navigate(e.url+"/tenants/acme/jobs"),
+			chromedp.Navigate(e.URL+"/tenants/acme/jobs"),
 			chromedp.WaitVisible(chromedp.CSS("#jobs tbody tr[data-job]")))
 		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("#jobs tbody tr[data-job]")))
 		if err != nil || len(nodes) != 6 {

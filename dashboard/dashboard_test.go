@@ -55,7 +55,7 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 			t.Fatal("a failed login set a session cookie")
 		}
 		// A login from another site's form is refused.
-		req, _ := http.NewRequest("POST", e.url+"/login", strings.NewReader("token="+adminToken))
+		req, _ := http.NewRequest("POST", e.URL+"/login", strings.NewReader("token="+adminToken))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Origin", "https://evil.example")
 		resp, err := http.DefaultClient.Do(req)
@@ -95,9 +95,9 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 		}
 
 		// Revocation takes effect at the next request.
-		g := e.login(e.globexToken)
+		g := e.login(e.GlobexToken)
 		g.get("/tenants/globex/jobs").must(t, http.StatusOK)
-		e.revoke(e.globexTokenID)
+		e.revoke(e.GlobexTokenID)
 		p = g.get("/tenants/globex/jobs")
 		if p.status != http.StatusSeeOther || !strings.Contains(p.location, "no+longer+valid") {
 			t.Errorf("after revoking the token: %d to %q, want a redirect to the login", p.status, p.location)
@@ -113,7 +113,7 @@ func TestTenantIsolation(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)
 		acmeJob := e.enqueue("acme", acmeToken, map[string]any{"kind": "report", "payload": map[string]any{"n": 1}})
-		globexJob := e.enqueue("globex", e.globexToken, map[string]any{"kind": "report", "payload": map[string]any{"n": 2}})
+		globexJob := e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "report", "payload": map[string]any{"n": 2}})
 
 		admin := e.login(adminToken)
 		admin.get("/").must(t, http.StatusOK, `data-tenant="acme"`, `data-tenant="globex"`)
@@ -183,7 +183,7 @@ func TestActions(t *testing.T) {
 		if p.status != http.StatusSeeOther || !strings.HasSuffix(p.location, "?done=retried") {
 			t.Fatalf("retry: %d to %q", p.status, p.location)
 		}
-		if st, attempts := e.status(job), e.count("SELECT attempts FROM {p}job_state WHERE CAST(job_id AS TEXT) = "+e.ph(1), job); st != "pending" || attempts != 0 {
+		if st, attempts := e.status(job), e.count("SELECT attempts FROM {p}job_state WHERE CAST(job_id AS TEXT) = "+e.Ph(1), job); st != "pending" || attempts != 0 {
 			t.Fatalf("after retry: %s with %d attempts, want pending with 0", st, attempts)
 		}
 		b.get("/tenants/acme/jobs/"+job+"?done=retried").must(t, http.StatusOK, "back in the queue", "was failed", "Cancel…")
@@ -239,7 +239,7 @@ func TestJobsPagination(t *testing.T) {
 			if status, out := e.api("POST", "/v1/tenants/acme/jobs/batch", acmeToken, map[string]any{"jobs": jobs[i : i+60]}); status != http.StatusCreated {
 				t.Fatalf("batch: %d %v", status, out)
 			}
-			e.wall.Advance(time.Millisecond)
+			e.Wall.Advance(time.Millisecond)
 		}
 		b := e.login(acmeToken)
 		var all []string
@@ -301,7 +301,7 @@ func TestVerification(t *testing.T) {
 		b.get("/tenants/acme/chain").must(t, http.StatusOK, `data-valid="true"`, "3 entries checked", "dashboard:ops")
 		b.get("/").must(t, http.StatusOK, `data-verification="passed"`)
 
-		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":999}' WHERE CAST(job_id AS TEXT) = `+e.ph(1), ids[1])
+		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":999}' WHERE CAST(job_id AS TEXT) = `+e.Ph(1), ids[1])
 		b.post("/tenants/acme/verify", url.Values{"csrf": {tok}}).must(t, http.StatusSeeOther)
 		p := b.get("/tenants/acme/chain").must(t, http.StatusOK, `data-valid="false"`, `data-issue="payload_hash_mismatch"`)
 		if !strings.Contains(p.body, ids[1][:12]) {
@@ -309,7 +309,7 @@ func TestVerification(t *testing.T) {
 		}
 		b.get("/").must(t, http.StatusOK, `data-verification="failed"`)
 		// The API's verify is recorded too.
-		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":1}' WHERE CAST(job_id AS TEXT) = `+e.ph(1), ids[1])
+		e.exec(`UPDATE {p}scheduler_log SET payload = '{"n":1}' WHERE CAST(job_id AS TEXT) = `+e.Ph(1), ids[1])
 		if status, out := e.api("POST", "/v1/tenants/acme/verify", acmeToken, nil); status != http.StatusOK || out["valid"] != true {
 			t.Fatalf("API verify: %d %v", status, out)
 		}
@@ -323,7 +323,7 @@ func TestNodesPage(t *testing.T) {
 		e := newEnv(t, dbURL)
 		e.enqueue("acme", acmeToken, map[string]any{"kind": "report"})
 		b := e.login(adminToken)
-		if err := e.svc.ReportNode(context.Background()); err != nil {
+		if err := e.Svc.ReportNode(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		p := b.get("/nodes").must(t, http.StatusOK)
@@ -334,26 +334,26 @@ func TestNodesPage(t *testing.T) {
 }
 
 func (e *env) status(id string) string {
-	e.t.Helper()
+	e.T.Helper()
 	var st string
-	if err := e.raw.QueryRow("SELECT status FROM "+e.prefix+"job_state WHERE CAST(job_id AS TEXT) = "+e.ph(1), id).Scan(&st); err != nil {
-		e.t.Fatal(err)
+	if err := e.Raw.QueryRow("SELECT status FROM "+e.Prefix+"job_state WHERE CAST(job_id AS TEXT) = "+e.Ph(1), id).Scan(&st); err != nil {
+		e.T.Fatal(err)
 	}
 	return st
 }
 
 func (e *env) count(q string, args ...any) int64 {
-	e.t.Helper()
+	e.T.Helper()
 	var n int64
-	if err := e.raw.QueryRow(strings.ReplaceAll(q, "{p}", e.prefix), args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", q, err)
+	if err := e.Raw.QueryRow(strings.ReplaceAll(q, "{p}", e.Prefix), args...).Scan(&n); err != nil {
+		e.T.Fatalf("%s: %v", q, err)
 	}
 	return n
 }
 
 func (e *env) revoke(id string) {
-	e.t.Helper()
-	if err := e.svc.Queue().Backend().RevokeToken(context.Background(), id, time.Now()); err != nil {
-		e.t.Fatal(err)
+	e.T.Helper()
+	if err := e.Svc.Queue().Backend().RevokeToken(context.Background(), id, time.Now()); err != nil {
+		e.T.Fatal(err)
 	}
 }

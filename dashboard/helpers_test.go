@@ -3,7 +3,6 @@ package dashboard_test
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/driver"
-	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/service"
@@ -30,18 +28,10 @@ const (
 	adminToken = servicetest.AdminToken
 )
 
-// env is a started service (its dashboard at url), a raw connection for
-// tampering, the manual wall clock, and the signing key.
+// env is a started service (its dashboard at URL) and the signing key.
 type env struct {
-	t      *testing.T
-	svc    *service.Service
-	url    string
-	raw    *sql.DB
-	prefix string // "scheduler." on PostgreSQL
-	wall   *hlc.ManualClock
-	key    *audit.PrivateKey
-	// globexToken is created in the database (revocable).
-	globexToken, globexTokenID string
+	*servicetest.Node
+	key *audit.PrivateKey
 }
 
 func newEnv(t *testing.T, dbURL string) *env {
@@ -73,36 +63,31 @@ func newEnv(t *testing.T, dbURL string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = svc.Shutdown(context.Background()) })
-	e := &env{t: t, svc: svc, url: svc.URL(), wall: wall, key: key}
-	e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
-	e.globexToken, e.globexTokenID = servicetest.CreateGlobexToken(t, svc)
-	return e
+	return &env{Node: servicetest.NewNode(t, svc, svc.URL(), dbURL, wall), key: key}
 }
-
-func (e *env) ph(n int) string { return servicetest.Placeholder(e.prefix, n) }
 
 // exec runs SQL on the raw connection; {p} is the table prefix.
 func (e *env) exec(q string, args ...any) {
-	e.t.Helper()
-	if _, err := e.raw.Exec(strings.ReplaceAll(q, "{p}", e.prefix), args...); err != nil {
-		e.t.Fatalf("%s: %v", q, err)
+	e.T.Helper()
+	if _, err := e.Raw.Exec(strings.ReplaceAll(q, "{p}", e.Prefix), args...); err != nil {
+		e.T.Fatalf("%s: %v", q, err)
 	}
 }
 
 // api calls the JSON API with a bearer token.
 func (e *env) api(method, path, token string, body any) (int, map[string]any) {
-	e.t.Helper()
+	e.T.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		rd = strings.NewReader(string(b))
 	}
-	req, err := http.NewRequest(method, e.url+path, rd)
+	req, err := http.NewRequest(method, e.URL+path, rd)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	if rd != nil {
@@ -110,7 +95,7 @@ func (e *env) api(method, path, token string, body any) (int, map[string]any) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out map[string]any
@@ -121,22 +106,22 @@ func (e *env) api(method, path, token string, body any) (int, map[string]any) {
 // enqueue enqueues one job through the API and returns its id; the wall
 // clock moves on a millisecond so every job has its own time.
 func (e *env) enqueue(tenant, token string, job map[string]any) string {
-	e.t.Helper()
+	e.T.Helper()
 	status, out := e.api("POST", "/v1/tenants/"+tenant+"/jobs", token, job)
 	if status != http.StatusCreated {
-		e.t.Fatalf("enqueue: %d %v", status, out)
+		e.T.Fatalf("enqueue: %d %v", status, out)
 	}
-	e.wall.Advance(time.Millisecond)
+	e.Wall.Advance(time.Millisecond)
 	return out["job_id"].(string)
 }
 
 // checkpoint signs a checkpoint of every chain that grew.
 func (e *env) checkpoint() {
-	e.t.Helper()
-	as := e.svc.Queue().Backend().(interface{ AuditStore() driver.AuditStore }).AuditStore()
-	cp := &audit.Checkpointer{Store: as, Key: e.key, Now: func() time.Time { return time.UnixMilli(e.wall.UnixMilli()) }}
+	e.T.Helper()
+	as := e.Svc.Queue().Backend().(interface{ AuditStore() driver.AuditStore }).AuditStore()
+	cp := &audit.Checkpointer{Store: as, Key: e.key, Now: func() time.Time { return time.UnixMilli(e.Wall.UnixMilli()) }}
 	if _, err := cp.RunOnce(context.Background()); err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 }
 
@@ -156,18 +141,18 @@ type page struct {
 }
 
 func (b *browser) do(method, path string, form url.Values) page {
-	b.e.t.Helper()
+	b.e.T.Helper()
 	var rd io.Reader
 	if form != nil {
 		rd = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, b.e.url+path, rd)
+	req, err := http.NewRequest(method, b.e.URL+path, rd)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.e.T.Fatal(err)
 	}
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", b.e.url)
+		req.Header.Set("Origin", b.e.URL)
 	}
 	if b.cookie != "" {
 		req.Header.Set("Cookie", b.cookie)
@@ -175,12 +160,12 @@ func (b *browser) do(method, path string, form url.Values) page {
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		b.e.t.Fatal(err)
+		b.e.T.Fatal(err)
 	}
 	for _, c := range resp.Cookies() {
 		if c.Name == "ordo_session" {
@@ -194,20 +179,20 @@ func (b *browser) do(method, path string, form url.Values) page {
 	return page{status: resp.StatusCode, body: string(body), location: resp.Header.Get("Location"), header: resp.Header}
 }
 
-func (b *browser) get(path string) page { b.e.t.Helper(); return b.do("GET", path, nil) }
+func (b *browser) get(path string) page { b.e.T.Helper(); return b.do("GET", path, nil) }
 
 func (b *browser) post(path string, form url.Values) page {
-	b.e.t.Helper()
+	b.e.T.Helper()
 	return b.do("POST", path, form)
 }
 
 // login logs in with token and fails the test unless it worked.
 func (e *env) login(token string) *browser {
-	e.t.Helper()
+	e.T.Helper()
 	b := &browser{e: e}
 	p := b.post("/login", url.Values{"token": {token}})
 	if p.status != http.StatusSeeOther || b.cookie == "" {
-		e.t.Fatalf("login: %d, cookie %q: %s", p.status, b.cookie, p.body)
+		e.T.Fatalf("login: %d, cookie %q: %s", p.status, b.cookie, p.body)
 	}
 	return b
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -292,32 +291,31 @@ func listParams(tenant string, v url.Values) (driver.ListParams, *apiError) {
 	return p, badField(e.Key, "%s", e.Msg)
 }
 
-// tenantJob reads the job named in the path, if it belongs to tenant.
-// Another tenant's job is not found, exactly like one that does not exist.
-func (s *Service) tenantJob(ctx context.Context, r *http.Request, tenant string) (queue.JobInfo, *apiError, error) {
+// tenantJob reads the job named in the path, if it belongs to tenant;
+// otherwise it answers the request (a bad id, not found, or an internal
+// error) and reports false. Another tenant's job is not found, exactly
+// like one that does not exist.
+func (s *Service) tenantJob(w http.ResponseWriter, r *http.Request, tenant string) (queue.JobInfo, bool) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		return queue.JobInfo{}, badField("id", "job id %q: want a UUID", r.PathValue("id")), nil
+		writeError(w, badField("id", "job id %q: want a UUID", r.PathValue("id")))
+		return queue.JobInfo{}, false
 	}
-	info, err := s.q.GetInTenant(ctx, tenant, id)
-	if errors.Is(err, queue.ErrJobNotFound) {
-		return queue.JobInfo{}, errJobNotFound, nil
+	info, err := s.q.GetInTenant(r.Context(), tenant, id)
+	switch {
+	case errors.Is(err, queue.ErrJobNotFound):
+		writeError(w, errJobNotFound)
+	case err != nil:
+		s.internal(w, r, err)
+	default:
+		return info, true
 	}
-	if err != nil {
-		return queue.JobInfo{}, nil, err
-	}
-	return info, nil, nil
+	return queue.JobInfo{}, false
 }
 
 // GET /v1/tenants/{tenant}/jobs/{id}
 func (s *Service) showJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	info, e, err := s.tenantJob(r.Context(), r, tenant)
-	switch {
-	case err != nil:
-		s.internal(w, r, err)
-	case e != nil:
-		writeError(w, e)
-	default:
+	if info, ok := s.tenantJob(w, r, tenant); ok {
 		writeJSON(w, http.StatusOK, toJobJSON(info))
 	}
 }
@@ -335,13 +333,8 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 		writeError(w, badField("reason", "reason is %d bytes, at most 10000 allowed", len(req.Reason)))
 		return
 	}
-	info, e, err := s.tenantJob(r.Context(), r, tenant)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if e != nil {
-		writeError(w, e)
+	info, ok := s.tenantJob(w, r, tenant)
+	if !ok {
 		return
 	}
 	if info.Pruned {
@@ -391,13 +384,8 @@ func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string,
 		writeError(w, e)
 		return
 	}
-	info, e, err := s.tenantJob(r.Context(), r, tenant)
-	if err != nil {
-		s.internal(w, r, err)
-		return
-	}
-	if e != nil {
-		writeError(w, e)
+	info, ok := s.tenantJob(w, r, tenant)
+	if !ok {
 		return
 	}
 	l := queue.Lease{JobID: info.JobID, TenantID: info.TenantID, Token: tok, Attempt: info.Attempts, MaxAttempts: info.MaxAttempts}
@@ -614,13 +602,8 @@ func (s *Service) verify(w http.ResponseWriter, r *http.Request, tenant string, 
 // its chain's latest checkpoint, in the proof file format of docs/audit.md,
 // to be checked offline with `ordo proof check`.
 func (s *Service) jobProof(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	info, e, err := s.tenantJob(r.Context(), r, tenant)
-	switch {
-	case err != nil:
-		s.internal(w, r, err)
-		return
-	case e != nil:
-		writeError(w, e)
+	info, ok := s.tenantJob(w, r, tenant)
+	if !ok {
 		return
 	}
 	as := s.q.Backend().AuditStore()

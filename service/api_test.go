@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -141,7 +142,7 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 			t.Fatalf("complete with a wrong token: %s, status %s", wrong.raw, e.statusOf(a))
 		}
 		ext := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/extend", acmeToken, map[string]any{"lease_token": la["lease_token"], "lease_seconds": 120}).must(t, http.StatusOK)
-		if want := e.wall.UnixMilli() + 120_000; ext.body["lease_expires_at"] != time.UnixMilli(want).UTC().Format(time.RFC3339Nano) {
+		if want := e.Wall.UnixMilli() + 120_000; ext.body["lease_expires_at"] != time.UnixMilli(want).UTC().Format(time.RFC3339Nano) {
 			t.Fatalf("extend: %s, want expiry %v", ext.raw, time.UnixMilli(want).UTC())
 		}
 		e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}).must(t, http.StatusOK)
@@ -160,7 +161,7 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 		if d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"resize"}}).must(t, http.StatusOK); len(d.body["jobs"].([]any)) != 0 {
 			t.Fatalf("retry handed out before its time: %s", d.raw)
 		}
-		e.wall.Advance(11 * time.Second)
+		e.Wall.Advance(11 * time.Second)
 		d = e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"resize"}}).must(t, http.StatusOK)
 		lb2 := d.body["jobs"].([]any)[0].(map[string]any)
 		if lb2["job_id"] != b || lb2["attempt"] != 2.0 {
@@ -257,7 +258,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 				}
 				var r response
 				if b, ok := c.body.([]byte); ok { // sent with a form content type
-					req, _ := http.NewRequest(c.method, e.url+c.path, strings.NewReader(string(b)))
+					req, _ := http.NewRequest(c.method, e.URL+c.path, strings.NewReader(string(b)))
 					req.Header.Set("Authorization", "Bearer "+token)
 					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 					resp, err := http.DefaultClient.Do(req)
@@ -290,7 +291,7 @@ func TestAuthentication(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})
 		path := "/v1/tenants/globex/stats"
-		e.call("GET", path, e.globexToken, nil).must(t, http.StatusOK)
+		e.call("GET", path, e.GlobexToken, nil).must(t, http.StatusOK)
 		e.call("GET", path, adminToken, nil).must(t, http.StatusOK)
 		for name, token := range map[string]string{"none": "", "unknown": "ordo_nope_nope", "hash instead of token": service.HashToken(acmeToken)} {
 			r := e.call("GET", path, token, nil)
@@ -298,8 +299,8 @@ func TestAuthentication(t *testing.T) {
 				t.Errorf("%s: %d %s", name, r.status, r.raw)
 			}
 		}
-		req, _ := http.NewRequest("GET", e.url+path, nil)
-		req.SetBasicAuth("globex", e.globexToken)
+		req, _ := http.NewRequest("GET", e.URL+path, nil)
+		req.SetBasicAuth("globex", e.GlobexToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -309,7 +310,7 @@ func TestAuthentication(t *testing.T) {
 			t.Fatalf("basic auth: %d %v", resp.StatusCode, resp.Header)
 		}
 		// Revoking a database token takes effect at the next request.
-		ts := e.svc.Queue().Backend()
+		ts := e.Svc.Queue().Backend()
 		toks, err := ts.ListTokens(context.Background())
 		if err != nil || len(toks) != 1 {
 			t.Fatal(toks, err)
@@ -317,8 +318,79 @@ func TestAuthentication(t *testing.T) {
 		if err := ts.RevokeToken(context.Background(), toks[0].ID, time.Now()); err != nil {
 			t.Fatal(err)
 		}
-		if r := e.call("GET", path, e.globexToken, nil); r.status != http.StatusUnauthorized {
+		if r := e.call("GET", path, e.GlobexToken, nil); r.status != http.StatusUnauthorized {
 			t.Fatalf("revoked token: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// TestClosedDatabaseIsUnavailable: once the database is gone, every read
+// and write answers 503 "unavailable" (worth retrying), never a 500 with
+// the driver's words, and never a 2xx that hides the failure. Both
+// backends answer alike.
+func TestClosedDatabaseIsUnavailable(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		id := e.enqueue("acme", acmeToken, map[string]any{"kind": "email", "payload": map[string]any{"to": "a@example.com"}})
+		if err := e.Svc.Queue().Backend().Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			method, path string
+			body         any
+		}{
+			{"GET", "/v1/tenants/acme/jobs/" + id, nil},
+			{"GET", "/v1/tenants/acme/jobs", nil},
+			{"POST", "/v1/tenants/acme/jobs", map[string]any{"kind": "email", "payload": map[string]any{"to": "b@example.com"}}},
+			{"POST", "/v1/tenants/acme/jobs/" + id + "/cancel", map[string]any{}},
+		} {
+			r := e.call(c.method, c.path, acmeToken, c.body)
+			if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
+				t.Errorf("%s %s on a closed database: %d %s; want 503 unavailable", c.method, c.path, r.status, r.raw)
+			}
+			if strings.Contains(string(r.raw), "closed") {
+				t.Errorf("%s %s: the answer shows the driver's words: %s", c.method, c.path, r.raw)
+			}
+		}
+	})
+}
+
+// TestPrunedJobOverTheAPI: once retention pruned a finished job's state,
+// the API still shows the job, from its log entry, with status "pruned"
+// and its chain entry; it leaves the job list; cancelling it is the
+// conflict of a finished job, not "not found"; and enqueueing it again is
+// deduplicated rather than repeated in the chain.
+func TestPrunedJobOverTheAPI(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		job := map[string]any{"kind": "report", "payload": map[string]any{"n": 1}}
+		id := e.enqueue("acme", acmeToken, job)
+		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		lease := d.body["jobs"].([]any)[0].(map[string]any)
+		e.call("POST", "/v1/tenants/acme/jobs/"+id+"/complete", acmeToken, map[string]any{"lease_token": lease["lease_token"]}).must(t, http.StatusOK)
+
+		e.Wall.Advance(25 * time.Hour)
+		if r, err := e.Svc.Queue().Prune(context.Background(), queue.Retention{}); err != nil || r.HLC != 1 || r.Legacy != 1 {
+			t.Fatalf("Prune: %+v, %v; want the job's row on each side (dual-write)", r, err)
+		}
+
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+id, acmeToken, nil).must(t, http.StatusOK)
+		if show.body["status"] != "pruned" || show.body["kind"] != "report" || show.body["chain"] == nil || show.body["updated_at"] != nil {
+			t.Fatalf("show of a pruned job: %s", show.raw)
+		}
+		list := e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK)
+		if jobs := list.body["jobs"].([]any); len(jobs) != 0 {
+			t.Errorf("the list shows a pruned job: %s", list.raw)
+		}
+		if c := e.call("POST", "/v1/tenants/acme/jobs/"+id+"/cancel", acmeToken, map[string]any{}); c.status != http.StatusConflict || c.errCode() != "job_finished" {
+			t.Errorf("cancel of a pruned job: %d %s; want 409 job_finished", c.status, c.raw)
+		}
+		again := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, job).must(t, http.StatusOK)
+		if again.body["job_id"] != id || again.body["deduplicated"] != true {
+			t.Errorf("the pruned job enqueued again: %s; want it deduplicated", again.raw)
+		}
+		if other := e.call("GET", "/v1/tenants/globex/jobs/"+id, e.GlobexToken, nil); other.status != http.StatusNotFound {
+			t.Errorf("another tenant reads a pruned job: %d %s", other.status, other.raw)
 		}
 	})
 }

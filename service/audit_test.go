@@ -37,7 +37,7 @@ func TestSigningKey(t *testing.T) {
 		e := newEnv(t, dbURL, func(c *config.Config) {
 			c.Ordo.Audit = config.Audit{SigningKeyFile: keyFile, CheckpointInterval: 5 * time.Millisecond, SnapshotOnDequeue: true}
 		}, service.Options{OnCheckpoint: func(c *driver.Checkpoint) { checkpoints.Record(*c) }})
-		if err := e.svc.Start(context.Background()); err != nil {
+		if err := e.Svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
@@ -49,7 +49,7 @@ func TestSigningKey(t *testing.T) {
 		}
 		count := func(table string) int {
 			var n int
-			if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + table).Scan(&n); err != nil {
+			if err := e.Raw.QueryRow("SELECT count(*) FROM " + e.Prefix + table).Scan(&n); err != nil {
 				t.Fatal(err)
 			}
 			return n
@@ -76,7 +76,7 @@ func TestSigningKey(t *testing.T) {
 		if checked < 2 {
 			t.Fatalf("verify checked %v checkpoints: %s", checked, v.raw)
 		}
-		_, text := get(t, e.url+"/metrics")
+		_, text := get(t, e.URL+"/metrics")
 		if got := metricValue(t, text, "scheduler_batch_snapshots_created_total"); got != "2" {
 			t.Fatalf("scheduler_batch_snapshots_created_total = %q", got)
 		}

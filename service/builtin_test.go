@@ -78,7 +78,7 @@ func TestBuiltinHTTPKind(t *testing.T) {
 				t.Fatalf("job %s is %s, want %s", id, got, want)
 			}
 		}
-		if err := e.svc.Start(context.Background()); err != nil {
+		if err := e.Svc.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 
@@ -93,7 +93,7 @@ func TestBuiltinHTTPKind(t *testing.T) {
 		if show.body["last_error"] != "POST "+hook.URL+"/flaky: 503 Service Unavailable" || show.body["attempts"] != 1.0 {
 			t.Fatalf("after the first attempt: %s", show.raw)
 		}
-		e.wall.Advance(time.Hour) // past any first backoff
+		e.Wall.Advance(time.Hour) // past any first backoff
 		events.Await(t, "the retry to succeed", jobEvent(worker.EventJobSucceeded, flaky))
 		status(flaky, "succeeded")
 		reqs := hook.requests()
@@ -120,7 +120,7 @@ func TestBuiltinHTTPKind(t *testing.T) {
 		status(redir, "failed")
 		// So does a job written past the API's check (here, straight into
 		// the queue) whose host is not allowed.
-		res, err := e.svc.Queue().Enqueue(context.Background(), queue.Job{TenantID: "acme", Kind: "http", Payload: []byte(`{"url":"http://127.0.0.2:9/"}`)})
+		res, err := e.Svc.Queue().Enqueue(context.Background(), queue.Job{TenantID: "acme", Kind: "http", Payload: []byte(`{"url":"http://127.0.0.2:9/"}`)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestBuiltinHTTPKind(t *testing.T) {
 		// The allow-list changes on a running service.
 		next := testConfig(dbURL)
 		next.Ordo.Worker.Enabled = true
-		if r := e.svc.Reload(context.Background(), next); r.Err != nil || len(r.Applied) != 1 || r.Applied[0] != "Ordo:Worker:HttpKind:AllowedHosts" {
+		if r := e.Svc.Reload(context.Background(), next); r.Err != nil || len(r.Applied) != 1 || r.Applied[0] != "Ordo:Worker:HttpKind:AllowedHosts" {
 			t.Fatalf("reload: %+v", r)
 		}
 		r := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{"url": hook.URL + "/x"}})
@@ -158,4 +158,66 @@ func mustHost(t *testing.T, raw string) string {
 		t.Fatal(err)
 	}
 	return u.Host
+}
+
+func TestDemoTrickleStopsWithTheServer(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		events, wc := workerEvents(func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond })
+		e := newEnv(t, dbURL, func(c *config.Config) {
+			c.Ordo.Worker.Enabled = true
+			c.Ordo.Demo = config.Demo{Enabled: true, Rate: 500, Tenants: []string{"demo-a", "demo-b"}}
+		}, service.Options{WorkerConfig: wc})
+		if err := e.Svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		perTenant := func() map[string]int {
+			out := map[string]int{}
+			rows, err := e.Raw.Query("SELECT tenant_id, count(*) FROM " + e.Prefix + "scheduler_log GROUP BY tenant_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var tenant string
+				var n int
+				if err := rows.Scan(&tenant, &n); err != nil {
+					t.Fatal(err)
+				}
+				out[tenant] = n
+			}
+			return out
+		}
+		// The built-in noop worker runs the demo's jobs: five have run for
+		// each tenant, so at least five were enqueued for each.
+		ran := map[string]int{}
+		events.Await(t, "5 demo jobs of each tenant to succeed", func(ev worker.Event) bool {
+			if ev.Type == worker.EventJobSucceeded && ev.Lease.Kind == service.KindNoop {
+				ran[ev.Lease.TenantID]++
+			}
+			return ran["demo-a"] >= 5 && ran["demo-b"] >= 5
+		})
+		if c := perTenant(); c["demo-a"] < 5 || c["demo-b"] < 5 {
+			t.Fatalf("demo jobs logged per tenant: %v, want 5 or more each", c)
+		}
+		var n int
+		if err := e.Raw.QueryRow("SELECT count(*) FROM " + e.Prefix + "job_state WHERE status = 'succeeded'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			t.Fatal("no demo job succeeded in job_state")
+		}
+		if err := e.Svc.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stopped := perTenant()
+		// Shutdown returned after the trickle's goroutine ended: nothing
+		// more is enqueued. (Reading twice is the whole check: no sleep
+		// could make it stronger.)
+		if again := perTenant(); again["demo-a"] != stopped["demo-a"] || again["demo-b"] != stopped["demo-b"] {
+			t.Fatalf("jobs were enqueued after shutdown: %v then %v", stopped, again)
+		}
+		if len(stopped) != 2 {
+			t.Fatalf("tenants %v", stopped)
+		}
+	})
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/ordo-sched/ordo/config"
-	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/internal/testsignal"
@@ -29,18 +28,9 @@ const (
 	adminToken = servicetest.AdminToken
 )
 
-// env is a running service on one database, its HTTP API, a raw
-// connection for counting rows, and a manual wall clock.
-type env struct {
-	t      *testing.T
-	svc    *service.Service
-	url    string
-	raw    *sql.DB
-	prefix string // "scheduler." on PostgreSQL
-	wall   *hlc.ManualClock
-	// globexToken is created in the database (scheduler.api_tokens).
-	globexToken string
-}
+// env is a running service on one database (its HTTP API served by an
+// httptest server).
+type env struct{ *servicetest.Node }
 
 // testConfig is the shared test node's configuration with a small
 // payload limit, so that the limit's tests need no large bodies.
@@ -72,20 +62,17 @@ func newEnv(t *testing.T, dbURL string, mutate func(*config.Config), opts servic
 		srv.Close()
 		_ = svc.Shutdown(context.Background())
 	})
-	e := &env{t: t, svc: svc, url: srv.URL, wall: wall}
-	e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
-	e.globexToken, _ = servicetest.CreateGlobexToken(t, svc)
-	return e
+	return &env{servicetest.NewNode(t, svc, srv.URL, dbURL, wall)}
 }
 
 // unfinished counts the rows of both sides that could still run.
 func (e *env) unfinished() int {
-	e.t.Helper()
+	e.T.Helper()
 	total := 0
 	for _, table := range []string{"jobs", "job_state"} {
 		var n int
-		if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + table + " WHERE status IN ('pending', 'scheduled', 'running')").Scan(&n); err != nil {
-			e.t.Fatal(err)
+		if err := e.Raw.QueryRow("SELECT count(*) FROM " + e.Prefix + table + " WHERE status IN ('pending', 'scheduled', 'running')").Scan(&n); err != nil {
+			e.T.Fatal(err)
 		}
 		total += n
 	}
@@ -94,23 +81,23 @@ func (e *env) unfinished() int {
 
 // unfinishedRows describes the jobs unfinished() counts, for a failure.
 func (e *env) unfinishedRows() string {
-	e.t.Helper()
+	e.T.Helper()
 	var b strings.Builder
 	for _, table := range []string{"jobs", "job_state"} {
 		id := "id"
 		if table == "job_state" {
 			id = "job_id"
 		}
-		rows, err := e.raw.Query("SELECT CAST(" + id + " AS TEXT), status, attempts, COALESCE(CAST(lease_token AS TEXT), '') FROM " + e.prefix + table +
+		rows, err := e.Raw.Query("SELECT CAST(" + id + " AS TEXT), status, attempts, COALESCE(CAST(lease_token AS TEXT), '') FROM " + e.Prefix + table +
 			" WHERE status IN ('pending', 'scheduled', 'running')")
 		if err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		for rows.Next() {
 			var jid, status, token string
 			var attempts int
 			if err := rows.Scan(&jid, &status, &attempts, &token); err != nil {
-				e.t.Fatal(err)
+				e.T.Fatal(err)
 			}
 			fmt.Fprintf(&b, "%s %s %s attempts=%d lease=%s\n", table, jid, status, attempts, token)
 		}
@@ -121,12 +108,12 @@ func (e *env) unfinishedRows() string {
 
 // rows counts the rows of the tables a write would touch.
 func (e *env) rows() map[string]int {
-	e.t.Helper()
+	e.T.Helper()
 	out := map[string]int{}
 	for _, table := range []string{"jobs", "job_state", "scheduler_log", "chain_heads", "api_tokens"} {
 		var n int
-		if err := e.raw.QueryRow("SELECT count(*) FROM " + e.prefix + table).Scan(&n); err != nil {
-			e.t.Fatal(err)
+		if err := e.Raw.QueryRow("SELECT count(*) FROM " + e.Prefix + table).Scan(&n); err != nil {
+			e.T.Fatal(err)
 		}
 		out[table] = n
 	}
@@ -136,19 +123,17 @@ func (e *env) rows() map[string]int {
 // jobStates returns the status of every job, by id (HLC side where it
 // exists, else legacy).
 func (e *env) statusOf(id string) string {
-	e.t.Helper()
+	e.T.Helper()
 	var st string
-	err := e.raw.QueryRow("SELECT status FROM "+e.prefix+"job_state WHERE CAST(job_id AS TEXT) = "+e.ph(1), id).Scan(&st)
+	err := e.Raw.QueryRow("SELECT status FROM "+e.Prefix+"job_state WHERE CAST(job_id AS TEXT) = "+e.Ph(1), id).Scan(&st)
 	if err == sql.ErrNoRows {
-		err = e.raw.QueryRow("SELECT status FROM "+e.prefix+"jobs WHERE CAST(id AS TEXT) = "+e.ph(1), id).Scan(&st)
+		err = e.Raw.QueryRow("SELECT status FROM "+e.Prefix+"jobs WHERE CAST(id AS TEXT) = "+e.Ph(1), id).Scan(&st)
 	}
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return st
 }
-
-func (e *env) ph(n int) string { return servicetest.Placeholder(e.prefix, n) }
 
 // response is a decoded API answer.
 type response struct {
@@ -176,7 +161,7 @@ func (r response) errCode() string {
 // call makes a request with token (none if ""); body is marshalled unless
 // it is a string or []byte, sent as is.
 func (e *env) call(method, path, token string, body any) response {
-	e.t.Helper()
+	e.T.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -187,13 +172,13 @@ func (e *env) call(method, path, token string, body any) response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			e.t.Fatal(err)
+			e.T.Fatal(err)
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, e.url+path, rd)
+	req, err := http.NewRequest(method, e.URL+path, rd)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -203,17 +188,17 @@ func (e *env) call(method, path, token string, body any) response {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	r := response{status: resp.StatusCode, raw: raw}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
-			e.t.Fatalf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
+			e.T.Fatalf("%s %s: body is not a JSON object: %v\n%s", method, path, err, raw)
 		}
 	}
 	return r
@@ -230,7 +215,7 @@ func (e *env) callNoFatal(method, path, token string, body any) callResult {
 	if err != nil {
 		return callResult{err: err}
 	}
-	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(j))
+	req, err := http.NewRequest(method, e.URL+path, bytes.NewReader(j))
 	if err != nil {
 		return callResult{err: err}
 	}
@@ -260,10 +245,10 @@ func (r response) must(t *testing.T, want int) response {
 }
 
 func (e *env) enqueue(tenant, token string, job map[string]any) string {
-	e.t.Helper()
+	e.T.Helper()
 	r := e.call("POST", "/v1/tenants/"+tenant+"/jobs", token, job)
 	if r.status != http.StatusCreated && r.status != http.StatusOK {
-		e.t.Fatalf("enqueue: %d %s", r.status, r.raw)
+		e.T.Fatalf("enqueue: %d %s", r.status, r.raw)
 	}
 	return r.body["job_id"].(string)
 }

@@ -73,67 +73,56 @@ func TestTenantIsolation(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})
 		// globex has jobs (one leased); acme has none yet.
-		gJob := e.enqueue("globex", e.globexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": "globex"}})
-		e.enqueue("globex", e.globexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": 2}})
-		d := e.call("POST", "/v1/tenants/globex/dequeue", e.globexToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		gJob := e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": "globex"}})
+		e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "k", "payload": map[string]any{"secret": 2}})
+		d := e.call("POST", "/v1/tenants/globex/dequeue", e.GlobexToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
 		gLease := d.body["jobs"].([]any)[0].(map[string]any)
 		gLeased, gToken := gLease["job_id"].(string), gLease["lease_token"].(string)
-		routes := everyRoute(t, e.svc)
+		routes := everyRoute(t, e.Svc)
+
+		// answers calls rc on tenant's path for globex's leased job (with
+		// its lease token where rc takes one), its other job and an unknown
+		// id: each must answer status (and code, if any), all three alike,
+		// and none may write a row.
+		answers := func(t *testing.T, rc routeCase, tenant, token string, status int, code, request string) {
+			t.Helper()
+			before := e.rows()
+			var raw [][]byte
+			for _, id := range []string{gLeased, gJob, uuid.NewString()} {
+				body := rc.body
+				if id == gLeased && rc.usesLease() {
+					body = map[string]any{"lease_token": gToken} // even with the right lease token
+				}
+				r := e.call(rc.method, rc.url(tenant, id), token, body)
+				if r.status != status || (code != "" && r.errCode() != code) {
+					t.Fatalf("%s %s: %d %s, want %d", rc.method, rc.url(tenant, id), r.status, r.raw, status)
+				}
+				raw = append(raw, r.raw)
+			}
+			if !reflect.DeepEqual(raw[0], raw[2]) || !reflect.DeepEqual(raw[1], raw[2]) {
+				t.Fatalf("%d answers differ by job existence:\n%s\n%s\n%s", status, raw[0], raw[1], raw[2])
+			}
+			if after := e.rows(); !reflect.DeepEqual(after, before) {
+				t.Fatalf("%s wrote rows: %v -> %v", request, before, after)
+			}
+		}
 
 		type who struct {
 			name, token, own, other string
 		}
 		for _, w := range []who{
 			{"acme token on globex", acmeToken, "acme", "globex"},
-			{"globex database token on acme", e.globexToken, "globex", "acme"},
+			{"globex database token on acme", e.GlobexToken, "globex", "acme"},
 		} {
 			for pattern, rc := range routes {
 				t.Run(w.name+": "+pattern, func(t *testing.T) {
-					before := e.rows()
 					// The other tenant's path: 403, whatever the job id, and
 					// the same answer for an existing job as for none.
-					var answers [][]byte
-					for _, id := range []string{gLeased, gJob, uuid.NewString()} {
-						body := rc.body
-						if id == gLeased && rc.usesLease() {
-							body = map[string]any{"lease_token": gToken} // even with the right lease token
-						}
-						r := e.call(rc.method, rc.url(w.other, id), w.token, body)
-						if r.status != http.StatusForbidden || r.errCode() != "forbidden" {
-							t.Fatalf("%s %s: %d %s, want 403", rc.method, rc.url(w.other, id), r.status, r.raw)
-						}
-						answers = append(answers, r.raw)
-					}
-					if !reflect.DeepEqual(answers[0], answers[2]) || !reflect.DeepEqual(answers[1], answers[2]) {
-						t.Fatalf("403 answers differ by job existence:\n%s\n%s\n%s", answers[0], answers[1], answers[2])
-					}
-					if after := e.rows(); !reflect.DeepEqual(after, before) {
-						t.Fatalf("a forbidden request wrote rows: %v -> %v", before, after)
-					}
-					if !rc.usesID {
-						return
-					}
+					answers(t, rc, w.other, w.token, http.StatusForbidden, "forbidden", "a forbidden request")
 					// Its own path with the other tenant's job id: 404, the
 					// very answer an unknown id gets.
-					if w.own == "acme" {
-						answers = answers[:0]
-						for _, id := range []string{gLeased, gJob, uuid.NewString()} {
-							body := rc.body
-							if id == gLeased && rc.usesLease() {
-								body = map[string]any{"lease_token": gToken}
-							}
-							r := e.call(rc.method, rc.url(w.own, id), w.token, body)
-							if r.status != http.StatusNotFound {
-								t.Fatalf("%s %s: %d %s, want 404", rc.method, rc.url(w.own, id), r.status, r.raw)
-							}
-							answers = append(answers, r.raw)
-						}
-						if !reflect.DeepEqual(answers[0], answers[2]) || !reflect.DeepEqual(answers[1], answers[2]) {
-							t.Fatalf("404 answers differ by job existence:\n%s\n%s\n%s", answers[0], answers[1], answers[2])
-						}
-						if after := e.rows(); !reflect.DeepEqual(after, before) {
-							t.Fatalf("a request for another tenant's job wrote rows: %v -> %v", before, after)
-						}
+					if rc.usesID && w.own == "acme" {
+						answers(t, rc, w.own, w.token, http.StatusNotFound, "", "a request for another tenant's job")
 					}
 				})
 			}

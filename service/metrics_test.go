@@ -65,21 +65,21 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 				return nil
 			},
 		})
-		if err := e.svc.Start(context.Background()); err != nil { // worker client; listener unused
+		if err := e.Svc.Start(context.Background()); err != nil { // worker client; listener unused
 			t.Fatal(err)
 		}
 		e.enqueue("acme", acmeToken, map[string]any{"kind": "count.me", "payload": map[string]any{"n": 1}})
 		e.enqueue("acme", acmeToken, map[string]any{"kind": "later", "payload": map[string]any{}, "run_at": "2030-01-01T00:00:00Z"})
-		e.enqueue("globex", e.globexToken, map[string]any{"kind": "unhandled", "payload": map[string]any{}})
+		e.enqueue("globex", e.GlobexToken, map[string]any{"kind": "unhandled", "payload": map[string]any{}})
 		id := <-done
 		// The service's metrics hook sees the event before the recorder.
 		events.Await(t, "the job to succeed", jobEvent(worker.EventJobSucceeded, id))
-		if _, text := get(t, e.url+"/metrics"); metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) != "1" {
+		if _, text := get(t, e.URL+"/metrics"); metricValue(t, text, `ordo_worker_events_total{event="job_succeeded",kind="count.me"}`) != "1" {
 			t.Fatalf("the job's success is not counted:\n%s", servicetest.MetricLines(text, "ordo_worker_events_total"))
 		}
 		e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK)
 
-		status, text := get(t, e.url+"/metrics")
+		status, text := get(t, e.URL+"/metrics")
 		if status != http.StatusOK {
 			t.Fatalf("/metrics: %d", status)
 		}
@@ -109,17 +109,17 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 			t.Errorf("request counter missing:\n%s", servicetest.MetricLines(text, "ordo_http_requests_total"))
 		}
 
-		if status, body := get(t, e.url+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
+		if status, body := get(t, e.URL+"/healthz"); status != http.StatusOK || !strings.Contains(body, `"ok"`) {
 			t.Fatalf("/healthz: %d %s", status, body)
 		}
-		if status, body := get(t, e.url+"/readyz"); status != http.StatusOK || !strings.Contains(body, `"ready"`) {
+		if status, body := get(t, e.URL+"/readyz"); status != http.StatusOK || !strings.Contains(body, `"ready"`) {
 			t.Fatalf("/readyz: %d %s", status, body)
 		}
 		// A migration goes missing (a restored backup, say): not ready.
-		if _, err := e.raw.Exec("DELETE FROM ordo_schema_migrations WHERE version_id = (SELECT max(version_id) FROM ordo_schema_migrations)"); err != nil {
+		if _, err := e.Raw.Exec("DELETE FROM ordo_schema_migrations WHERE version_id = (SELECT max(version_id) FROM ordo_schema_migrations)"); err != nil {
 			t.Fatal(err)
 		}
-		if status, body := get(t, e.url+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "pending") {
+		if status, body := get(t, e.URL+"/readyz"); status != http.StatusServiceUnavailable || !strings.Contains(body, "pending") {
 			t.Fatalf("/readyz with a pending migration: %d %s", status, body)
 		}
 	})

@@ -88,8 +88,8 @@ func TestReloadChangesModeWithoutLosingOrDoublingJobs(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = svc.Shutdown(context.Background()) }()
-		e := &env{t: t, svc: svc, url: svc.URL()}
-		e.raw, e.prefix = servicetest.OpenRaw(t, dbURL)
+		e := &env{&servicetest.Node{T: t, Svc: svc, URL: svc.URL()}}
+		e.Raw, e.Prefix = servicetest.OpenRaw(t, dbURL)
 
 		// The producer enqueues through the API until told to stop, and
 		// records how many it has enqueued after each, or its error.

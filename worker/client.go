@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -222,12 +224,7 @@ func NewClient(q *queue.Queue, cfg Config) (*Client, error) {
 	c := &Client{q: q, cfg: cfg, id: cfg.ID, now: cfg.Now, log: cfg.Logger, kinds: kinds, jobs: map[uuid.UUID]*runningJob{},
 		recording: make(chan struct{}, cfg.MaxWorkers)}
 	allKinds := 0
-	names := make([]string, 0, len(queueCfgs))
-	for name := range queueCfgs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(queueCfgs)) {
 		qc := queueCfgs[name]
 		if name == "" {
 			bad("a queue with an empty name")

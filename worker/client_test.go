@@ -37,9 +37,8 @@ func TestRetriesBackOffOnTheQueueClock(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		w := worker.NewWorkers()
 		worker.AddWorker(w, flaky)
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		id := insert(t, c, flakyArgs{FailTimes: 2}, nil)
 
 		// The queue's default backoff: 1s then 2s, each +-25%, on the fake
@@ -86,13 +85,11 @@ func (doomedArgs) Kind() string { return "test.doomed" }
 
 func TestTerminalFailureAfterMaxAttemptsWithKindBackoff(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[doomedArgs](func(ctx context.Context, j *worker.Job[doomedArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[doomedArgs]) error {
 			return fmt.Errorf("doomed, attempt %d", j.Attempt)
-		}), worker.KindOptions{MaxAttempts: 3, Backoff: func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute }})
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		}, worker.KindOptions{MaxAttempts: 3, Backoff: func(attempt int) time.Duration { return time.Duration(attempt) * time.Minute }})
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		id := insert(t, c, doomedArgs{}, nil)
 		for attempt := 1; attempt <= 3; attempt++ {
 			ev := rec.await(t, fmt.Sprintf("failed attempt %d", attempt), isAttempt(worker.EventJobFailed, id, attempt))
@@ -126,8 +123,7 @@ func (verdictArgs) Kind() string { return "test.verdict" }
 func TestHandlerVerdicts(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		var snoozes atomic.Int32
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[verdictArgs](func(ctx context.Context, j *worker.Job[verdictArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[verdictArgs]) error {
 			switch j.Args.Verdict {
 			case "noretry":
 				return fmt.Errorf("wrapped: %w", worker.NoRetry(errors.New("bad input")))
@@ -145,10 +141,9 @@ func TestHandlerVerdicts(t *testing.T) {
 				return nil
 			}
 			return errors.New("unexpected verdict")
-		}))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		})
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 
 		noRetry := insert(t, c, verdictArgs{"noretry"}, nil)
 		ev := rec.await(t, "no-retry failure", is(worker.EventJobFailed, noRetry))
@@ -202,11 +197,8 @@ func (typedArgs) Kind() string { return "test.typed" }
 
 func TestUnknownKindAndUndecodablePayloadFailWithoutRetry(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[typedArgs](func(ctx context.Context, j *worker.Job[typedArgs]) error { return nil }))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		cfg := testConfig(w, rec, "a", logs(t))
+		w := handling(succeed[typedArgs])
+		q, rec, cfg := e.nodeA(t, w)
 		cfg.Queues = map[string]worker.QueueConfig{worker.DefaultQueue: {AllKinds: true}}
 		startClient(t, q, cfg)
 		ctx := context.Background()
@@ -255,19 +247,16 @@ func TestTimeoutsAbandonHandlersThatIgnoreTheirContext(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		stuck := make(chan struct{})
 		t.Cleanup(func() { close(stuck) }) // let the abandoned goroutine end
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[sleepyArgs](func(ctx context.Context, j *worker.Job[sleepyArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[sleepyArgs]) error {
 			if j.Args.Obedient {
 				<-ctx.Done()
 				return ctx.Err()
 			}
 			<-stuck
 			return nil
-		}), worker.KindOptions{Timeout: 150 * time.Millisecond})
-		worker.AddWorker(w, worker.WorkFunc[quickArgs](func(ctx context.Context, j *worker.Job[quickArgs]) error { return nil }))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		cfg := testConfig(w, rec, "a", logs(t))
+		}, worker.KindOptions{Timeout: 150 * time.Millisecond})
+		worker.AddWorker(w, worker.WorkFunc[quickArgs](succeed[quickArgs]))
+		q, rec, cfg := e.nodeA(t, w)
 		cfg.MaxWorkers = 1 // the abandoned handler must give its slot back
 		c := startClient(t, q, cfg)
 
@@ -304,14 +293,12 @@ func (blockArgs) Kind() string { return "test.block" }
 func TestGracefulStopLetsRunningJobsFinish(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		release := make(chan struct{})
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[blockArgs](func(ctx context.Context, j *worker.Job[blockArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[blockArgs]) error {
 			<-release
 			return nil
-		}))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		})
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		var ids []uuid.UUID
 		for i := range 3 {
 			ids = append(ids, insert(t, c, blockArgs{N: i}, nil))
@@ -351,18 +338,16 @@ func TestStopOutOfTimeHandsRunningJobsBack(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		stuck := make(chan struct{})
 		t.Cleanup(func() { close(stuck) })
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[blockArgs](func(ctx context.Context, j *worker.Job[blockArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[blockArgs]) error {
 			if j.Args.Obedient {
 				<-ctx.Done()
 				return ctx.Err() // must not count as a failed attempt
 			}
 			<-stuck
 			return nil
-		}))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		})
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		ids := []uuid.UUID{insert(t, c, blockArgs{Obedient: true}, nil), insert(t, c, blockArgs{Obedient: false}, nil)}
 		for _, id := range ids {
 			rec.await(t, "start", is(worker.EventJobStarted, id))
@@ -385,8 +370,7 @@ func TestStopOutOfTimeHandsRunningJobsBack(t *testing.T) {
 		}
 
 		// Another client picks them up at once: no lease to wait out.
-		w2 := worker.NewWorkers()
-		worker.AddWorker(w2, worker.WorkFunc[blockArgs](func(ctx context.Context, j *worker.Job[blockArgs]) error { return nil }))
+		w2 := handling(succeed[blockArgs])
 		startClient(t, e.queue("node-b"), testConfig(w2, rec, "b", logs(t)))
 		for _, id := range ids {
 			rec.await(t, "the handed-back job done by another client", isAttempt(worker.EventJobSucceeded, id, 1))
@@ -401,18 +385,16 @@ func (slowArgs) Kind() string { return "test.slow" }
 func TestHeartbeatsKeepALongJobsLease(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
 		release := make(chan struct{})
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[slowArgs](func(ctx context.Context, j *worker.Job[slowArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[slowArgs]) error {
 			select {
 			case <-release:
 				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}), worker.KindOptions{Timeout: -1})
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		}, worker.KindOptions{Timeout: -1})
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		id := insert(t, c, slowArgs{}, nil)
 		started := rec.await(t, "start", is(worker.EventJobStarted, id))
 		firstExpiry := started.Lease.ExpiresAt
@@ -523,8 +505,7 @@ func runFairBacklog(t *testing.T, e *env, bigJobs, smallJobs int, slots func(*wo
 
 	var mu sync.Mutex
 	var done, smallLast int64
-	w := worker.NewWorkers()
-	worker.AddWorker(w, worker.WorkFunc[fairArgs](func(ctx context.Context, j *worker.Job[fairArgs]) error { return nil }))
+	w := handling(succeed[fairArgs])
 	rec := newRecorder()
 	cfg := testConfig(w, rec, "a", logs(t))
 	slots(&cfg)
@@ -575,8 +556,7 @@ func TestStrictPartitionsRunInChainOrderOneAtATime(t *testing.T) {
 		order := map[string][]int{}
 		running := map[string]int{}
 		var overlap atomic.Bool
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[orderedArgs](func(ctx context.Context, j *worker.Job[orderedArgs]) error {
+		w := handling(func(ctx context.Context, j *worker.Job[orderedArgs]) error {
 			mu.Lock()
 			running[j.PartitionKey]++
 			if running[j.PartitionKey] > 1 {
@@ -588,10 +568,8 @@ func TestStrictPartitionsRunInChainOrderOneAtATime(t *testing.T) {
 			running[j.PartitionKey]--
 			mu.Unlock()
 			return nil
-		}))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		cfg := testConfig(w, rec, "a", logs(t))
+		})
+		q, rec, cfg := e.nodeA(t, w)
 		cfg.Queues = map[string]worker.QueueConfig{worker.DefaultQueue: {StrictPartitions: true, MaxWorkers: 4}}
 		c := newClient(t, q, cfg)
 		var params []worker.InsertManyParams
@@ -660,8 +638,7 @@ func TestPeriodicJobsOncePerOccurrenceWithTwoClients(t *testing.T) {
 				}}
 				clients := []string{"a", "b"}
 				for _, name := range clients {
-					w := worker.NewWorkers()
-					worker.AddWorker(w, worker.WorkFunc[tickArgs](func(ctx context.Context, j *worker.Job[tickArgs]) error { return nil }))
+					w := handling(succeed[tickArgs])
 					b := e.backend
 					if mode == "no-leadership" {
 						b = noLeadership{b}
@@ -736,11 +713,8 @@ func TestPeriodicJobsOncePerOccurrenceWithTwoClients(t *testing.T) {
 
 func TestWakeups(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[quickArgs](func(ctx context.Context, j *worker.Job[quickArgs]) error { return nil }))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		cfg := testConfig(w, rec, "a", logs(t))
+		w := handling(succeed[quickArgs])
+		q, rec, cfg := e.nodeA(t, w)
 		cfg.PollInterval = time.Hour // only a wakeup can find the jobs
 		c := startClient(t, q, cfg)
 		id := insert(t, c, quickArgs{}, nil)
@@ -766,8 +740,7 @@ func TestWakeups(t *testing.T) {
 
 func TestInsertAppliesDefaults(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[typedArgs](func(ctx context.Context, j *worker.Job[typedArgs]) error { return nil }),
+		w := handling(succeed[typedArgs],
 			worker.KindOptions{MaxAttempts: 7})
 		q := e.queue("node-a")
 		c := newClient(t, q, testConfig(w, newRecorder(), "a", logs(t)))

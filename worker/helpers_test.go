@@ -190,6 +190,24 @@ func testConfig(w *worker.Workers, rec *recorder, name string, logs *syncBuffer)
 	}
 }
 
+// handling is the Workers of a test that runs one kind, A, with fn.
+func handling[A worker.Args](fn func(context.Context, *worker.Job[A]) error, opts ...worker.KindOptions) *worker.Workers {
+	w := worker.NewWorkers()
+	worker.AddWorker(w, worker.WorkFunc[A](fn), opts...)
+	return w
+}
+
+// succeed is the handler of jobs that only have to run.
+func succeed[A worker.Args](context.Context, *worker.Job[A]) error { return nil }
+
+// nodeA is the setup of a test with one client: its queue on node-a, a
+// recorder of its events, and testConfig's configuration (client "a")
+// running w, for the test to adjust before it starts the client.
+func (e *env) nodeA(t *testing.T, w *worker.Workers) (*queue.Queue, *recorder, worker.Config) {
+	rec := newRecorder()
+	return e.queue("node-a"), rec, testConfig(w, rec, "a", logs(t))
+}
+
 // startClient creates and starts a client, and stops it (briefly) when
 // the test ends. Its log is printed if the test fails.
 func startClient(t *testing.T, q *queue.Queue, cfg worker.Config) *worker.Client {

@@ -65,8 +65,7 @@ func runHelperProcess(url, node string) error {
 		return err
 	}
 	defer q.Close()
-	w := worker.NewWorkers()
-	worker.AddWorker(w, worker.WorkFunc[killArgs](func(ctx context.Context, j *worker.Job[killArgs]) error {
+	w := handling(func(ctx context.Context, j *worker.Job[killArgs]) error {
 		if j.Args.Block && j.Attempt == 1 {
 			if _, err := db.Pool.Exec(ctx, `SELECT pg_notify('worker_test', $1)`, "blocked "+node); err != nil {
 				return err
@@ -88,7 +87,7 @@ func runHelperProcess(url, node string) error {
 			_, err = tx.Exec(ctx, `SELECT pg_notify('worker_test', 'ran')`)
 			return err
 		})
-	}), worker.KindOptions{Timeout: -1})
+	}, worker.KindOptions{Timeout: -1})
 	c, err := worker.NewClient(q, worker.Config{
 		Workers: w, ID: node,
 		// One slot: when the parent kills this process for hanging in the

@@ -41,11 +41,10 @@ func TestOutcomesSurviveAPostgresRestart(t *testing.T) {
 	e := newPostgresEnv(t)
 	const jobs = 20
 	release := make(chan struct{})
-	w := worker.NewWorkers()
-	worker.AddWorker(w, worker.WorkFunc[outageArgs](func(ctx context.Context, j *worker.Job[outageArgs]) error {
+	w := handling(func(ctx context.Context, j *worker.Job[outageArgs]) error {
 		<-release
 		return nil
-	}))
+	})
 	rec := newRecorder()
 	cfg := testConfig(w, rec, "a", logs(t))
 	cfg.MaxWorkers = jobs

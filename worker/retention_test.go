@@ -21,11 +21,9 @@ func (keptArgs) Kind() string { return "test.kept" }
 // reads as pruned from its log entry.
 func TestLeaderPrunesFinishedJobs(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := worker.NewWorkers()
-		worker.AddWorker(w, worker.WorkFunc[keptArgs](func(context.Context, *worker.Job[keptArgs]) error { return nil }))
-		rec := newRecorder()
-		q := e.queue("node-a")
-		c := startClient(t, q, testConfig(w, rec, "a", logs(t)))
+		w := handling(succeed[keptArgs])
+		q, rec, cfg := e.nodeA(t, w)
+		c := startClient(t, q, cfg)
 		id := insert(t, c, keptArgs{N: 1}, nil)
 		rec.await(t, "the job's success", is(worker.EventJobSucceeded, id))
 		// Younger than the default retention: nothing is due.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,23 @@ func writeOut(cmd *cobra.Command, path string, b []byte) error {
 		return err
 	}
 	return os.WriteFile(path, b, 0o644)
+}
+
+// writeProof writes the proof prove makes from the configured database's
+// audit store to path (see writeOut), as the proof file format's JSON.
+func writeProof(cmd *cobra.Command, g *globalFlags, path string, prove func(context.Context, driver.AuditStore) (*audit.Proof, error)) error {
+	ctx := cmd.Context()
+	db, as, err := g.openAudit(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	p, err := prove(ctx, as)
+	if err != nil {
+		return err
+	}
+	b, _ := json.MarshalIndent(p, "", "  ")
+	return writeOut(cmd, path, append(b, '\n'))
 }
 
 func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
@@ -112,18 +130,9 @@ func newProofInclusionCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("--job: %w", err)
 			}
-			ctx := cmd.Context()
-			db, as, err := g.openAudit(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			p, err := audit.ProveInclusion(ctx, as, driver.JobRef{JobID: id})
-			if err != nil {
-				return err
-			}
-			b, _ := json.MarshalIndent(p, "", "  ")
-			return writeOut(cmd, out, append(b, '\n'))
+			return writeProof(cmd, g, out, func(ctx context.Context, as driver.AuditStore) (*audit.Proof, error) {
+				return audit.ProveInclusion(ctx, as, driver.JobRef{JobID: id})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&job, "job", "", "job id (required)")
@@ -143,18 +152,9 @@ func newProofConsistencyCommand(g *globalFlags) *cobra.Command {
 			if tenant == "" || from < 1 {
 				return errors.New("--tenant and --from (the size of the checkpoint you hold) are required")
 			}
-			ctx := cmd.Context()
-			db, as, err := g.openAudit(ctx)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			p, err := audit.ProveConsistency(ctx, as, chain.Key{TenantID: tenant, PartitionKey: partition}, from, to)
-			if err != nil {
-				return err
-			}
-			b, _ := json.MarshalIndent(p, "", "  ")
-			return writeOut(cmd, out, append(b, '\n'))
+			return writeProof(cmd, g, out, func(ctx context.Context, as driver.AuditStore) (*audit.Proof, error) {
+				return audit.ProveConsistency(ctx, as, chain.Key{TenantID: tenant, PartitionKey: partition}, from, to)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the chain's tenant (required)")

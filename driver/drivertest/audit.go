@@ -23,6 +23,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -84,11 +85,7 @@ func newAuditHarness(t *testing.T, tg Target) *auditHarness {
 	ctx := context.Background()
 	be := tg.Open(t)
 	store, state := be.AuditStore(), be.HLCState()
-	wall := hlc.NewManualClock(1_704_067_200_000)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: state})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, 1_704_067_200_000, hlc.Config{Node: "node-a", Store: state})
 	m, _ := metrics.New(nil)
 	now := func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
 	q, err := queue.New(ctx, queue.Config{Backend: be, Clock: clock, Options: queue.Options{EnableHlcOrdering: true}, Now: now, Metrics: m})

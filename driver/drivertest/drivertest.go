@@ -465,11 +465,7 @@ type node struct {
 // reading wallMs, named name, with opts; cfg may adjust the Config.
 func (h *harness) newNode(name string, wallMs int64, opts queue.Options, cfg ...func(*queue.Config)) *node {
 	h.t.Helper()
-	wall := hlc.NewManualClock(wallMs)
-	clock, err := hlc.New(h.ctx, hlc.Config{Node: name, Wall: wall})
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(h.t, wallMs, hlc.Config{Node: name})
 	b := h.tg.Open(h.t)
 	c := queue.Config{Backend: b, Clock: clock, Options: opts, Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }}
 	for _, f := range cfg {
@@ -489,11 +485,7 @@ func (h *harness) newNode(name string, wallMs int64, opts queue.Options, cfg ...
 func (h *harness) newPersistingNode(name string, wallMs int64, opts queue.Options) *node {
 	h.t.Helper()
 	b := h.tg.Open(h.t)
-	wall := hlc.NewManualClock(wallMs)
-	clock, err := hlc.New(h.ctx, hlc.Config{Node: name, Wall: wall, Store: b.HLCState(), StoreTimeout: 2 * time.Second})
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(h.t, wallMs, hlc.Config{Node: name, Store: b.HLCState(), StoreTimeout: 2 * time.Second})
 	q, err := queue.New(h.ctx, queue.Config{Backend: b, Clock: clock, Options: opts, Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
 	if err != nil {
 		h.t.Fatalf("queue.New(%+v) on %s: %v", opts, h.tg.Name, err)

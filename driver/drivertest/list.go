@@ -16,6 +16,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -44,11 +45,7 @@ type fixture struct {
 func newFixture(t *testing.T, db Backend) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	wall := hlc.NewManualClock(time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli())
-	clock, err := hlc.New(ctx, hlc.Config{Node: "list-node", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC).UnixMilli(), hlc.Config{Node: "list-node", Store: db.HLCState()})
 	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, SkipReconcile: true,
 		Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
 	if err != nil {
@@ -80,6 +77,16 @@ func newFixture(t *testing.T, db Backend) *fixture {
 		f.ids[s.name] = res.JobID
 	}
 	return f
+}
+
+// cancel cancels the fixture's jobs of those names.
+func (f *fixture) cancel(t *testing.T, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if err := f.q.Cancel(context.Background(), f.ids[n], "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func (f *fixture) names(jobs []queue.JobInfo) []string {
@@ -194,14 +201,8 @@ func testListOrder(t *testing.T, db Backend) {
 }
 
 func testListFilters(t *testing.T, db Backend) {
-	ctx := context.Background()
 	f := newFixture(t, db)
-	if err := f.q.Cancel(ctx, f.ids["H3"], "test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.q.Cancel(ctx, f.ids["L2"], "test"); err != nil {
-		t.Fatal(err)
-	}
+	f.cancel(t, "H3", "L2")
 	empty, p1 := "", "p1"
 	for _, c := range []struct {
 		name string
@@ -230,12 +231,7 @@ func testListFilters(t *testing.T, db Backend) {
 func testCount(t *testing.T, db Backend) {
 	ctx := context.Background()
 	f := newFixture(t, db)
-	if err := f.q.Cancel(ctx, f.ids["D1"], "on both sides: counted once"); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.q.Cancel(ctx, f.ids["L2"], ""); err != nil {
-		t.Fatal(err)
-	}
+	f.cancel(t, "D1", "L2") // D1 is on both sides: counted once
 	counts := func(p driver.CountParams) map[string]int64 {
 		t.Helper()
 		got, err := db.CountByStatus(ctx, p)

@@ -1,5 +1,7 @@
 // Package hlctest is the conformance suite every hlc.StateStore must pass,
-// so the in-memory, PostgreSQL and SQLite stores are held to one contract.
+// so the in-memory, PostgreSQL and SQLite stores are held to one contract;
+// and ManualClock, the clock of other packages' tests, whose time passes
+// only when the test moves it.
 package hlctest
 
 import (
@@ -105,4 +107,18 @@ func TestStateStore(t *testing.T, open func(t *testing.T) hlc.StateStore) {
 			wall.Advance(-time.Hour)
 		}
 	})
+}
+
+// ManualClock starts a clock configured by cfg on a manual wall clock at
+// wallMs (Unix ms), which it returns for the test to move; it fails the
+// test if the clock does not start (its state store failing).
+func ManualClock(t testing.TB, wallMs int64, cfg hlc.Config) (*hlc.Clock, *hlc.ManualClock) {
+	t.Helper()
+	wall := hlc.NewManualClock(wallMs)
+	cfg.Wall = wall
+	clock, err := hlc.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return clock, wall
 }

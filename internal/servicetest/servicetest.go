@@ -3,8 +3,8 @@
 // worker, a loopback listener, HLC ordering with dual-write, and two
 // tokens configured by hash), the manual wall clock it runs on, a token
 // created in the database, a connection of the test's own to the
-// database for looking at and tampering with rows, and how its
-// configuration file is rewritten.
+// database for looking at and tampering with rows, the Node that holds
+// them, and how its configuration file is rewritten.
 //
 // It is a package of its own (not a _test.go file) because the tests of
 // several packages import it (cmd/ordo's runbook test too); nothing
@@ -78,6 +78,35 @@ func MetricLines(page, name string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Node is a started test node as its tests see it: the service, the URL
+// its HTTP handler answers at, a connection of the test's own to its
+// database with the tables' prefix, the manual wall clock it runs on, and
+// a token for tenant globex created in its database.
+type Node struct {
+	T      *testing.T
+	Svc    *service.Service
+	URL    string
+	Raw    *sql.DB
+	Prefix string // "scheduler." on PostgreSQL
+	Wall   *hlc.ManualClock
+	// GlobexToken is created in the database (revocable, by its id).
+	GlobexToken, GlobexTokenID string
+}
+
+// NewNode describes svc, started by the test on the database at dbURL with
+// wall as its wall clock and answering at url: it opens the raw connection
+// and creates the globex token.
+func NewNode(t *testing.T, svc *service.Service, url, dbURL string, wall *hlc.ManualClock) *Node {
+	t.Helper()
+	n := &Node{T: t, Svc: svc, URL: url, Wall: wall}
+	n.Raw, n.Prefix = OpenRaw(t, dbURL)
+	n.GlobexToken, n.GlobexTokenID = CreateGlobexToken(t, svc)
+	return n
+}
+
+// Ph is the i-th query parameter on the raw connection.
+func (n *Node) Ph(i int) string { return Placeholder(n.Prefix, i) }
 
 // CreateGlobexToken creates, in svc's database (so it can be revoked), a
 // token for tenant globex, and returns its text and id.

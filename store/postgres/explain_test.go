@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 )
@@ -21,11 +22,7 @@ import (
 func TestDequeuePlansUseIndexes(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.OpenMigrated(t, Open, testdb.NewDatabase(t))
-	wall := hlc.NewManualClock(1_704_067_200_000)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, 1_704_067_200_000, hlc.Config{Node: "node-a"})
 	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, SkipReconcile: true,
 		Options: queue.Options{EnableHlcOrdering: true, DualWriteMode: true},
 		Now:     func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})

@@ -503,16 +503,7 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 		}
 	}
 	done := make(map[uuid.UUID]bool, n)
-	collect := func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			done[id] = true
-		}
-		return rows.Err()
-	}
+	collect := addIDs(done)
 	var err error
 	for range maxRetries {
 		clear(done)
@@ -738,23 +729,21 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]dri
 	if err != nil {
 		return nil, wrap("listing legacy-only jobs", err)
 	}
-	defer rows.Close()
-	var out []driver.JobInfo
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.JobInfo, error) {
 		var info driver.JobInfo
 		var payload string
 		var owner, lastErr *string
 		var token *uuid.UUID
 		var expires *time.Time
-		if err := rows.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &info.Priority, &info.Status,
+		if err := r.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &info.Priority, &info.Status,
 			&info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &owner, &token, &expires, &lastErr); err != nil {
-			return nil, wrap("listing legacy-only jobs", err)
+			return info, err
 		}
 		info.Payload, info.InLegacy = []byte(payload), true
 		setLease(&info, owner, token, expires, lastErr)
-		out = append(out, info)
-	}
-	return out, wrap("listing legacy-only jobs", rows.Err())
+		return info, nil
+	})
+	return out, wrap("listing legacy-only jobs", err)
 }
 
 // DrainToLegacy implements driver.Driver. The HLC state rows are locked

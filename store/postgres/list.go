@@ -178,16 +178,12 @@ func (db *DB) CountByStatus(ctx context.Context, p driver.CountParams) ([]driver
 	if err != nil {
 		return nil, wrap("counting jobs", err)
 	}
-	defer rows.Close()
-	var out []driver.StatusCount
-	for rows.Next() {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.StatusCount, error) {
 		var c driver.StatusCount
-		if err := rows.Scan(&c.TenantID, &c.Status, &c.Count); err != nil {
-			return nil, wrap("counting jobs", err)
-		}
-		out = append(out, c)
-	}
-	return out, wrap("counting jobs", rows.Err())
+		err := r.Scan(&c.TenantID, &c.Status, &c.Count)
+		return c, err
+	})
+	return out, wrap("counting jobs", err)
 }
 
 // CreateToken implements driver.Tokens.
@@ -243,16 +239,8 @@ func (db *DB) ListTokens(ctx context.Context) ([]driver.APIToken, error) {
 	if err != nil {
 		return nil, wrap("listing API tokens", err)
 	}
-	defer rows.Close()
-	var out []driver.APIToken
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, wrap("listing API tokens", err)
-		}
-		out = append(out, t)
-	}
-	return out, wrap("listing API tokens", rows.Err())
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.APIToken, error) { return scanToken(r) })
+	return out, wrap("listing API tokens", err)
 }
 
 // RevokeToken implements driver.Tokens.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -21,22 +20,10 @@ import (
 // held, and take it on a later fetch.
 func TestDequeueNeverWaitsForTheOtherSide(t *testing.T) {
 	ctx := context.Background()
-	db := openMigrated(t)
-	wall := hlc.NewManualClock(1_704_067_200_000)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	newQueue := func(o queue.Options) *queue.Queue {
-		q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Options: o,
-			Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return q
-	}
-	hlcReader := newQueue(queue.Options{EnableHlcOrdering: true, DualWriteMode: true})
-	legacyReader := newQueue(queue.Options{DualWriteMode: true})
+	qs := newQueues(t)
+	db, wall := qs.db, qs.wall
+	hlcReader := qs.queue(queue.Options{EnableHlcOrdering: true, DualWriteMode: true})
+	legacyReader := qs.queue(queue.Options{DualWriteMode: true})
 
 	for _, c := range []struct {
 		name   string

@@ -182,16 +182,7 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 			QueryRow(func(pgx.Row) error { return nil })
 	}
 	existing := map[uuid.UUID]bool{}
-	scanIDs := func(rows pgx.Rows) error {
-		for rows.Next() {
-			var id uuid.UUID
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			existing[id] = true
-		}
-		return rows.Err()
-	}
+	scanIDs := addIDs(existing)
 	if backfill {
 		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
 			UNION ALL SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, ids).Query(scanIDs)
@@ -515,4 +506,19 @@ func scanHead(link []byte, tHLC string, count int64) (driver.Head, error) {
 		return driver.Head{}, fmt.Errorf("chain head: %w", err)
 	}
 	return driver.Head{Exists: true, Link: h, THLC: t, Count: count}, nil
+}
+
+// addIDs is the callback of a batched query whose one column is a job id:
+// it adds each row's id to set.
+func addIDs(set map[uuid.UUID]bool) func(pgx.Rows) error {
+	return func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id uuid.UUID
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			set[id] = true
+		}
+		return rows.Err()
+	}
 }

@@ -7,24 +7,43 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
 )
 
+// queues is a migrated database and one manual clock, on which a test
+// makes queues of any mode: several queues on one clock are several
+// readers of one node.
+type queues struct {
+	t     *testing.T
+	db    *postgres.DB
+	wall  *hlc.ManualClock
+	clock *hlc.Clock
+}
+
+func newQueues(t *testing.T) *queues {
+	t.Helper()
+	db := openMigrated(t)
+	clock, wall := hlctest.ManualClock(t, 1_704_067_200_000, hlc.Config{Node: "node-a", Store: db.HLCState()})
+	return &queues{t: t, db: db, wall: wall, clock: clock}
+}
+
+func (qs *queues) queue(opts queue.Options) *queue.Queue {
+	qs.t.Helper()
+	q, err := queue.New(context.Background(), queue.Config{Backend: qs.db, Clock: qs.clock, Options: opts,
+		Now: func() time.Time { return time.UnixMilli(qs.wall.UnixMilli()) }})
+	if err != nil {
+		qs.t.Fatal(err)
+	}
+	return q
+}
+
+// newQueue is a queue of its own database and clock.
 func newQueue(t *testing.T, opts queue.Options) (*queue.Queue, *hlc.ManualClock) {
 	t.Helper()
-	ctx := context.Background()
-	db := openMigrated(t)
-	wall := hlc.NewManualClock(1_704_067_200_000)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Options: opts, Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return q, wall
+	qs := newQueues(t)
+	return qs.queue(opts), qs.wall
 }
 
 func TestSmokeAllModes(t *testing.T) {

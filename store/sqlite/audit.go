@@ -44,16 +44,12 @@ func (s auditStore) Chains(ctx context.Context, tenantID string) ([]chain.Key, e
 	if err != nil {
 		return nil, auditErr("listing chains", err)
 	}
-	defer rows.Close()
-	var out []chain.Key
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (chain.Key, error) {
 		var k chain.Key
-		if err := rows.Scan(&k.TenantID, &k.PartitionKey); err != nil {
-			return nil, auditErr("listing chains", err)
-		}
-		out = append(out, k)
-	}
-	return out, auditErr("listing chains", rows.Err())
+		err := r.Scan(&k.TenantID, &k.PartitionKey)
+		return k, err
+	})
+	return out, auditErr("listing chains", err)
 }
 
 func (s auditStore) Scan(ctx context.Context, p driver.ScanParams, fn func(*driver.LogEntry) error) error {
@@ -127,18 +123,16 @@ func (s auditStore) Duplicates(ctx context.Context, k chain.Key, candidates []uu
 	if err != nil {
 		return nil, auditErr("finding duplicate job ids", err)
 	}
-	defer rows.Close()
-	var out []driver.Duplicate
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (driver.Duplicate, error) {
 		var d driver.Duplicate
 		var id string
-		if err := rows.Scan(&id, &d.Count); err != nil {
-			return nil, auditErr("finding duplicate job ids", err)
+		if err := r.Scan(&id, &d.Count); err != nil {
+			return d, err
 		}
 		d.JobID, _ = uuid.Parse(id)
-		out = append(out, d)
-	}
-	return out, auditErr("finding duplicate job ids", rows.Err())
+		return d, nil
+	})
+	return out, auditErr("finding duplicate job ids", err)
 }
 
 func (s auditStore) FindJob(ctx context.Context, r driver.JobRef) ([]driver.Located, error) {
@@ -148,22 +142,20 @@ func (s auditStore) FindJob(ctx context.Context, r driver.JobRef) ([]driver.Loca
 	if err != nil {
 		return nil, auditErr("finding a job in the log", err)
 	}
-	defer rows.Close()
-	var out []driver.Located
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (driver.Located, error) {
 		var l driver.Located
 		var jid string
 		var ph, prev, link []byte
-		if err := rows.Scan(&l.Key.TenantID, &l.Key.PartitionKey, &l.Pos, &l.Seq, &l.THLC, &jid, &ph, &prev, &link); err != nil {
-			return nil, auditErr("finding a job in the log", err)
+		if err := r.Scan(&l.Key.TenantID, &l.Key.PartitionKey, &l.Pos, &l.Seq, &l.THLC, &jid, &ph, &prev, &link); err != nil {
+			return l, err
 		}
 		l.JobID, _ = uuid.Parse(jid)
 		copy(l.PayloadHash[:], ph)
 		copy(l.PrevLink[:], prev)
 		copy(l.Link[:], link)
-		out = append(out, l)
-	}
-	return out, auditErr("finding a job in the log", rows.Err())
+		return l, nil
+	})
+	return out, auditErr("finding a job in the log", err)
 }
 
 func (s auditStore) PosOf(ctx context.Context, k chain.Key, tHLC string) (int64, bool, error) {
@@ -223,25 +215,23 @@ func (s auditStore) Snapshots(ctx context.Context, f driver.SnapshotFilter) ([]d
 	if err != nil {
 		return nil, auditErr("listing batch snapshots", err)
 	}
-	defer rows.Close()
-	var out []driver.Snapshot
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (driver.Snapshot, error) {
 		var sn driver.Snapshot
 		var id, env string
 		var from, to, root []byte
 		var created int64
-		if err := rows.Scan(&id, &sn.Key.TenantID, &sn.Key.PartitionKey, &sn.SnapshotHLC, &sn.FromPos, &sn.ToPos,
+		if err := r.Scan(&id, &sn.Key.TenantID, &sn.Key.PartitionKey, &sn.SnapshotHLC, &sn.FromPos, &sn.ToPos,
 			&from, &to, &sn.EntryCount, &root, &env, &sn.KeyID, &created); err != nil {
-			return nil, auditErr("listing batch snapshots", err)
+			return sn, err
 		}
 		sn.BatchID, _ = uuid.Parse(id)
 		copy(sn.FromLink[:], from)
 		copy(sn.ToLink[:], to)
 		copy(sn.MerkleRoot[:], root)
 		sn.Envelope, sn.CreatedAt = []byte(env), time.UnixMilli(created)
-		out = append(out, sn)
-	}
-	return out, auditErr("listing batch snapshots", rows.Err())
+		return sn, nil
+	})
+	return out, auditErr("listing batch snapshots", err)
 }
 
 func (s auditStore) TreeSize(ctx context.Context, k chain.Key) (int64, error) {
@@ -358,16 +348,12 @@ func (s auditStore) TreesBehind(ctx context.Context) ([]driver.TreeProgress, err
 	if err != nil {
 		return nil, auditErr("listing chains to checkpoint", err)
 	}
-	defer rows.Close()
-	var out []driver.TreeProgress
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (driver.TreeProgress, error) {
 		var p driver.TreeProgress
-		if err := rows.Scan(&p.Key.TenantID, &p.Key.PartitionKey, &p.Entries, &p.TreeSize); err != nil {
-			return nil, auditErr("listing chains to checkpoint", err)
-		}
-		out = append(out, p)
-	}
-	return out, auditErr("listing chains to checkpoint", rows.Err())
+		err := r.Scan(&p.Key.TenantID, &p.Key.PartitionKey, &p.Entries, &p.TreeSize)
+		return p, err
+	})
+	return out, auditErr("listing chains to checkpoint", err)
 }
 
 func (s auditStore) InsertCheckpoint(ctx context.Context, c *driver.Checkpoint) error {
@@ -387,19 +373,17 @@ func (s auditStore) Checkpoints(ctx context.Context, k chain.Key, limit int) ([]
 	if err != nil {
 		return nil, auditErr("reading checkpoints", err)
 	}
-	defer rows.Close()
-	var out []driver.Checkpoint
-	for rows.Next() {
+	out, err := collectRows(rows, func(r *sql.Rows) (driver.Checkpoint, error) {
 		c := driver.Checkpoint{Key: k}
 		var root []byte
 		var note string
 		var created int64
-		if err := rows.Scan(&c.Size, &root, &note, &c.KeyName, &created); err != nil {
-			return nil, auditErr("reading checkpoints", err)
+		if err := r.Scan(&c.Size, &root, &note, &c.KeyName, &created); err != nil {
+			return c, err
 		}
 		copy(c.Root[:], root)
 		c.Note, c.CreatedAt = []byte(note), time.UnixMilli(created)
-		out = append(out, c)
-	}
-	return out, auditErr("reading checkpoints", rows.Err())
+		return c, nil
+	})
+	return out, auditErr("reading checkpoints", err)
 }

@@ -212,16 +212,11 @@ func (t *txn) candidates(p driver.DequeueParams) ([]uuid.UUID, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var ids []uuid.UUID
-	for rows.Next() {
+	return collectRows(rows, func(r *sql.Rows) (uuid.UUID, error) {
 		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+		err := r.Scan(&id)
+		return id, err
+	})
 }
 
 // Dequeue implements driver.Driver. SQLite has one writer at a time, so no
@@ -426,21 +421,32 @@ const (
 	existsSQL       = `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1) OR EXISTS (SELECT 1 FROM job_state WHERE job_id = ?1)`
 )
 
-// fenced runs the legacy and the HLC form of one change and returns
-// ErrLeaseLost when neither changed a row.
+// bothSides runs the legacy form of one change with legacyArgs and its
+// HLC form with hlcArgs, and returns how many rows the two changed.
+func (t *txn) bothSides(legacySQL string, legacyArgs []any, hlcSQL string, hlcArgs []any) (int64, error) {
+	a, err := t.affected(legacySQL, legacyArgs...)
+	if err != nil {
+		return 0, err
+	}
+	b, err := t.affected(hlcSQL, hlcArgs...)
+	if err != nil {
+		return 0, err
+	}
+	return a + b, nil
+}
+
+// fenced runs the legacy and the HLC form of one change, with the same
+// arguments, and returns ErrLeaseLost when neither changed a row.
 func (t *txn) fenced(legacySQL, hlcSQL string, args ...any) error {
-	a, err := t.affected(legacySQL, args...)
-	if err != nil {
-		return err
-	}
-	b, err := t.affected(hlcSQL, args...)
-	if err != nil {
-		return err
-	}
-	if a+b == 0 {
+	return leaseLost(t.bothSides(legacySQL, args, hlcSQL, args))
+}
+
+// leaseLost is ErrLeaseLost when a lease-fenced change changed no row.
+func leaseLost(changed int64, err error) error {
+	if err == nil && changed == 0 {
 		return driver.ErrLeaseLost
 	}
-	return nil
+	return err
 }
 
 // TransitionJob implements driver.Driver. A retry or snooze (pending or
@@ -508,18 +514,9 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 	jobID, token, reason, now := p.JobID, p.Token, p.Reason, p.Now
 	msg := "chain violation: " + reason
 	return db.inTx(ctx, "marking job "+jobID.String()+" as a chain violation", func(t *txn) error {
-		a, err := t.affected(violationLegacySQL, jobID.String(), token.String(), string(driver.StatusFailed), msg, ms(now))
-		if err != nil {
-			return err
-		}
-		b, err := t.affected(violationHLCSQL, jobID.String(), token.String(), string(driver.StatusChainViolation), msg, ms(now))
-		if err != nil {
-			return err
-		}
-		if a+b == 0 {
-			return driver.ErrLeaseLost
-		}
-		return nil
+		return leaseLost(t.bothSides(
+			violationLegacySQL, []any{jobID.String(), token.String(), string(driver.StatusFailed), msg, ms(now)},
+			violationHLCSQL, []any{jobID.String(), token.String(), string(driver.StatusChainViolation), msg, ms(now)}))
 	})
 }
 
@@ -527,15 +524,12 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 	jobID, reason, now := p.JobID, p.Reason, p.Now
 	return db.inTx(ctx, "cancelling job "+jobID.String(), func(t *txn) error {
-		a, err := t.affected(cancelLegacySQL, jobID.String(), reason, ms(now))
+		args := []any{jobID.String(), reason, ms(now)}
+		n, err := t.bothSides(cancelLegacySQL, args, cancelHLCSQL, args)
 		if err != nil {
 			return err
 		}
-		b, err := t.affected(cancelHLCSQL, jobID.String(), reason, ms(now))
-		if err != nil {
-			return err
-		}
-		if a+b > 0 {
+		if n > 0 {
 			return nil
 		}
 		var exists bool
@@ -577,6 +571,25 @@ func (db *DB) RescueExpired(ctx context.Context, p driver.RescueParams) (driver.
 	return driver.RescueResult{Rescued: rescued, Failed: failed}, err
 }
 
+// jobValue is a row of a job id and one value of it.
+type jobValue[V any] struct {
+	id uuid.UUID
+	v  V
+}
+
+// jobValues reads the (job id, value) rows of query.
+func jobValues[V any](t *txn, query string, args ...any) ([]jobValue[V], error) {
+	rows, err := t.query(query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return collectRows(rows, func(r *sql.Rows) (jobValue[V], error) {
+		var jv jobValue[V]
+		err := r.Scan(&jv.id, &jv.v)
+		return jv, err
+	})
+}
+
 func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (rescued, failed int, err error) {
 	if limit <= 0 {
 		return 0, 0, db.closedErr("rescuing expired leases")
@@ -585,24 +598,14 @@ func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (resc
 		rescued, failed = 0, 0
 		expiry := map[uuid.UUID]int64{}
 		for _, q := range []string{expiredHLCSQL, expiredLegacySQL} {
-			rows, err := t.query(q, ms(now), limit)
+			expired, err := jobValues[int64](t, q, ms(now), limit)
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id uuid.UUID
-				var at int64
-				if err := rows.Scan(&id, &at); err != nil {
-					rows.Close()
-					return err
+			for _, e := range expired {
+				if old, ok := expiry[e.id]; !ok || e.v < old {
+					expiry[e.id] = e.v
 				}
-				if old, ok := expiry[id]; !ok || at < old {
-					expiry[id] = at
-				}
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
 			}
 		}
 		if len(expiry) == 0 {
@@ -624,22 +627,12 @@ func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (resc
 		// The legacy side first, so the HLC side's outcome wins where a
 		// job has both (they agree unless the sides diverged).
 		for _, q := range []string{rescueLegacySQL, rescueHLCSQL} {
-			rows, err := t.query(q, list, ms(now))
+			statuses, err := jobValues[string](t, q, list, ms(now))
 			if err != nil {
 				return err
 			}
-			for rows.Next() {
-				var id uuid.UUID
-				var status string
-				if err := rows.Scan(&id, &status); err != nil {
-					rows.Close()
-					return err
-				}
-				outcome[id] = status
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
+			for _, st := range statuses {
+				outcome[st.id] = st.v
 			}
 		}
 		for _, s := range outcome {
@@ -781,25 +774,24 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]dri
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.JobInfo, error) {
 			var info driver.JobInfo
 			var payload, digest, status string
 			var runAt, createdAt, updatedAt int64
 			var lc leaseCols
-			if err := rows.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority, &status,
+			if err := r.Scan(&info.JobID, &info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority, &status,
 				&info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr); err != nil {
-				return err
+				return info, err
 			}
 			info.Payload, info.Status, info.InLegacy = []byte(payload), driver.Status(status), true
 			info.PayloadHash, _ = chain.ParseHash(digest)
 			info.RunAt, info.CreatedAt, info.UpdatedAt = fromMS(runAt), fromMS(createdAt), fromMS(updatedAt)
 			if err := lc.apply(&info); err != nil {
-				return err
+				return info, err
 			}
-			out = append(out, info)
-		}
-		return rows.Err()
+			return info, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -206,17 +206,16 @@ func (db *DB) CountByStatus(ctx context.Context, p driver.CountParams) ([]driver
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.StatusCount, error) {
 			var c driver.StatusCount
 			var status string
-			if err := rows.Scan(&c.TenantID, &status, &c.Count); err != nil {
-				return err
+			if err := r.Scan(&c.TenantID, &status, &c.Count); err != nil {
+				return c, err
 			}
 			c.Status = driver.Status(status)
-			out = append(out, c)
-		}
-		return rows.Err()
+			return c, nil
+		})
+		return err
 	})
 	if err != nil {
 		return nil, err

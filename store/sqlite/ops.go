@@ -49,17 +49,16 @@ func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]driver.PausedQ
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.PausedQueue, error) {
 			var p driver.PausedQueue
 			var at int64
-			if err := rows.Scan(&p.TenantID, &p.Kind, &at, &p.PausedBy); err != nil {
-				return err
+			if err := r.Scan(&p.TenantID, &p.Kind, &at, &p.PausedBy); err != nil {
+				return p, err
 			}
 			p.PausedAt = fromMS(at)
-			out = append(out, p)
-		}
-		return rows.Err()
+			return p, nil
+		})
+		return err
 	})
 	return out, err
 }
@@ -131,16 +130,11 @@ func (t *txn) tenants() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
+	return collectRows(rows, func(r *sql.Rows) (string, error) {
 		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+		err := r.Scan(&id)
+		return id, err
+	})
 }
 
 // TenantActivity implements driver.Operations.
@@ -206,18 +200,17 @@ func (db *DB) Verifications(ctx context.Context, tenant string) ([]driver.Verifi
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.VerificationRecord, error) {
 			var v driver.VerificationRecord
 			var at int64
 			var issues string
-			if err := rows.Scan(&v.TenantID, &at, &v.Valid, &v.EntriesChecked, &v.IssueCount, &issues, &v.Source); err != nil {
-				return err
+			if err := r.Scan(&v.TenantID, &at, &v.Valid, &v.EntriesChecked, &v.IssueCount, &issues, &v.Source); err != nil {
+				return v, err
 			}
 			v.VerifiedAt, v.Issues = fromMS(at), []byte(issues)
-			out = append(out, v)
-		}
-		return rows.Err()
+			return v, nil
+		})
+		return err
 	})
 	return out, err
 }
@@ -248,13 +241,12 @@ func (db *DB) Nodes(ctx context.Context) ([]driver.NodeStatus, error) {
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.NodeStatus, error) {
 			var n driver.NodeStatus
 			var started, seen, refusals, bound sql.NullInt64
 			var last, mode sql.NullString
-			if err := rows.Scan(&n.NodeID, &started, &seen, &last, &mode, &refusals, &bound); err != nil {
-				return err
+			if err := r.Scan(&n.NodeID, &started, &seen, &last, &mode, &refusals, &bound); err != nil {
+				return n, err
 			}
 			if seen.Valid {
 				n.Reported = true
@@ -263,9 +255,9 @@ func (db *DB) Nodes(ctx context.Context) ([]driver.NodeStatus, error) {
 			if bound.Valid {
 				n.HasUpperBound, n.UpperBoundMS = true, bound.Int64
 			}
-			out = append(out, n)
-		}
-		return rows.Err()
+			return n, nil
+		})
+		return err
 	})
 	return out, err
 }
@@ -290,21 +282,20 @@ func (db *DB) Actions(ctx context.Context, f driver.ActionFilter) ([]driver.Oper
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
+		out, err = collectRows(rows, func(r *sql.Rows) (driver.OperatorAction, error) {
 			var a driver.OperatorAction
 			var job sql.NullString
 			var at int64
-			if err := rows.Scan(&a.ID, &a.TenantID, &job, &a.Kind, &a.Action, &a.Actor, &a.Detail, &at); err != nil {
-				return err
+			if err := r.Scan(&a.ID, &a.TenantID, &job, &a.Kind, &a.Action, &a.Actor, &a.Detail, &at); err != nil {
+				return a, err
 			}
 			if job.Valid {
 				a.JobID, _ = uuid.Parse(job.String)
 			}
 			a.At = fromMS(at)
-			out = append(out, a)
-		}
-		return rows.Err()
+			return a, nil
+		})
+		return err
 	})
 	return out, err
 }

@@ -1,7 +1,8 @@
 package sqlite_test
 
 // Tests of what only the SQLite backend has, or does differently from the
-// PostgreSQL backend. Everything else about the backend is checked by the
+// PostgreSQL backend, and the backend's benchmarks (on the tests'
+// fixture). Everything else about the backend is checked by the
 // conformance suite (driver/drivertest, run by driver_test.go) on both
 // backends; each test here says why it is not there.
 
@@ -20,6 +21,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/sqlite"
@@ -30,20 +32,16 @@ const t0 = 1_704_067_200_000 // 2024-01-01T00:00:00Z in Unix ms
 // fixture is a migrated database with a manual wall clock and an HLC
 // whose state store is the database itself, as `ordo serve` runs it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlite.DB
 	wall  *hlc.ManualClock
 	clock *hlc.Clock
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	db := openMigrated(t)
-	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(context.Background(), hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState(), StoreTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, t0, hlc.Config{Node: "node-a", Store: db.HLCState(), StoreTimeout: 2 * time.Second})
 	return &fixture{t: t, db: db, wall: wall, clock: clock}
 }
 
@@ -172,18 +170,14 @@ func TestDriftRefusalKeepsTheBoundWithTheData(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	// Another node, ten minutes ahead, writes the head of acme's chain.
-	aheadWall := hlc.NewManualClock(t0 + 10*60*1000)
-	ahead, err := hlc.New(ctx, hlc.Config{Node: "node-b", Wall: aheadWall, Store: f.db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ahead, _ := hlctest.ManualClock(t, t0+10*60*1000, hlc.Config{Node: "node-b", Store: f.db.HLCState()})
 	if _, err := f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{f.job("acme", "", "k", `{"n":0}`)}, true, true, ahead, f.now())); err != nil {
 		t.Fatal(err)
 	}
 	// This node's first timestamp (chain "aaa", locked first) moves its
 	// persisted bound inside the transaction; the second chain then fails.
 	first, second := f.job("aaa", "", "k", `{"n":1}`), f.job("acme", "", "k", `{"n":2}`)
-	_, err = f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{second, first}, true, true, f.clock, f.now()))
+	_, err := f.db.Enqueue(ctx, driver.NewEnqueueBatch([]*driver.Prepared{second, first}, true, true, f.clock, f.now()))
 	var drift *hlc.DriftError
 	if !errors.Is(err, hlc.ErrClockDrift) || !errors.As(err, &drift) || !strings.HasPrefix(err.Error(), "sqlite: enqueue: ") {
 		t.Fatalf("enqueue onto a chain ten minutes ahead: %v, want a wrapped *hlc.DriftError", err)
@@ -264,11 +258,7 @@ func TestClockStoreOnAnotherHandle(t *testing.T) {
 	path := testdb.SQLitePath(t)
 	stateDB := testdb.OpenMigrated(t, sqlite.Open, path)
 	backend := testdb.Open(t, sqlite.Open, path)
-	wall := hlc.NewManualClock(t0)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clock, wall := hlctest.ManualClock(t, t0, hlc.Config{Node: "node-a", Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
 	f := &fixture{t: t, db: backend, wall: wall, clock: clock}
 	start := time.Now()
 	for i := range 3 {
@@ -368,4 +358,76 @@ func checkChains(t *testing.T, db *sqlite.DB) map[uuid.UUID]logEntry {
 		t.Fatalf("%d chain heads for %d chains (%v)", heads, len(chains), err)
 	}
 	return byJob
+}
+
+func benchJobs(b *testing.B, n, from int, now time.Time) []*driver.Prepared {
+	jobs := make([]*driver.Prepared, n)
+	for i := range jobs {
+		payload := []byte(fmt.Sprintf(`{"n":%d}`, from+i))
+		hash, _ := chain.PayloadHash(payload)
+		p := &driver.Prepared{TenantID: fmt.Sprintf("tenant-%d", (from+i)%4), PartitionKey: fmt.Sprintf("p%d", (from+i)%3), Kind: "noop",
+			Payload: payload, PayloadHash: hash, RunAt: now, MaxAttempts: 3, Status: driver.StatusPending, CreatedAt: now}
+		p.JobID, _ = chain.JobID(p.TenantID, p.PartitionKey, p.Kind, "", hash)
+		jobs[i] = p
+	}
+	return jobs
+}
+
+// BenchmarkEnqueue reports the cost per job of dual-write enqueues in
+// batches of 1 (no group commit) and 100.
+func BenchmarkEnqueue(b *testing.B) {
+	for _, size := range []int{1, 100} {
+		b.Run(fmt.Sprint("batch=", size), func(b *testing.B) {
+			f := newFixture(b)
+			db, clock, ctx, now := f.db, f.clock, context.Background(), f.now()
+			n := 0
+			for b.Loop() {
+				jobs := benchJobs(b, size, n, now)
+				n += size
+				if _, err := db.Enqueue(ctx, driver.NewEnqueueBatch(jobs, true, true, clock, now)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/job")
+		})
+	}
+}
+
+// BenchmarkDequeueComplete leases and completes one job at a time from a
+// backlog of 10,000 (dual-write), in both read orders.
+func BenchmarkDequeueComplete(b *testing.B) {
+	for _, hlcOrder := range []bool{false, true} {
+		for _, strict := range []bool{false, true} {
+			b.Run(fmt.Sprintf("hlc=%v/strict=%v", hlcOrder, strict), func(b *testing.B) {
+				f := newFixture(b)
+				db, clock, ctx, now := f.db, f.clock, context.Background(), f.now()
+				refill := func(from int) {
+					for i := 0; i < 10_000; i += 1000 {
+						if _, err := db.Enqueue(ctx, driver.NewEnqueueBatch(benchJobs(b, 1000, from+i, now), true, true, clock, now)); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				refill(0)
+				n := 10_000
+				for b.Loop() {
+					leases, err := db.Dequeue(ctx, driver.DequeueParams{HLCOrder: hlcOrder, StrictPartitions: strict, Limit: 1, Owner: "w",
+						Token: uuid.New(), Now: now, LeaseUntil: now.Add(time.Minute)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					if len(leases) == 0 {
+						b.StopTimer()
+						refill(n)
+						n += 10_000
+						b.StartTimer()
+						continue
+					}
+					if err := db.TransitionJob(ctx, driver.Transition{JobID: leases[0].JobID, Token: leases[0].Token, Status: driver.StatusSucceeded, Now: now}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
-func openMigrated(t *testing.T) *sqlite.DB {
+func openMigrated(t testing.TB) *sqlite.DB {
 	t.Helper()
 	return testdb.OpenMigrated(t, sqlite.Open, testdb.SQLitePath(t))
 }

@@ -121,6 +121,24 @@ func (t *txn) exec(query string, args ...any) (sql.Result, error) {
 	return s.ExecContext(t.ctx, args...)
 }
 
+// collectRows reads every row of rows with scan and closes rows, as
+// pgx.CollectRows does on PostgreSQL.
+func collectRows[T any](rows *sql.Rows, scan func(*sql.Rows) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (t *txn) query(query string, args ...any) (*sql.Rows, error) {
 	s, err := t.stmt(query)
 	if err != nil {
