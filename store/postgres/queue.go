@@ -184,8 +184,7 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 	existing := map[uuid.UUID]bool{}
 	scanIDs := addIDs(existing)
 	if backfill {
-		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
-			UNION ALL SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, ids).Query(scanIDs)
+		batch.Queue(`SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, ids).Query(scanIDs)
 		// Lock the legacy rows and take their state as of now: a dequeue
 		// that leased one since it was listed must not be undone, and one
 		// that finished meanwhile needs no chain entry.
@@ -221,10 +220,12 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 			return rows.Err()
 		})
 	} else {
-		// The log too: a job whose state retention pruned is still in the
-		// chain, and appending it again would repeat its id there.
-		batch.Queue(`SELECT job_id FROM scheduler.job_state WHERE job_id = ANY($1)
-			UNION ALL SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)
+		// A job exists if the log or the legacy table has it. The log, not
+		// job_state: every HLC state row is written with its log entry, and a
+		// job whose state retention pruned is still in the chain, where
+		// appending it again would repeat its id. (A state row whose entry
+		// was deleted by hand makes the insert fail on job_state's key.)
+		batch.Queue(`SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)
 			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1)`, ids).Query(scanIDs)
 	}
 	heads := map[chain.Key]driver.Head{}

@@ -67,18 +67,15 @@ func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error)
 }
 
 const (
-	// The log too: a job whose state retention pruned is still in the
-	// chain, and appending it again would repeat its id there.
+	// A job exists if the log or the legacy table has it. The log, not
+	// job_state: every HLC state row is written with its log entry, and a
+	// job whose state retention pruned is still in the chain, where
+	// appending it again would repeat its id.
 	existingSQL = `
-		SELECT job_id FROM job_state WHERE job_id IN (SELECT value FROM json_each(?1))
-		UNION ALL
 		SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))
 		UNION ALL
 		SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))`
-	existingStateSQL = `
-		SELECT job_id FROM job_state WHERE job_id IN (SELECT value FROM json_each(?1))
-		UNION ALL
-		SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))`
+	existingStateSQL = `SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))`
 	// The legacy row's state as of now, for a backfill: a dequeue may have
 	// leased the job, or it may have finished, since LegacyOnly listed it.
 	legacyStateSQL = `
