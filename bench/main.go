@@ -158,6 +158,9 @@ func run() error {
 func runOne(ctx context.Context, c config, sc scenario, sys string, run int) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if sc.sqlite {
+		return runOneSQLite(ctx, c, sc, sys, run)
+	}
 	name := fmt.Sprintf("ordo_bench_%s_%s_%d", sc.name, sys, run)
 	if err := createDatabase(ctx, c.url, name); err != nil {
 		return result{}, err
@@ -190,6 +193,36 @@ func runOne(ctx context.Context, c config, sc scenario, sys string, run int) (re
 			return result{}, err
 		}
 		spec.Profile = filepath.Join(c.profile, name+".pprof")
+	}
+	return runChild(ctx, spec)
+}
+
+// runOneSQLite is one system-run of a SQLite scenario: a fresh file in a
+// temporary directory, the system's schema, the scenario's untimed fill,
+// then the measurement in a child process; the directory is removed
+// afterwards. No server: server CPU is not measured (n/a).
+func runOneSQLite(ctx context.Context, c config, sc scenario, sys string, run int) (result, error) {
+	url, remove, err := newSQLiteFile()
+	if err != nil {
+		return result{}, err
+	}
+	defer remove()
+	if err := prepareSystem(ctx, sys, url); err != nil {
+		return result{}, fmt.Errorf("creating the schema: %w", err)
+	}
+	if sc.prepare != nil {
+		if err := sc.prepare(ctx, c.params, sys, url); err != nil {
+			return result{}, fmt.Errorf("filling the queue: %w", err)
+		}
+	}
+	p := c.params
+	p.Postmaster = 0
+	spec := childSpec{Scenario: sc.name, System: sys, URL: url, Params: p}
+	if c.profile != "" {
+		if err := os.MkdirAll(c.profile, 0o755); err != nil {
+			return result{}, err
+		}
+		spec.Profile = filepath.Join(c.profile, fmt.Sprintf("ordo_bench_%s_%s_%d.pprof", sc.name, sys, run))
 	}
 	return runChild(ctx, spec)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/ordo-sched/ordo"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store/postgres"
+	"github.com/ordo-sched/ordo/store/sqlite"
 	"github.com/ordo-sched/ordo/worker"
 )
 
@@ -20,7 +21,8 @@ const benchTenant = "bench"
 // HLC reads, dual-write off.
 var ordoHlcOnly = queue.Options{EnableHlcOrdering: true}
 
-// ordoSystem is ordo on PostgreSQL (schema scheduler).
+// ordoSystem is ordo on PostgreSQL (schema scheduler) or on a SQLite
+// file (url sqlite:PATH).
 type ordoSystem struct {
 	q      *queue.Queue
 	client *worker.Client
@@ -121,6 +123,9 @@ func (s *ordoSystem) fetch(ctx context.Context, limit int) (int, error) {
 }
 
 func (s *ordoSystem) completed(ctx context.Context) (int, error) {
+	if db, ok := s.q.Backend().(*sqlite.DB); ok {
+		return ordoSQLiteCompleted(ctx, db)
+	}
 	var n int
 	err := s.pool().QueryRow(ctx, "SELECT count(*) FROM scheduler.job_state WHERE status = 'succeeded'").Scan(&n)
 	return n, err

@@ -89,6 +89,9 @@ type scenario struct {
 	systems []string
 	prepare func(ctx context.Context, p params, sys, url string) error
 	measure func(ctx context.Context, p params, sys, url string) (result, error)
+	// sqlite: each system-run gets a fresh SQLite file in a temporary
+	// directory (url sqlite:PATH) instead of a PostgreSQL database.
+	sqlite bool
 }
 
 var bothSystems = []string{systemRiver, systemOrdo}
@@ -103,6 +106,12 @@ var scenarios = []scenario{
 	{name: "wal_per_job", unit: "B/job", systems: bothSystems, measure: measureWAL},
 	{name: "dequeue_depth", unit: "ms", systems: bothSystems, measure: measureDequeueDepth},
 	{name: "held_horizon", unit: "ms", systems: bothSystems, measure: measureHeldHorizon},
+	// The PostgreSQL scenarios' shapes on SQLite files: River's riversqlite
+	// driver beside ordo's SQLite backend, both on modernc.org/sqlite.
+	// sqlite_work_100 uses work_100's tuning (-*-cooldown-work_100).
+	{name: "sqlite_bulk_enqueue", unit: "jobs/s", systems: bothSystems, measure: measureBulkEnqueue, sqlite: true},
+	{name: "sqlite_single_enqueue_32", unit: "jobs/s", systems: bothSystems, measure: measureSingleEnqueue, sqlite: true},
+	{name: "sqlite_work_100", unit: "jobs/s", systems: bothSystems, prepare: prepareWork, measure: measureWork("work_100", 100), sqlite: true},
 }
 
 func findScenario(name string) (scenario, bool) {

@@ -73,9 +73,12 @@ const (
 	systemOrdo  = "ordo"
 )
 
-// openSystem opens the named system on the database at url, whose schema
-// prepare has created.
+// openSystem opens the named system on the database at url (a PostgreSQL
+// URL, or sqlite:PATH for a SQLite file), whose schema prepare has created.
 func openSystem(ctx context.Context, name, url string) (system, error) {
+	if name == systemRiver && isSQLite(url) {
+		return openRiverSQLite(ctx, url)
+	}
 	if name == systemRiver {
 		return openRiver(ctx, url)
 	}
@@ -85,6 +88,9 @@ func openSystem(ctx context.Context, name, url string) (system, error) {
 // prepareSystem creates the named system's schema in the (fresh) database
 // at url.
 func prepareSystem(ctx context.Context, name, url string) error {
+	if name == systemRiver && isSQLite(url) {
+		return migrateRiverSQLite(ctx, url)
+	}
 	if name == systemRiver {
 		return migrateRiver(ctx, url)
 	}
