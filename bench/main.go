@@ -6,6 +6,9 @@
 // jobs, latency with the xmin horizon held by a long transaction, and
 // (ordo only) the latency of HLC against legacy dequeues. The header
 // prints the server's fsync, synchronous_commit and full_page_writes.
+// The sqlite_* scenarios run bulk enqueue, single enqueue and work_100 on a
+// fresh SQLite file per system-run instead (River's riversqlite driver,
+// ordo's SQLite backend).
 //
 // Every system-run gets a fresh database (CREATE DATABASE on the server
 // of ORDO_BENCH_DATABASE_URL, else ORDO_TEST_DATABASE_URL), VACUUM ANALYZE
