@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver"
@@ -12,23 +11,28 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 )
 
-// riverSystem is River on its pgx v5 driver, in the public schema.
-type riverSystem struct {
-	pool   *pgxpool.Pool
-	client *river.Client[pgx.Tx] // insert-only until start
-	subEnd func()
+// riverSystem is River on one of its drivers (TTx is the driver's
+// transaction type): riverpgxv5 on PostgreSQL, in the public schema, or
+// riversqlite on a SQLite file (sqlite.go). Everything River does is the
+// same on both; only opening, counting and closing the database differ.
+type riverSystem[TTx any] struct {
+	driver    riverdriver.Driver[TTx]
+	client    *river.Client[TTx] // insert-only until start
+	subEnd    func()
+	label     string // how the settings line names this River
+	countDone func(ctx context.Context) (int, error)
+	closeDB   func()
 }
 
 // quietLogger discards River's logs where no one collects its errors.
 var quietLogger = errorLogger(nil)
 
-func migrateRiver(ctx context.Context, url string) error {
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	m, err := rivermigrate.New(riverpgxv5.New(pool), &rivermigrate.Config{Logger: quietLogger})
+// completedSQL counts River's completed jobs, on either database.
+const completedSQL = "SELECT count(*) FROM river_job WHERE state = 'completed'"
+
+// migrateRiverWith creates River's schema through driver.
+func migrateRiverWith[TTx any](ctx context.Context, driver riverdriver.Driver[TTx]) error {
+	m, err := rivermigrate.New(driver, &rivermigrate.Config{Logger: quietLogger})
 	if err != nil {
 		return err
 	}
@@ -38,7 +42,27 @@ func migrateRiver(ctx context.Context, url string) error {
 	return nil
 }
 
-func openRiver(ctx context.Context, url string) (*riverSystem, error) {
+func migrateRiver(ctx context.Context, url string) error {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return migrateRiverWith(ctx, riverpgxv5.New(pool))
+}
+
+// newRiverSystem makes River's insert-only client on driver.
+func newRiverSystem[TTx any](driver riverdriver.Driver[TTx], label string, countDone func(context.Context) (int, error),
+	closeDB func()) (*riverSystem[TTx], error) {
+	client, err := river.NewClient(driver, &river.Config{Logger: quietLogger})
+	if err != nil {
+		closeDB()
+		return nil, err
+	}
+	return &riverSystem[TTx]{driver: driver, client: client, label: label, countDone: countDone, closeDB: closeDB}, nil
+}
+
+func openRiver(ctx context.Context, url string) (system, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		return nil, err
@@ -47,15 +71,15 @@ func openRiver(ctx context.Context, url string) (*riverSystem, error) {
 		pool.Close()
 		return nil, err
 	}
-	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{Logger: quietLogger})
-	if err != nil {
-		pool.Close()
-		return nil, err
+	countDone := func(ctx context.Context) (int, error) {
+		var n int
+		err := pool.QueryRow(ctx, completedSQL).Scan(&n)
+		return n, err
 	}
-	return &riverSystem{pool: pool, client: client}, nil
+	return newRiverSystem(riverpgxv5.New(pool), "river", countDone, pool.Close)
 }
 
-func (s *riverSystem) insertBatch(ctx context.Context, jobs []benchArgs) error {
+func (s *riverSystem[TTx]) insertBatch(ctx context.Context, jobs []benchArgs) error {
 	params := make([]river.InsertManyParams, len(jobs))
 	for i, j := range jobs {
 		params[i] = river.InsertManyParams{Args: j}
@@ -67,17 +91,17 @@ func (s *riverSystem) insertBatch(ctx context.Context, jobs []benchArgs) error {
 	return err
 }
 
-func (s *riverSystem) insert(ctx context.Context, job benchArgs) error {
+func (s *riverSystem[TTx]) insert(ctx context.Context, job benchArgs) error {
 	_, err := s.client.Insert(ctx, job, nil)
 	return err
 }
 
-func (s *riverSystem) settings(wc workConfig) string {
-	return fmt.Sprintf("river: Queues{default: {MaxWorkers: %d}}, FetchCooldown %v, FetchPollInterval %v, completion seen via Subscribe(EventKindJobCompleted)",
-		wc.MaxWorkers, wc.FetchCooldown, wc.PollInterval)
+func (s *riverSystem[TTx]) settings(wc workConfig) string {
+	return fmt.Sprintf("%s: Queues{default: {MaxWorkers: %d}}, FetchCooldown %v, FetchPollInterval %v, completion seen via Subscribe(EventKindJobCompleted)",
+		s.label, wc.MaxWorkers, wc.FetchCooldown, wc.PollInterval)
 }
 
-func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
+func (s *riverSystem[TTx]) start(ctx context.Context, wc workConfig, h hooks) error {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, job *river.Job[benchArgs]) error {
 		if h.onStart != nil {
@@ -85,7 +109,7 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		}
 		return nil
 	}))
-	client, err := river.NewClient(riverpgxv5.New(s.pool), &river.Config{
+	client, err := river.NewClient(s.driver, &river.Config{
 		Logger:            errorLogger(h.onError),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: wc.MaxWorkers}},
@@ -115,8 +139,8 @@ func (s *riverSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 // fetch runs JobGetAvailable through the driver's executor with the
 // parameters River's producer passes (river v0.51.2 producer.go): the
 // default queue, every kind, MaxAttemptedBy 100.
-func (s *riverSystem) fetch(ctx context.Context, limit int) (int, error) {
-	res, err := riverpgxv5.New(s.pool).GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
+func (s *riverSystem[TTx]) fetch(ctx context.Context, limit int) (int, error) {
+	res, err := s.driver.GetExecutor().JobGetAvailable(ctx, &riverdriver.JobGetAvailableParams{
 		ClientID: "bench", MaxAttemptedBy: 100, MaxToLock: limit, Queue: river.QueueDefault,
 	})
 	if err != nil {
@@ -125,13 +149,9 @@ func (s *riverSystem) fetch(ctx context.Context, limit int) (int, error) {
 	return len(res.Jobs), nil
 }
 
-func (s *riverSystem) completed(ctx context.Context) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state = 'completed'").Scan(&n)
-	return n, err
-}
+func (s *riverSystem[TTx]) completed(ctx context.Context) (int, error) { return s.countDone(ctx) }
 
-func (s *riverSystem) stop(ctx context.Context) error {
+func (s *riverSystem[TTx]) stop(ctx context.Context) error {
 	err := s.client.Stop(ctx)
 	if s.subEnd != nil {
 		s.subEnd()
@@ -140,4 +160,4 @@ func (s *riverSystem) stop(ctx context.Context) error {
 	return err
 }
 
-func (s *riverSystem) close() { s.pool.Close() }
+func (s *riverSystem[TTx]) close() { s.closeDB() }
