@@ -294,10 +294,44 @@ type JobInfo struct {
 	LastError      string
 	InLegacy       bool        // a legacy row exists
 	InHLC          bool        // HLC state and a chain entry exist
-	Chain          *ChainEntry // the chain entry, when InHLC or Pruned
+	Chain          *ChainEntry // the chain entry, when the job has one (always when InHLC or Pruned)
 	// Pruned: the job's state was deleted by retention; Status is
 	// StatusPruned and what is known comes from its log entry.
 	Pruned bool
+}
+
+// LoggedJob is a job as its log entry holds it: as enqueued (the log keeps
+// every job whole), with its chain entry.
+type LoggedJob struct {
+	TenantID, PartitionKey, Kind string
+	Payload                      []byte
+	Priority, MaxAttempts        int
+	CreatedAt, RunAt             time.Time
+	Entry                        ChainEntry
+}
+
+// CompleteFromLog completes info, as read from the job's state rows
+// (InLegacy, InHLC), with its log entry l (nil when it has none): the job
+// as enqueued and its chain entry. Every backend's GetJob ends with it, so
+// they answer alike: a job with neither state nor log entry is
+// ErrJobNotFound, and one with a log entry but no state on either side was
+// pruned by retention (StatusPruned).
+func (info *JobInfo) CompleteFromLog(l *LoggedJob) error {
+	if l == nil {
+		if !info.InLegacy && !info.InHLC {
+			return ErrJobNotFound
+		}
+		return nil
+	}
+	e := l.Entry
+	info.Chain = &e
+	info.TenantID, info.PartitionKey, info.Kind, info.Priority = l.TenantID, l.PartitionKey, l.Kind, l.Priority
+	info.Payload, info.PayloadHash, info.CreatedAt = l.Payload, e.PayloadHash, l.CreatedAt
+	if !info.InLegacy && !info.InHLC {
+		info.Pruned, info.Status = true, StatusPruned
+		info.MaxAttempts, info.RunAt = l.MaxAttempts, l.RunAt
+	}
+	return nil
 }
 
 // PruneParams say which finished jobs' state PruneFinished deletes: those

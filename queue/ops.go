@@ -2,8 +2,12 @@ package queue
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
+
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // Retry puts a failed or cancelled job back in the queue (see
@@ -12,8 +16,22 @@ func (q *Queue) Retry(ctx context.Context, jobID uuid.UUID) error {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
 	if err := q.backend.RetryJob(ctx, jobID, q.now()); err != nil {
-		return err
+		return q.prunedAs(ctx, jobID, err, ErrNotRetryable)
 	}
 	q.notify()
 	return nil
+}
+
+// prunedAs answers an action on a job whose state retention pruned: the
+// backend finds no state and says ErrJobNotFound, but the job exists (its
+// log entry says so) and finished, which is what the caller must hear (as,
+// e.g. ErrJobFinished for a cancel). Any other error is returned as is.
+func (q *Queue) prunedAs(ctx context.Context, jobID uuid.UUID, err, as error) error {
+	if !errors.Is(err, ErrJobNotFound) {
+		return err
+	}
+	if info, gerr := q.backend.GetJob(ctx, driver.JobRef{JobID: jobID}); gerr == nil && info.Pruned {
+		return fmt.Errorf("%w: it finished and retention pruned its state", as)
+	}
+	return err
 }

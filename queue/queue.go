@@ -642,7 +642,7 @@ func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) erro
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
 	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: reason, Now: q.now()}); err != nil {
-		return err
+		return q.prunedAs(ctx, jobID, err, ErrJobFinished)
 	}
 	q.metrics.JobTransitions.WithLabelValues(string(StatusCancelled)).Inc()
 	return nil

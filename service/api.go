@@ -337,10 +337,6 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 	if !ok {
 		return
 	}
-	if info.Pruned {
-		s.fail(w, r, queue.ErrJobFinished, "the job finished and retention pruned its state")
-		return
-	}
 	switch err := s.q.Cancel(r.Context(), info.JobID, req.Reason); {
 	case errors.Is(err, queue.ErrJobFinished):
 		s.fail(w, r, err, fmt.Sprintf("the job is already %s", info.Status))

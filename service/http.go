@@ -42,7 +42,14 @@ func (f *fieldError) api(prefix string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Code: "invalid_field", Field: prefix + f.Field, Msg: f.Msg}
 }
 
-var errJobNotFound = &apiError{Status: errstatus.Of(driver.ErrJobNotFound).HTTP, Code: errstatus.Of(driver.ErrJobNotFound).Code, Msg: "job not found"}
+// statusError is the answer to err, with the status and code errstatus
+// gives it, saying msg.
+func statusError(err error, msg string) *apiError {
+	st := errstatus.Of(err)
+	return &apiError{Status: st.HTTP, Code: st.Code, Msg: msg}
+}
+
+var errJobNotFound = statusError(driver.ErrJobNotFound, "job not found")
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -75,7 +82,7 @@ func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error, msg st
 	case msg == "":
 		msg = err.Error()
 	}
-	writeError(w, &apiError{Status: st.HTTP, Code: st.Code, Msg: msg})
+	writeError(w, statusError(err, msg))
 }
 
 // internal answers an error no handler expected: 500, or 503 for a closed

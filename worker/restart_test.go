@@ -12,12 +12,6 @@ import (
 	"github.com/ordo-sched/ordo/worker"
 )
 
-type outageArgs struct {
-	N int `json:"n"`
-}
-
-func (outageArgs) Kind() string { return "test.outage" }
-
 // TestOutcomesSurviveAPostgresRestart: jobs whose handlers finish while
 // PostgreSQL is down have their outcomes written once it is back, so
 // nothing runs again. Before, a failed outcome write was logged and
@@ -41,7 +35,7 @@ func TestOutcomesSurviveAPostgresRestart(t *testing.T) {
 	e := newPostgresEnv(t)
 	const jobs = 20
 	release := make(chan struct{})
-	w := handling(func(ctx context.Context, j *worker.Job[outageArgs]) error {
+	w := handling(func(ctx context.Context, j *worker.Job[typedArgs]) error {
 		<-release
 		return nil
 	})
@@ -52,7 +46,7 @@ func TestOutcomesSurviveAPostgresRestart(t *testing.T) {
 	c := startClient(t, q, cfg)
 	var ids []uuid.UUID
 	for i := range jobs {
-		ids = append(ids, insert(t, c, outageArgs{N: i}, nil))
+		ids = append(ids, insert(t, c, typedArgs{N: i}, nil))
 	}
 	for _, id := range ids {
 		rec.await(t, "the job's start", is(worker.EventJobStarted, id))

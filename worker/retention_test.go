@@ -9,22 +9,16 @@ import (
 	"github.com/ordo-sched/ordo/worker"
 )
 
-type keptArgs struct {
-	N int `json:"n"`
-}
-
-func (keptArgs) Kind() string { return "test.kept" }
-
 // TestLeaderPrunesFinishedJobs: the maintenance leader deletes the state
 // of a job once it finished longer ago than Config.Retention keeps it (24
 // hours for a succeeded job by default), and not before; the job then
 // reads as pruned from its log entry.
 func TestLeaderPrunesFinishedJobs(t *testing.T) {
 	backends(t, func(t *testing.T, e *env) {
-		w := handling(succeed[keptArgs])
+		w := handling(succeed[typedArgs])
 		q, rec, cfg := e.nodeA(t, w)
 		c := startClient(t, q, cfg)
-		id := insert(t, c, keptArgs{N: 1}, nil)
+		id := insert(t, c, typedArgs{N: 1}, nil)
 		rec.await(t, "the job's success", is(worker.EventJobSucceeded, id))
 		// Younger than the default retention: nothing is due.
 		e.wall.Advance(23 * time.Hour)
@@ -40,7 +34,7 @@ func TestLeaderPrunesFinishedJobs(t *testing.T) {
 			t.Fatalf("pruned %+v; want the one job's HLC state", ev.Pruned)
 		}
 		info := get(t, q, id)
-		if !info.Pruned || info.Status != queue.StatusPruned || info.Kind != "test.kept" {
+		if !info.Pruned || info.Status != queue.StatusPruned || info.Kind != (typedArgs{}).Kind() {
 			t.Fatalf("after pruning: %+v; want the job read as pruned from its log entry", info)
 		}
 	})

@@ -387,6 +387,18 @@ func testRetention(t *testing.T, newTarget func(t *testing.T) Target) {
 				t.Errorf("another tenant reads a pruned job: %v; want ErrJobNotFound", err)
 			}
 		}
+		// Acting on it says what it is, a finished job, not an unknown one
+		// (with no log, legacy mode cannot tell).
+		wantCancel, wantRetry := queue.ErrJobFinished, queue.ErrNotRetryable
+		if !hasLog {
+			wantCancel, wantRetry = queue.ErrJobNotFound, queue.ErrJobNotFound
+		}
+		if err := n.q.Cancel(ctx, oldCancelled, "again"); !errors.Is(err, wantCancel) {
+			t.Errorf("Cancel(pruned job) = %v; want %v", err, wantCancel)
+		}
+		if err := n.q.Retry(ctx, oldCancelled); !errors.Is(err, wantRetry) {
+			t.Errorf("Retry(pruned job) = %v; want %v", err, wantRetry)
+		}
 
 		// Enqueued again: the log still knows the id.
 		again := n.enqueue(job("acme", "", 1))

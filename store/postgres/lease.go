@@ -257,14 +257,6 @@ LEFT JOIN scheduler.scheduler_log p
 WHERE l.job_id = ANY($1) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc) AND ($2 = '' OR l.tenant_id = $2)
 ORDER BY l.seq_bigint`
 
-type logRow struct {
-	tenant, partition, kind string
-	payload                 []byte
-	priority, maxAttempts   int
-	createdAt, runAt        time.Time
-	entry                   driver.ChainEntry
-}
-
 // fillChainEntry sets the hashes of e from their stored bytes.
 func fillChainEntry(e *driver.ChainEntry, payload, hash, prev, link, predLink []byte, predTHLC *string) {
 	e.Payload = payload
@@ -288,25 +280,25 @@ func fillChainEntry(e *driver.ChainEntry, payload, hash, prev, link, predLink []
 
 func readChainEntries(ctx context.Context, q interface {
 	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, ids []uuid.UUID, tenant string) (map[uuid.UUID]*logRow, error) {
+}, ids []uuid.UUID, tenant string) (map[uuid.UUID]*driver.LoggedJob, error) {
 	rows, err := q.Query(ctx, chainEntrySelect, ids, tenant)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[uuid.UUID]*logRow{}
+	out := map[uuid.UUID]*driver.LoggedJob{}
 	for rows.Next() {
 		var id uuid.UUID
-		var r logRow
+		var r driver.LoggedJob
 		var payload string
 		var hash, prev, link, predLink []byte
 		var predTHLC *string
-		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &r.createdAt, &r.maxAttempts, &r.runAt,
-			&r.entry.Seq, &r.entry.Pos, &r.entry.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
+		if err := rows.Scan(&id, &r.TenantID, &r.PartitionKey, &r.Kind, &payload, &r.Priority, &r.CreatedAt, &r.MaxAttempts, &r.RunAt,
+			&r.Entry.Seq, &r.Entry.Pos, &r.Entry.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
 			return nil, err
 		}
-		r.payload = []byte(payload)
-		fillChainEntry(&r.entry, r.payload, hash, prev, link, predLink, predTHLC)
+		r.Payload = []byte(payload)
+		fillChainEntry(&r.Entry, r.Payload, hash, prev, link, predLink, predTHLC)
 		if _, dup := out[id]; !dup {
 			out[id] = &r
 		}
@@ -361,7 +353,7 @@ func dequeue(ctx context.Context, db *DB, p driver.DequeueParams) ([]driver.Leas
 			}
 			for i := range leases {
 				if r, ok := entries[leases[i].JobID]; ok {
-					e := r.entry
+					e := r.Entry
 					leases[i].Chain = &e
 				}
 			}
@@ -381,7 +373,7 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 		var priority *int
 		var createdAt *time.Time
 		dest := []any{&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.TenantID, &l.PartitionKey, &kind, &payload, &priority, &createdAt}
-		var r logRow
+		var r driver.LoggedJob
 		var hash, prev, link, predLink []byte
 		var predTHLC *string
 		var seq, pos *int64
@@ -397,9 +389,9 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 		}
 		l.Kind, l.Payload, l.Priority, l.CreatedAt = *kind, []byte(*payload), *priority, *createdAt
 		if p.WithChain {
-			r.entry.THLC, r.entry.Seq, r.entry.Pos = l.THLC, *seq, *pos
-			fillChainEntry(&r.entry, l.Payload, hash, prev, link, predLink, predTHLC)
-			e := r.entry
+			r.Entry.THLC, r.Entry.Seq, r.Entry.Pos = l.THLC, *seq, *pos
+			fillChainEntry(&r.Entry, l.Payload, hash, prev, link, predLink, predTHLC)
+			e := r.Entry
 			l.Chain = &e
 		}
 		leases = append(leases, l)
@@ -678,29 +670,11 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
-	if !info.InHLC && info.InLegacy {
-		return info, nil
-	}
-	// With HLC state, or with none left (retention pruned it): the log.
 	entries, err := readChainEntries(ctx, db.Pool, []uuid.UUID{jobID}, ref.TenantID)
 	if err != nil {
 		return info, wrap("reading job "+jobID.String(), err)
 	}
-	r, ok := entries[jobID]
-	switch {
-	case ok:
-		e := r.entry
-		info.Chain = &e
-		info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
-		info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
-	case !info.InHLC:
-		return info, driver.ErrJobNotFound
-	}
-	if !info.InHLC {
-		info.Pruned, info.Status = true, driver.StatusPruned
-		info.MaxAttempts, info.RunAt, info.UpdatedAt = r.maxAttempts, r.runAt, time.Time{}
-	}
-	return info, nil
+	return info, info.CompleteFromLog(entries[jobID])
 }
 
 func setLease(info *driver.JobInfo, owner *string, token *uuid.UUID, expires *time.Time, lastErr *string) {

@@ -252,7 +252,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 		return l
 	}
 
-	var entries map[uuid.UUID]*logRow
+	var entries map[uuid.UUID]*driver.LoggedJob
 	if p.HLCOrder {
 		rows, err := t.query(leaseHLCSQL, args...)
 		if err != nil {
@@ -285,7 +285,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 			if !ok {
 				return nil, fmt.Errorf("job %s has HLC state but no log entry", id)
 			}
-			l.Payload, l.Priority, l.CreatedAt = r.payload, r.priority, r.createdAt
+			l.Payload, l.Priority, l.CreatedAt = r.Payload, r.Priority, r.CreatedAt
 		}
 	} else {
 		rows, err := t.query(leaseLegacySQL, args...)
@@ -343,7 +343,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 			continue
 		}
 		if r, ok := entries[id]; ok && p.WithChain {
-			e := r.entry
+			e := r.Entry
 			l.Chain = &e
 		}
 		leases = append(leases, *l)
@@ -351,39 +351,30 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 	return leases, nil
 }
 
-// logRow is a job's log entry with what the lease and job info take from it.
-type logRow struct {
-	tenant, partition, kind string
-	payload                 []byte
-	priority, maxAttempts   int
-	createdAt, runAt        time.Time
-	entry                   driver.ChainEntry
-}
-
-func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*logRow, error) {
+func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*driver.LoggedJob, error) {
 	rows, err := t.query(chainEntrySQL, list, tenant)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[uuid.UUID]*logRow{}
+	out := map[uuid.UUID]*driver.LoggedJob{}
 	for rows.Next() {
 		var id uuid.UUID
-		var r logRow
+		var r driver.LoggedJob
 		var payload string
 		var createdAt, runAt int64
 		var hash, prev, link, predLink []byte
 		var predTHLC sql.NullString
-		e := &r.entry
-		if err := rows.Scan(&id, &r.tenant, &r.partition, &r.kind, &payload, &r.priority, &createdAt, &r.maxAttempts, &runAt,
+		e := &r.Entry
+		if err := rows.Scan(&id, &r.TenantID, &r.PartitionKey, &r.Kind, &payload, &r.Priority, &createdAt, &r.MaxAttempts, &runAt,
 			&e.Seq, &e.Pos, &e.THLC, &hash, &prev, &link, &predLink, &predTHLC); err != nil {
 			return nil, err
 		}
 		if _, dup := out[id]; dup {
 			continue
 		}
-		r.payload, r.createdAt, r.runAt = []byte(payload), fromMS(createdAt), fromMS(runAt)
-		e.Payload = r.payload
+		r.Payload, r.CreatedAt, r.RunAt = []byte(payload), fromMS(createdAt), fromMS(runAt)
+		e.Payload = r.Payload
 		e.PayloadHash, _ = chain.HashFromBytes(hash) // the columns' CHECKs guarantee 32 bytes
 		e.Link, _ = chain.HashFromBytes(link)
 		e.PrevLinkNull = prev == nil
@@ -722,26 +713,11 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		// With HLC state, or with none left (retention pruned it): the log.
 		entries, err := t.chainEntries(idList([]uuid.UUID{jobID}), ref.TenantID)
 		if err != nil {
 			return err
 		}
-		r, ok := entries[jobID]
-		switch {
-		case ok:
-			e := r.entry
-			info.Chain = &e
-			info.TenantID, info.PartitionKey, info.Kind, info.Priority = r.tenant, r.partition, r.kind, r.priority
-			info.Payload, info.PayloadHash, info.CreatedAt = r.payload, e.PayloadHash, r.createdAt
-		case !info.InLegacy && !info.InHLC:
-			return driver.ErrJobNotFound
-		}
-		if ok && !info.InLegacy && !info.InHLC {
-			info.Pruned, info.Status = true, driver.StatusPruned
-			info.MaxAttempts, info.RunAt = r.maxAttempts, r.runAt
-		}
-		return nil
+		return info.CompleteFromLog(entries[jobID])
 	})
 	if err != nil {
 		return driver.JobInfo{}, err
