@@ -53,6 +53,9 @@ type config struct {
 	poolMax   int
 	timeout   time.Duration
 	profile   string
+	// statements is how many of each run's top statements to print
+	// (pg_stat_statements; 0: none).
+	statements int
 	// durability is the profile the server must have ("durable" or
 	// "fast"; "" checks nothing).
 	durability string
@@ -72,6 +75,7 @@ func parseFlags() (config, error) {
 	flag.IntVar(&c.poolMax, "pool", 32, "pgx pool size (pool_max_conns) of both systems")
 	flag.DurationVar(&c.timeout, "timeout", 15*time.Minute, "limit of one system-run")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of every measurement (bench process) into this directory")
+	flag.IntVar(&c.statements, "statements", 0, "print each PostgreSQL system-run's N statements with the most server time (pg_stat_statements, reset before the measurement)")
 	flag.StringVar(&c.durability, "durability", "", "fail unless the server's fsync, synchronous_commit and full_page_writes make this profile: durable (fsync and full_page_writes on, synchronous_commit not off) or fast (all three off); empty: run on whatever the server has (it is printed either way)")
 	c.params.Tuning.Cooldown = map[string]time.Duration{}
 	cooldowns := map[string]*time.Duration{}
@@ -197,7 +201,16 @@ func runOne(ctx context.Context, c config, sc scenario, sys string, run int) (re
 		}
 		spec.Profile = filepath.Join(c.profile, name+".pprof")
 	}
-	return runChild(ctx, spec)
+	if c.statements > 0 {
+		if err := resetStatements(ctx, url); err != nil {
+			return result{}, err
+		}
+	}
+	r, err := runChild(ctx, spec)
+	if err == nil && c.statements > 0 {
+		err = printStatements(ctx, os.Stdout, url, fmt.Sprintf("%s %s run %d", sc.name, sys, run), c.statements)
+	}
+	return r, err
 }
 
 // runOneSQLite is one system-run of a SQLite scenario: a fresh file in a

@@ -76,6 +76,48 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 			}
 		})
 	}
+	// Retention's statement finds the finished jobs through their partial
+	// indexes (migration 009): with 100,000 jobs, half of them finished
+	// but none due yet, a round must not read the tables.
+	t.Run("prune", func(t *testing.T) {
+		tx, err := db.Pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx)
+		for _, q := range []string{
+			`UPDATE scheduler.job_state SET status = 'succeeded' WHERE job_id IN (SELECT job_id FROM scheduler.job_state LIMIT 50000)`,
+			`UPDATE scheduler.jobs j SET status = 'succeeded' FROM scheduler.job_state s WHERE s.job_id = j.id AND s.status = 'succeeded'`,
+			`ANALYZE scheduler.job_state`, `ANALYZE scheduler.jobs`,
+		} {
+			if _, err := tx.Exec(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+pruneSQL, now.Add(-time.Hour), now.Add(-time.Hour), now.Add(-time.Hour), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		t.Logf("EXPLAIN (prune):\n%s", text)
+		for _, want := range []string{"idx_job_state_finished", "idx_jobs_finished"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("the prune statement does not use %s:\n%s", want, text)
+			}
+		}
+		if strings.Contains(text, "Seq Scan on job_state") || strings.Contains(text, "Seq Scan on jobs") {
+			t.Errorf("the prune statement scans a table:\n%s", text)
+		}
+	})
 	// The guide's index serves a tenant's history in HLC order.
 	var plan []string
 	rows, err := db.Pool.Query(ctx, `EXPLAIN SELECT job_id, t_hlc FROM scheduler.scheduler_log WHERE tenant_id = 'tenant-3' ORDER BY t_hlc LIMIT 50`)

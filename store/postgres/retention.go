@@ -6,26 +6,28 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 )
 
-// pruneSide is one side's part of PruneFinished, a data-modifying CTE
-// named name: the oldest rows of each finished status past its cutoff ($1
-// succeeded, $2 cancelled, $3 failed; NULL keeps the status), by the
-// partial index of migration 009, at most $4 in all, locked without
+// pruneSide is one side's part of PruneFinished, data-modifying CTEs
+// named after name: for each finished status, its oldest rows past its
+// cutoff ($1 succeeded, $2 cancelled, $3 failed; NULL keeps the status),
+// each a range scan of migration 009's partial index, locked without
 // waiting (SKIP LOCKED: a job being retried or read for a backfill is left
-// for the next call), and deleted only if still finished and past its
-// cutoff when the lock was taken.
+// for the next call); then at most $4 of them deleted, each only if still
+// finished and past its cutoff when the lock was taken. Each status locks
+// its rows where its index scan finds them, rather than looking a list of
+// ids up again to lock them.
 func pruneSide(name string, sd side) string {
 	oldest := func(status, cutoff string) string {
-		return `(SELECT ` + sd.id + ` FROM ` + sd.table + ` WHERE status = '` + status + `' AND updated_at < ` + cutoff +
-			` ORDER BY updated_at LIMIT $4)`
+		return name + `_` + status + ` AS (
+	SELECT ` + sd.id + ` FROM ` + sd.table + ` WHERE status = '` + status + `' AND updated_at < ` + cutoff + `
+	ORDER BY updated_at LIMIT $4 FOR UPDATE SKIP LOCKED
+), `
 	}
 	a := sd.alias
-	return name + `_doomed AS (
-	SELECT ` + sd.id + ` FROM ` + sd.table + ` WHERE ` + sd.id + ` IN (
-		SELECT ` + sd.id + ` FROM (` + oldest("succeeded", "$1") + ` UNION ALL ` + oldest("cancelled", "$2") +
-		` UNION ALL ` + oldest("failed", "$3") + `) o LIMIT $4)
-	FOR UPDATE SKIP LOCKED
-), ` + name + ` AS (
-	DELETE FROM ` + sd.table + ` ` + a + ` USING ` + name + `_doomed d WHERE ` + a + `.` + sd.id + ` = d.` + sd.id + `
+	return oldest("succeeded", "$1") + oldest("cancelled", "$2") + oldest("failed", "$3") + name + ` AS (
+	DELETE FROM ` + sd.table + ` ` + a + ` USING (
+		SELECT ` + sd.id + ` FROM ` + name + `_succeeded UNION ALL SELECT ` + sd.id + ` FROM ` + name + `_cancelled
+		UNION ALL SELECT ` + sd.id + ` FROM ` + name + `_failed LIMIT $4) d
+	WHERE ` + a + `.` + sd.id + ` = d.` + sd.id + `
 	  AND (` + a + `.status = 'succeeded' AND ` + a + `.updated_at < $1 OR ` + a + `.status = 'cancelled' AND ` + a + `.updated_at < $2
 	       OR ` + a + `.status = 'failed' AND ` + a + `.updated_at < $3)
 	RETURNING 1
