@@ -271,6 +271,12 @@ type chainVerifier struct {
 	lastLink chain.Hash
 	lastTHLC []byte
 
+	// the entry chain_heads names (chain_pos entry_count - 1), as found
+	headPos  int64
+	headSeen bool
+	headLink chain.Hash
+	headTHLC string
+
 	bloom      []uint64
 	candidates []uuid.UUID
 	overflow   bool
@@ -314,6 +320,10 @@ func (cv *chainVerifier) run(ctx context.Context) error {
 	head, hasHead, err := cv.v.Store.Head(ctx, k)
 	if err != nil {
 		return err
+	}
+	cv.headPos = -1
+	if hasHead {
+		cv.headPos = head.EntryCount - 1
 	}
 	// Size the duplicate filter by the head's count (only a hint).
 	bits := int64(1 << 12)
@@ -504,6 +514,9 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 			cv.cpNext++
 		}
 	}
+	if r.pos == cv.headPos && !cv.headSeen {
+		cv.headSeen, cv.headLink, cv.headTHLC = true, r.link, str()
+	}
 	cv.n++
 	cv.lastPos, cv.lastSeq, cv.lastJob, cv.lastLink = r.pos, r.seq, r.jobID, r.link
 	cv.lastTHLC = append(cv.lastTHLC[:0], thlc...)
@@ -592,26 +605,35 @@ func (cv *chainVerifier) checkHead(h driver.HeadRow, ok bool) {
 		cv.issue(IssueHeadMismatch, cv.lastRec(), string(cv.lastTHLC), "the chain has entries but no chain_heads row")
 		return
 	}
+	// The row is a cache that may trail the log (driver.AuditStore.Head):
+	// it must name an entry of the chain, and no position past its end.
+	if h.EntryCount > cv.lastPos+1 || h.EntryCount < 1 {
+		desc := fmt.Sprintf("chain_heads has entry_count %d but the chain ends at chain_pos %d", h.EntryCount, cv.lastPos)
+		if h.EntryCount > cv.lastPos+1 {
+			desc += " (entries removed from the end?)"
+		}
+		cv.issue(IssueHeadMismatch, cv.lastRec(), string(cv.lastTHLC), desc)
+		return
+	}
+	if !cv.headSeen {
+		cv.issue(IssueHeadMismatch, cv.lastRec(), string(cv.lastTHLC),
+			fmt.Sprintf("chain_heads names chain_pos %d, which the chain does not have (entries removed?)", cv.headPos))
+		return
+	}
 	var problems []string
-	if !bytes.Equal(h.LastLink, cv.lastLink[:]) {
-		problems = append(problems, fmt.Sprintf("its link %x… is not the last entry's link %s", h.LastLink[:min(6, len(h.LastLink))], short(cv.lastLink)))
+	if !bytes.Equal(h.LastLink, cv.headLink[:]) {
+		problems = append(problems, fmt.Sprintf("its link %x… is not that entry's link %s", h.LastLink[:min(6, len(h.LastLink))], short(cv.headLink)))
 	}
-	if h.LastTHLC != string(cv.lastTHLC) {
-		problems = append(problems, fmt.Sprintf("its t_hlc %s is not the last entry's %s", h.LastTHLC, cv.lastTHLC))
-	}
-	if h.EntryCount != cv.lastPos+1 {
-		problems = append(problems, fmt.Sprintf("its entry_count %d is not the last entry's chain_pos + 1 = %d", h.EntryCount, cv.lastPos+1))
+	if h.LastTHLC != cv.headTHLC {
+		problems = append(problems, fmt.Sprintf("its t_hlc %s is not that entry's %s", h.LastTHLC, cv.headTHLC))
 	}
 	if len(problems) > 0 {
-		desc := "chain_heads disagrees with the last entry: "
+		desc := fmt.Sprintf("chain_heads disagrees with the entry it names (chain_pos %d): ", cv.headPos)
 		for i, p := range problems {
 			if i > 0 {
 				desc += "; "
 			}
 			desc += p
-		}
-		if h.EntryCount > cv.lastPos+1 {
-			desc += " (entries removed from the end?)"
 		}
 		cv.issue(IssueHeadMismatch, cv.lastRec(), string(cv.lastTHLC), desc)
 	}

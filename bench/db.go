@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -118,4 +119,27 @@ func redact(s string) string {
 		return "(unparsable URL)"
 	}
 	return u.Redacted()
+}
+
+// connectAdmin opens one connection to the database at url, outside any
+// system's pool, for the harness's own reads.
+func connectAdmin(ctx context.Context, url string) (*pgx.Conn, error) {
+	return pgx.Connect(ctx, adminURL(url))
+}
+
+// sizeSample is the bytes of a system's tables at one moment: state is
+// the mutable job tables, log ordo's scheduler_log (0 for River).
+type sizeSample struct {
+	at         time.Duration
+	state, log int64
+}
+
+func tableSizes(ctx context.Context, conn *pgx.Conn) (sizeSample, error) {
+	var s sizeSample
+	err := conn.QueryRow(ctx, `SELECT
+		COALESCE(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname IN ('river_job', 'job_state', 'jobs')), 0)::bigint,
+		COALESCE(sum(pg_total_relation_size(c.oid)) FILTER (WHERE c.relname = 'scheduler_log'), 0)::bigint
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relkind = 'r' AND n.nspname IN ('public', 'scheduler')`).Scan(&s.state, &s.log)
+	return s, err
 }

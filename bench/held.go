@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 const (
@@ -91,7 +89,7 @@ func measureHeldHorizon(ctx context.Context, p params, sys, url string) (result,
 		return r, ctx.Err()
 	}
 
-	held, err := pgx.Connect(ctx, adminURL(url))
+	held, err := connectAdmin(ctx, url)
 	if err != nil {
 		return r, err
 	}

@@ -102,6 +102,9 @@ func (s *ordoSystem) start(ctx context.Context, wc workConfig, h hooks) error {
 		// One tenant: the fair round-robin has nothing to share out.
 		Queues: map[string]worker.QueueConfig{worker.DefaultQueue: {MaxWorkers: wc.MaxWorkers, Tenants: worker.TenantsFIFO}},
 	}
+	if wc.Retention > 0 {
+		cfg.Retention = queue.Retention{Succeeded: wc.Retention, Cancelled: wc.Retention, Failed: wc.Retention}
+	}
 	if h.onComplete != nil {
 		cfg.OnEvent = func(e worker.Event) {
 			if e.Type == worker.EventJobSucceeded {

@@ -119,6 +119,10 @@ func runFigure(sc scenario, r result) string {
 			parts = append(parts, fmt.Sprintf("%.0f queued p50 %.3f ms p99 %.3f ms", r.Extra[l+"_jobs"], r.Extra[l+"_p50_ms"], r.Extra[l+"_p99_ms"]))
 		}
 		return fmt.Sprintf("%d jobs fetched; ", r.Jobs) + strings.Join(parts, "; ")
+	case "steady_state":
+		return fmt.Sprintf("%d jobs, %.0f jobs/s, produced in %.1f s (backlog then %.0f); job state %.1f MB at warm-up end, %.1f MB most after (%+.1f%%), %.1f MB at the end; log %.1f -> %.1f MB",
+			r.Jobs, r.Throughput, r.Extra["produced_s"], r.Extra["backlog"], r.Extra["state_warm_mb"], r.Extra["state_max_mb"],
+			r.Extra["growth_pct"], r.Extra["state_end_mb"], r.Extra["log_warm_mb"], r.Extra["log_end_mb"])
 	case "held_horizon":
 		var parts []string
 		for w := range heldWindows {
@@ -276,6 +280,9 @@ func (r *report) print(c config) {
 	if r.has("held_horizon") {
 		targets = append(targets, r.printHeld(c))
 	}
+	if r.has("steady_state") {
+		r.printSteady(c)
+	}
 
 	fmt.Printf("\n== Settings ==\n\n")
 	for _, sc := range c.scenarios {
@@ -392,6 +399,22 @@ func (r *report) printDepth(c config) {
 	}
 	tw.Flush()
 	fmt.Printf("CPU s/10k fetched jobs (bench + server): River %s, ordo %s\n", r.cpuPer10k("dequeue_depth", systemRiver), r.cpuPer10k("dequeue_depth", systemOrdo))
+}
+
+// printSteady prints steady_state's table: throughput, and whether the
+// job tables stay flat once retention deletes as fast as jobs arrive. No
+// target: the issue asks for the sizes to be reported.
+func (r *report) printSteady(c config) {
+	fmt.Printf("\nsteady_state: %d jobs/s produced, 100 workers, retention %v (at scale 1); sizes with indexes, MB, medians of %d runs\n\n", steadyRate, steadyRetention, c.runs)
+	tw := table("system\tjobs/s\tstate at warm-up end\tstate max after\tgrowth after warm-up %\tstate at end\tlog at end\t")
+	x := r.extra("steady_state")
+	for _, sys := range []string{systemRiver, systemOrdo} {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", sys, num(r.med("steady_state", sys, throughput), 0),
+			num(x(sys, "state_warm_mb"), 1), num(x(sys, "state_max_mb"), 1), num(x(sys, "growth_pct"), 1),
+			num(x(sys, "state_end_mb"), 1), num(x(sys, "log_end_mb"), 1))
+	}
+	tw.Flush()
+	fmt.Printf("CPU s/10k jobs (bench + server): River %s, ordo %s\n", r.cpuPer10k("steady_state", systemRiver), r.cpuPer10k("steady_state", systemOrdo))
 }
 
 // printHeld prints held_horizon's table and returns its target: ordo p99 /

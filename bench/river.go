@@ -109,13 +109,19 @@ func (s *riverSystem[TTx]) start(ctx context.Context, wc workConfig, h hooks) er
 		}
 		return nil
 	}))
-	client, err := river.NewClient(s.driver, &river.Config{
+	cfg := &river.Config{
 		Logger:            errorLogger(h.onError),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: wc.MaxWorkers}},
 		FetchCooldown:     wc.FetchCooldown,
 		FetchPollInterval: wc.PollInterval,
-	})
+	}
+	if wc.Retention > 0 {
+		cfg.CompletedJobRetentionPeriod = wc.Retention
+		cfg.CancelledJobRetentionPeriod = wc.Retention
+		cfg.DiscardedJobRetentionPeriod = wc.Retention
+	}
+	client, err := river.NewClient(s.driver, cfg)
 	if err != nil {
 		return err
 	}

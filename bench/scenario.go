@@ -106,6 +106,7 @@ var scenarios = []scenario{
 	{name: "wal_per_job", unit: "B/job", systems: bothSystems, measure: measureWAL},
 	{name: "dequeue_depth", unit: "ms", systems: bothSystems, measure: measureDequeueDepth},
 	{name: "held_horizon", unit: "ms", systems: bothSystems, measure: measureHeldHorizon},
+	{name: "steady_state", unit: "jobs/s", systems: bothSystems, measure: measureSteady},
 	// The PostgreSQL scenarios' shapes on SQLite files: River's riversqlite
 	// driver beside ordo's SQLite backend, both on modernc.org/sqlite.
 	// sqlite_work_100 uses work_100's tuning (-*-cooldown-work_100).

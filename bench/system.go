@@ -26,6 +26,9 @@ type workConfig struct {
 	MaxWorkers    int
 	FetchCooldown time.Duration
 	PollInterval  time.Duration
+	// Retention, when set, is how long finished jobs are kept before the
+	// system's cleaner deletes them (every final state alike).
+	Retention time.Duration
 }
 
 // hooks are called by a running client: onStart as a handler starts

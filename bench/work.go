@@ -39,19 +39,30 @@ func measureWork(scenario string, maxWorkers int) func(ctx context.Context, p pa
 			if err := s.start(ctx, wc, c.hooks(&errs)); err != nil {
 				return err
 			}
-			note, err := c.await(ctx, s)
-			if note != "" {
-				r.Notes = append(r.Notes, note)
-			}
-			return err
+			return c.awaitNoting(ctx, s, &r)
 		})
-		if serr := stopClient(s); err == nil {
-			err = serr
-		}
-		r.PeakRSSMB = peakRSSMB()
-		r.Notes = append(r.Notes, errs.notes()...)
-		return r, err
+		return r, finishClient(s, &r, &errs, err)
 	}
+}
+
+// awaitNoting is await, with its note added to r.
+func (c *completions) awaitNoting(ctx context.Context, s system, r *result) error {
+	note, err := c.await(ctx, s)
+	if note != "" {
+		r.Notes = append(r.Notes, note)
+	}
+	return err
+}
+
+// finishClient stops the client and records the run's peak RSS and the
+// client's errors in r; it returns err, or the stop's error.
+func finishClient(s system, r *result, errs *errorLog, err error) error {
+	if serr := stopClient(s); err == nil {
+		err = serr
+	}
+	r.PeakRSSMB = peakRSSMB()
+	r.Notes = append(r.Notes, errs.notes()...)
+	return err
 }
 
 // completions counts a client's completion events up to n.

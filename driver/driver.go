@@ -263,6 +263,8 @@ type AuditStore interface {
 	Scan(ctx context.Context, p ScanParams, fn func(*LogEntry) error) error
 
 	// Head returns the chain_heads row of k; ok is false when there is none.
+	// The row is a cache: it names the chain's last entry, or on a backend
+	// that refreshes it lazily (PostgreSQL) an earlier one, never a later.
 	Head(ctx context.Context, k chain.Key) (h HeadRow, ok bool, err error)
 
 	// Duplicates returns the job ids that occur more than once in chain k,
@@ -296,8 +298,9 @@ type AuditStore interface {
 	// ErrTreeMoved when the stored size is not p.OldSize (another writer
 	// got there first).
 	AppendHashes(ctx context.Context, p AppendHashesParams) error
-	// TreesBehind lists the chains whose chain_heads entry_count is
-	// greater than their stored tree size, with both numbers.
+	// TreesBehind lists the chains with more entries than their stored
+	// tree size, with both numbers. Entries are counted from the log:
+	// chain_heads may name an earlier entry (see Head).
 	TreesBehind(ctx context.Context) ([]TreeProgress, error)
 
 	// InsertCheckpoint stores a signed checkpoint; a second checkpoint of

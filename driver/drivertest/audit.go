@@ -41,6 +41,7 @@ func runAudit(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"tamper: link", testLink},
 		{"tamper: delete an entry in the middle", testDeleteMiddle},
 		{"tamper: delete the tail and move chain_heads back", testTruncateTail},
+		{"chain_heads may trail the chain but must name an entry of it", testHeadChecks},
 		{"tamper: swap t_hlc of two entries", testSwapTHLC},
 		{"tamper: forged entry on a wrong predecessor", testForged},
 		{"tamper: duplicate job id", testDuplicate},

@@ -34,6 +34,11 @@ func (h *auditHarness) setup() ([]row, []byte) {
 	if len(rs) != 20 {
 		h.t.Fatalf("chain has %d entries, want 20", len(rs))
 	}
+	// chain_heads as a refreshed cache has it: on the last entry. (A lazy
+	// backend's row may still name an earlier one, and the tampering
+	// below may change that entry.)
+	h.exec(`UPDATE {chain_heads} SET last_link = ?, last_t_hlc = ?, entry_count = 20 WHERE tenant_id = ? AND partition_key = ?`,
+		rs[19].Link[:], rs[19].THLC, Chain.TenantID, Chain.PartitionKey)
 	note := h.checkpoint()
 	if _, err := h.snap.Create(h.ctx, Chain, 0, 19); err != nil {
 		h.t.Fatal(err)
@@ -220,6 +225,34 @@ func testTruncateTail(h *auditHarness) {
 	mine, _ = h.verify(audit.Verifier{Key: h.pub, Checkpoints: [][]byte{note}})
 	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil})
 	h.expectSnapshot(false, "entries were removed")
+}
+
+func testHeadChecks(h *auditHarness) {
+	rs, _ := h.setup()
+	setHead := func(r row, count int64) {
+		h.exec(`UPDATE {chain_heads} SET last_link = ?, last_t_hlc = ?, entry_count = ? WHERE tenant_id = ? AND partition_key = ?`,
+			r.Link[:], r.THLC, count, Chain.TenantID, Chain.PartitionKey)
+	}
+	plain := audit.Verifier{NoStoredCheckpoints: true}
+	// A head that names an earlier entry is a cache not yet refreshed.
+	setHead(rs[9], 10)
+	mine, _ := h.verify(plain)
+	h.expect(mine)
+	// One that names a position with another entry's link is not.
+	setHead(rs[8], 10)
+	mine, _ = h.verify(plain)
+	h.expect(mine, want{audit.IssueHeadMismatch, 19, rs[19].JobID})
+	// Nor one past the end.
+	setHead(rs[19], 25)
+	mine, _ = h.verify(plain)
+	h.expect(mine, want{audit.IssueHeadMismatch, 19, rs[19].JobID})
+	// The tail deleted, the head left on the old last entry.
+	setHead(rs[19], 20)
+	if n := h.exec(`DELETE FROM {scheduler_log} WHERE tenant_id = ? AND partition_key = ? AND chain_pos >= 17`, Chain.TenantID, Chain.PartitionKey); n != 3 {
+		h.t.Fatalf("deleted %d rows", n)
+	}
+	mine, _ = h.verify(plain)
+	h.expect(mine, want{audit.IssueHeadMismatch, 16, rs[16].JobID})
 }
 
 func testSwapTHLC(h *auditHarness) {

@@ -285,12 +285,16 @@ func (s auditStore) AppendHashes(ctx context.Context, p driver.AppendHashesParam
 	})
 }
 
+// TreesBehind counts each chain's entries from its last log entry:
+// chain_heads may trail it by HeadRefreshInterval.
 func (s auditStore) TreesBehind(ctx context.Context) ([]driver.TreeProgress, error) {
 	rows, err := s.db.Pool.Query(ctx, `
-		SELECT h.tenant_id, h.partition_key, h.entry_count, COALESCE(t.tree_size, 0)
+		SELECT h.tenant_id, h.partition_key, COALESCE(l.n, 0), COALESCE(t.tree_size, 0)
 		FROM scheduler.chain_heads h
+		LEFT JOIN LATERAL (SELECT chain_pos + 1 AS n FROM scheduler.scheduler_log l
+			WHERE l.tenant_id = h.tenant_id AND l.partition_key = h.partition_key ORDER BY chain_pos DESC LIMIT 1) l ON true
 		LEFT JOIN scheduler.chain_trees t USING (tenant_id, partition_key)
-		WHERE h.entry_count > COALESCE(t.tree_size, 0)
+		WHERE COALESCE(l.n, 0) > COALESCE(t.tree_size, 0)
 		   OR COALESCE(t.tree_size, 0) > COALESCE((SELECT max(c.tree_size) FROM scheduler.chain_checkpoints c
 				WHERE c.tenant_id = h.tenant_id AND c.partition_key = h.partition_key), 0)
 		ORDER BY h.tenant_id COLLATE "C", h.partition_key COLLATE "C"`)

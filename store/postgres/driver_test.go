@@ -21,7 +21,14 @@ func TestDriver(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) drivertest.Target {
 		ctx := context.Background()
 		url := testdb.NewDatabase(t)
-		open := func(t *testing.T) driver.Driver { return testdb.Open(t, postgres.Open, url) }
+		open := func(t *testing.T) driver.Driver {
+			db := testdb.Open(t, postgres.Open, url)
+			// chain_heads then trails the log for the whole test, as it may
+			// for HeadRefreshInterval in production, and never moves
+			// behind the suite's back (heads_test.go covers the refresh).
+			db.SetHeadRefreshInterval(time.Hour)
+			return db
+		}
 		testdb.OpenMigrated(t, postgres.Open, url)
 		pool, err := pgxpool.New(ctx, url)
 		if err != nil {

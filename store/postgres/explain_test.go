@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
@@ -57,20 +58,7 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback(ctx)
-			rows, err := tx.Query(ctx, "EXPLAIN "+c.sql, now, 100, nil, "", "w", uuid.New(), now.Add(time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var plan []string
-			for rows.Next() {
-				var line string
-				if err := rows.Scan(&line); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, line)
-			}
-			rows.Close()
-			text := strings.Join(plan, "\n")
+			text := explain(t, tx, c.sql, now, 100, nil, "", "w", uuid.New(), now.Add(time.Minute))
 			if !strings.Contains(text, c.index) || strings.Contains(text, "Seq Scan on "+c.table) {
 				t.Fatalf("%s dequeue does not walk %s:\n%s", c.name, c.index, text)
 			}
@@ -94,20 +82,7 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		rows, err := tx.Query(ctx, "EXPLAIN "+pruneSQL, now.Add(-time.Hour), now.Add(-time.Hour), now.Add(-time.Hour), 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		rows.Close()
-		text := strings.Join(plan, "\n")
+		text := explain(t, tx, pruneSQL, now.Add(-time.Hour), now.Add(-time.Hour), now.Add(-time.Hour), 1000)
 		t.Logf("EXPLAIN (prune):\n%s", text)
 		for _, want := range []string{"idx_job_state_finished", "idx_jobs_finished"} {
 			if !strings.Contains(text, want) {
@@ -133,4 +108,18 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 	if text := strings.Join(plan, "\n"); !strings.Contains(text, "idx_scheduler_log_tenant_hlc") {
 		t.Fatalf("tenant history does not use idx_scheduler_log_tenant_hlc:\n%s", text)
 	}
+}
+
+// explain returns the plan of sql with args, as EXPLAIN prints it.
+func explain(t *testing.T, tx pgx.Tx, sql string, args ...any) string {
+	t.Helper()
+	rows, err := tx.Query(context.Background(), "EXPLAIN "+sql, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(lines, "\n")
 }

@@ -26,6 +26,7 @@ type DB struct {
 	Pool  *pgxpool.Pool
 	std   *sql.DB // for goose, which speaks database/sql
 	stats statsWatch
+	heads *headCache
 }
 
 // Open connects to the database at url (postgres:// or postgresql://) and
@@ -47,7 +48,9 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connecting to %s: %w", redact(url), err)
 	}
-	return &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool), stats: statsWatch{refreshed: make(chan struct{}, 1)}}, nil
+	db := &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool), stats: statsWatch{refreshed: make(chan struct{}, 1)}}
+	db.heads = newHeadCache(db.writeHeads)
+	return db, nil
 }
 
 func init() {
@@ -86,6 +89,10 @@ func redact(url string) string {
 
 // Close releases every connection.
 func (db *DB) Close() error {
+	// Heads owed to chain_heads go first. If that fails the rows name
+	// older entries of their chains, which check 9 allows, and the next
+	// append to each chain writes it: not worth failing Close for.
+	_ = db.heads.close()
 	err := db.std.Close()
 	db.Pool.Close()
 	return err

@@ -92,7 +92,7 @@ func (db *DB) enqueueOwnTx(ctx context.Context, b *driver.EnqueueBatch) ([]drive
 		return nil, err
 	}
 	defer conn.Release() // a connection left inside a transaction is closed, not reused
-	res, err := enqueue(ctx, conn, b, false, true)
+	res, err := enqueue(ctx, conn, db.heads, b, false, true)
 	if err == nil {
 		db.noteWritten(written(res))
 	}
@@ -119,7 +119,7 @@ func (db *DB) EnqueueTx(ctx context.Context, tx any, b *driver.EnqueueBatch) ([]
 	if !ok || t == nil {
 		return nil, fmt.Errorf("postgres: EnqueueTx needs a pgx.Tx, got %T", tx)
 	}
-	res, err := enqueue(ctx, t, b, false, false)
+	res, err := enqueue(ctx, t, db.heads, b, false, false)
 	if err == nil {
 		db.noteWritten(written(res)) // the caller's commit is likely; a refresh too many is harmless
 	}
@@ -141,7 +141,7 @@ func written(res []driver.EnqueueResult) int {
 func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error) {
 	n := 0
 	err := db.inTx(ctx, "backfill", func(tx pgx.Tx) error {
-		res, err := enqueue(ctx, tx, b, true, false)
+		res, err := enqueue(ctx, tx, db.heads, b, true, false)
 		n = 0
 		for _, r := range res {
 			if !r.Deduplicated {
@@ -161,7 +161,7 @@ func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error)
 // its tenant and partition, so it can only ever join one chain). With
 // ownTx, tx is a bare connection: enqueue sends BEGIN with its first
 // statements and COMMIT with its writes.
-func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, ownTx bool) ([]driver.EnqueueResult, error) {
+func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBatch, backfill, ownTx bool) ([]driver.EnqueueResult, error) {
 	ids := make([]uuid.UUID, len(b.Jobs))
 	for i, j := range b.Jobs {
 		ids[i] = j.JobID
@@ -234,9 +234,13 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 		for i, k := range keys {
 			tenants[i], partitions[i] = k.TenantID, k.PartitionKey
 		}
-		batch.Queue(`SELECT h.tenant_id, h.partition_key, h.last_link, h.last_t_hlc, h.entry_count
-			FROM scheduler.chain_heads h JOIN unnest($1::text[], $2::text[]) AS k(t, p)
-			ON h.tenant_id = k.t AND h.partition_key = k.p`, tenants, partitions).Query(func(rows pgx.Rows) error {
+		// The predecessor is the chain's last log entry, not chain_heads
+		// (see HeadRefreshInterval): read under the advisory lock, in a
+		// statement whose snapshot follows it, so it is the last committed.
+		batch.Queue(`SELECT k.t, k.p, l.link, l.t_hlc, l.chain_pos + 1
+			FROM unnest($1::text[], $2::text[]) AS k(t, p)
+			CROSS JOIN LATERAL (SELECT link, t_hlc, chain_pos FROM scheduler.scheduler_log
+				WHERE tenant_id = k.t AND partition_key = k.p ORDER BY chain_pos DESC LIMIT 1) l`, tenants, partitions).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var k chain.Key
 				var link []byte
@@ -297,7 +301,7 @@ func enqueue(ctx context.Context, tx querier, b *driver.EnqueueBatch, backfill, 
 		}
 	}
 
-	if err := writeRows(ctx, tx, b, newJobs, entries, headKeys, newHeads, backfill, ownTx); err != nil {
+	if err := writeRows(ctx, tx, hc, b, newJobs, entries, headKeys, newHeads, backfill, ownTx); err != nil {
 		return nil, err
 	}
 
@@ -370,7 +374,7 @@ func nullableUUID(id uuid.UUID) *uuid.UUID {
 // batch and moves the chain heads: with COPY for large batches, otherwise
 // with INSERTs over unnest() pipelined in one round trip, ending with
 // COMMIT when commit is set.
-func writeRows(ctx context.Context, tx querier, b *driver.EnqueueBatch, newJobs []*driver.Prepared, entries []driver.AppendEntry,
+func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBatch, newJobs []*driver.Prepared, entries []driver.AppendEntry,
 	headKeys []chain.Key, heads []driver.Head, backfill, commit bool) error {
 	logRows := make([][]any, len(entries))
 	stateRows := make([][]any, len(entries))
@@ -448,18 +452,24 @@ func writeRows(ctx context.Context, tx querier, b *driver.EnqueueBatch, newJobs 
 		sql, args := unnestInsert("scheduler."+w.table, w.cols, w.types, w.rows)
 		batch.Queue(sql, args...)
 	}
-	if len(heads) > 0 {
-		tenants, partitions := make([]string, len(heads)), make([]string, len(heads))
-		links, thlcs, counts := make([][]byte, len(heads)), make([]string, len(heads)), make([]int64, len(heads))
-		for i, h := range heads {
-			tenants[i], partitions[i] = headKeys[i].TenantID, headKeys[i].PartitionKey
-			links[i], thlcs[i], counts[i] = h.Link[:], h.THLC.String(), h.Count
+	// In the caller's transaction (or a backfill's) the heads are written
+	// with it: whether it commits is not known here.
+	var now, later []int
+	if commit && hc != nil {
+		now, later = hc.split(headKeys, heads)
+	} else {
+		now = make([]int, len(heads))
+		for i := range heads {
+			now[i] = i
 		}
-		batch.Queue(`INSERT INTO scheduler.chain_heads (tenant_id, partition_key, last_link, last_t_hlc, entry_count, updated_at)
-			SELECT t, p, l, h, c, $6 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(t, p, l, h, c)
-			ON CONFLICT (tenant_id, partition_key) DO UPDATE
-			SET last_link = EXCLUDED.last_link, last_t_hlc = EXCLUDED.last_t_hlc, entry_count = EXCLUDED.entry_count, updated_at = EXCLUDED.updated_at`,
-			tenants, partitions, links, thlcs, counts, b.Now)
+	}
+	if len(now) > 0 {
+		ks, hs := make([]chain.Key, len(now)), make([]driver.Head, len(now))
+		for n, i := range now {
+			ks[n], hs[n] = headKeys[i], heads[i]
+		}
+		sql, args := headUpsert(ks, hs, b.Now, false)
+		batch.Queue(sql, args...)
 	}
 	if len(newJobs) > 0 || len(entries) > 0 {
 		// Delivered at commit, so listeners never wake for a rolled-back job.
@@ -471,7 +481,46 @@ func writeRows(ctx context.Context, tx querier, b *driver.EnqueueBatch, newJobs 
 	if batch.Len() == 0 {
 		return nil
 	}
-	return tx.SendBatch(ctx, batch).Close()
+	if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+		return err
+	}
+	if commit && hc != nil {
+		hc.committed(headKeys, heads, now, later)
+	}
+	return nil
+}
+
+// headUpsert writes chain_heads rows. A row never moves back to an older
+// entry: a deferred write may reach the database after a newer one (from
+// this process's next batch or another node). With deferred, a row also
+// never names an entry the log no longer has (removed since it was
+// appended, which only tampering does): the cache must not hide that.
+func headUpsert(keys []chain.Key, heads []driver.Head, at time.Time, deferred bool) (string, []any) {
+	logHas := ""
+	if deferred {
+		logHas = `
+		WHERE EXISTS (SELECT 1 FROM scheduler.scheduler_log l
+			WHERE l.tenant_id = u.t AND l.partition_key = u.p AND l.chain_pos = u.c - 1 AND l.link = u.l)`
+	}
+	tenants, partitions := make([]string, len(heads)), make([]string, len(heads))
+	links, thlcs, counts := make([][]byte, len(heads)), make([]string, len(heads)), make([]int64, len(heads))
+	for i, h := range heads {
+		tenants[i], partitions[i] = keys[i].TenantID, keys[i].PartitionKey
+		links[i], thlcs[i], counts[i] = h.Link[:], h.THLC.String(), h.Count
+	}
+	return `INSERT INTO scheduler.chain_heads (tenant_id, partition_key, last_link, last_t_hlc, entry_count, updated_at)
+		SELECT t, p, l, h, c, $6 FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bigint[]) AS u(t, p, l, h, c)` + logHas + `
+		ON CONFLICT (tenant_id, partition_key) DO UPDATE
+		SET last_link = EXCLUDED.last_link, last_t_hlc = EXCLUDED.last_t_hlc, entry_count = EXCLUDED.entry_count, updated_at = EXCLUDED.updated_at
+		WHERE scheduler.chain_heads.entry_count < EXCLUDED.entry_count`,
+		[]any{tenants, partitions, links, thlcs, counts, at}
+}
+
+// writeHeads is the head cache's deferred write.
+func (db *DB) writeHeads(ctx context.Context, keys []chain.Key, heads []driver.Head, at time.Time) error {
+	sql, args := headUpsert(keys, heads, at, true)
+	_, err := db.Pool.Exec(ctx, sql, args...)
+	return wrap("writing chain heads", err)
 }
 
 // unnestInsert builds INSERT INTO table (cols) SELECT * FROM unnest(arrays),
