@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/gowebpki/jcs"
@@ -11,6 +12,12 @@ import (
 
 // ErrInvalidPayload is wrapped by every error that refuses a payload.
 var ErrInvalidPayload = errors.New("chain: invalid payload")
+
+// MaxPayloadDepth is how deep arrays and objects may nest in a payload:
+// SQLite's JSON functions refuse deeper documents, so a limit of one
+// backend is made the limit of both, and a payload either backend
+// stores, the other stores too.
+const MaxPayloadDepth = 1000
 
 // Canonicalize returns the RFC 8785 (JSON Canonicalization Scheme) form of a
 // JSON payload: no insignificant whitespace, object members sorted by their
@@ -24,7 +31,8 @@ var ErrInvalidPayload = errors.New("chain: invalid payload")
 // not RFC 8259 JSON, data after the value, duplicate object member names
 // (RFC 8785 section 3.1 requires this; otherwise {"a":1,"a":2} would have no
 // defined meaning), invalid UTF-8, lone surrogates and numbers outside the
-// range of a double. Numbers are read as doubles (I-JSON), so integers beyond
+// range of a double, and arrays and objects nested deeper than
+// MaxPayloadDepth. Numbers are read as doubles (I-JSON), so integers beyond
 // 2^53 lose precision: a payload that needs them exact must carry them as
 // strings.
 func Canonicalize(payload []byte) ([]byte, error) {
@@ -54,11 +62,35 @@ func canonicalizeJCS(payload []byte) ([]byte, error) {
 	if len(payload) == 0 {
 		return nil, &invalidError{ErrInvalidPayload, "payload", "empty input; a payload must be a JSON value such as {} or null"}
 	}
+	if d := nesting(payload); d > MaxPayloadDepth {
+		return nil, &invalidError{ErrInvalidPayload, "payload", fmt.Sprintf("arrays and objects nest %d deep; at most %d", d, MaxPayloadDepth)}
+	}
 	out, err := jcs.Transform(payload)
 	if err != nil {
 		return nil, &invalidError{ErrInvalidPayload, "payload", err.Error()}
 	}
 	return out, nil
+}
+
+// nesting is the deepest nesting of arrays and objects in s, outside
+// strings (for text that may not be valid JSON: it only counts).
+func nesting(s []byte) int {
+	depth, deepest, inString := 0, 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '[' || c == '{':
+			depth++
+			deepest = max(deepest, depth)
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 // PayloadHash returns SHA-256 of the canonical form of payload.

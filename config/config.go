@@ -113,9 +113,24 @@ type Http struct {
 	MaxBatchJobs int
 	// MaxDequeue bounds the jobs one dequeue call may lease; default 100.
 	MaxDequeue int
+	// MaxConcurrentBatches bounds the batch enqueues decoded at once;
+	// more get 429 with Retry-After; default 4.
+	MaxConcurrentBatches int
 	// ShutdownTimeout is how long a stopping service waits for requests
 	// in flight and running jobs; default 30s.
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers; default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds how long a client may take to send a whole
+	// request, body included; default 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds the handling and writing of one response, from
+	// the end of the request headers; default 60s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a keep-alive connection idle this long; default
+	// 2m.
+	IdleTimeout time.Duration
 }
 
 // Auth configures bearer tokens. Tokens created with `ordo token create`
@@ -239,6 +254,12 @@ func Defaults() *Config {
 				MaxBatchJobs:    1000,
 				MaxDequeue:      100,
 				ShutdownTimeout: 30 * time.Second,
+
+				MaxConcurrentBatches: 4,
+				ReadHeaderTimeout:    10 * time.Second,
+				ReadTimeout:          30 * time.Second,
+				WriteTimeout:         time.Minute,
+				IdleTimeout:          2 * time.Minute,
 			},
 			Worker: Worker{
 				Enabled:      true,

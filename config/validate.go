@@ -16,12 +16,13 @@ import (
 
 // Limits of the values Validate accepts.
 const (
-	MaxPayloadBytesLimit = 64 << 20
-	MaxBodyBytesLimit    = 1 << 30
-	MaxBatchJobsLimit    = 10_000
-	MaxDequeueLimit      = 1000
-	MaxWorkersLimit      = 10_000
-	MaxDemoRate          = 1000.0
+	MaxPayloadBytesLimit      = 64 << 20
+	MaxBodyBytesLimit         = 1 << 30
+	MaxBatchJobsLimit         = 10_000
+	MaxConcurrentBatchesLimit = 1000
+	MaxDequeueLimit           = 1000
+	MaxWorkersLimit           = 10_000
+	MaxDemoRate               = 1000.0
 	// MinRetention and MaxRetention bound a non-zero Ordo:Retention
 	// duration: a minute is shorter than anyone means, ten years longer.
 	MinRetention = time.Minute
@@ -85,6 +86,11 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 	intRange("Ordo:Http:MaxBatchJobs", o.Http.MaxBatchJobs, 1, MaxBatchJobsLimit)
 	intRange("Ordo:Http:MaxDequeue", o.Http.MaxDequeue, 1, MaxDequeueLimit)
 	durRange("Ordo:Http:ShutdownTimeout", o.Http.ShutdownTimeout, 0, time.Hour)
+	intRange("Ordo:Http:MaxConcurrentBatches", o.Http.MaxConcurrentBatches, 1, MaxConcurrentBatchesLimit)
+	durRange("Ordo:Http:ReadHeaderTimeout", o.Http.ReadHeaderTimeout, time.Millisecond, time.Hour)
+	durRange("Ordo:Http:ReadTimeout", o.Http.ReadTimeout, time.Millisecond, time.Hour)
+	durRange("Ordo:Http:WriteTimeout", o.Http.WriteTimeout, time.Millisecond, time.Hour)
+	durRange("Ordo:Http:IdleTimeout", o.Http.IdleTimeout, time.Millisecond, time.Hour)
 
 	seen := map[string]int{}
 	for i, t := range o.Auth.Tokens {

@@ -17,6 +17,11 @@ var (
 	ErrJobNotFound = errors.New("queue: job not found")
 	ErrJobFinished = errors.New("queue: job already finished")
 	ErrClosed      = errors.New("queue: closed")
+	// ErrUnavailable: the database cannot be reached or is shutting
+	// down or starting (a refused or dropped connection, PostgreSQL's
+	// SQLSTATE class 08 and 57P01..57P03). Worth retrying, unlike a
+	// closed handle.
+	ErrUnavailable = errors.New("queue: database unavailable")
 )
 
 // Status is a job's lifecycle state.

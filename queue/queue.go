@@ -16,8 +16,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -234,6 +237,11 @@ func (q *Queue) reconcile(ctx context.Context, m Mode) error {
 	return nil
 }
 
+// MaxRunAt is the latest run_at a job may have: the last millisecond of
+// year 9999 UTC. A later one could not be written as RFC 3339 (four-digit
+// years), so every read of the job (JSON, the API, the CLI) would fail.
+var MaxRunAt = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+
 // prepare validates a job and derives its canonical payload, hash and id.
 func (q *Queue) prepare(j Job, now time.Time) (*driver.Prepared, error) {
 	if err := chain.ValidateTenantID(j.TenantID); err != nil {
@@ -265,6 +273,10 @@ func (q *Queue) prepare(j Job, now time.Time) (*driver.Prepared, error) {
 	}
 	if j.Priority < -32768 || j.Priority > 32767 {
 		return nil, fmt.Errorf("%w: priority = %d, want -32768..32767", ErrInvalidJob, j.Priority)
+	}
+	if j.RunAt.After(MaxRunAt) {
+		return nil, fmt.Errorf("%w: run_at %s is after %s, the last time RFC 3339 can write", ErrInvalidJob,
+			j.RunAt.UTC().Format(time.RFC3339Nano), MaxRunAt.Format(time.RFC3339Nano))
 	}
 	p := &driver.Prepared{
 		TenantID: j.TenantID, PartitionKey: j.PartitionKey, Kind: j.Kind,
@@ -465,6 +477,9 @@ func (q *Queue) Dequeue(ctx context.Context, opts DequeueOptions) ([]Lease, erro
 	if opts.Owner == "" {
 		opts.Owner = q.clock.NodeID()
 	}
+	if !utf8.ValidString(opts.Owner) || strings.ContainsFunc(opts.Owner, unicode.IsControl) {
+		return nil, fmt.Errorf("%w: lease owner %q: want valid UTF-8 without control characters", ErrInvalidJob, opts.Owner)
+	}
 	if opts.Limit == 0 {
 		opts.Limit = 1
 	}
@@ -597,7 +612,7 @@ type FailResult struct {
 func (q *Queue) Fail(ctx context.Context, l Lease, cause error, fo FailOptions) (FailResult, error) {
 	msg := "failed"
 	if cause != nil {
-		msg = cause.Error()
+		msg = storableText(cause.Error())
 	}
 	now := q.now()
 	t := driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
@@ -625,7 +640,15 @@ func (q *Queue) Snooze(ctx context.Context, l Lease, d time.Duration) error {
 
 // CancelLeased cancels a job from inside its handler (fenced by the lease).
 func (q *Queue) CancelLeased(ctx context.Context, l Lease, reason string) error {
-	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: reason, Now: q.now()})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: storableText(reason), Now: q.now()})
+}
+
+// storableText is an error or reason text as both backends store it: a
+// handler's error may hold anything, and a job must finish whatever its
+// message says, so U+0000 (which PostgreSQL's text refuses) and invalid
+// UTF-8 become U+FFFD instead of failing the write.
+func storableText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
 }
 
 func (q *Queue) transition(ctx context.Context, t driver.Transition) error {
@@ -641,7 +664,7 @@ func (q *Queue) transition(ctx context.Context, t driver.Transition) error {
 func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) error {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
-	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: reason, Now: q.now()}); err != nil {
+	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: storableText(reason), Now: q.now()}); err != nil {
 		return q.prunedAs(ctx, jobID, err, ErrJobFinished)
 	}
 	q.metrics.JobTransitions.WithLabelValues(string(StatusCancelled)).Inc()

@@ -18,6 +18,7 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/listquery"
+	"github.com/ordo-sched/ordo/internal/strictjson"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -78,6 +79,10 @@ func (s *Service) toJob(tenant string, jr jobRequest, prefix string) (queue.Job,
 		t, err := time.Parse(time.RFC3339Nano, jr.RunAt)
 		if err != nil {
 			return queue.Job{}, badField(prefix+"run_at", "run_at %q: want an RFC 3339 time such as 2026-01-08T09:00:00Z", jr.RunAt)
+		}
+		if t.After(queue.MaxRunAt) {
+			return queue.Job{}, badField(prefix+"run_at", "run_at %q is %s in UTC, after the last time RFC 3339 can write (%s)",
+				jr.RunAt, t.UTC().Format("2006-01-02T15:04:05.999Z07:00"), queue.MaxRunAt.Format(time.RFC3339Nano))
 		}
 		j.RunAt = t
 	}
@@ -150,14 +155,28 @@ func (s *Service) bodyLimit() int64 { return int64(s.cfg.Load().Ordo.Http.MaxBod
 
 // POST /v1/tenants/{tenant}/jobs/batch
 func (s *Service) enqueueBatch(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	// A batch costs memory for its decoded jobs while it is handled, so
+	// only so many are handled at once; the others are told to retry.
+	select {
+	case s.batchSlots <- struct{}{}:
+		defer func() { <-s.batchSlots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+			Msg: fmt.Sprintf("%d batch enqueues are being handled (Ordo:Http:MaxConcurrentBatches); retry", cap(s.batchSlots))})
+		return
+	}
 	var req struct {
 		Jobs []jobRequest `json:"jobs"`
 	}
-	if e := readJSON(w, r, s.bodyLimit(), &req, false); e != nil {
+	maxJobs := s.cfg.Load().Ordo.Http.MaxBatchJobs
+	if e := readJSON(w, r, s.bodyLimit(), &req, false, strictjson.Limit{Path: "jobs", Max: maxJobs}); e != nil {
+		if e.Code == "too_many" {
+			e = badField("jobs", "more than %d jobs, want 1..%d (Ordo:Http:MaxBatchJobs)", maxJobs, maxJobs)
+		}
 		writeError(w, e)
 		return
 	}
-	maxJobs := s.cfg.Load().Ordo.Http.MaxBatchJobs
 	if len(req.Jobs) == 0 || len(req.Jobs) > maxJobs {
 		writeError(w, badField("jobs", "%d jobs, want 1..%d (Ordo:Http:MaxBatchJobs)", len(req.Jobs), maxJobs))
 		return
@@ -329,8 +348,8 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 		writeError(w, e)
 		return
 	}
-	if len(req.Reason) > 10_000 {
-		writeError(w, badField("reason", "reason is %d bytes, at most 10000 allowed", len(req.Reason)))
+	if e := checkText("reason", req.Reason, 10_000); e != nil {
+		writeError(w, e)
 		return
 	}
 	info, ok := s.tenantJob(w, r, tenant)
@@ -421,8 +440,8 @@ func (s *Service) failJob(w http.ResponseWriter, r *http.Request, tenant string,
 		RetryAfterSeconds *float64 `json:"retry_after_seconds"` // instead of the backoff
 	}
 	s.leaseOp(w, r, tenant, &req, func() (uuid.UUID, *apiError) { return req.token() }, func(l queue.Lease) (any, error) {
-		if len(req.Error) > 10_000 {
-			return nil, badField("error", "error is %d bytes, at most 10000 allowed", len(req.Error))
+		if e := checkText("error", req.Error, 10_000); e != nil {
+			return nil, e
 		}
 		fo := queue.FailOptions{NoRetry: req.Retry != nil && !*req.Retry}
 		if d := req.RetryAfterSeconds; d != nil {
@@ -520,8 +539,8 @@ func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string,
 			return
 		}
 	}
-	if len(req.Owner) > 200 {
-		writeError(w, badField("owner", "owner is %d bytes, at most 200 allowed", len(req.Owner)))
+	if e := checkText("owner", req.Owner, 200); e != nil {
+		writeError(w, e)
 		return
 	}
 	if req.Owner == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -231,6 +232,22 @@ func TestBadInputWritesNothing(t *testing.T) {
 			{"batch: bad third job", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[{"kind":"a"},{"kind":"b"},{"kind":"bad kind"}]}`, 400, "jobs[2].kind", "invalid_field", false},
 			{"batch: empty", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[]}`, 400, "jobs", "invalid_field", false},
 			{"batch: oversized payload", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[{"kind":"a"},` + big + `]}`, 413, "jobs[1].payload", "too_large", false},
+			// Issue 14: a run_at no read could write, identifiers that
+			// decoded to U+FFFD, duplicate and case-variant names, an
+			// oversized batch counted before decoding, U+0000 in text.
+			{"run_at after year 9999", "POST", "/v1/tenants/acme/jobs", `{"kind":"y10k","run_at":"9999-12-31T23:59:59-23:59"}`, 400, "run_at", "invalid_field", false},
+			{"invalid UTF-8 in partition", "POST", "/v1/tenants/acme/jobs", "{\"kind\":\"k\",\"partition\":\"order-\xfe\"}", 400, "", "invalid_json", false},
+			{"invalid UTF-8 in idempotency_key", "POST", "/v1/tenants/acme/jobs", "{\"kind\":\"k\",\"idempotency_key\":\"order-\xff\"}", 400, "", "invalid_json", false},
+			{"lone surrogate in idempotency_key", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","idempotency_key":"order-\ud800"}`, 400, "", "invalid_json", false},
+			{"duplicate member", "POST", "/v1/tenants/acme/jobs", `{"kind":"a","kind":"b"}`, 400, "kind", "invalid_json", false},
+			{"case variant of a member", "POST", "/v1/tenants/acme/jobs", `{"kind":"a","KIND":"b"}`, 400, "KIND", "unknown_field", false},
+			{"case variant alone", "POST", "/v1/tenants/acme/jobs", `{"Kind":"a"}`, 400, "Kind", "unknown_field", false},
+			{"duplicate member in a payload", "POST", "/v1/tenants/acme/jobs", `{"kind":"k","payload":{"a":1,"a":2}}`, 400, "payload.a", "invalid_json", false},
+			{"http job: url beside URL", "POST", "/v1/tenants/acme/jobs", `{"kind":"http","payload":{"url":"http://evil.example/","URL":"http://allowed.example/"}}`, 400, "payload.URL", "invalid_field", false},
+			{"batch over the limit", "POST", "/v1/tenants/acme/jobs/batch", `{"jobs":[` + strings.Repeat(`{"kind":"a"},`, 1000) + `{"kind":"a"}]}`, 400, "jobs", "invalid_field", false},
+			{"U+0000 in a cancel reason", "POST", "/v1/tenants/acme/jobs/" + existing + "/cancel", `{"reason":"a\u0000b"}`, 400, "reason", "invalid_field", false},
+			{"U+0000 in a fail error", "POST", "/v1/tenants/acme/jobs/" + existing + "/fail", `{"lease_token":"` + uuid.NewString() + `","error":"a\u0000b"}`, 400, "error", "invalid_field", false},
+			{"U+0000 in a dequeue owner", "POST", "/v1/tenants/acme/dequeue", `{"owner":"w\u0000"}`, 400, "owner", "invalid_field", false},
 			{"unknown job", "GET", "/v1/tenants/acme/jobs/" + uuid.NewString(), nil, 404, "", "not_found", false},
 			{"malformed job id", "GET", "/v1/tenants/acme/jobs/not-a-uuid", nil, 400, "id", "invalid_field", false},
 			{"cancel unknown job", "POST", "/v1/tenants/acme/jobs/" + uuid.NewString() + "/cancel", nil, 404, "", "not_found", false},
@@ -360,6 +377,29 @@ func TestClosedDatabaseIsUnavailable(t *testing.T) {
 // and its chain entry; it leaves the job list; cancelling it is the
 // conflict of a finished job, not "not found"; and enqueueing it again is
 // deduplicated rather than repeated in the chain.
+// Issue 14: with PostgreSQL unreachable (every connection dropped, new
+// ones refused) the API answers 503, which clients retry, not 500.
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	proxy := testdb.NewProxy(t, testdb.NewDatabase(t))
+	e := newEnv(t, proxy.URL, nil, service.Options{})
+	id := e.enqueue("acme", acmeToken, map[string]any{"kind": "email", "payload": map[string]any{"to": "a@example.com"}})
+	proxy.Cut()
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/tenants/acme/jobs", map[string]any{"kind": "email", "payload": map[string]any{"to": "b@example.com"}}},
+		{"GET", "/v1/tenants/acme/jobs/" + id, nil},
+		{"GET", "/v1/tenants/acme/jobs", nil},
+		{"POST", "/v1/tenants/acme/dequeue", map[string]any{}},
+	} {
+		r := e.call(c.method, c.path, acmeToken, c.body)
+		if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
+			t.Errorf("%s %s with the database unreachable: %d %s; want 503 unavailable", c.method, c.path, r.status, r.raw)
+		}
+	}
+}
+
 func TestPrunedJobOverTheAPI(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})

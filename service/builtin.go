@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/strictjson"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/worker"
 )
@@ -91,10 +92,15 @@ func (h *hostList) allows(u *url.URL) bool {
 // in force: the error names the field.
 func (s *Service) checkHTTPPayload(payload []byte) (*HTTPPayload, *url.URL, *fieldError) {
 	var p HTTPPayload
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return nil, nil, &fieldError{Field: "payload", Msg: "an http job's payload is {\"url\": ..., \"body\": ..., \"content_type\": ..., \"headers\": {...}}: " + err.Error()}
+	// Member names match exactly: a worker in another language reads
+	// payload.url, so {"url": A, "URL": B} must not be checked as B.
+	if err := strictjson.Decode(payload, &p); err != nil {
+		field := "payload"
+		var se *strictjson.Error
+		if errors.As(err, &se) && se.Path != "" {
+			field += "." + se.Path
+		}
+		return nil, nil, &fieldError{Field: field, Msg: "an http job's payload is {\"url\": ..., \"body\": ..., \"content_type\": ..., \"headers\": {...}}: " + err.Error()}
 	}
 	u, err := url.Parse(p.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {

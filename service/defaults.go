@@ -14,7 +14,4 @@ const (
 	scrapeTimeout = 5 * time.Second
 	// readyTimeout bounds the database checks of one /readyz.
 	readyTimeout = 3 * time.Second
-	// readHeaderTimeout bounds how long a client may take to send its
-	// request headers.
-	readHeaderTimeout = 10 * time.Second
 )

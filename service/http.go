@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/errstatus"
+	"github.com/ordo-sched/ordo/internal/strictjson"
 )
 
 // apiError is an error response: {"error": {"code", "field", "message"}}.
@@ -51,13 +53,23 @@ func statusError(err error, msg string) *apiError {
 
 var errJobNotFound = statusError(driver.ErrJobNotFound, "job not found")
 
+// writeJSON encodes v before writing the status, so a value that cannot
+// be encoded is a 500 (and a log line) instead of a 200 with an empty or
+// cut body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Error("encoding a response", "error", err)
+		buf.Reset()
+		status = http.StatusInternalServerError
+		_ = json.NewEncoder(&buf).Encode(map[string]*apiError{"error": {Code: "internal", Msg: "the response could not be encoded; the service log has the details"}})
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
@@ -92,7 +104,7 @@ func (s *Service) internal(w http.ResponseWriter, r *http.Request, err error) { 
 // readJSON decodes the request body into dst: at most limit bytes, no
 // unknown fields, one value. An empty body decodes as {} when
 // emptyOK.
-func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, emptyOK bool) *apiError {
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, emptyOK bool, limits ...strictjson.Limit) *apiError {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Msg: "send the body as application/json"}
 	}
@@ -110,9 +122,16 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, empt
 		}
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "empty body: send a JSON object"}
 	}
+	return decodeJSON(body, dst, limits...)
+}
+
+// decodeJSON decodes one JSON value into dst with strictjson's checks: no
+// invalid UTF-8 or unpaired surrogates, no duplicate member names, member
+// names matched exactly.
+func decodeJSON(body []byte, dst any, limits ...strictjson.Limit) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
+	var first json.RawMessage
+	if err := dec.Decode(&first); err != nil {
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -121,13 +140,37 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, empt
 	if _, err := dec.Token(); err != io.EOF {
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "trailing data after the JSON value"}
 	}
+	if err := strictjson.Decode(body, dst, limits...); err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+// checkText refuses a free-text field longer than max bytes or holding
+// U+0000, which PostgreSQL's text cannot store and SQLite's can: both
+// backends answer the same 400. (Invalid UTF-8 never gets this far:
+// decodeJSON refuses it.)
+func checkText(field, v string, max int) *apiError {
+	if len(v) > max {
+		return badField(field, "%s is %d bytes, at most %d allowed", field, len(v), max)
+	}
+	if strings.ContainsRune(v, 0) {
+		return badField(field, "%s contains the character U+0000, which ordo does not store", field)
+	}
 	return nil
 }
 
 func jsonError(err error) *apiError {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var strict *strictjson.Error
 	switch {
+	case errors.As(err, &strict) && strict.Kind == strictjson.UnknownField:
+		return &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: strict.Path, Msg: strict.Msg}
+	case errors.As(err, &strict) && strict.Kind == strictjson.TooMany:
+		return &apiError{Status: http.StatusBadRequest, Code: "too_many", Field: strict.Path, Msg: strict.Msg}
+	case errors.As(err, &strict):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Field: strict.Path, Msg: "invalid JSON: " + strict.Msg}
 	case errors.As(err, &syn):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, err)}
 	case errors.As(err, &typ):

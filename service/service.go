@@ -90,7 +90,10 @@ type Service struct {
 	hosts   atomic.Pointer[hostList] // the http kind's allow-list
 	audit   *audit.PublicKey         // verifies checkpoint signatures
 	signer  *audit.PrivateKey        // signs checkpoints and snapshots
-	handler http.Handler
+	// batchSlots holds one token per batch enqueue being decoded or
+	// written (Ordo:Http:MaxConcurrentBatches).
+	batchSlots chan struct{}
+	handler    http.Handler
 
 	reloadMu sync.Mutex // one reload at a time
 
@@ -118,7 +121,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, reg: opts.Registry}
+	s := &Service{opts: opts, reg: opts.Registry, batchSlots: make(chan struct{}, cfg.Ordo.Http.MaxConcurrentBatches)}
 	s.cfg.Store(cfg)
 	s.log = opts.Logger
 	if s.log == nil {
@@ -286,9 +289,15 @@ func (s *Service) Start(ctx context.Context) error {
 		return fmt.Errorf("listening on %s (Ordo:Http:Listen): %w", cfg.Ordo.Http.Listen, err)
 	}
 	s.started, s.ln = true, ln
+	// Every phase of a connection is bounded, so slow or idle clients
+	// cannot hold descriptors (issue 14: 287 held connections locked new
+	// clients out).
 	s.srv = &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: cfg.Ordo.Http.ReadHeaderTimeout,
+		ReadTimeout:       cfg.Ordo.Http.ReadTimeout,
+		WriteTimeout:      cfg.Ordo.Http.WriteTimeout,
+		IdleTimeout:       cfg.Ordo.Http.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	s.serveErr = make(chan error, 1)

@@ -69,6 +69,17 @@ func (g *globalFlags) open(ctx context.Context) (store.DB, error) {
 	return store.Open(ctx, url)
 }
 
+// withDB runs fn on the configured database, opened as it is (open) and
+// closed afterwards.
+func (g *globalFlags) withDB(ctx context.Context, fn func(store.DB) error) error {
+	db, err := g.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db)
+}
+
 // openMigrated opens the database and applies pending migrations, which is
 // what every command that reads or writes jobs needs first.
 func (g *globalFlags) openMigrated(ctx context.Context) (store.DB, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -37,19 +38,20 @@ Both are one line in the signed-note key format (docs/audit.md):
 				return err
 			}
 			keyPath, pubPath := out+".key", out+".pub"
-			if !force {
-				for _, p := range []string{keyPath, pubPath} {
-					if _, err := os.Stat(p); err == nil {
-						return fmt.Errorf("%s exists; not overwriting it (use --force, or another --out)", p)
-					} else if !errors.Is(err, os.ErrNotExist) {
-						return err
-					}
+			for _, p := range []string{keyPath, pubPath} {
+				switch fi, err := os.Lstat(p); {
+				case err == nil && fi.Mode()&os.ModeSymlink != 0:
+					return fmt.Errorf("%s is a symbolic link; not writing a key through it", p)
+				case err == nil && !force:
+					return fmt.Errorf("%s exists; not overwriting it (use --force, or another --out)", p)
+				case err != nil && !errors.Is(err, os.ErrNotExist):
+					return err
 				}
 			}
-			if err := os.WriteFile(keyPath, []byte(priv+"\n"), 0o600); err != nil {
+			if err := replaceFile(keyPath, []byte(priv+"\n"), 0o600); err != nil {
 				return err
 			}
-			if err := os.WriteFile(pubPath, []byte(pub+"\n"), 0o644); err != nil {
+			if err := replaceFile(pubPath, []byte(pub+"\n"), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "private key: %s (keep it secret)\npublic key:  %s\n%s\n", keyPath, pubPath, pub)
@@ -60,4 +62,33 @@ Both are one line in the signed-note key format (docs/audit.md):
 	cmd.Flags().StringVar(&out, "out", "ordo", "write PREFIX.key and PREFIX.pub")
 	cmd.Flags().BoolVar(&force, "force", false, "overwrite existing files")
 	return cmd
+}
+
+// replaceFile writes data to a new file beside path with mode and renames
+// it over path: the result has mode whatever an earlier file had (a
+// private key overwritten with --force does not keep a 0644), and a
+// symbolic link at path would be replaced, not followed.
+func replaceFile(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	err = f.Chmod(mode)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }

@@ -304,6 +304,10 @@ func testBadInput(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"payload with \\u0000", "U+0000", with(func(j *queue.Job) { j.Payload = []byte(`{"a":"x\u0000y"}`) })},
 			{"negative max attempts", "max_attempts", with(func(j *queue.Job) { j.MaxAttempts = -1 })},
 			{"priority out of range", "priority", with(func(j *queue.Job) { j.Priority = 40000 })},
+			// Issue 14: a limit of one backend (SQLite's JSON functions
+			// nest 1,000 deep) is the limit of both.
+			{"payload nested past the limit", "payload", with(func(j *queue.Job) { j.Payload = nested(chain.MaxPayloadDepth + 1) })},
+			{"run_at after year 9999", "run_at", with(func(j *queue.Job) { j.RunAt = queue.MaxRunAt.Add(time.Millisecond) })},
 		} {
 			_, err := n.q.Enqueue(h.ctx, c.job)
 			if err == nil || !errors.Is(err, queue.ErrInvalidJob) || !strings.Contains(err.Error(), c.field) {
@@ -316,6 +320,26 @@ func testBadInput(t *testing.T, newTarget func(t *testing.T) Target) {
 			if got := h.rows(); got != before {
 				t.Fatalf("%s: rows changed from %v to %v", c.name, before, got)
 			}
+		}
+		// At the limit, both backends store the payload and read it back.
+		deep := n.enqueue(with(func(j *queue.Job) { j.Payload = nested(chain.MaxPayloadDepth) }))
+		if got := n.get(deep.JobID).Payload; string(got) != string(nested(chain.MaxPayloadDepth)) {
+			t.Errorf("payload nested %d deep read back as %.40s...", chain.MaxPayloadDepth, got)
+		}
+		// A handler's error or a cancel reason may hold anything: both
+		// backends store it with U+0000 and invalid UTF-8 replaced.
+		leases, err := n.q.Dequeue(h.ctx, queue.DequeueOptions{Limit: 10})
+		if err != nil || len(leases) == 0 {
+			t.Fatalf("dequeue: %d leases, %v", len(leases), err)
+		}
+		if _, err := n.q.Fail(h.ctx, leases[0], errors.New("bad\x00 \xff"), queue.FailOptions{NoRetry: true}); err != nil {
+			t.Fatalf("Fail with U+0000 in the error: %v", err)
+		}
+		if got := n.get(leases[0].JobID).LastError; got != "bad\uFFFD \uFFFD" {
+			t.Errorf("last error stored as %q; want %q", got, "bad\uFFFD \uFFFD")
+		}
+		if _, err := n.q.Dequeue(h.ctx, queue.DequeueOptions{Limit: 1, Owner: "w\x00"}); !errors.Is(err, queue.ErrInvalidJob) || !strings.Contains(err.Error(), "owner") {
+			t.Errorf("dequeue with U+0000 in the owner: %v; want queue.ErrInvalidJob naming the owner", err)
 		}
 		// A backslash followed by u0000 is an ordinary string, not NUL.
 		r := n.enqueue(with(func(j *queue.Job) { j.Payload = []byte(`{"a":"\\u0000"}`) }))
@@ -611,4 +635,9 @@ func testEnqueueTxWrongType(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Errorf("rows %v after refused EnqueueTx calls", got)
 		}
 	})
+}
+
+// nested is a JSON payload of arrays nested depth deep.
+func nested(depth int) []byte {
+	return []byte(strings.Repeat("[", depth) + strings.Repeat("]", depth))
 }

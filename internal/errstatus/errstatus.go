@@ -8,8 +8,9 @@
 //     filter; a job that is not there or not the caller's; a lease that is
 //     gone; a job in a state the action does not apply to) is a 4xx, never
 //     a 5xx.
-//   - The service being unable to answer now (a closed database, a
-//     cancelled or timed-out request, a clock too far ahead to stamp with)
+//   - The service being unable to answer now (a closed or unreachable
+//     database, a cancelled or timed-out request, a clock too far ahead
+//     to stamp with)
 //     is a 503: worth retrying.
 //   - A capability the backend lacks is a 501.
 //   - Any other error is a 500, and only 5xx errors are internal: their
@@ -58,6 +59,7 @@ var rules = []struct {
 	{driver.ErrTokenNotFound, Status{http.StatusNotFound, "not_found"}},
 	{hlc.ErrClockDrift, Status{http.StatusServiceUnavailable, "clock_drift"}},
 	{driver.ErrClosed, Status{http.StatusServiceUnavailable, "unavailable"}},
+	{driver.ErrUnavailable, Status{http.StatusServiceUnavailable, "unavailable"}},
 	{hlc.ErrStoreClosed, Status{http.StatusServiceUnavailable, "unavailable"}},
 	{context.Canceled, Status{http.StatusServiceUnavailable, "unavailable"}},
 	{context.DeadlineExceeded, Status{http.StatusServiceUnavailable, "unavailable"}},

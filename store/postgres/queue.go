@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
+	"net"
 	"slices"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -57,8 +61,26 @@ func wrap(what string, err error) error {
 	case errors.Is(err, puddle.ErrClosedPool), errors.Is(err, pgx.ErrTxClosed):
 		// As on every backend: a closed database is driver.ErrClosed.
 		return fmt.Errorf("postgres: %s: %w (%w)", what, driver.ErrClosed, err)
+	case unreachable(err):
+		return fmt.Errorf("postgres: %s: %w (%w)", what, driver.ErrUnavailable, err)
 	}
 	return fmt.Errorf("postgres: %s: %w", what, err)
+}
+
+// unreachable reports whether err says the server could not be reached
+// or is going away or coming up, rather than that the statement failed:
+// a connection that could not be opened or broke, SQLSTATE class 08
+// (connection exception), 57P01 admin_shutdown, 57P02 crash_shutdown and
+// 57P03 cannot_connect_now.
+func unreachable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // chainLockKey is the advisory lock key of a chain. Hash collisions only
