@@ -26,7 +26,7 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench clean
+.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
@@ -95,6 +95,19 @@ BENCH_PROFILE ?= durable
 bench:
 	@case '$(BENCH_PROFILE)' in durable | fast) ;; *) echo "BENCH_PROFILE must be durable or fast, not '$(BENCH_PROFILE)'"; exit 2 ;; esac
 	ORDO_PG_DURABLE=$(if $(filter durable,$(BENCH_PROFILE)),1,0) $(WITH_PG) bash -c 'cd bench && $(GO) run . -durability $(BENCH_PROFILE) $(BENCH_FLAGS)'
+
+# Every fuzz target that parses outside input, each for FUZZTIME (go test
+# -fuzz takes one target at a time). make test runs their seed corpora as
+# ordinary tests.
+#   make fuzz FUZZTIME=5m
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./internal/strictjson:FuzzDecode ./chain:FuzzCanonicalize ./chain:FuzzFastPath ./hlc:FuzzParse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^'$$name'$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 clean:
 	rm -rf bin/ coverage.out coverage.html cover.out *.coverprofile
