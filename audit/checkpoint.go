@@ -1,8 +1,10 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,8 +71,14 @@ func (b CheckpointBody) Text() string {
 	return fmt.Sprintf("%s\n%d\n%s\n", b.Origin, b.Size, base64.StdEncoding.EncodeToString(b.Root[:]))
 }
 
-// ParseCheckpointText reads a checkpoint's note text (extension lines after
-// the root are allowed and ignored).
+// strictBase64 refuses encodings with spare bits set or missing padding,
+// so that every hash and signature has exactly one text form (C2SP notes
+// and checkpoints use standard, padded base64).
+var strictBase64 = base64.StdEncoding.Strict()
+
+// ParseCheckpointText reads a checkpoint's note text. Extension lines after
+// the root are allowed and ignored, but each must be non-empty (C2SP
+// tlog-checkpoint).
 func ParseCheckpointText(text string) (CheckpointBody, error) {
 	lines := strings.SplitN(text, "\n", 4)
 	if len(lines) < 4 {
@@ -80,9 +88,16 @@ func ParseCheckpointText(text string) (CheckpointBody, error) {
 	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
 		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad tree size %q", lines[1])
 	}
-	root, err := base64.StdEncoding.DecodeString(lines[2])
+	root, err := strictBase64.DecodeString(lines[2])
 	if err != nil || len(root) != tlog.HashSize {
-		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad root hash %q", lines[2])
+		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad root hash %q (want canonical base64 of 32 bytes)", lines[2])
+	}
+	for rest := lines[3]; rest != ""; {
+		var ext string
+		ext, rest, _ = strings.Cut(rest, "\n")
+		if ext == "" {
+			return CheckpointBody{}, errors.New("audit: checkpoint: empty extension line")
+		}
 	}
 	b := CheckpointBody{Origin: lines[0], Size: size}
 	copy(b.Root[:], root)
@@ -103,11 +118,46 @@ func OpenCheckpoint(msg []byte, key *PublicKey) (b CheckpointBody, signed bool, 
 			return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint: %w", err)
 		}
 		n = unverified.Note
-	} else if n, err = note.Open(msg, note.VerifierList(key.NoteVerifier())); err != nil {
-		return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint signature (key %s): %w", key.KeyID(), err)
+	} else {
+		if err := checkSignatureLines(msg, key.NoteVerifier()); err != nil {
+			return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint signature (key %s): %w", key.KeyID(), err)
+		}
+		if n, err = note.Open(msg, note.VerifierList(key.NoteVerifier())); err != nil {
+			return CheckpointBody{}, false, fmt.Errorf("audit: checkpoint signature (key %s): %w", key.KeyID(), err)
+		}
 	}
 	b, err = ParseCheckpointText(n.Text)
 	return b, key != nil, err
+}
+
+// checkSignatureLines refuses what note.Open lets through: a signature in
+// non-canonical base64, and a second signature by the key that verifies
+// (note.Open checks the first and skips the others, so a failing one went
+// unnoticed).
+func checkSignatureLines(msg []byte, v note.Verifier) error {
+	i := bytes.LastIndex(msg, []byte("\n\n"))
+	if i < 0 {
+		return errors.New("malformed note: no signature block")
+	}
+	byKey := 0
+	for _, line := range strings.Split(strings.TrimSuffix(string(msg[i+2:]), "\n"), "\n") {
+		rest, ok := strings.CutPrefix(line, "\u2014 ")
+		if !ok {
+			return fmt.Errorf("malformed signature line %q", line)
+		}
+		name, b64, ok := strings.Cut(rest, " ")
+		sig, err := strictBase64.DecodeString(b64)
+		if !ok || err != nil || len(sig) < 5 {
+			return fmt.Errorf("signature line of %q: not canonical base64", name)
+		}
+		if name == v.Name() && binary.BigEndian.Uint32(sig) == v.KeyHash() {
+			byKey++
+		}
+	}
+	if byKey > 1 {
+		return fmt.Errorf("%d signatures by key %s; a note carries one per key", byKey, v.Name())
+	}
+	return nil
 }
 
 // SignCheckpoint returns the signed note of body.
@@ -229,6 +279,11 @@ chains:
 			continue
 		}
 		body, err := c.sign(ctx, p.Key, size)
+		if errors.Is(err, ErrHistoryMismatch) {
+			c.log().Error("checkpointer: refusing to sign a tree that does not follow what was signed", "tenant_id", p.Key.TenantID, "partition_key", p.Key.PartitionKey, "error", err)
+			res.ChainsFailed = append(res.ChainsFailed, p.Key)
+			continue
+		}
 		if err != nil {
 			return res, err
 		}
@@ -263,9 +318,13 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 }
 
 func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (CheckpointBody, error) {
-	root, err := tlog.TreeHash(size, c.reader(ctx, k, nil))
+	r := c.reader(ctx, k, nil)
+	root, err := tlog.TreeHash(size, r)
 	if err != nil {
 		return CheckpointBody{}, fmt.Errorf("audit: tree hash of %s at size %d: %w", Origin(k), size, err)
+	}
+	if err := c.checkConsistent(ctx, k, size, root, r); err != nil {
+		return CheckpointBody{}, err
 	}
 	body := CheckpointBody{Origin: Origin(k), Size: size, Root: root}
 	msg, err := SignCheckpoint(body, c.Key)
@@ -274,6 +333,64 @@ func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (Check
 	}
 	err = c.Store.InsertCheckpoint(ctx, &driver.Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
 	return body, err
+}
+
+// checkConsistent refuses to sign root at size unless it is proven
+// consistent with what was signed before, never trusting the stored tree
+// (a cache anyone with write access can change; issue 14 had ordo sign a
+// root its entries do not hash to, inconsistent with its own previous
+// checkpoint). With a previous checkpoint of this key, a consistency
+// proof from the tree must lead from the root that checkpoint's note
+// signs (not its stored root_hash column) to root: the proof's hashes are
+// the ones the new root was computed from, so a changed stored hash under
+// the signed part fails it. Without one, the root is recomputed from the
+// entries themselves.
+func (c *Checkpointer) checkConsistent(ctx context.Context, k chain.Key, size int64, root tlog.Hash, r tlog.HashReader) error {
+	mismatch := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrHistoryMismatch, Origin(k), fmt.Sprintf(format, args...))
+	}
+	// The latest checkpoint; one another key signed (before a key
+	// rotation) or that does not open is not built on: the entries are.
+	cps, err := c.Store.Checkpoints(ctx, k, 1)
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		b, signed, err := OpenCheckpoint(cp.Note, c.Key.Public())
+		if err != nil || !signed || b.Origin != Origin(k) || b.Size > size {
+			continue
+		}
+		if b.Size == size {
+			if b.Root != root {
+				return mismatch("the tree's root at size %d is not the one signed for that size", size)
+			}
+			return nil
+		}
+		proof, err := tlog.ProveTree(size, b.Size, r)
+		if err == nil {
+			err = tlog.CheckTree(proof, size, root, b.Size, b.Root)
+		}
+		if err != nil {
+			return mismatch("the tree at size %d is not consistent with the checkpoint signed at size %d: %v", size, b.Size, err)
+		}
+		return nil
+	}
+	var tb treeBuilder
+	err = c.Store.Scan(ctx, driver.ScanParams{Key: k, From: 0, To: size}, func(e *driver.LogEntry) error {
+		link, err := chain.HashFromBytes(e.Link)
+		if err != nil {
+			return mismatch("entry %d: %v", e.Pos, err)
+		}
+		tb.add(LeafHash(link))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if tb.size() != size || tb.root() != root {
+		return mismatch("the stored tree's root at size %d is not the root of the chain's first %d entries", size, size)
+	}
+	return nil
 }
 
 // reader reads chain k's stored hashes, from pending first.

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,8 +33,10 @@ type Proof struct {
 
 	// Inclusion: the entry, its leaf index (= chain_pos) and the RFC 6962
 	// audit path from its leaf to the checkpoint's root.
-	Entry     *ProofEntry `json:"entry,omitempty"`
-	LeafIndex int64       `json:"leaf_index,omitempty"`
+	Entry *ProofEntry `json:"entry,omitempty"`
+	// A pointer so that an inclusion proof always shows it, 0 included
+	// (docs/audit.md), and a consistency proof never does.
+	LeafIndex *int64 `json:"leaf_index,omitempty"`
 
 	// Consistency: the older tree's size and root and, when one was
 	// signed at that size, its checkpoint; the RFC 6962 consistency proof
@@ -90,7 +91,7 @@ func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (
 	}
 	return &Proof{
 		Format: ProofFormat, Type: "inclusion", TenantID: l.Key.TenantID, PartitionKey: l.Key.PartitionKey,
-		Checkpoint: string(cp.Note), Entry: e, LeafIndex: l.Pos, Hashes: hashes64(rp),
+		Checkpoint: string(cp.Note), Entry: e, LeafIndex: &l.Pos, Hashes: hashes64(rp),
 	}, nil
 }
 
@@ -188,9 +189,9 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 	res.Notes = append(res.Notes, fmt.Sprintf("checkpoint %s size %d signed by %s", cp.Origin, cp.Size, key.KeyID()))
 	hashes := make([]tlog.Hash, len(p.Hashes))
 	for i, s := range p.Hashes {
-		b, err := base64.StdEncoding.DecodeString(s)
+		b, err := strictBase64.DecodeString(s)
 		if err != nil || len(b) != tlog.HashSize {
-			return nil, fmt.Errorf("audit: proof hash %d is not a base64 SHA-256 hash", i)
+			return nil, fmt.Errorf("audit: proof hash %d is not a canonical base64 SHA-256 hash", i)
 		}
 		copy(hashes[i][:], b)
 	}
@@ -204,8 +205,8 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 		if err != nil {
 			return fail("%v", err)
 		}
-		if p.LeafIndex != e.ChainPos {
-			return fail("leaf index %d is not the entry's chain_pos %d", p.LeafIndex, e.ChainPos)
+		if p.LeafIndex == nil || *p.LeafIndex != e.ChainPos {
+			return fail("leaf index %s is not the entry's chain_pos %d", leafIndexText(p.LeafIndex), e.ChainPos)
 		}
 		if e.ChainPos >= cp.Size {
 			return fail("chain_pos %d is beyond the checkpoint's size %d", e.ChainPos, cp.Size)
@@ -243,7 +244,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 			res.Notes = append(res.Notes, fmt.Sprintf("old tree: the signed checkpoint of size %d in the proof", b.Size))
 		}
 		if !have {
-			b, err := base64.StdEncoding.DecodeString(p.OldRoot)
+			b, err := strictBase64.DecodeString(p.OldRoot)
 			if err != nil || len(b) != tlog.HashSize {
 				return nil, errors.New("audit: the proof's old_root is not a base64 SHA-256 hash")
 			}
@@ -301,4 +302,11 @@ func ParseProof(b []byte) (*Proof, error) {
 		return nil, fmt.Errorf("audit: proof file: %w", err)
 	}
 	return &p, nil
+}
+
+func leafIndexText(i *int64) string {
+	if i == nil {
+		return "(missing)"
+	}
+	return fmt.Sprint(*i)
 }

@@ -187,9 +187,12 @@ func (v *Verifier) VerifyAll(ctx context.Context) (*Result, error) {
 }
 
 func (v *Verifier) verifyKeys(ctx context.Context, keys []chain.Key) (*Result, error) {
+	if err := v.checkAuditorOrigins(keys); err != nil {
+		return nil, err
+	}
 	res := &Result{Valid: true, Issues: []Issue{}, Chains: []*ChainResult{}}
 	for _, k := range keys {
-		c, err := v.VerifyChain(ctx, k)
+		c, err := v.verifyChain(ctx, k)
 		if err != nil {
 			return nil, err
 		}
@@ -202,6 +205,41 @@ func (v *Verifier) verifyKeys(ctx context.Context, keys []chain.Key) (*Result, e
 // constant memory, against docs/chain-spec.md section 8, its chain_heads
 // row, and signed checkpoints.
 func (v *Verifier) VerifyChain(ctx context.Context, k chain.Key) (*ChainResult, error) {
+	if err := v.checkAuditorOrigins([]chain.Key{k}); err != nil {
+		return nil, err
+	}
+	return v.verifyChain(ctx, k)
+}
+
+// checkAuditorOrigins refuses a verification asked to hold chains to an
+// auditor's checkpoint of a chain it does not verify: the checkpoint
+// would go unused while the answer looked as if it had been checked
+// (issue 14: another chain's checkpoint passed with exit 0).
+func (v *Verifier) checkAuditorOrigins(keys []chain.Key) error {
+	if len(v.Checkpoints) == 0 {
+		return nil
+	}
+	if v.Key == nil {
+		return errors.New("audit: checking the auditor's checkpoints needs the public key")
+	}
+	origins := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		origins[Origin(k)] = true
+	}
+	for i, msg := range v.Checkpoints {
+		b, _, err := OpenCheckpoint(msg, v.Key)
+		if err != nil {
+			return fmt.Errorf("audit: auditor checkpoint %d: %w", i+1, err)
+		}
+		if !origins[b.Origin] {
+			return fmt.Errorf("audit: auditor checkpoint %d is of %q, which is not among the %d chains verified: "+
+				"verify that chain (or every chain) to check it", i+1, b.Origin, len(keys))
+		}
+	}
+	return nil
+}
+
+func (v *Verifier) verifyChain(ctx context.Context, k chain.Key) (*ChainResult, error) {
 	cv := &chainVerifier{v: v, key: k, firstGap: -1, res: &ChainResult{TenantID: k.TenantID, PartitionKey: k.PartitionKey, Issues: []Issue{}}}
 	if err := cv.run(ctx); err != nil {
 		return nil, fmt.Errorf("audit: verifying chain %s/%q: %w", k.TenantID, k.PartitionKey, err)

@@ -30,6 +30,12 @@ func (cv *chainVerifier) loadCheckpoints(ctx context.Context) error {
 				cv.issue(IssueCheckpointMismatch, nil, "", fmt.Sprintf("the stored checkpoint of size %d names %q, not this chain", c.Size, b.Origin))
 				continue
 			}
+			// The columns are what lists and the API show; only the
+			// note is signed. They must say the same.
+			if b.Size != c.Size || b.Root != c.Root {
+				cv.issue(IssueCheckpointMismatch, nil, "", fmt.Sprintf("the stored checkpoint's tree_size %d and root_hash %s are not its signed note's %d and %s",
+					c.Size, c.Root, b.Size, b.Root))
+			}
 			cv.cps = append(cv.cps, checkpointCheck{size: b.Size, root: b.Root, origin: "stored", signed: signed})
 		}
 	}

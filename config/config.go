@@ -113,6 +113,10 @@ type Http struct {
 	MaxBatchJobs int
 	// MaxDequeue bounds the jobs one dequeue call may lease; default 100.
 	MaxDequeue int
+	// MetricsAuth says who may read /metrics, which names tenants:
+	// "token" an admin bearer token, "none" anyone, "auto" (default)
+	// anyone when Listen is a loopback address, else "token".
+	MetricsAuth string `reload:"live"`
 	// MaxConcurrentBatches bounds the batch enqueues decoded at once;
 	// more get 429 with Retry-After; default 4.
 	MaxConcurrentBatches int
@@ -187,9 +191,10 @@ type Retention struct {
 
 // HttpKind configures the built-in http job kind.
 type HttpKind struct {
-	// AllowedHosts are the hosts the http kind may call: "api.example.com",
-	// "api.example.com:8443", "*.example.com" (any subdomain). A URL whose
-	// host is not listed fails without retry. Empty: the kind calls nothing.
+	// AllowedHosts are the hosts the http kind may call: "api.example.com"
+	// and "*.example.com" (any subdomain) on the scheme's port only (80,
+	// 443), "api.example.com:8443" on that port. A URL not listed fails
+	// without retry. Empty: the kind calls nothing.
 	AllowedHosts []string `reload:"live"`
 	// Timeout bounds one request; default 30s.
 	Timeout time.Duration
@@ -240,6 +245,13 @@ type Log struct {
 	Format string
 }
 
+// The values of Ordo:Http:MetricsAuth.
+const (
+	MetricsAuthAuto  = "auto"
+	MetricsAuthToken = "token"
+	MetricsAuthNone  = "none"
+)
+
 // Defaults returns the configuration when nothing is set, except for the
 // node id, which Load fills from the host name.
 func Defaults() *Config {
@@ -255,6 +267,7 @@ func Defaults() *Config {
 				MaxDequeue:      100,
 				ShutdownTimeout: 30 * time.Second,
 
+				MetricsAuth:          MetricsAuthAuto,
 				MaxConcurrentBatches: 4,
 				ReadHeaderTimeout:    10 * time.Second,
 				ReadTimeout:          30 * time.Second,

@@ -378,7 +378,7 @@ Ordo:
 		t.Errorf("restart = %q, want %q", restart, want)
 	}
 	for _, k := range config.Keys() {
-		if strings.HasPrefix(k.Key, "Scheduler:Queue:Hlc:") != k.Live && k.Key != "Ordo:Auth:Tokens" && k.Key != "Ordo:Worker:HttpKind:AllowedHosts" {
+		if strings.HasPrefix(k.Key, "Scheduler:Queue:Hlc:") != k.Live && k.Key != "Ordo:Auth:Tokens" && k.Key != "Ordo:Worker:HttpKind:AllowedHosts" && k.Key != "Ordo:Http:MetricsAuth" {
 			t.Errorf("key %s live=%v", k.Key, k.Live)
 		}
 	}

@@ -86,6 +86,11 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 	intRange("Ordo:Http:MaxBatchJobs", o.Http.MaxBatchJobs, 1, MaxBatchJobsLimit)
 	intRange("Ordo:Http:MaxDequeue", o.Http.MaxDequeue, 1, MaxDequeueLimit)
 	durRange("Ordo:Http:ShutdownTimeout", o.Http.ShutdownTimeout, 0, time.Hour)
+	switch o.Http.MetricsAuth {
+	case MetricsAuthAuto, MetricsAuthToken, MetricsAuthNone:
+	default:
+		bad("Ordo:Http:MetricsAuth", o.Http.MetricsAuth, "want auto, token or none")
+	}
 	intRange("Ordo:Http:MaxConcurrentBatches", o.Http.MaxConcurrentBatches, 1, MaxConcurrentBatchesLimit)
 	durRange("Ordo:Http:ReadHeaderTimeout", o.Http.ReadHeaderTimeout, time.Millisecond, time.Hour)
 	durRange("Ordo:Http:ReadTimeout", o.Http.ReadTimeout, time.Millisecond, time.Hour)

@@ -32,6 +32,12 @@ func TestLoginRequired(t *testing.T) {
 			t.Errorf("POST without a session: %d, want 303", p.status)
 		}
 		anon.get("/login").must(t, http.StatusOK, `<form method="post" action="/login">`, `type="password"`)
+		// Issue 14: the login page shows its own messages by code, never
+		// text from the link that led to it.
+		anon.get("/login?msg=out").must(t, http.StatusOK, "You are logged out.")
+		if p := anon.get("/login?msg=" + url.QueryEscape("Your account is locked: call +1 555 0100")); strings.Contains(p.body, "locked") {
+			t.Errorf("the login page shows the text of ?msg=: %s", p.body)
+		}
 		anon.get("/static/style.css").must(t, http.StatusOK, "--fg")
 		anon.get("/static/app.js").must(t, http.StatusOK, "rootFromPath")
 		// The API keeps its JSON 404s.
@@ -99,9 +105,10 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 		g.get("/tenants/globex/jobs").must(t, http.StatusOK)
 		e.revoke(e.GlobexTokenID)
 		p = g.get("/tenants/globex/jobs")
-		if p.status != http.StatusSeeOther || !strings.Contains(p.location, "no+longer+valid") {
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login?msg=revoked") {
 			t.Errorf("after revoking the token: %d to %q, want a redirect to the login", p.status, p.location)
 		}
+		g.get(p.location).must(t, http.StatusOK, "no longer valid")
 	})
 }
 

@@ -143,14 +143,14 @@ func (d *Dashboard) authed(w http.ResponseWriter, r *http.Request) (*view, bool)
 	}
 	ss, ok := d.sessions.get(c.Value, now)
 	if !ok {
-		d.toLogin(w, r, "Your session ended; log in again.")
+		d.toLogin(w, r, msgSessionEnded)
 		return nil, false
 	}
 	p, err := d.cfg.Authenticate(r.Context(), ss.tokenHash)
 	if errors.Is(err, ErrBadToken) {
 		d.sessions.delete(c.Value)
 		d.setSessionCookie(w, r, "", -1)
-		d.toLogin(w, r, "Your token is no longer valid; log in with another.")
+		d.toLogin(w, r, msgTokenRevoked)
 		return nil, false
 	}
 	if err != nil {
@@ -170,7 +170,24 @@ func (d *Dashboard) authed(w http.ResponseWriter, r *http.Request) (*view, bool)
 	return v, true
 }
 
-func (d *Dashboard) toLogin(w http.ResponseWriter, r *http.Request, msg string) {
+// The messages the login page shows after a redirect, by the code in its
+// ?msg= parameter.
+const (
+	msgSessionEnded = "ended"
+	msgTokenRevoked = "revoked"
+	msgLoggedOut    = "out"
+)
+
+var loginMessages = map[string]string{
+	msgSessionEnded: "Your session ended; log in again.",
+	msgTokenRevoked: "Your token is no longer valid; log in with another.",
+	msgLoggedOut:    "You are logged out.",
+}
+
+// toLogin redirects to the login page, which shows the message of code
+// (one of loginMessages; empty for none).
+func (d *Dashboard) toLogin(w http.ResponseWriter, r *http.Request, code string) {
+	msg := code
 	q := url.Values{}
 	if r.Method == http.MethodGet && r.URL.Path != "/" {
 		q.Set("next", r.URL.RequestURI())
@@ -248,7 +265,9 @@ func sameOrigin(r *http.Request) bool {
 // loginPage shows the token form.
 func (d *Dashboard) loginPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	d.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("msg"))
+	// Only the dashboard's own messages, by code: any text in ?msg= shown
+	// as an alert on the real login page would be a phishing aid.
+	d.renderLogin(w, r, http.StatusOK, loginMessages[r.URL.Query().Get("msg")])
 }
 
 func (d *Dashboard) renderLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
@@ -299,7 +318,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	d.setSessionCookie(w, r, "", -1)
-	http.Redirect(w, r, "/login?msg="+url.QueryEscape("You are logged out."), http.StatusSeeOther)
+	http.Redirect(w, r, "/login?msg="+msgLoggedOut, http.StatusSeeOther)
 }
 
 // safeNext keeps a post-login redirect on this site: a path, not a URL.

@@ -657,6 +657,11 @@ func (s *Service) checkpoints(w http.ResponseWriter, r *http.Request, tenant str
 			return
 		}
 		for _, cp := range cps {
+			// What the note signs, not the columns beside it, which
+			// nothing signs.
+			if b, _, err := audit.OpenCheckpoint(cp.Note, nil); err == nil {
+				cp.Size, cp.Root = b.Size, b.Root
+			}
 			out = append(out, checkpointJSON{PartitionKey: k.PartitionKey, Size: cp.Size, RootHash: cp.Root.String(),
 				KeyName: cp.KeyName, Note: string(cp.Note), CreatedAt: cp.CreatedAt})
 		}

@@ -67,17 +67,26 @@ func newHostList(patterns []string) *hostList {
 	return h
 }
 
-// allows reports whether u's host (with or without its port) is listed.
+// allows reports whether u is listed: "host:port" allows that port, a
+// bare "host" or "*.domain" only the scheme's own (80 for http, 443 for
+// https), so that listing a web server does not open its other ports.
 func (h *hostList) allows(u *url.URL) bool {
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
 		return false
 	}
+	defaultPort := map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	port := u.Port()
 	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		port = defaultPort
 	}
-	if h.exact[host] || h.exact[net.JoinHostPort(host, port)] || h.exact[strings.ToLower(u.Host)] {
+	if h.exact[net.JoinHostPort(host, port)] {
+		return true
+	}
+	if port != defaultPort {
+		return false
+	}
+	if h.exact[host] {
 		return true
 	}
 	for _, s := range h.suffixes {
@@ -178,17 +187,35 @@ func (s *Service) runHTTP(client *http.Client) func(ctx context.Context, l *queu
 		resp, err := client.Do(req)
 		if err != nil {
 			if errors.Is(err, errNotAllowed) {
-				return worker.NoRetry(err)
+				return worker.NoRetry(fmt.Errorf("POST %s: %w", shownURL(u), errNotAllowed))
 			}
-			return fmt.Errorf("POST %s: %w", u.Redacted(), err)
+			return fmt.Errorf("POST %s: %s", shownURL(u), transportFailure(err))
 		}
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		_ = resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
-			return fmt.Errorf("POST %s: %s", u.Redacted(), resp.Status)
+			return fmt.Errorf("POST %s: %s", shownURL(u), resp.Status)
 		}
 		return nil
 	}
+}
+
+// shownURL is u as a job's last error and the log show it: without user
+// info, query or fragment, which may hold secrets.
+func shownURL(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// transportFailure is what a failed request's error may tell whoever
+// reads the job: that it timed out, or that it failed. Not the resolved
+// address, nor "refused" against "reset" against "EOF": a tenant could
+// otherwise map which ports and names answer from where ordo runs.
+func transportFailure(err error) string {
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		return "the request timed out"
+	}
+	return "the request failed before a response (connection or protocol error)"
 }
 
 // newWorkerClient builds the worker client: the built-in kinds, any the

@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/config"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/worker"
@@ -149,6 +151,61 @@ func TestBuiltinHTTPKind(t *testing.T) {
 		noop := e.enqueue("acme", acmeToken, map[string]any{"kind": "noop", "payload": map[string]any{}})
 		events.Await(t, "the noop job to succeed", jobEvent(worker.EventJobSucceeded, noop))
 		status(noop, "succeeded")
+	})
+}
+
+// Issue 14: a bare host in the allow-list allows the scheme's port only,
+// and a failed request's last_error tells neither the kind of network
+// failure nor the query string (a port and DNS oracle, and secrets).
+func TestHTTPKindAllowListAndErrors(t *testing.T) {
+	t.Run("allow-list", func(t *testing.T) {
+		// Enqueue only: the service is not started, so nothing is called.
+		e := newEnv(t, testdb.SQLiteURL(t), func(c *config.Config) {
+			c.Ordo.Worker.HttpKind.AllowedHosts = []string{"hooks.example", "api.example:8443", "*.corp.example"}
+		}, service.Options{})
+		for _, c := range []struct {
+			url     string
+			allowed bool
+		}{
+			{"http://hooks.example/x", true},
+			{"https://hooks.example/x", true},
+			{"http://hooks.example:80/x", true},
+			{"http://hooks.example:8080/x", false},
+			{"https://hooks.example:22/x", false},
+			{"https://api.example:8443/x", true},
+			{"https://api.example/x", false},
+			{"http://a.corp.example/x", true},
+			{"http://a.corp.example:6379/x", false},
+		} {
+			r := e.call("POST", "/v1/tenants/acme/jobs", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{"url": c.url}})
+			if c.allowed && r.status != http.StatusCreated || !c.allowed && (r.status != http.StatusBadRequest || r.errField() != "payload.url") {
+				t.Errorf("enqueue to %s: %d %s; allowed: %v", c.url, r.status, r.raw, c.allowed)
+			}
+		}
+	})
+	t.Run("last_error", func(t *testing.T) {
+		// A loopback port this test opened and closed: nothing listens.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := ln.Addr().String()
+		ln.Close()
+		events, wc := workerEvents(func(c *worker.Config) { c.PollInterval = 5 * time.Millisecond })
+		e := newEnv(t, testdb.SQLiteURL(t), func(c *config.Config) {
+			c.Ordo.Worker.Enabled = true
+			c.Ordo.Worker.HttpKind.AllowedHosts = []string{closed}
+		}, service.Options{WorkerConfig: wc})
+		if err := e.Svc.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		id := e.enqueue("acme", acmeToken, map[string]any{"kind": "http", "payload": map[string]any{"url": "http://" + closed + "/hook?token=secret"}})
+		events.Await(t, "the request to fail", jobEvent(worker.EventJobFailed, id))
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+id, acmeToken, nil).must(t, http.StatusOK)
+		want := "POST http://" + closed + "/hook: the request failed before a response (connection or protocol error)"
+		if show.body["last_error"] != want {
+			t.Fatalf("last_error %q; want %q", show.body["last_error"], want)
+		}
 	})
 }
 

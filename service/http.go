@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/errstatus"
 	"github.com/ordo-sched/ordo/internal/strictjson"
@@ -207,19 +209,29 @@ func jsonType(goType string) string {
 // the route already authenticated and authorised.
 type tenantHandler func(w http.ResponseWriter, r *http.Request, tenant string, p principal)
 
+// authenticated returns the principal of the request's bearer token, or
+// answers 401 (no or a bad token) or 503/500 and returns false.
+func (s *Service) authenticated(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	p, err := s.auth.authenticate(r.Context(), bearer(r))
+	switch {
+	case errors.Is(err, errNoToken), errors.Is(err, errBadToken):
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: err.Error()})
+		return p, false
+	case err != nil:
+		s.internal(w, r, err)
+		return p, false
+	}
+	return p, true
+}
+
 // tenantRoute authenticates the bearer token (401), checks the tenant in
 // the path (400) and that the token may act for it (403), before h runs.
 // A token of one tenant gets 403 on every route of another tenant,
 // whether that tenant, or the job named, exists or not.
 func (s *Service) tenantRoute(h tenantHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.auth.authenticate(r.Context(), bearer(r))
-		switch {
-		case errors.Is(err, errNoToken), errors.Is(err, errBadToken):
-			writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: err.Error()})
-			return
-		case err != nil:
-			s.internal(w, r, err)
+		p, ok := s.authenticated(w, r)
+		if !ok {
 			return
 		}
 		tenant := r.PathValue("tenant")
@@ -233,6 +245,41 @@ func (s *Service) tenantRoute(h tenantHandler) http.Handler {
 		}
 		h(w, r, tenant, p)
 	})
+}
+
+// metricsRoute guards /metrics by Ordo:Http:MetricsAuth: its series name
+// tenants, so beyond loopback they are for an admin token (a Prometheus
+// scrape's authorization) unless the operator says otherwise.
+func (s *Service) metricsRoute(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cfg := s.cfg.Load().Ordo.Http
+		open := cfg.MetricsAuth == config.MetricsAuthNone || cfg.MetricsAuth == config.MetricsAuthAuto && loopbackListen(cfg.Listen)
+		if !open {
+			p, ok := s.authenticated(w, r)
+			if !ok {
+				return
+			}
+			if !p.admin {
+				writeError(w, &apiError{Status: http.StatusForbidden, Code: "forbidden", Msg: "/metrics names every tenant: it needs an admin token (Ordo:Http:MetricsAuth)"})
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// loopbackListen reports whether a listen address (host:port) accepts
+// connections from this machine only.
+func loopbackListen(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // bearer returns the token of an "Authorization: Bearer <token>" header.
@@ -273,7 +320,7 @@ func (s *Service) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.Handle("GET /metrics", s.metricsRoute(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})))
 	for _, rt := range s.apiRoutes() {
 		mux.Handle(rt.pattern, s.tenantRoute(rt.h))
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/servicetest"
+	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 	"github.com/ordo-sched/ordo/worker"
@@ -123,4 +124,40 @@ func TestMetricsHealthAndReadiness(t *testing.T) {
 			t.Fatalf("/readyz with a pending migration: %d %s", status, body)
 		}
 	})
+}
+
+// Issue 14: /metrics names every tenant, so beyond loopback it needs an
+// admin token unless Ordo:Http:MetricsAuth says otherwise.
+func TestMetricsAuth(t *testing.T) {
+	for _, c := range []struct {
+		listen, auth        string
+		none, tenant, admin int
+	}{
+		{"127.0.0.1:8080", config.MetricsAuthAuto, 200, 200, 200},
+		{"[::1]:8080", config.MetricsAuthAuto, 200, 200, 200},
+		{"0.0.0.0:8080", config.MetricsAuthAuto, 401, 403, 200},
+		{":8080", config.MetricsAuthAuto, 401, 403, 200},
+		{"127.0.0.1:8080", config.MetricsAuthToken, 401, 403, 200},
+		{"0.0.0.0:8080", config.MetricsAuthNone, 200, 200, 200},
+	} {
+		t.Run(c.listen+" "+c.auth, func(t *testing.T) {
+			// Not started: the handler is served on loopback by the test;
+			// only the configured address decides.
+			e := newEnv(t, testdb.SQLiteURL(t), func(cfg *config.Config) {
+				cfg.Ordo.Http.Listen, cfg.Ordo.Http.MetricsAuth = c.listen, c.auth
+			}, service.Options{})
+			for _, tc := range []struct {
+				token string
+				want  int
+			}{{"", c.none}, {acmeToken, c.tenant}, {adminToken, c.admin}} {
+				r := e.call("GET", "/metrics", tc.token, nil)
+				if r.status != tc.want {
+					t.Errorf("GET /metrics with token %q: %d, want %d", tc.token, r.status, tc.want)
+				}
+				if r.status == 200 && !strings.Contains(string(r.raw), "scheduler_hlc_enqueues_total") {
+					t.Errorf("GET /metrics: 200 without the metrics: %.200s", r.raw)
+				}
+			}
+		})
+	}
 }

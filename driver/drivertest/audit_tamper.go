@@ -1,6 +1,7 @@
 package drivertest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 func auditCounter(c prometheus.Counter) float64 {
@@ -225,6 +227,59 @@ func testTruncateTail(h *auditHarness) {
 	mine, _ = h.verify(audit.Verifier{Key: h.pub, Checkpoints: [][]byte{note}})
 	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil})
 	h.expectSnapshot(false, "entries were removed")
+}
+
+// Issue 14: the checkpointer does not sign from a changed tree cache. A
+// stored hash under the signed tree (the 16-leaf subtree of the 20-entry
+// checkpoint) is changed, one job appended: signing the new root would
+// sign a tree inconsistent with the checkpoint of 20, so it is refused.
+func testCorruptTreeCache(h *auditHarness) {
+	h.setup()
+	idx := tlog.StoredHashIndex(4, 0)
+	if n := h.exec(`UPDATE {chain_tree_hashes} SET hash = ? WHERE tenant_id = ? AND partition_key = ? AND hash_index = ?`,
+		bytes.Repeat([]byte{0xab}, 32), Chain.TenantID, Chain.PartitionKey, idx); n != 1 {
+		h.t.Fatalf("changed %d stored hashes", n)
+	}
+	if _, err := h.q.Enqueue(h.ctx, queue.Job{TenantID: Chain.TenantID, PartitionKey: Chain.PartitionKey, Kind: "email.send", Payload: []byte(`{"n":21}`)}); err != nil {
+		h.t.Fatal(err)
+	}
+	res, err := h.cp.RunOnce(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if len(res.ChainsFailed) != 1 || res.ChainsFailed[0] != Chain {
+		h.t.Fatalf("checkpointer over a changed tree cache: %+v; want %v refused", res, Chain)
+	}
+	if cps, _ := h.store.Checkpoints(h.ctx, Chain, 1); len(cps) != 1 || cps[0].Size != 20 {
+		h.t.Fatalf("a checkpoint was signed over the changed cache: %+v", cps)
+	}
+}
+
+// Issue 14: a stored checkpoint's root_hash column, which the API lists
+// and nothing signs, must say what its signed note says.
+func testCheckpointColumns(h *auditHarness) {
+	h.setup()
+	h.exec(`UPDATE {chain_checkpoints} SET root_hash = ? WHERE tenant_id = ? AND partition_key = ?`,
+		bytes.Repeat([]byte{0xcd}, 32), Chain.TenantID, Chain.PartitionKey)
+	mine, _ := h.verify(audit.Verifier{Key: h.pub})
+	h.expect(mine, want{audit.IssueCheckpointMismatch, -1, uuid.Nil})
+}
+
+// Issue 14: an auditor's checkpoint of a chain the run does not verify is
+// refused, not silently unused.
+func testForeignCheckpoint(h *auditHarness) {
+	_, note := h.setup()
+	v := audit.Verifier{Store: h.store, Key: h.pub, Checkpoints: [][]byte{note}}
+	_, err := v.VerifyChain(h.ctx, Other)
+	if err == nil || !strings.Contains(err.Error(), audit.Origin(Chain)) {
+		h.t.Fatalf("verifying %v with a checkpoint of %v: %v; want a refusal naming its origin", Other, Chain, err)
+	}
+	if _, err := v.Verify(h.ctx, Other.TenantID, Other.PartitionKey); err == nil {
+		h.t.Fatalf("Verify of %v alone accepted a checkpoint of %v", Other, Chain)
+	}
+	if res, err := v.Verify(h.ctx, Chain.TenantID); err != nil || !res.Valid {
+		h.t.Fatalf("the tenant's chains with the checkpoint of one of them: %+v, %v", res, err)
+	}
 }
 
 func testHeadChecks(h *auditHarness) {

@@ -52,6 +52,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 			}
 		}
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath()
+		// The file holds payloads and token hashes: a new one is
+		// readable by its owner only (SQLite gives its -wal and -shm
+		// files the database file's mode). An existing file keeps the
+		// mode its owner chose.
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		switch {
+		case err == nil:
+			_ = f.Close()
+		case !errors.Is(err, os.ErrExist):
+			return nil, fmt.Errorf("sqlite: creating %s: %w", path, err)
+		}
 	}
 	q := url.Values{}
 	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "foreign_keys(1)"} {
