@@ -117,6 +117,16 @@ type Http struct {
 	// "token" an admin bearer token, "none" anyone, "auto" (default)
 	// anyone when Listen is a loopback address, else "token".
 	MetricsAuth string `reload:"live"`
+	// AuthFailuresPerMinute is how many failed authentications (a wrong
+	// bearer token, a wrong token on the dashboard's login) one client
+	// address may make in a minute before it gets 429 until the minute
+	// ends; default 10.
+	AuthFailuresPerMinute int
+	// MaxSessions bounds the dashboard's sessions in all, and
+	// MaxSessionsPerToken those of one token (its oldest ends when it
+	// logs in once more); defaults 10000 and 10.
+	MaxSessions         int
+	MaxSessionsPerToken int
 	// MaxConcurrentBatches bounds the batch enqueues decoded at once;
 	// more get 429 with Retry-After; default 4.
 	MaxConcurrentBatches int
@@ -267,12 +277,15 @@ func Defaults() *Config {
 				MaxDequeue:      100,
 				ShutdownTimeout: 30 * time.Second,
 
-				MetricsAuth:          MetricsAuthAuto,
-				MaxConcurrentBatches: 4,
-				ReadHeaderTimeout:    10 * time.Second,
-				ReadTimeout:          30 * time.Second,
-				WriteTimeout:         time.Minute,
-				IdleTimeout:          2 * time.Minute,
+				MetricsAuth:           MetricsAuthAuto,
+				AuthFailuresPerMinute: 10,
+				MaxSessions:           10_000,
+				MaxSessionsPerToken:   10,
+				MaxConcurrentBatches:  4,
+				ReadHeaderTimeout:     10 * time.Second,
+				ReadTimeout:           30 * time.Second,
+				WriteTimeout:          time.Minute,
+				IdleTimeout:           2 * time.Minute,
 			},
 			Worker: Worker{
 				Enabled:      true,

@@ -91,6 +91,9 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 	default:
 		bad("Ordo:Http:MetricsAuth", o.Http.MetricsAuth, "want auto, token or none")
 	}
+	intRange("Ordo:Http:AuthFailuresPerMinute", o.Http.AuthFailuresPerMinute, 1, 1_000_000)
+	intRange("Ordo:Http:MaxSessions", o.Http.MaxSessions, 1, 10_000_000)
+	intRange("Ordo:Http:MaxSessionsPerToken", o.Http.MaxSessionsPerToken, 1, 10_000)
 	intRange("Ordo:Http:MaxConcurrentBatches", o.Http.MaxConcurrentBatches, 1, MaxConcurrentBatchesLimit)
 	durRange("Ordo:Http:ReadHeaderTimeout", o.Http.ReadHeaderTimeout, time.Millisecond, time.Hour)
 	durRange("Ordo:Http:ReadTimeout", o.Http.ReadTimeout, time.Millisecond, time.Hour)

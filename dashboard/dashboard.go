@@ -30,6 +30,7 @@ import (
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/internal/authguard"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -83,7 +84,20 @@ type Config struct {
 	// SessionIdle and SessionMax bound a session's life: idle time and
 	// total (defaults DefaultSessionIdle and DefaultSessionMax).
 	SessionIdle, SessionMax time.Duration
+	// MaxSessions bounds the sessions in all (a login beyond it is
+	// refused until some expire) and MaxPerToken those of one token (its
+	// oldest ends); defaults DefaultMaxSessions and DefaultMaxPerToken.
+	MaxSessions, MaxPerToken int
+	// Guard counts failed logins per client address (shared with the
+	// API's bearer checks); nil: a guard of its own, 10 a minute.
+	Guard *authguard.Guard
 }
+
+// Defaults of Config's session bounds.
+const (
+	DefaultMaxSessions = 10_000
+	DefaultMaxPerToken = 10
+)
 
 // Dashboard is the web interface, an http.Handler.
 type Dashboard struct {
@@ -114,7 +128,16 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.cfg.SessionMax <= 0 {
 		d.cfg.SessionMax = DefaultSessionMax
 	}
-	d.sessions = newSessionStore(d.cfg.SessionIdle, d.cfg.SessionMax)
+	if d.cfg.MaxSessions <= 0 {
+		d.cfg.MaxSessions = DefaultMaxSessions
+	}
+	if d.cfg.MaxPerToken <= 0 {
+		d.cfg.MaxPerToken = DefaultMaxPerToken
+	}
+	if d.cfg.Guard == nil {
+		d.cfg.Guard = authguard.New(10, time.Minute, d.cfg.Now)
+	}
+	d.sessions = newSessionStore(d.cfg.SessionIdle, d.cfg.SessionMax, d.cfg.MaxSessions, d.cfg.MaxPerToken)
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ordo-sched/ordo/internal/testdb"
 )
 
 // No page shows data without a login: each redirects to the login form,
@@ -116,6 +119,24 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 // (whether that tenant exists or not), another tenant's job under its own
 // tenant is 404, the overview lists only its tenant, the nodes page is
 // for admins, and forms against another tenant change nothing.
+// Issue 14: failed logins from one address are throttled (the service's
+// Ordo:Http:AuthFailuresPerMinute, 10 by default), the right token
+// included, until the minute ends.
+func TestFailedLoginsAreThrottled(t *testing.T) {
+	e := newEnv(t, testdb.SQLiteURL(t))
+	anon := &browser{e: e}
+	for i := range 10 {
+		anon.post("/login", url.Values{"token": {fmt.Sprintf("wrong-%d", i)}}).must(t, http.StatusUnauthorized, "not valid")
+	}
+	p := anon.post("/login", url.Values{"token": {adminToken}})
+	p.must(t, http.StatusTooManyRequests, "Too many failed logins")
+	if p.header.Get("Retry-After") == "" || anon.cookie != "" {
+		t.Fatalf("throttled login: Retry-After %q, cookie %q", p.header.Get("Retry-After"), anon.cookie)
+	}
+	e.Wall.Advance(time.Minute)
+	e.login(adminToken)
+}
+
 func TestTenantIsolation(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)

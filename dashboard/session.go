@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/internal/authguard"
 )
 
 // sessionCookie names the session cookie. The __Host- prefix would pin it
@@ -32,15 +34,20 @@ type session struct {
 }
 
 // sessionStore keeps sessions in memory: a restart, or another node behind
-// a load balancer, asks for the token again (docs/dashboard.md).
+// a load balancer, asks for the token again (docs/dashboard.md). It holds
+// at most max sessions, perToken of one token; a login costs O(1) unless
+// the store is full, when one sweep drops the expired sessions.
 type sessionStore struct {
-	mu        sync.Mutex
-	byID      map[string]*session
-	idle, max time.Duration
+	mu            sync.Mutex
+	byID          map[string]*session
+	byToken       map[[32]byte][]string // session ids, oldest first
+	idle, maxLife time.Duration
+	max, perToken int
 }
 
-func newSessionStore(idle, max time.Duration) *sessionStore {
-	return &sessionStore{byID: map[string]*session{}, idle: idle, max: max}
+func newSessionStore(idle, maxLife time.Duration, max, perToken int) *sessionStore {
+	return &sessionStore{byID: map[string]*session{}, byToken: map[[32]byte][]string{}, idle: idle, maxLife: maxLife,
+		max: max, perToken: perToken}
 }
 
 func randomToken() string {
@@ -49,22 +56,65 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// create starts a session for a token hash and returns its id.
-func (s *sessionStore) create(h [32]byte, now time.Time) string {
+// errTooManySessions refuses a login while the store is full of live
+// sessions.
+var errTooManySessions = errors.New("dashboard: too many sessions")
+
+// create starts a session for a token hash and returns its id. A token's
+// oldest session ends when it would have more than perToken.
+func (s *sessionStore) create(h [32]byte, now time.Time) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for id, ss := range s.byID { // drop expired sessions as new ones come
-		if s.expired(ss, now) {
-			delete(s.byID, id)
+	ids := s.byToken[h]
+	for len(ids) >= s.perToken {
+		delete(s.byID, ids[0])
+		ids = ids[1:]
+	}
+	if len(ids) > 0 {
+		s.byToken[h] = ids
+	} else {
+		delete(s.byToken, h)
+	}
+	if len(s.byID) >= s.max {
+		for id, ss := range s.byID {
+			if s.expired(ss, now) {
+				s.remove(id)
+			}
+		}
+		ids = s.byToken[h]
+		if len(s.byID) >= s.max {
+			return "", errTooManySessions
 		}
 	}
 	id := randomToken()
 	s.byID[id] = &session{tokenHash: h, csrf: randomToken(), created: now, lastSeen: now}
-	return id
+	s.byToken[h] = append(ids, id)
+	return id, nil
+}
+
+// remove deletes a session and its place in its token's list.
+func (s *sessionStore) remove(id string) {
+	ss, ok := s.byID[id]
+	if !ok {
+		return
+	}
+	delete(s.byID, id)
+	ids := s.byToken[ss.tokenHash]
+	for i, x := range ids {
+		if x == id {
+			ids = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(s.byToken, ss.tokenHash)
+	} else {
+		s.byToken[ss.tokenHash] = ids
+	}
 }
 
 func (s *sessionStore) expired(ss *session, now time.Time) bool {
-	return now.Sub(ss.lastSeen) > s.idle || now.Sub(ss.created) > s.max
+	return now.Sub(ss.lastSeen) > s.idle || now.Sub(ss.created) > s.maxLife
 }
 
 // get returns a live session and marks it used.
@@ -76,7 +126,7 @@ func (s *sessionStore) get(id string, now time.Time) (session, bool) {
 		return session{}, false
 	}
 	if s.expired(ss, now) {
-		delete(s.byID, id)
+		s.remove(id)
 		return session{}, false
 	}
 	ss.lastSeen = now
@@ -86,7 +136,7 @@ func (s *sessionStore) get(id string, now time.Time) (session, bool) {
 func (s *sessionStore) delete(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.byID, id)
+	s.remove(id)
 }
 
 // secureRequest reports whether the session cookie may be marked Secure:
@@ -109,10 +159,17 @@ func secureRequest(r *http.Request) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// setSessionCookie sets the session cookie, always Secure (as
+// docs/dashboard.md says): a browser sends it back over TLS and on
+// loopback only, so a session never travels in clear over a network. Over
+// TLS the answer also asks the browser to keep to HTTPS (HSTS).
 func (d *Dashboard) setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge int) {
+	if r.TLS != nil {
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: id, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: secureRequest(r), SameSite: http.SameSiteStrictMode,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
 	})
 }
 
@@ -290,17 +347,29 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.renderLogin(w, r, http.StatusUnauthorized, "Enter an API token (ordo token create).")
 		return
 	}
+	addr := authguard.ClientAddress(r)
+	if left, blocked := d.cfg.Guard.Blocked(addr); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(left.Round(time.Second).Seconds())+1))
+		d.renderLogin(w, r, http.StatusTooManyRequests, "Too many failed logins from this address; wait a minute and try again.")
+		return
+	}
 	h := sha256.Sum256([]byte(token))
 	if _, err := d.cfg.Authenticate(r.Context(), h); err != nil {
 		status, msg := http.StatusUnauthorized, "That token is not valid, or it was revoked."
 		if !errors.Is(err, ErrBadToken) {
 			d.log.Error("dashboard: checking a token failed", "error", err)
 			status, msg = http.StatusServiceUnavailable, "Checking the token failed; the service log has the details."
+		} else if d.cfg.Guard.Fail(addr) {
+			d.log.Warn("dashboard: a login with a token that is not valid", "address", addr)
 		}
 		d.renderLogin(w, r, status, msg)
 		return
 	}
-	id := d.sessions.create(h, d.cfg.Now())
+	id, err := d.sessions.create(h, d.cfg.Now())
+	if err != nil {
+		d.renderLogin(w, r, http.StatusServiceUnavailable, "Too many people are logged in; try again later.")
+		return
+	}
 	d.setSessionCookie(w, r, id, int(d.cfg.SessionMax.Seconds()))
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
@@ -377,6 +378,23 @@ func TestClosedDatabaseIsUnavailable(t *testing.T) {
 // and its chain entry; it leaves the job list; cancelling it is the
 // conflict of a finished job, not "not found"; and enqueueing it again is
 // deduplicated rather than repeated in the chain.
+// Issue 14: an address that keeps presenting bad bearer tokens gets 429,
+// whatever token it presents next, until its minute ends.
+func TestFailedAuthenticationsAreThrottled(t *testing.T) {
+	e := newEnv(t, testdb.SQLiteURL(t), func(c *config.Config) { c.Ordo.Http.AuthFailuresPerMinute = 3 }, service.Options{})
+	for range 3 {
+		if r := e.call("GET", "/v1/tenants/acme/jobs", "not-a-token", nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("a bad token: %d %s", r.status, r.raw)
+		}
+	}
+	r := e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil)
+	if r.status != http.StatusTooManyRequests || r.errCode() != "too_many_requests" {
+		t.Fatalf("a good token after 3 failures: %d %s; want 429", r.status, r.raw)
+	}
+	e.Wall.Advance(time.Minute)
+	e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK)
+}
+
 // Issue 14: with PostgreSQL unreachable (every connection dropped, new
 // ones refused) the API answers 503, which clients retry, not 500.
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {

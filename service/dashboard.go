@@ -40,6 +40,9 @@ func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 		NodeID:       s.cfg.Load().Ordo.NodeId,
 		Now:          s.now,
 		Logger:       s.log,
+		Guard:        s.guard,
+		MaxSessions:  s.cfg.Load().Ordo.Http.MaxSessions,
+		MaxPerToken:  s.cfg.Load().Ordo.Http.MaxSessionsPerToken,
 	}
 	cfg.Audit = s.q.Backend().AuditStore()
 	return dashboard.New(cfg)

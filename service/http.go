@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/internal/authguard"
 	"github.com/ordo-sched/ordo/internal/errstatus"
 	"github.com/ordo-sched/ordo/internal/strictjson"
 )
@@ -212,9 +214,20 @@ type tenantHandler func(w http.ResponseWriter, r *http.Request, tenant string, p
 // authenticated returns the principal of the request's bearer token, or
 // answers 401 (no or a bad token) or 503/500 and returns false.
 func (s *Service) authenticated(w http.ResponseWriter, r *http.Request) (principal, bool) {
+	addr := authguard.ClientAddress(r)
+	if left, blocked := s.guard.Blocked(addr); blocked {
+		tooManyFailures(w, left)
+		return principal{}, false
+	}
 	p, err := s.auth.authenticate(r.Context(), bearer(r))
 	switch {
-	case errors.Is(err, errNoToken), errors.Is(err, errBadToken):
+	case errors.Is(err, errBadToken):
+		if s.guard.Fail(addr) {
+			s.log.Warn("a request with a bearer token that is not valid", "address", addr, "method", r.Method, "path", r.URL.Path)
+		}
+		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: err.Error()})
+		return p, false
+	case errors.Is(err, errNoToken):
 		writeError(w, &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Msg: err.Error()})
 		return p, false
 	case err != nil:
@@ -222,6 +235,14 @@ func (s *Service) authenticated(w http.ResponseWriter, r *http.Request) (princip
 		return p, false
 	}
 	return p, true
+}
+
+// tooManyFailures answers a client address that failed to authenticate
+// too often (Ordo:Http:AuthFailuresPerMinute).
+func tooManyFailures(w http.ResponseWriter, left time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(left.Round(time.Second).Seconds())+1))
+	writeError(w, &apiError{Status: http.StatusTooManyRequests, Code: "too_many_requests",
+		Msg: "too many failed authentications from this address (Ordo:Http:AuthFailuresPerMinute); retry later"})
 }
 
 // tenantRoute authenticates the bearer token (401), checks the tenant in

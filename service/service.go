@@ -28,6 +28,7 @@ import (
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
+	"github.com/ordo-sched/ordo/internal/authguard"
 	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
@@ -93,7 +94,10 @@ type Service struct {
 	// batchSlots holds one token per batch enqueue being decoded or
 	// written (Ordo:Http:MaxConcurrentBatches).
 	batchSlots chan struct{}
-	handler    http.Handler
+	// guard counts failed authentications per client address, for the
+	// API and the dashboard's login alike.
+	guard   *authguard.Guard
+	handler http.Handler
 
 	reloadMu sync.Mutex // one reload at a time
 
@@ -123,6 +127,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	}
 	s := &Service{opts: opts, reg: opts.Registry, batchSlots: make(chan struct{}, cfg.Ordo.Http.MaxConcurrentBatches)}
 	s.cfg.Store(cfg)
+	s.guard = authguard.New(cfg.Ordo.Http.AuthFailuresPerMinute, time.Minute, s.now)
 	s.log = opts.Logger
 	if s.log == nil {
 		s.log = newLogger(cfg.Ordo.Log, opts.LogOutput)
