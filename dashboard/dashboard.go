@@ -137,7 +137,7 @@ func New(cfg Config) (*Dashboard, error) {
 	if d.cfg.Guard == nil {
 		d.cfg.Guard = authguard.New(10, time.Minute, d.cfg.Now)
 	}
-	d.sessions = newSessionStore(d.cfg.SessionIdle, d.cfg.SessionMax, d.cfg.MaxSessions, d.cfg.MaxPerToken)
+	d.sessions = &sessionStore{db: d.backend, idle: d.cfg.SessionIdle, maxLife: d.cfg.SessionMax, max: d.cfg.MaxSessions, perToken: d.cfg.MaxPerToken}
 	var err error
 	if d.pages, err = parsePages(); err != nil {
 		return nil, err

@@ -108,10 +108,11 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 		g.get("/tenants/globex/jobs").must(t, http.StatusOK)
 		e.revoke(e.GlobexTokenID)
 		p = g.get("/tenants/globex/jobs")
-		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login?msg=revoked") {
+		// Revoking a token deletes its sessions (driver.Tokens.RevokeToken).
+		if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login?msg=ended") {
 			t.Errorf("after revoking the token: %d to %q, want a redirect to the login", p.status, p.location)
 		}
-		g.get(p.location).must(t, http.StatusOK, "no longer valid")
+		g.get(p.location).must(t, http.StatusOK, "Your session ended")
 	})
 }
 
@@ -119,6 +120,27 @@ func TestLoginSessionAndRevocation(t *testing.T) {
 // (whether that tenant exists or not), another tenant's job under its own
 // tenant is 404, the overview lists only its tenant, the nodes page is
 // for admins, and forms against another tenant change nothing.
+// Issue 14: sessions live in the database, so a session started on one
+// node is served by another (behind a load balancer), and logging out on
+// either ends it on both.
+func TestSessionsServedByAnyNode(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		a, b := newEnv(t, dbURL), newEnv(t, dbURL)
+		onA := a.login(adminToken)
+		onA.get("/tenants/acme/jobs").must(t, http.StatusOK)
+		onB := &browser{e: b, cookie: onA.cookie}
+		page := onB.get("/tenants/acme/jobs")
+		page.must(t, http.StatusOK)
+		out := onB.post("/logout", url.Values{"csrf": {csrf(t, page.body)}})
+		if out.status != http.StatusSeeOther {
+			t.Fatalf("logout on node b: %d %s", out.status, out.body)
+		}
+		if p := (&browser{e: a, cookie: onA.cookie}).get("/tenants/acme/jobs"); p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login") {
+			t.Fatalf("the session after logging out on the other node: %d to %q; want the login", p.status, p.location)
+		}
+	})
+}
+
 // Issue 14: failed logins from one address are throttled (the service's
 // Ordo:Http:AuthFailuresPerMinute, 10 by default), the right token
 // included, until the minute ends.

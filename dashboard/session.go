@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -11,10 +12,10 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ordo-sched/ordo/chain"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/authguard"
 )
 
@@ -29,25 +30,20 @@ const sessionCookie = "ordo_session"
 type session struct {
 	tokenHash [32]byte
 	csrf      string
-	created   time.Time
-	lastSeen  time.Time
 }
 
-// sessionStore keeps sessions in memory: a restart, or another node behind
-// a load balancer, asks for the token again (docs/dashboard.md). It holds
-// at most max sessions, perToken of one token; a login costs O(1) unless
-// the store is full, when one sweep drops the expired sessions.
+// touchEvery is how stale a session's last use may be stored: a request
+// writes it only when it is older, so that browsing is not a write per
+// page, at the cost of this much slack in the idle limit.
+const touchEvery = time.Minute
+
+// sessionStore keeps sessions in the database (driver.Sessions), so that
+// any node serves any session and a restart logs nobody out. The cookie
+// holds a random 256-bit id; the database holds its SHA-256.
 type sessionStore struct {
-	mu            sync.Mutex
-	byID          map[string]*session
-	byToken       map[[32]byte][]string // session ids, oldest first
+	db            driver.Sessions
 	idle, maxLife time.Duration
 	max, perToken int
-}
-
-func newSessionStore(idle, maxLife time.Duration, max, perToken int) *sessionStore {
-	return &sessionStore{byID: map[string]*session{}, byToken: map[[32]byte][]string{}, idle: idle, maxLife: maxLife,
-		max: max, perToken: perToken}
 }
 
 func randomToken() string {
@@ -56,87 +52,45 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// errTooManySessions refuses a login while the store is full of live
-// sessions.
-var errTooManySessions = errors.New("dashboard: too many sessions")
+func (s *sessionStore) limits(now time.Time) driver.SessionLimits {
+	return driver.SessionLimits{MaxTotal: s.max, MaxPerToken: s.perToken, IdleBefore: now.Add(-s.idle), CreatedBefore: now.Add(-s.maxLife)}
+}
 
-// create starts a session for a token hash and returns its id. A token's
-// oldest session ends when it would have more than perToken.
-func (s *sessionStore) create(h [32]byte, now time.Time) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := s.byToken[h]
-	for len(ids) >= s.perToken {
-		delete(s.byID, ids[0])
-		ids = ids[1:]
-	}
-	if len(ids) > 0 {
-		s.byToken[h] = ids
-	} else {
-		delete(s.byToken, h)
-	}
-	if len(s.byID) >= s.max {
-		for id, ss := range s.byID {
-			if s.expired(ss, now) {
-				s.remove(id)
-			}
-		}
-		ids = s.byToken[h]
-		if len(s.byID) >= s.max {
-			return "", errTooManySessions
-		}
-	}
+// create starts a session for a token hash and returns its id; a token's
+// oldest session ends when it would have more than perToken, and a full
+// store refuses with driver.ErrTooManySessions.
+func (s *sessionStore) create(ctx context.Context, h [32]byte, now time.Time) (string, error) {
 	id := randomToken()
-	s.byID[id] = &session{tokenHash: h, csrf: randomToken(), created: now, lastSeen: now}
-	s.byToken[h] = append(ids, id)
-	return id, nil
+	now = now.Truncate(time.Millisecond)
+	err := s.db.CreateSession(ctx, driver.Session{IDHash: sha256.Sum256([]byte(id)), TokenHash: h, CSRF: randomToken(),
+		CreatedAt: now, LastSeen: now}, s.limits(now))
+	return id, err
 }
 
-// remove deletes a session and its place in its token's list.
-func (s *sessionStore) remove(id string) {
-	ss, ok := s.byID[id]
-	if !ok {
-		return
+// get returns a live session and marks it used; ok is false for none or
+// an expired one (which it deletes).
+func (s *sessionStore) get(ctx context.Context, id string, now time.Time) (ss session, ok bool, err error) {
+	h := sha256.Sum256([]byte(id))
+	ds, err := s.db.Session(ctx, h)
+	if errors.Is(err, driver.ErrSessionNotFound) {
+		return ss, false, nil
 	}
-	delete(s.byID, id)
-	ids := s.byToken[ss.tokenHash]
-	for i, x := range ids {
-		if x == id {
-			ids = append(ids[:i:i], ids[i+1:]...)
-			break
+	if err != nil {
+		return ss, false, err
+	}
+	if now.Sub(ds.LastSeen) > s.idle || now.Sub(ds.CreatedAt) > s.maxLife {
+		return ss, false, s.db.DeleteSession(ctx, h)
+	}
+	if now.Sub(ds.LastSeen) > touchEvery {
+		if err := s.db.TouchSession(ctx, h, now); err != nil {
+			return ss, false, err
 		}
 	}
-	if len(ids) == 0 {
-		delete(s.byToken, ss.tokenHash)
-	} else {
-		s.byToken[ss.tokenHash] = ids
-	}
+	return session{tokenHash: ds.TokenHash, csrf: ds.CSRF}, true, nil
 }
 
-func (s *sessionStore) expired(ss *session, now time.Time) bool {
-	return now.Sub(ss.lastSeen) > s.idle || now.Sub(ss.created) > s.maxLife
-}
-
-// get returns a live session and marks it used.
-func (s *sessionStore) get(id string, now time.Time) (session, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ss, ok := s.byID[id]
-	if !ok {
-		return session{}, false
-	}
-	if s.expired(ss, now) {
-		s.remove(id)
-		return session{}, false
-	}
-	ss.lastSeen = now
-	return *ss, true
-}
-
-func (s *sessionStore) delete(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.remove(id)
+func (s *sessionStore) delete(ctx context.Context, id string) error {
+	return s.db.DeleteSession(ctx, sha256.Sum256([]byte(id)))
 }
 
 // secureRequest reports whether the session cookie may be marked Secure:
@@ -198,14 +152,21 @@ func (d *Dashboard) authed(w http.ResponseWriter, r *http.Request) (*view, bool)
 		d.toLogin(w, r, "")
 		return nil, false
 	}
-	ss, ok := d.sessions.get(c.Value, now)
+	ss, ok, err := d.sessions.get(r.Context(), c.Value, now)
+	if err != nil {
+		d.log.Error("dashboard: reading a session failed", "error", err)
+		http.Error(w, "reading your session failed; the service log has the details", http.StatusServiceUnavailable)
+		return nil, false
+	}
 	if !ok {
 		d.toLogin(w, r, msgSessionEnded)
 		return nil, false
 	}
 	p, err := d.cfg.Authenticate(r.Context(), ss.tokenHash)
 	if errors.Is(err, ErrBadToken) {
-		d.sessions.delete(c.Value)
+		if err := d.sessions.delete(r.Context(), c.Value); err != nil {
+			d.log.Warn("dashboard: deleting the session of a revoked token failed", "error", err)
+		}
 		d.setSessionCookie(w, r, "", -1)
 		d.toLogin(w, r, msgTokenRevoked)
 		return nil, false
@@ -365,9 +326,14 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 		d.renderLogin(w, r, status, msg)
 		return
 	}
-	id, err := d.sessions.create(h, d.cfg.Now())
-	if err != nil {
+	id, err := d.sessions.create(r.Context(), h, d.cfg.Now())
+	switch {
+	case errors.Is(err, driver.ErrTooManySessions):
 		d.renderLogin(w, r, http.StatusServiceUnavailable, "Too many people are logged in; try again later.")
+		return
+	case err != nil:
+		d.log.Error("dashboard: starting a session failed", "error", err)
+		d.renderLogin(w, r, http.StatusServiceUnavailable, "Starting your session failed; the service log has the details.")
 		return
 	}
 	d.setSessionCookie(w, r, id, int(d.cfg.SessionMax.Seconds()))
@@ -378,12 +344,22 @@ func (d *Dashboard) login(w http.ResponseWriter, r *http.Request) {
 // site cannot log a user out.
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		if ss, ok := d.sessions.get(c.Value, d.cfg.Now()); ok {
+		ss, ok, err := d.sessions.get(r.Context(), c.Value, d.cfg.Now())
+		if err != nil {
+			d.log.Error("dashboard: reading a session failed", "error", err)
+			http.Error(w, "reading your session failed; the service log has the details", http.StatusServiceUnavailable)
+			return
+		}
+		if ok {
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(ss.csrf)) != 1 || !sameOrigin(r) {
 				http.Error(w, "stale form: reload the page and log out again", http.StatusForbidden)
 				return
 			}
-			d.sessions.delete(c.Value)
+			if err := d.sessions.delete(r.Context(), c.Value); err != nil {
+				d.log.Error("dashboard: ending a session failed", "error", err)
+				http.Error(w, "ending your session failed; the service log has the details", http.StatusServiceUnavailable)
+				return
+			}
 		}
 	}
 	d.setSessionCookie(w, r, "", -1)

@@ -33,6 +33,7 @@ type Driver interface {
 	Lister
 	Operations
 	Tokens
+	Sessions
 	Leadership
 
 	// Capabilities reports what this backend can do beyond the common core.
@@ -232,9 +233,30 @@ type Tokens interface {
 	TokenByHash(ctx context.Context, h [32]byte) (APIToken, error)
 	// ListTokens returns every token, revoked ones included, oldest first.
 	ListTokens(ctx context.Context) ([]APIToken, error)
-	// RevokeToken revokes the token with id at now; ErrTokenNotFound if
-	// there is none. Revoking a revoked token keeps its first revocation.
+	// RevokeToken revokes the token with id at now, and deletes its
+	// dashboard sessions; ErrTokenNotFound if there is none. Revoking a
+	// revoked token keeps its first revocation.
 	RevokeToken(ctx context.Context, id string, now time.Time) error
+}
+
+// Sessions keeps the web dashboard's sessions
+// (scheduler.dashboard_sessions), so that any node serves any session.
+// A session is found by the SHA-256 of its id, which is all that is
+// stored of it.
+type Sessions interface {
+	// CreateSession stores s. First it deletes the oldest sessions of
+	// s.TokenHash beyond l.MaxPerToken - 1, and, when l.MaxTotal sessions
+	// are stored, every session expired by l's cutoffs; if l.MaxTotal are
+	// still stored it stores nothing and returns ErrTooManySessions.
+	CreateSession(ctx context.Context, s Session, l SessionLimits) error
+	// Session returns the session whose id hashes to h, expired or not;
+	// ErrSessionNotFound if there is none.
+	Session(ctx context.Context, h [32]byte) (Session, error)
+	// TouchSession sets the last use of the session h to now (nothing if
+	// it is gone).
+	TouchSession(ctx context.Context, h [32]byte, now time.Time) error
+	// DeleteSession deletes the session h (nothing if it is gone).
+	DeleteSession(ctx context.Context, h [32]byte) error
 }
 
 // Leadership elects one holder of a named duty at a time with an

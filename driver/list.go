@@ -196,3 +196,25 @@ type APIToken struct {
 
 // ErrTokenNotFound is returned for an unknown token.
 var ErrTokenNotFound = errors.New("queue: API token not found")
+
+// Session is a logged-in dashboard browser as a backend stores it.
+type Session struct {
+	IDHash    [32]byte // SHA-256 of the cookie's session id
+	TokenHash [32]byte // SHA-256 of the API token it logged in with
+	CSRF      string   // the token its forms carry
+	CreatedAt time.Time
+	LastSeen  time.Time
+}
+
+// SessionLimits bound the sessions CreateSession keeps. A session expired
+// before IdleBefore (its last use) or CreatedBefore (its creation).
+type SessionLimits struct {
+	MaxTotal, MaxPerToken     int
+	IdleBefore, CreatedBefore time.Time
+}
+
+// Errors of Sessions.
+var (
+	ErrSessionNotFound = errors.New("queue: dashboard session not found")
+	ErrTooManySessions = errors.New("queue: too many dashboard sessions")
+)

@@ -149,6 +149,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		}}}},
 		{"AuditStore", []test{{"VerifyAndTamper", runAudit}}},
 		{"Tokens", []test{{"Tokens", func(t *testing.T, nt func(t *testing.T) Target) { testTokens(t, nt(t).Open(t)) }}}},
+		{"Sessions", []test{{"Sessions", func(t *testing.T, nt func(t *testing.T) Target) { testSessions(t, nt(t).Open(t)) }}}},
 		{"Operations", []test{
 			{"PausedQueues", testPausedQueues},
 			{"RetryJob", testRetryJob},

@@ -245,12 +245,21 @@ func (db *DB) ListTokens(ctx context.Context) ([]driver.APIToken, error) {
 
 // RevokeToken implements driver.Tokens.
 func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
-	tag, err := db.Pool.Exec(ctx, `UPDATE scheduler.api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1`, id, now)
-	if err != nil {
-		return wrap("revoking API token "+id, err)
-	}
-	if tag.RowsAffected() == 0 {
+	var n int64
+	err := db.inTx(ctx, "revoking API token "+id, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE scheduler.api_tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE token_id = $1`, id, now)
+		if err != nil {
+			return err
+		}
+		if n = tag.RowsAffected(); n == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM scheduler.dashboard_sessions
+			WHERE token_hash = (SELECT token_hash FROM scheduler.api_tokens WHERE token_id = $1)`, id)
+		return err
+	})
+	if err == nil && n == 0 {
 		return driver.ErrTokenNotFound
 	}
-	return nil
+	return err
 }

@@ -310,7 +310,8 @@ func (db *DB) RevokeToken(ctx context.Context, id string, now time.Time) error {
 		if n == 0 {
 			return driver.ErrTokenNotFound
 		}
-		return nil
+		_, err = t.exec(`DELETE FROM dashboard_sessions WHERE token_hash = (SELECT token_hash FROM api_tokens WHERE token_id = ?1)`, id)
+		return err
 	})
 	if errors.Is(err, driver.ErrTokenNotFound) {
 		return driver.ErrTokenNotFound
