@@ -192,6 +192,7 @@ type APIToken struct {
 	Name      string // what the token is for
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while the token is valid
+	ExpiresAt time.Time // zero: never; from then on it is refused as if revoked
 }
 
 // ErrTokenNotFound is returned for an unknown token.

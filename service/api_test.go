@@ -395,6 +395,28 @@ func TestFailedAuthenticationsAreThrottled(t *testing.T) {
 	e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK)
 }
 
+// Issue 14: a token with an expiry works until it and not after, on the
+// API as on the dashboard (one check for both).
+func TestExpiredTokenIsRefused(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		now := time.UnixMilli(e.Wall.UnixMilli())
+		text, rec, err := service.NewToken("acme", false, "trial", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.ExpiresAt = now.Add(time.Hour)
+		if err := e.Svc.Queue().Backend().CreateToken(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+		e.call("GET", "/v1/tenants/acme/jobs", text, nil).must(t, http.StatusOK)
+		e.Wall.Advance(time.Hour)
+		if r := e.call("GET", "/v1/tenants/acme/jobs", text, nil); r.status != http.StatusUnauthorized {
+			t.Fatalf("a token at its expiry: %d %s; want 401", r.status, r.raw)
+		}
+	})
+}
+
 // Issue 14: with PostgreSQL unreachable (every connection dropped, new
 // ones refused) the API answers 503, which clients retry, not 500.
 func TestUnreachableDatabaseIsUnavailable(t *testing.T) {

@@ -33,10 +33,11 @@ func (p principal) mayActFor(tenant string) bool { return p.admin || p.tenant ==
 type authenticator struct {
 	configured atomic.Pointer[map[[32]byte]principal]
 	store      driver.Tokens
+	now        func() time.Time // for tokens' expiry
 }
 
-func newAuthenticator(tokens []config.Token, store driver.Tokens) *authenticator {
-	a := &authenticator{store: store}
+func newAuthenticator(tokens []config.Token, store driver.Tokens, now func() time.Time) *authenticator {
+	a := &authenticator{store: store, now: now}
 	a.setConfigTokens(tokens)
 	return a
 }
@@ -67,7 +68,14 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (princip
 	if token == "" {
 		return principal{}, errNoToken
 	}
-	h := sha256.Sum256([]byte(token))
+	return a.byHash(ctx, sha256.Sum256([]byte(token)))
+}
+
+// byHash resolves a token by its SHA-256: configured tokens first (as
+// reloaded), then the database's; a revoked or expired one is
+// errBadToken. The API's bearer tokens and the dashboard's sessions are
+// both checked here, on every request.
+func (a *authenticator) byHash(ctx context.Context, h [32]byte) (principal, error) {
 	if p, ok := (*a.configured.Load())[h]; ok {
 		return p, nil
 	}
@@ -81,7 +89,7 @@ func (a *authenticator) authenticate(ctx context.Context, token string) (princip
 	if err != nil {
 		return principal{}, err
 	}
-	if !t.RevokedAt.IsZero() {
+	if !t.RevokedAt.IsZero() || !t.ExpiresAt.IsZero() && !a.now().Before(t.ExpiresAt) {
 		return principal{}, errBadToken
 	}
 	return principal{admin: t.Admin, tenant: t.TenantID, name: t.ID}, nil

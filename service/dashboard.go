@@ -53,21 +53,14 @@ func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 // reloaded), then the database's, revoked ones refused, so revoking a
 // token ends its sessions at their next request.
 func (s *Service) dashboardPrincipal(ctx context.Context, h [32]byte) (dashboard.Principal, error) {
-	a := s.auth
-	if p, ok := (*a.configured.Load())[h]; ok {
-		return dashboard.Principal{Admin: p.admin, Tenant: p.tenant, Name: p.name}, nil
-	}
-	if a.store == nil {
-		return dashboard.Principal{}, dashboard.ErrBadToken
-	}
-	t, err := a.store.TokenByHash(ctx, h)
-	if errors.Is(err, driver.ErrTokenNotFound) || err == nil && !t.RevokedAt.IsZero() {
+	p, err := s.auth.byHash(ctx, h)
+	if errors.Is(err, errBadToken) {
 		return dashboard.Principal{}, dashboard.ErrBadToken
 	}
 	if err != nil {
 		return dashboard.Principal{}, err
 	}
-	return dashboard.Principal{Admin: t.Admin, Tenant: t.TenantID, Name: t.ID}, nil
+	return dashboard.Principal{Admin: p.admin, Tenant: p.tenant, Name: p.name}, nil
 }
 
 // verifyAndRecord verifies all of tenant's chains and keeps the result as

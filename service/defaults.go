@@ -12,6 +12,9 @@ const (
 	refusalCheckInterval = time.Second
 	// scrapeTimeout bounds the count query of one /metrics scrape.
 	scrapeTimeout = 5 * time.Second
+	// DemoTokenLifetime is how long `ordo serve --demo`'s admin token
+	// works if the demo is killed before it revokes it on its way out.
+	DemoTokenLifetime = 24 * time.Hour
 	// readyTimeout bounds the database checks of one /readyz.
 	readyTimeout = 3 * time.Second
 )

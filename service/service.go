@@ -192,7 +192,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	}
 	s.q = q
 	s.hosts.Store(newHostList(cfg.Ordo.Worker.HttpKind.AllowedHosts))
-	s.auth = newAuthenticator(cfg.Ordo.Auth.Tokens, db)
+	s.auth = newAuthenticator(cfg.Ordo.Auth.Tokens, db, s.now)
 	if s.metrics, err = newServiceMetrics(s); err != nil {
 		return nil, err
 	}

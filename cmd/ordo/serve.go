@@ -92,7 +92,11 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 				// A newcomer's first run should show the dashboard without a
 				// second command: the demo mints an admin token of its own.
 				ts := svc.Queue().Backend()
-				text, rec, err := service.NewToken("", true, "demo", time.Now())
+				now := time.Now()
+				text, rec, err := service.NewToken("", true, "demo", now)
+				// It also expires, so that a demo killed before it could
+				// revoke its token does not leave an admin token behind.
+				rec.ExpiresAt = now.Add(service.DemoTokenLifetime)
 				if err == nil {
 					err = ts.CreateToken(ctx, rec)
 				}

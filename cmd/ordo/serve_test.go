@@ -151,8 +151,23 @@ Ordo:
 				t.Fatalf("token create printed %s", out)
 			}
 			out, _, _ = ordo(t, "token", "list", "--config", cfgPath)
-			if strings.Contains(out, token) || !strings.Contains(out, id) || !strings.Contains(out, `"revoked_at": null`) {
+			if strings.Contains(out, token) || !strings.Contains(out, id) || !strings.Contains(out, `"revoked_at": null`) ||
+				!strings.Contains(out, `"expires_at": null`) {
 				t.Fatalf("token list: %s", out)
+			}
+			// One that expires says when.
+			out, errOut, code = ordo(t, "token", "create", "--config", cfgPath, "--tenant", "acme", "--name", "trial", "--expires", "720h")
+			if err := json.Unmarshal([]byte(out), &created); code != 0 || err != nil {
+				t.Fatalf("token create --expires: %d %s %s", code, out, errOut)
+			}
+			if at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(created["expires_at"])); err != nil || at.Before(time.Now().Add(719*time.Hour)) {
+				t.Fatalf("token create --expires 720h printed expires_at %v", created["expires_at"])
+			}
+			if _, errOut, code := ordo(t, "token", "create", "--config", cfgPath, "--tenant", "acme", "--expires", "-1h"); code == 0 || !strings.Contains(errOut, "--expires") {
+				t.Fatalf("token create --expires -1h: %d %s", code, errOut)
+			}
+			if _, errOut, code := ordo(t, "token", "revoke", created["id"].(string), "--config", cfgPath); code != 0 {
+				t.Fatalf("token revoke of the trial token: %s", errOut)
 			}
 			if out, _, code := ordo(t, "token", "hash", token); code != 0 || strings.TrimSpace(out) != service.HashToken(token) {
 				t.Fatalf("token hash: %d %s", code, out)
@@ -206,6 +221,10 @@ Ordo:
 				t.Fatalf("the demo token on demo-a's jobs: %v %v", resp, err)
 			}
 			resp.Body.Close()
+			// It expires by itself (issue 14: a killed demo left it behind).
+			if out, _, _ := ordo(t, "token", "list", "--config", cfgPath); !regexp.MustCompile(`"name": "demo",\s+"created_at": "[^"]+",\s+"revoked_at": null,\s+"expires_at": "2`).MatchString(out) {
+				t.Fatalf("the demo's token has no expiry:\n%s", out)
+			}
 			// The worker logs each job it ran: once one of demo-b's noop jobs
 			// did, the demo has enqueued it.
 			output.Await(t, "a demo job of demo-b to run", func(p printed) bool {

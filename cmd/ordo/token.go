@@ -43,6 +43,7 @@ type tokenView struct {
 	Name      string     `json:"name"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
 }
 
 func viewToken(t driver.APIToken) tokenView {
@@ -55,6 +56,10 @@ func viewToken(t driver.APIToken) tokenView {
 		r := t.RevokedAt.UTC()
 		v.RevokedAt = &r
 	}
+	if !t.ExpiresAt.IsZero() {
+		e := t.ExpiresAt.UTC()
+		v.ExpiresAt = &e
+	}
 	return v
 }
 
@@ -62,11 +67,13 @@ func newTokenCreateCommand(g *globalFlags) *cobra.Command {
 	var cf configFile
 	var tenant, name string
 	var admin bool
+	var expires time.Duration
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a token for one tenant (--tenant T) or an admin token (--admin), and print it once",
 		Example: `  ordo token create --tenant acme --name acme-ci
-  ordo token create --admin --name ops`,
+  ordo token create --admin --name ops
+  ordo token create --tenant acme --name trial --expires 720h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if admin == (tenant != "") {
@@ -75,9 +82,16 @@ func newTokenCreateCommand(g *globalFlags) *cobra.Command {
 			if len(name) > 200 {
 				return errors.New("--name: at most 200 characters")
 			}
-			text, rec, err := service.NewToken(tenant, admin, name, time.Now())
+			if expires < 0 {
+				return errors.New("--expires: want a positive duration such as 24h, or 0 for never")
+			}
+			now := time.Now()
+			text, rec, err := service.NewToken(tenant, admin, name, now)
 			if err != nil {
 				return err
+			}
+			if expires > 0 {
+				rec.ExpiresAt = now.Add(expires)
 			}
 			db, err := tokenStore(cmd, g, cf)
 			if err != nil {
@@ -88,7 +102,7 @@ func newTokenCreateCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			out := map[string]any{"token": text, "note": "store this token now: it is not kept and cannot be shown again"}
-			for k, v := range map[string]any{"id": rec.ID, "tenant": viewToken(rec).Tenant, "admin": rec.Admin, "name": rec.Name} {
+			for k, v := range map[string]any{"id": rec.ID, "tenant": viewToken(rec).Tenant, "admin": rec.Admin, "name": rec.Name, "expires_at": viewToken(rec).ExpiresAt} {
 				out[k] = v
 			}
 			return printJSON(cmd.OutOrStdout(), out)
@@ -98,6 +112,7 @@ func newTokenCreateCommand(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the one tenant the token acts for")
 	cmd.Flags().BoolVar(&admin, "admin", false, "the token acts for every tenant")
 	cmd.Flags().StringVar(&name, "name", "", "what the token is for (shown by token list)")
+	cmd.Flags().DurationVar(&expires, "expires", 0, "the token stops working this long from now (0: never)")
 	return cmd
 }
 

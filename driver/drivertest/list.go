@@ -267,7 +267,8 @@ func testTokens(t *testing.T, db Backend) {
 	ctx := context.Background()
 	now := time.Date(2026, 1, 8, 9, 0, 0, 0, time.UTC)
 	admin := driver.APIToken{ID: "tok_admin", Hash: sha256.Sum256([]byte("secret-admin")), Admin: true, Name: "ops", CreatedAt: now}
-	acme := driver.APIToken{ID: "tok_acme", Hash: sha256.Sum256([]byte("secret-acme")), TenantID: "acme", Name: "ci", CreatedAt: now.Add(time.Second)}
+	acme := driver.APIToken{ID: "tok_acme", Hash: sha256.Sum256([]byte("secret-acme")), TenantID: "acme", Name: "ci", CreatedAt: now.Add(time.Second),
+		ExpiresAt: now.Add(30 * 24 * time.Hour)} // read back as stored, and the admin token's zero as never
 	for _, tok := range []driver.APIToken{admin, acme} {
 		if err := db.CreateToken(ctx, tok); err != nil {
 			t.Fatal(err)
@@ -303,12 +304,13 @@ func testTokens(t *testing.T, db Backend) {
 	if err != nil || len(list) != 2 || list[0].ID != "tok_admin" || list[1].ID != "tok_acme" {
 		t.Fatalf("ListTokens = %+v, %v", list, err)
 	}
-	if !list[1].RevokedAt.Equal(now.Add(time.Hour)) || !list[0].RevokedAt.IsZero() || !list[0].Admin || list[0].TenantID != "" {
+	if !list[1].RevokedAt.Equal(now.Add(time.Hour)) || !list[0].RevokedAt.IsZero() || !list[0].Admin || list[0].TenantID != "" ||
+		!list[1].ExpiresAt.Equal(acme.ExpiresAt) || !list[0].ExpiresAt.IsZero() {
 		t.Fatalf("ListTokens = %+v", list)
 	}
 }
 
 func sameToken(a, b driver.APIToken) bool {
 	return a.ID == b.ID && a.Hash == b.Hash && a.TenantID == b.TenantID && a.Admin == b.Admin && a.Name == b.Name &&
-		a.CreatedAt.Equal(b.CreatedAt) && a.RevokedAt.Equal(b.RevokedAt)
+		a.CreatedAt.Equal(b.CreatedAt) && a.RevokedAt.Equal(b.RevokedAt) && a.ExpiresAt.Equal(b.ExpiresAt)
 }

@@ -46,3 +46,33 @@ func TestParseRefusals(t *testing.T) {
 		t.Errorf("a key the caller handles is refused: %v", e)
 	}
 }
+
+// FuzzParse: any query string is accepted with values in range or
+// refused naming a key; never a panic.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"state=pending,running&limit=5", "cursor=nonsense:::", "partition=", "kind=a.b&payload=true",
+		"limit=-1", "state=%ff", "partition=a%00b", "cursor=" + url.QueryEscape("1767225600000-000000-node-a|x")} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		v, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		p, e := Parse("acme", v)
+		if e != nil {
+			if e.Msg == "" || e.Key == "" && !e.Unknown { // an unknown empty key is named as it is
+				t.Fatalf("a refusal of %q names no key or reason: %+v", query, e)
+			}
+			return
+		}
+		if p.TenantID != "acme" || p.Limit < 0 || p.Limit > driver.MaxListLimit {
+			t.Fatalf("accepted %q as %+v", query, p)
+		}
+		for _, s := range p.Statuses {
+			if s == "" {
+				t.Fatalf("accepted %q with an empty state", query)
+			}
+		}
+	})
+}

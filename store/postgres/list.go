@@ -192,8 +192,8 @@ func (db *DB) CreateToken(ctx context.Context, t driver.APIToken) error {
 	if !t.Admin {
 		tenant = &t.TenantID
 	}
-	_, err := db.Pool.Exec(ctx, `INSERT INTO scheduler.api_tokens (token_id, token_hash, tenant_id, is_admin, name, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, t.Hash[:], tenant, t.Admin, t.Name, t.CreatedAt)
+	_, err := db.Pool.Exec(ctx, `INSERT INTO scheduler.api_tokens (token_id, token_hash, tenant_id, is_admin, name, created_at, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, t.ID, t.Hash[:], tenant, t.Admin, t.Name, t.CreatedAt, nullable(t.ExpiresAt))
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "23505" {
 		return fmt.Errorf("postgres: creating API token %s: a token with this id or hash exists", t.ID)
@@ -201,15 +201,18 @@ func (db *DB) CreateToken(ctx context.Context, t driver.APIToken) error {
 	return wrap("creating API token "+t.ID, err)
 }
 
-const tokenCols = `token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at`
+const tokenCols = `token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at, expires_at`
 
 func scanToken(row pgx.Row) (driver.APIToken, error) {
 	var t driver.APIToken
 	var hash []byte
 	var tenant *string
-	var revoked *time.Time
-	if err := row.Scan(&t.ID, &hash, &tenant, &t.Admin, &t.Name, &t.CreatedAt, &revoked); err != nil {
+	var revoked, expires *time.Time
+	if err := row.Scan(&t.ID, &hash, &tenant, &t.Admin, &t.Name, &t.CreatedAt, &revoked, &expires); err != nil {
 		return t, err
+	}
+	if expires != nil {
+		t.ExpiresAt = *expires
 	}
 	copy(t.Hash[:], hash)
 	if tenant != nil {

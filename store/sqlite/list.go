@@ -230,8 +230,12 @@ func (db *DB) CreateToken(ctx context.Context, tok driver.APIToken) error {
 		if !tok.Admin {
 			tenant = tok.TenantID
 		}
-		_, err := t.exec(`INSERT INTO api_tokens (token_id, token_hash, tenant_id, is_admin, name, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)`,
-			tok.ID, tok.Hash[:], tenant, tok.Admin, tok.Name, ms(tok.CreatedAt))
+		var expires any
+		if !tok.ExpiresAt.IsZero() {
+			expires = ms(tok.ExpiresAt)
+		}
+		_, err := t.exec(`INSERT INTO api_tokens (token_id, token_hash, tenant_id, is_admin, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+			tok.ID, tok.Hash[:], tenant, tok.Admin, tok.Name, ms(tok.CreatedAt), expires)
 		if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
 			return fmt.Errorf("a token with this id or hash exists")
 		}
@@ -239,7 +243,7 @@ func (db *DB) CreateToken(ctx context.Context, tok driver.APIToken) error {
 	})
 }
 
-const tokenSelect = `SELECT token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at FROM api_tokens`
+const tokenSelect = `SELECT token_id, token_hash, tenant_id, is_admin, name, created_at, revoked_at, expires_at FROM api_tokens`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -248,9 +252,12 @@ func scanToken(row scanner) (driver.APIToken, error) {
 	var hash []byte
 	var tenant sql.NullString
 	var created int64
-	var revoked sql.NullInt64
-	if err := row.Scan(&tok.ID, &hash, &tenant, &tok.Admin, &tok.Name, &created, &revoked); err != nil {
+	var revoked, expires sql.NullInt64
+	if err := row.Scan(&tok.ID, &hash, &tenant, &tok.Admin, &tok.Name, &created, &revoked, &expires); err != nil {
 		return tok, err
+	}
+	if expires.Valid {
+		tok.ExpiresAt = fromMS(expires.Int64)
 	}
 	copy(tok.Hash[:], hash)
 	tok.TenantID = tenant.String
