@@ -89,3 +89,33 @@ func TestOriginRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// treeWalker computes exactly the hashes tlog stores, leaf by leaf.
+func TestTreeWalkerMatchesTlogStoredHashes(t *testing.T) {
+	var w treeWalker
+	var stored []tlog.Hash
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			out[i] = stored[x]
+		}
+		return out, nil
+	})
+	for n := int64(0); n < 300; n++ {
+		data := []byte{byte(n), byte(n >> 8)}
+		want, err := tlog.StoredHashes(n, data, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := w.add(tlog.RecordHash(data), nil)
+		if len(got) != len(want) {
+			t.Fatalf("leaf %d: %d hashes, tlog stores %d", n, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].index != int64(len(stored)+i) || got[i].hash != want[i] {
+				t.Fatalf("leaf %d, hash %d: index %d, want %d; equal %v", n, i, got[i].index, len(stored)+i, got[i].hash == want[i])
+			}
+		}
+		stored = append(stored, want...)
+	}
+}

@@ -307,6 +307,16 @@ func VerifySnapshot(ctx context.Context, s driver.AuditStore, snap *driver.Snaps
 	} else {
 		c.SignatureOK = true
 	}
+	// The key_id column is what lists show and nothing signs: it must
+	// name the key that verified, as the envelope's signature does.
+	if snap.KeyID != key.KeyID() {
+		bad("the batch_snapshot row's key_id %q is not the verifying key %s", snap.KeyID, key.KeyID())
+	}
+	for _, sig := range env.Signatures {
+		if sig.KeyID != key.KeyID() {
+			bad("the envelope carries a signature by key %q, not %s", sig.KeyID, key.KeyID())
+		}
+	}
 	var st Statement
 	if err := json.Unmarshal(body, &st); err != nil {
 		bad("the signed payload is not an in-toto statement: %v", err)

@@ -51,6 +51,10 @@ const (
 	// longer hash to its root (history rewritten), or the checkpoint's
 	// signature does not verify.
 	IssueCheckpointMismatch IssueType = "checkpoint_mismatch"
+	// IssueTreeMismatch: a hash of the stored Merkle tree (the cache the
+	// checkpointer signs from and proofs are cut from) is not the hash of
+	// the entries it covers.
+	IssueTreeMismatch IssueType = "tree_mismatch"
 	// IssueMalformed: a stored value breaks the format rules (a hash that
 	// is not 32 bytes, a non-canonical t_hlc, an all-zero prev_link, a
 	// kind or key that is not a valid identifier).
@@ -135,7 +139,8 @@ type Verifier struct {
 	// database (notes as produced by the checkpointer). Those whose origin
 	// names a verified chain are checked against it. They require Key.
 	Checkpoints [][]byte
-	// NoStoredCheckpoints skips the checkpoints stored in the database.
+	// NoStoredCheckpoints skips the checkpoints and the Merkle tree stored
+	// in the database: the hash chain alone is checked.
 	NoStoredCheckpoints bool
 	// MaxIssues bounds the issues kept per chain (default 1000); the rest
 	// are only counted, so memory stays bounded on a ruined chain.
@@ -382,6 +387,11 @@ func (cv *chainVerifier) run(ctx context.Context) error {
 	cv.checkHead(head, hasHead)
 	if err := cv.checkDuplicates(ctx); err != nil {
 		return err
+	}
+	if !cv.v.NoStoredCheckpoints {
+		if err := cv.checkStoredTree(ctx); err != nil {
+			return err
+		}
 	}
 	return cv.checkCheckpoints(ctx)
 }

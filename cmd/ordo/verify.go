@@ -83,7 +83,7 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 		Short:   "Verify the hash chains: links, order, payloads, heads, duplicates, signed checkpoints",
 		Long: `verify streams every entry of the chosen chains and checks them (docs/chain-spec.md section 8,
 docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
-gaps, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
+gaps, the stored Merkle tree, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
 you kept yourself).
 
 Exit status: 0 when every chain is valid, 1 when issues were found (each is printed), 2 on error.`,

@@ -44,7 +44,7 @@ func runAudit(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"chain_heads may trail the chain but must name an entry of it", testHeadChecks},
 		{"an auditor's checkpoint of another chain is refused", testForeignCheckpoint},
 		{"the checkpointer does not sign from a changed tree cache", testCorruptTreeCache},
-		{"tamper: a stored checkpoint's root_hash column", testCheckpointColumns},
+		{"tamper: the unsigned columns beside checkpoints and snapshots", testCheckpointColumns},
 		{"tamper: swap t_hlc of two entries", testSwapTHLC},
 		{"tamper: forged entry on a wrong predecessor", testForged},
 		{"tamper: duplicate job id", testDuplicate},

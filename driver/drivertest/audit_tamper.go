@@ -187,6 +187,7 @@ func testLink(h *auditHarness) {
 	h.exec(`UPDATE {scheduler_log} SET link = ? WHERE job_id = ?`, sha("forged"), rs[5].JobID.String())
 	mine, _ := h.verify(audit.Verifier{Key: h.pub, Checkpoints: [][]byte{note}})
 	h.expect(mine,
+		want{audit.IssueTreeMismatch, -1, uuid.Nil}, // the stored tree was built from the old link
 		want{audit.IssueLinkMismatch, 5, rs[5].JobID},
 		want{audit.IssueBrokenPredecessor, 6, rs[6].JobID},
 		// Both the stored checkpoint and the auditor's no longer match;
@@ -203,6 +204,7 @@ func testDeleteMiddle(h *auditHarness) {
 	}
 	mine, _ := h.verify(audit.Verifier{Key: h.pub})
 	h.expect(mine,
+		want{audit.IssueTreeMismatch, -1, uuid.Nil},
 		want{audit.IssueTruncation, 6, rs[6].JobID},
 		want{audit.IssueBrokenPredecessor, 6, rs[6].JobID},
 		want{audit.IssueCheckpointMismatch, 5, uuid.Nil})
@@ -222,10 +224,10 @@ func testTruncateTail(h *auditHarness) {
 	// A checkpoint can: the stored one, or the auditor's own copy when the
 	// stored ones are gone too.
 	mine, _ = h.verify(audit.Verifier{Key: h.pub})
-	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil})
+	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil}, want{audit.IssueTreeMismatch, -1, uuid.Nil}) // the stored tree has 20 leaves
 	h.exec(`DELETE FROM {chain_checkpoints}`)
 	mine, _ = h.verify(audit.Verifier{Key: h.pub, Checkpoints: [][]byte{note}})
-	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil})
+	h.expect(mine, want{audit.IssueTruncation, 17, uuid.Nil}, want{audit.IssueTreeMismatch, -1, uuid.Nil})
 	h.expectSnapshot(false, "entries were removed")
 }
 
@@ -253,16 +255,32 @@ func testCorruptTreeCache(h *auditHarness) {
 	if cps, _ := h.store.Checkpoints(h.ctx, Chain, 1); len(cps) != 1 || cps[0].Size != 20 {
 		h.t.Fatalf("a checkpoint was signed over the changed cache: %+v", cps)
 	}
+	// The verifier finds the changed hash too, by recomputing the stored
+	// tree from the entries; and a changed leaf hash, which no signed root
+	// depends on (it would only break inclusion proofs), just the same
+	// (reported first, as the lowest position).
+	mine, _ := h.verify(audit.Verifier{Key: h.pub})
+	h.expect(mine, want{audit.IssueTreeMismatch, -1, uuid.Nil})
+	if n := h.exec(`UPDATE {chain_tree_hashes} SET hash = ? WHERE tenant_id = ? AND partition_key = ? AND hash_index = ?`,
+		bytes.Repeat([]byte{0xef}, 32), Chain.TenantID, Chain.PartitionKey, tlog.StoredHashIndex(0, 0)); n != 1 {
+		h.t.Fatalf("changed %d leaf hashes", n)
+	}
+	mine, _ = h.verify(audit.Verifier{Key: h.pub})
+	h.expect(mine, want{audit.IssueTreeMismatch, -1, uuid.Nil})
 }
 
-// Issue 14: a stored checkpoint's root_hash column, which the API lists
-// and nothing signs, must say what its signed note says.
+// Issue 14: a stored checkpoint's root_hash column and a snapshot's
+// key_id column, which lists show and nothing signs, must say what the
+// signatures say.
 func testCheckpointColumns(h *auditHarness) {
 	h.setup()
 	h.exec(`UPDATE {chain_checkpoints} SET root_hash = ? WHERE tenant_id = ? AND partition_key = ?`,
 		bytes.Repeat([]byte{0xcd}, 32), Chain.TenantID, Chain.PartitionKey)
 	mine, _ := h.verify(audit.Verifier{Key: h.pub})
 	h.expect(mine, want{audit.IssueCheckpointMismatch, -1, uuid.Nil})
+	// Likewise a snapshot's key_id column, against the key that verifies.
+	h.exec(`UPDATE {batch_snapshot} SET key_id = ?`, "someone-else+00000000")
+	h.expectSnapshot(false, "key_id")
 }
 
 // Issue 14: an auditor's checkpoint of a chain the run does not verify is
@@ -415,7 +433,7 @@ func testRewrite(h *auditHarness) {
 
 	// The stored checkpoint and the stored tree pin it to entry 3.
 	mine, _ = h.verify(audit.Verifier{Key: h.pub})
-	h.expect(mine, want{audit.IssueCheckpointMismatch, 3, rs[3].JobID})
+	h.expect(mine, want{audit.IssueCheckpointMismatch, 3, rs[3].JobID}, want{audit.IssueTreeMismatch, -1, uuid.Nil})
 	h.expectSnapshot(false, "rewritten")
 
 	// The checkpointer does not sign the rewritten history either.
