@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -43,15 +44,58 @@ const treeMovedRetries = 3
 // LeadershipName is the duty the checkpointer leads (driver.Leadership).
 const LeadershipName = "ordo.checkpointer"
 
-// Origin returns the checkpoint origin of chain k.
-func Origin(k chain.Key) string { return OriginPrefix + k.TenantID + "/" + k.PartitionKey }
+// Origin returns the checkpoint origin of chain k: ordo/<tenant>/ and the
+// partition key with every byte outside RFC 3986's path characters
+// (letters, digits, -._~!$&'()*,;=:@/), and so every space, "+", "%",
+// control and non-ASCII byte, percent-encoded in upper-case hex. C2SP
+// tlog-checkpoint asks origins for no spaces and no "+"; a key of path
+// characters only, as most are, reads as itself.
+func Origin(k chain.Key) string {
+	return OriginPrefix + k.TenantID + "/" + escapeOrigin(k.PartitionKey)
+}
 
-// ParseOrigin returns the chain an origin names.
+// OriginOf reports whether origin names chain k, in its escaped or its
+// legacy form.
+func OriginOf(origin string, k chain.Key) bool {
+	return origin == Origin(k) || origin == LegacyOrigin(k)
+}
+
+// LegacyOrigin is the origin checkpoints had before the partition key was
+// escaped (the key verbatim); it differs from Origin only for keys with
+// other bytes, and a verifier accepts it for checkpoints signed then.
+func LegacyOrigin(k chain.Key) string { return OriginPrefix + k.TenantID + "/" + k.PartitionKey }
+
+// originSafe are the bytes an origin carries as themselves.
+const originSafe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*,;=:@/"
+
+func escapeOrigin(partition string) string {
+	var b strings.Builder
+	for i := 0; i < len(partition); i++ {
+		c := partition[i]
+		if strings.IndexByte(originSafe, c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// ParseOrigin returns the chain an origin names, escaped (Origin) or, for
+// a key that needed no escaping or a legacy origin, verbatim.
 func ParseOrigin(origin string) (chain.Key, error) {
 	rest, ok := strings.CutPrefix(origin, OriginPrefix)
-	tenant, partition, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || chain.ValidateTenantID(tenant) != nil || chain.ValidatePartitionKey(partition) != nil {
-		return chain.Key{}, fmt.Errorf("audit: %q is not an ordo checkpoint origin (ordo/<tenant>/<partition>)", origin)
+	tenant, escaped, ok2 := strings.Cut(rest, "/")
+	bad := fmt.Errorf("audit: %q is not an ordo checkpoint origin (ordo/<tenant>/<partition>)", origin)
+	if !ok || !ok2 || chain.ValidateTenantID(tenant) != nil {
+		return chain.Key{}, bad
+	}
+	partition, err := url.PathUnescape(escaped)
+	if err != nil || Origin(chain.Key{TenantID: tenant, PartitionKey: partition}) != origin {
+		partition = escaped // a legacy origin: the key verbatim
+	}
+	if chain.ValidatePartitionKey(partition) != nil {
+		return chain.Key{}, bad
 	}
 	return chain.Key{TenantID: tenant, PartitionKey: partition}, nil
 }
@@ -357,7 +401,7 @@ func (c *Checkpointer) checkConsistent(ctx context.Context, k chain.Key, size in
 	}
 	for _, cp := range cps {
 		b, signed, err := OpenCheckpoint(cp.Note, c.Key.Public())
-		if err != nil || !signed || b.Origin != Origin(k) || b.Size > size {
+		if err != nil || !signed || !OriginOf(b.Origin, k) || b.Size > size {
 			continue
 		}
 		if b.Size == size {

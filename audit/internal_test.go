@@ -3,7 +3,9 @@ package audit
 import (
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
@@ -77,11 +79,24 @@ func TestCanonicalTHLC(t *testing.T) {
 }
 
 func TestOriginRoundTrip(t *testing.T) {
-	for _, k := range []chain.Key{{TenantID: "acme"}, {TenantID: "a.b-c", PartitionKey: "eu/west/1 x"}} {
-		got, err := ParseOrigin(Origin(k))
-		if err != nil || got != k {
-			t.Errorf("%v: %v, %v", k, got, err)
+	for _, k := range []chain.Key{{TenantID: "acme"}, {TenantID: "a.b-c", PartitionKey: "eu/west/1 x"}, {TenantID: "t", PartitionKey: "a+b%c Zürich"},
+		{TenantID: "t", PartitionKey: "%41"}} {
+		for _, o := range []string{Origin(k), LegacyOrigin(k)} {
+			got, err := ParseOrigin(o)
+			if err != nil || got != k {
+				t.Errorf("%v from %q: %v, %v", k, o, got, err)
+			}
 		}
+		// C2SP tlog-checkpoint: no Unicode space and no "+".
+		if o := Origin(k); strings.ContainsAny(o, " +") || strings.ContainsFunc(o, unicode.IsSpace) || !OriginOf(o, k) || !OriginOf(LegacyOrigin(k), k) {
+			t.Errorf("%v: origin %q", k, o)
+		}
+	}
+	if o := Origin(chain.Key{TenantID: "t", PartitionKey: "a+b%c Zürich"}); o != "ordo/t/a%2Bb%25c%20Z%C3%BCrich" {
+		t.Errorf("escaped origin %q", o)
+	}
+	if o := Origin(chain.Key{TenantID: "t", PartitionKey: "eu/west-1_a.b~c"}); o != "ordo/t/eu/west-1_a.b~c" {
+		t.Errorf("a key of path characters is not itself: %q", o)
 	}
 	for _, bad := range []string{"ordo/", "ordo/acme", "other/acme/", "ordo/ac me/"} {
 		if _, err := ParseOrigin(bad); err == nil {

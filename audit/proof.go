@@ -182,7 +182,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 	if err != nil {
 		return fail("the checkpoint does not verify: %v", err)
 	}
-	if cp.Origin != res.Origin {
+	if !OriginOf(cp.Origin, k) {
 		return fail("the checkpoint is for %q, the proof for %q", cp.Origin, res.Origin)
 	}
 	res.Size = cp.Size
@@ -223,7 +223,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 			if err != nil {
 				return fail("your checkpoint does not verify: %v", err)
 			}
-			if b.Origin != res.Origin {
+			if !OriginOf(b.Origin, k) {
 				continue
 			}
 			if b.Size != p.OldSize {

@@ -229,7 +229,7 @@ func (v *Verifier) checkAuditorOrigins(keys []chain.Key) error {
 	}
 	origins := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		origins[Origin(k)] = true
+		origins[Origin(k)], origins[LegacyOrigin(k)] = true, true
 	}
 	for i, msg := range v.Checkpoints {
 		b, _, err := OpenCheckpoint(msg, v.Key)

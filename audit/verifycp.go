@@ -14,7 +14,7 @@ import (
 // latest one stored (unless NoStoredCheckpoints) and those the auditor
 // supplied for this chain.
 func (cv *chainVerifier) loadCheckpoints(ctx context.Context) error {
-	origin := Origin(cv.key)
+	ours := func(o string) bool { return OriginOf(o, cv.key) }
 	if !cv.v.NoStoredCheckpoints {
 		stored, err := cv.v.Store.Checkpoints(ctx, cv.key, 1)
 		if err != nil {
@@ -26,7 +26,7 @@ func (cv *chainVerifier) loadCheckpoints(ctx context.Context) error {
 				cv.issue(IssueCheckpointMismatch, nil, "", fmt.Sprintf("the stored checkpoint of size %d does not verify: %v", c.Size, err))
 				continue
 			}
-			if b.Origin != origin {
+			if !ours(b.Origin) {
 				cv.issue(IssueCheckpointMismatch, nil, "", fmt.Sprintf("the stored checkpoint of size %d names %q, not this chain", c.Size, b.Origin))
 				continue
 			}
@@ -47,7 +47,7 @@ func (cv *chainVerifier) loadCheckpoints(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("audit: auditor checkpoint %d: %w", i+1, err)
 		}
-		if b.Origin == origin {
+		if ours(b.Origin) {
 			cv.cps = append(cv.cps, checkpointCheck{size: b.Size, root: b.Root, origin: fmt.Sprintf("auditor's #%d", i+1), signed: true})
 		}
 	}

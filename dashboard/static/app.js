@@ -136,9 +136,19 @@
     const [origin, sizeText, rootB64] = text.split("\n");
     const size = BigInt(sizeText);
     const root = b64ToBytes(rootB64);
-    const wantOrigin = "ordo/" + proof.tenant_id + "/" + proof.partition_key;
-    ok = step(origin === wantOrigin && proof.tenant_id === el.dataset.tenant,
-      "The checkpoint is about chain " + origin + (origin === wantOrigin ? "" : ", not " + wantOrigin)) && ok;
+    // As audit.Origin: the partition key's bytes outside RFC 3986 path
+    // characters percent-encoded; checkpoints signed before that name it
+    // verbatim (audit.LegacyOrigin).
+    const safe = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*,;=:@/";
+    let escaped = "";
+    for (const b of enc.encode(proof.partition_key)) {
+      const c = String.fromCharCode(b);
+      escaped += b < 128 && safe.includes(c) ? c : "%" + b.toString(16).toUpperCase().padStart(2, "0");
+    }
+    const wantOrigin = "ordo/" + proof.tenant_id + "/" + escaped;
+    const legacyOrigin = "ordo/" + proof.tenant_id + "/" + proof.partition_key;
+    ok = step((origin === wantOrigin || origin === legacyOrigin) && proof.tenant_id === el.dataset.tenant,
+      "The checkpoint is about chain " + origin + (origin === wantOrigin || origin === legacyOrigin ? "" : ", not " + wantOrigin)) && ok;
 
     // The entry's link, recomputed: SHA-256(prev || job_id || t_hlc || payload_hash).
     const prev = e.prev_link === null ? new Uint8Array(32) : hexToBytes(e.prev_link);
