@@ -97,12 +97,12 @@ bench:
 	ORDO_PG_DURABLE=$(if $(filter durable,$(BENCH_PROFILE)),1,0) $(WITH_PG) bash -c 'cd bench && $(GO) run . -durability $(BENCH_PROFILE) $(BENCH_FLAGS)'
 
 # Every fuzz target of what parses outside input (request bodies, payloads,
-# list queries and cursors, the http kind's URLs, HLC timestamps), each for FUZZTIME (go test
+# list queries and cursors, the http kind's URLs, bearer tokens, HLC timestamps), each for FUZZTIME (go test
 # -fuzz takes one target at a time). make test runs their seed corpora as
 # ordinary tests.
 #   make fuzz FUZZTIME=5m
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./internal/strictjson:FuzzDecode ./internal/listquery:FuzzParse ./service:FuzzAllowList ./chain:FuzzCanonicalize ./chain:FuzzFastPath ./hlc:FuzzParse
+FUZZ_TARGETS := ./internal/strictjson:FuzzDecode ./internal/listquery:FuzzParse ./service:FuzzAllowList ./service:FuzzBearer ./chain:FuzzCanonicalize ./chain:FuzzFastPath ./hlc:FuzzParse
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -115,10 +115,20 @@ func (b CheckpointBody) Text() string {
 	return fmt.Sprintf("%s\n%d\n%s\n", b.Origin, b.Size, base64.StdEncoding.EncodeToString(b.Root[:]))
 }
 
-// strictBase64 refuses encodings with spare bits set or missing padding,
-// so that every hash and signature has exactly one text form (C2SP notes
-// and checkpoints use standard, padded base64).
-var strictBase64 = base64.StdEncoding.Strict()
+// decodeCanonical decodes standard, padded base64 (what C2SP notes and
+// DSSE use) and refuses any text that is not the one encoding of its
+// bytes: spare bits set, newlines inside (which encoding/base64 skips),
+// missing padding. Every hash and signature then has one text form.
+func decodeCanonical(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, err
+	}
+	if base64.StdEncoding.EncodeToString(b) != s {
+		return nil, errors.New("not the canonical base64 of its bytes")
+	}
+	return b, nil
+}
 
 // ParseCheckpointText reads a checkpoint's note text. Extension lines after
 // the root are allowed and ignored, but each must be non-empty (C2SP
@@ -132,7 +142,7 @@ func ParseCheckpointText(text string) (CheckpointBody, error) {
 	if err != nil || size < 0 || strconv.FormatInt(size, 10) != lines[1] {
 		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad tree size %q", lines[1])
 	}
-	root, err := strictBase64.DecodeString(lines[2])
+	root, err := decodeCanonical(lines[2])
 	if err != nil || len(root) != tlog.HashSize {
 		return CheckpointBody{}, fmt.Errorf("audit: checkpoint: bad root hash %q (want canonical base64 of 32 bytes)", lines[2])
 	}
@@ -190,7 +200,7 @@ func checkSignatureLines(msg []byte, v note.Verifier) error {
 			return fmt.Errorf("malformed signature line %q", line)
 		}
 		name, b64, ok := strings.Cut(rest, " ")
-		sig, err := strictBase64.DecodeString(b64)
+		sig, err := decodeCanonical(b64)
 		if !ok || err != nil || len(sig) < 5 {
 			return fmt.Errorf("signature line of %q: not canonical base64", name)
 		}

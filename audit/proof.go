@@ -84,6 +84,14 @@ func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (
 	if err != nil {
 		return nil, fmt.Errorf("audit: inclusion proof of job %s: %w", jobID, err)
 	}
+	// The proof is cut from the stored tree, a cache: one that does not
+	// lead from the entry to the signed root is refused here rather than
+	// handed to an auditor (issue 14: a changed leaf hash made proof
+	// inclusion emit a proof that proof check rejects).
+	if body, _, err := OpenCheckpoint(cp.Note, nil); err != nil || tlog.CheckRecord(rp, body.Size, body.Root, l.Pos, LeafHash(l.Link)) != nil {
+		return nil, fmt.Errorf("audit: the stored tree of %s does not prove job %s into its checkpoint of size %d: "+
+			"the tree is damaged (ordo verify reports tree_mismatch)", Origin(l.Key), jobID, cp.Size)
+	}
 	e := &ProofEntry{JobID: l.JobID.String(), ChainPos: l.Pos, THLC: l.THLC, PayloadHash: l.PayloadHash.String(), Link: l.Link.String()}
 	if !l.PrevLink.IsZero() {
 		p := l.PrevLink.String()
@@ -189,7 +197,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 	res.Notes = append(res.Notes, fmt.Sprintf("checkpoint %s size %d signed by %s", cp.Origin, cp.Size, key.KeyID()))
 	hashes := make([]tlog.Hash, len(p.Hashes))
 	for i, s := range p.Hashes {
-		b, err := strictBase64.DecodeString(s)
+		b, err := decodeCanonical(s)
 		if err != nil || len(b) != tlog.HashSize {
 			return nil, fmt.Errorf("audit: proof hash %d is not a canonical base64 SHA-256 hash", i)
 		}
@@ -244,7 +252,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 			res.Notes = append(res.Notes, fmt.Sprintf("old tree: the signed checkpoint of size %d in the proof", b.Size))
 		}
 		if !have {
-			b, err := strictBase64.DecodeString(p.OldRoot)
+			b, err := decodeCanonical(p.OldRoot)
 			if err != nil || len(b) != tlog.HashSize {
 				return nil, errors.New("audit: the proof's old_root is not a base64 SHA-256 hash")
 			}

@@ -297,15 +297,24 @@ func VerifySnapshot(ctx context.Context, s driver.AuditStore, snap *driver.Snaps
 	if err != nil {
 		return nil, err
 	}
-	body, err := env.DecodeB64Payload()
-	if err != nil {
-		bad("the envelope's payload is not base64")
-		return c, nil
-	}
 	if _, err := verifier.Verify(ctx, &env); err != nil {
 		bad("the envelope's signature does not verify with key %s: %v", key.KeyID(), err)
 	} else {
 		c.SignatureOK = true
+	}
+	// The DSSE library decodes leniently (spare bits, newlines); one
+	// signed statement must have one text form.
+	for _, sig := range env.Signatures {
+		if _, err := decodeCanonical(sig.Sig); err != nil {
+			bad("the envelope's signature by %q is not canonical standard base64", sig.KeyID)
+		}
+	}
+	body, err := decodeCanonical(env.Payload)
+	if err != nil {
+		bad("the envelope's payload is not canonical standard base64")
+		if body, err = env.DecodeB64Payload(); err != nil {
+			return c, nil
+		}
 	}
 	// The key_id column is what lists show and nothing signs: it must
 	// name the key that verified, as the envelope's signature does.

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -28,6 +29,24 @@ func FuzzAllowList(f *testing.F) {
 			(strings.HasSuffix(host, ".corp.example") && (port == "" || port == def))
 		if !ok {
 			t.Fatalf("%q allowed: host %q port %q", raw, host, port)
+		}
+	})
+}
+
+// FuzzBearer: a token is read from "Authorization: Bearer <token>" only,
+// trimmed, whatever else the header holds.
+func FuzzBearer(f *testing.F) {
+	for _, s := range []string{"Bearer ordo_abc_def", "bearer  x ", "Basic dXNlcg==", "Bearer", "Bearer\tx", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, header string) {
+		r := &http.Request{Header: http.Header{"Authorization": {header}}}
+		got := bearer(r)
+		if got == "" {
+			return
+		}
+		if len(header) <= 7 || !strings.EqualFold(header[:7], "bearer ") || got != strings.TrimSpace(header[7:]) {
+			t.Fatalf("bearer(%q) = %q", header, got)
 		}
 	})
 }

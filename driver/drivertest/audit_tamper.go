@@ -236,7 +236,7 @@ func testTruncateTail(h *auditHarness) {
 // checkpoint) is changed, one job appended: signing the new root would
 // sign a tree inconsistent with the checkpoint of 20, so it is refused.
 func testCorruptTreeCache(h *auditHarness) {
-	h.setup()
+	rs, _ := h.setup()
 	idx := tlog.StoredHashIndex(4, 0)
 	if n := h.exec(`UPDATE {chain_tree_hashes} SET hash = ? WHERE tenant_id = ? AND partition_key = ? AND hash_index = ?`,
 		bytes.Repeat([]byte{0xab}, 32), Chain.TenantID, Chain.PartitionKey, idx); n != 1 {
@@ -267,6 +267,11 @@ func testCorruptTreeCache(h *auditHarness) {
 	}
 	mine, _ = h.verify(audit.Verifier{Key: h.pub})
 	h.expect(mine, want{audit.IssueTreeMismatch, -1, uuid.Nil})
+	// Nor is a proof cut from the damaged tree handed out: entry 1's proof
+	// carries leaf 0's hash as its sibling.
+	if _, err := audit.ProveInclusion(h.ctx, h.store, driver.JobRef{TenantID: Chain.TenantID, JobID: rs[1].JobID}); err == nil || !strings.Contains(err.Error(), "damaged") {
+		h.t.Fatalf("an inclusion proof through a changed leaf hash: %v; want a refusal", err)
+	}
 }
 
 // Issue 14: a stored checkpoint's root_hash column and a snapshot's
@@ -281,6 +286,21 @@ func testCheckpointColumns(h *auditHarness) {
 	// Likewise a snapshot's key_id column, against the key that verifies.
 	h.exec(`UPDATE {batch_snapshot} SET key_id = ?`, "someone-else+00000000")
 	h.expectSnapshot(false, "key_id")
+	// And the envelope's base64 has one form: a newline inside, which the
+	// DSSE library skips (the signature still verifies), is refused.
+	var envelope string
+	if err := h.tg.DB.QueryRowContext(h.ctx, h.sql(`SELECT CAST(envelope AS TEXT) FROM {batch_snapshot}`)).Scan(&envelope); err != nil {
+		h.t.Fatal(err)
+	}
+	var env map[string]any
+	if err := json.Unmarshal([]byte(envelope), &env); err != nil {
+		h.t.Fatal(err)
+	}
+	payload := env["payload"].(string)
+	env["payload"] = payload[:8] + "\n" + payload[8:]
+	changed, _ := json.Marshal(env)
+	h.exec(`UPDATE {batch_snapshot} SET envelope = ?, key_id = ?`, string(changed), h.pub.KeyID())
+	h.expectSnapshot(false, "canonical")
 }
 
 // Issue 14: an auditor's checkpoint of a chain the run does not verify is
