@@ -54,10 +54,19 @@ func Origin(k chain.Key) string {
 	return OriginPrefix + k.TenantID + "/" + escapeOrigin(k.PartitionKey)
 }
 
-// OriginOf reports whether origin names chain k, in its escaped or its
-// legacy form.
+// OriginOf reports whether origin names chain k: its escaped form, or its
+// legacy form unless that text is the escaped origin of another chain (a
+// key holding "%20" verbatim against one holding a space: the escaped
+// reading wins).
 func OriginOf(origin string, k chain.Key) bool {
-	return origin == Origin(k) || origin == LegacyOrigin(k)
+	if origin == Origin(k) {
+		return true
+	}
+	if origin != LegacyOrigin(k) {
+		return false
+	}
+	p, err := ParseOrigin(origin)
+	return err == nil && p == k
 }
 
 // LegacyOrigin is the origin checkpoints had before the partition key was

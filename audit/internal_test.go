@@ -95,6 +95,11 @@ func TestOriginRoundTrip(t *testing.T) {
 	if o := Origin(chain.Key{TenantID: "t", PartitionKey: "a+b%c Zürich"}); o != "ordo/t/a%2Bb%25c%20Z%C3%BCrich" {
 		t.Errorf("escaped origin %q", o)
 	}
+	// "a%20b" verbatim is the escaped origin of "a b": it names "a b" only.
+	spaced, literal := chain.Key{TenantID: "t", PartitionKey: "a b"}, chain.Key{TenantID: "t", PartitionKey: "a%20b"}
+	if o := LegacyOrigin(literal); !OriginOf(o, spaced) || OriginOf(o, literal) {
+		t.Errorf("%q names %v: %v, %v: %v", o, spaced, OriginOf(o, spaced), literal, OriginOf(o, literal))
+	}
 	if o := Origin(chain.Key{TenantID: "t", PartitionKey: "eu/west-1_a.b~c"}); o != "ordo/t/eu/west-1_a.b~c" {
 		t.Errorf("a key of path characters is not itself: %q", o)
 	}

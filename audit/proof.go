@@ -245,7 +245,7 @@ func CheckProof(p *Proof, key *PublicKey, trusted ...[]byte) (*ProofResult, erro
 			if err != nil {
 				return fail("the proof's old checkpoint does not verify: %v", err)
 			}
-			if b.Origin != res.Origin || b.Size != p.OldSize {
+			if !OriginOf(b.Origin, k) || b.Size != p.OldSize {
 				return fail("the proof's old checkpoint is for %s size %d, not %s size %d", b.Origin, b.Size, res.Origin, p.OldSize)
 			}
 			oldRoot, have = b.Root, true

@@ -9,9 +9,12 @@
 //     reset it (a guesser holding one valid token must not get a fresh
 //     budget from it).
 //   - Memory is bounded: at most MaxAddresses windows are kept. When the
-//     table is full, expired windows are dropped; if none has expired, a new
-//     address is counted as blocked, which fails closed under a flood of
-//     addresses rather than forgetting the blocked ones.
+//     table is full (a flood of addresses), expired windows are dropped, at
+//     most once a second; a new address that finds no room is not counted,
+//     so it is not blocked either: under such a flood the addresses already
+//     blocked stay blocked, and clients that never failed keep working
+//     (tokens are 256-bit random, so the guessing this lets through is
+//     hopeless; locking every new client out would not be).
 //   - Logging is bounded too: Fail reports true (log this) only for an
 //     address's first failure in a window and for the one that blocks it.
 package authguard
@@ -32,8 +35,9 @@ type Guard struct {
 	window time.Duration
 	now    func() time.Time
 
-	mu      sync.Mutex
-	windows map[string]*failures
+	mu        sync.Mutex
+	windows   map[string]*failures
+	lastSweep time.Time
 }
 
 type failures struct {
@@ -57,9 +61,6 @@ func (g *Guard) Blocked(addr string) (time.Duration, bool) {
 	now := g.now()
 	f, ok := g.windows[addr]
 	if !ok {
-		if len(g.windows) >= MaxAddresses && !g.sweep(now) {
-			return g.window, true
-		}
 		return 0, false
 	}
 	left := f.since.Add(g.window).Sub(now)
@@ -92,14 +93,26 @@ func (g *Guard) Fail(addr string) (log bool) {
 	return f.n == g.limit
 }
 
-// sweep drops expired windows and reports whether there is room now.
+// sweep drops expired windows, at most once a second (a full table under
+// a flood must not cost a scan per request), and reports whether there is
+// room now.
 func (g *Guard) sweep(now time.Time) bool {
-	for a, f := range g.windows {
-		if !now.Before(f.since.Add(g.window)) {
-			delete(g.windows, a)
+	if now.Sub(g.lastSweep) >= time.Second || now.Before(g.lastSweep) {
+		g.lastSweep = now
+		for a, f := range g.windows {
+			if !now.Before(f.since.Add(g.window)) {
+				delete(g.windows, a)
+			}
 		}
 	}
 	return len(g.windows) < MaxAddresses
+}
+
+// Len is how many addresses the guard holds windows for.
+func (g *Guard) Len() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.windows)
 }
 
 // ClientAddress is the address a request came from, without its port: the

@@ -49,12 +49,24 @@ func TestMemoryIsBounded(t *testing.T) {
 	for i := range authguard.MaxAddresses {
 		g.Fail(strconv.Itoa(i))
 	}
-	// Full, nothing expired: a new address fails closed.
-	if _, blocked := g.Blocked("new"); !blocked {
-		t.Fatal("a new address passes while the table is full of live windows")
+	// Full, nothing expired: a new address is neither remembered nor
+	// blocked (a flood of addresses must not lock out clients that never
+	// failed), and the table does not grow.
+	for range 10 {
+		g.Fail("new")
 	}
-	now = now.Add(time.Minute)
 	if _, blocked := g.Blocked("new"); blocked {
-		t.Fatal("a new address is blocked after every window expired")
+		t.Fatal("a new address is blocked while the table is full")
+	}
+	if n := g.Len(); n != authguard.MaxAddresses {
+		t.Fatalf("the table holds %d addresses; want %d", n, authguard.MaxAddresses)
+	}
+	// Every window expired: the next failure sweeps them and is counted.
+	now = now.Add(time.Minute)
+	for range 5 {
+		g.Fail("new")
+	}
+	if _, blocked := g.Blocked("new"); !blocked || g.Len() != 1 {
+		t.Fatalf("after the windows expired: blocked %v, %d addresses; want blocked, 1", blocked, g.Len())
 	}
 }

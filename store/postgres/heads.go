@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -54,8 +55,9 @@ func newHeadCache(write func(context.Context, []chain.Key, []driver.Head, time.T
 }
 
 // split divides a batch's new heads into those its transaction writes and
-// those it leaves to the timer (deferred), claiming the write for the
-// first kind so that concurrent batches do not both write.
+// those it leaves to the timer (deferred). Nothing is recorded until the
+// transaction commits (committed): a batch that fails must not make the
+// next one skip a chain's first head.
 func (c *headCache) split(keys []chain.Key, heads []driver.Head) (now, later []int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -65,11 +67,14 @@ func (c *headCache) split(keys []chain.Key, heads []driver.Head) (now, later []i
 			later = append(later, i)
 			continue
 		}
-		c.wrote[k] = t
 		now = append(now, i)
 	}
 	return now, later
 }
+
+// maxRemembered bounds wrote: past it, entries older than the interval,
+// which decide nothing any more, are dropped.
+const maxRemembered = 10_000
 
 // committed records the heads of a committed batch: those it wrote are no
 // longer pending (unless a newer one is), the deferred ones are, and the
@@ -77,9 +82,18 @@ func (c *headCache) split(keys []chain.Key, heads []driver.Head) (now, later []i
 func (c *headCache) committed(keys []chain.Key, heads []driver.Head, wroteIdx, laterIdx []int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	t := c.now()
 	for _, i := range wroteIdx {
+		c.wrote[keys[i]] = t
 		if p, ok := c.pending[keys[i]]; ok && p.Count <= heads[i].Count {
 			delete(c.pending, keys[i])
+		}
+	}
+	if len(c.wrote) > maxRemembered {
+		for k, at := range c.wrote {
+			if _, waiting := c.pending[k]; !waiting && t.Sub(at) >= c.interval {
+				delete(c.wrote, k)
+			}
 		}
 	}
 	for _, i := range laterIdx {
@@ -97,12 +111,17 @@ func (c *headCache) take() ([]chain.Key, []driver.Head) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keys := make([]chain.Key, 0, len(c.pending))
-	heads := make([]driver.Head, 0, len(c.pending))
 	t := c.now()
-	for k, h := range c.pending {
+	for k := range c.pending {
 		keys = append(keys, k)
-		heads = append(heads, h)
 		c.wrote[k] = t
+	}
+	// In key order, as enqueue transactions lock heads: a write that took
+	// rows in another order could deadlock with them.
+	slices.SortFunc(keys, func(a, b chain.Key) int { return a.Compare(b) })
+	heads := make([]driver.Head, len(keys))
+	for i, k := range keys {
+		heads[i] = c.pending[k]
 	}
 	clear(c.pending)
 	return keys, heads

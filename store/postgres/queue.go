@@ -61,6 +61,8 @@ func wrap(what string, err error) error {
 	case errors.Is(err, puddle.ErrClosedPool), errors.Is(err, pgx.ErrTxClosed):
 		// As on every backend: a closed database is driver.ErrClosed.
 		return fmt.Errorf("postgres: %s: %w (%w)", what, driver.ErrClosed, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		// The caller's deadline or cancellation, not the server: kept as it is.
 	case unreachable(err):
 		return fmt.Errorf("postgres: %s: %w (%w)", what, driver.ErrUnavailable, err)
 	}

@@ -7,12 +7,22 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 )
+
+// sessionsLockKey is the advisory lock CreateSession holds; chain locks
+// are FNV hashes of chain keys, which a collision would only make share.
+var sessionsLockKey = chainLockKey(chain.Key{TenantID: "ordo.dashboard_sessions"})
 
 // CreateSession implements driver.Sessions, in one transaction.
 func (db *DB) CreateSession(ctx context.Context, s driver.Session, l driver.SessionLimits) error {
 	return db.inTx(ctx, "creating a dashboard session", func(tx pgx.Tx) error {
+		// Logins take turns, so concurrent ones cannot both count room
+		// that only one has (SQLite's immediate transactions do the same).
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, sessionsLockKey); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `DELETE FROM scheduler.dashboard_sessions WHERE id_hash IN (
 			SELECT id_hash FROM scheduler.dashboard_sessions WHERE token_hash = $1
 			ORDER BY created_at DESC, id_hash OFFSET $2)`, s.TokenHash[:], max(l.MaxPerToken-1, 0)); err != nil {
