@@ -384,7 +384,24 @@ func (lr leaseRequest) token() (uuid.UUID, *apiError) {
 	return t, nil
 }
 
-const errLeaseLostMsg = "the lease is gone: it expired and the job went to another worker, or the job was cancelled; nothing was changed"
+// leaseLost says why a lease no longer holds, from the job's state now:
+// a client that retries a completion whose first try succeeded must learn
+// that the job is done, not that another worker took it.
+func (s *Service) leaseLost(r *http.Request, tenant string, id uuid.UUID, err error) *apiError {
+	e := statusError(err, "the lease is gone; nothing was changed")
+	info, gerr := s.q.GetInTenant(r.Context(), tenant, id)
+	switch {
+	case gerr != nil:
+	case info.Status.Finished() || info.Status == queue.StatusPruned:
+		e.Code = "job_finished"
+		e.Msg = fmt.Sprintf("the job is already %s (a retried request whose first try went through finds it so); nothing was changed", info.Status)
+	case info.Status == queue.StatusRunning:
+		e.Msg = "the job runs under another lease (yours expired and it was handed out again, or the token is not this job's); nothing was changed"
+	default:
+		e.Msg = fmt.Sprintf("the lease expired and the job is %s, waiting to run again; nothing was changed", info.Status)
+	}
+	return e
+}
 
 // leaseOp reads a lease request (extra decodes into the same body) and
 // the job, and runs op with the lease.
@@ -407,7 +424,7 @@ func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string,
 	out, err := op(l)
 	switch {
 	case errors.Is(err, queue.ErrLeaseLost):
-		s.fail(w, r, err, errLeaseLostMsg)
+		writeError(w, s.leaseLost(r, tenant, info.JobID, err))
 	case err != nil:
 		var ae *apiError
 		if errors.As(err, &ae) {

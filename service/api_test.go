@@ -151,9 +151,14 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 		if st := e.statusOf(a); st != "succeeded" {
 			t.Fatalf("after complete: %s", st)
 		}
+		// Issue 16: a retried completion learns that the job is done,
+		// not that another worker took it.
 		again := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]})
-		if again.must(t, http.StatusConflict).errCode() != "lease_lost" {
+		if again.must(t, http.StatusConflict).errCode() != "job_finished" || !strings.Contains(string(again.raw), "already succeeded") {
 			t.Fatalf("second complete: %s", again.raw)
+		}
+		if !strings.Contains(string(wrong.raw), "another lease") {
+			t.Fatalf("complete with a wrong token while another lease holds: %s", wrong.raw)
 		}
 
 		f := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb["lease_token"], "error": "disk full", "retry_after_seconds": 10}).must(t, http.StatusOK)
@@ -191,7 +196,7 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 		d = e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"other.kind"}}).must(t, http.StatusOK)
 		lo := d.body["jobs"].([]any)[0].(map[string]any)
 		e.call("POST", "/v1/tenants/acme/jobs/"+lo["job_id"].(string)+"/cancel", adminToken, nil).must(t, http.StatusOK)
-		if r := e.call("POST", "/v1/tenants/acme/jobs/"+lo["job_id"].(string)+"/complete", acmeToken, map[string]any{"lease_token": lo["lease_token"]}); r.must(t, http.StatusConflict).errCode() != "lease_lost" {
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+lo["job_id"].(string)+"/complete", acmeToken, map[string]any{"lease_token": lo["lease_token"]}); r.must(t, http.StatusConflict).errCode() != "job_finished" || !strings.Contains(string(r.raw), "already cancelled") {
 			t.Fatalf("complete after cancel: %s", r.raw)
 		}
 	})
@@ -267,6 +272,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 			{"verify bad partition", "POST", "/v1/tenants/acme/verify", `{"partition":"` + strings.Repeat("p", 300) + `"}`, 400, "partition", "invalid_field", false},
 			{"no token", "POST", "/v1/tenants/acme/jobs", `{"kind":"k"}`, 401, "", "unauthorized", true},
 			{"unknown route", "GET", "/v1/nothing", nil, 404, "", "not_found", false},
+			{"a method the route does not serve", "DELETE", "/v1/tenants/acme/jobs", nil, 405, "", "method_not_allowed", false},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -473,4 +479,31 @@ func TestPrunedJobOverTheAPI(t *testing.T) {
 			t.Errorf("another tenant reads a pruned job: %d %s", other.status, other.raw)
 		}
 	})
+}
+
+// Issue 16: a method an API path does not serve is 405 with Allow, not 404.
+func TestMethodNotAllowed(t *testing.T) {
+	e := newEnv(t, testdb.SQLiteURL(t), nil, service.Options{})
+	for path, allow := range map[string]string{
+		"/v1/tenants/acme/jobs":         "GET, POST",
+		"/v1/tenants/acme/jobs/batch":   "GET, POST", // GET reads it as a job id (then 400)
+		"/v1/tenants/acme/dequeue":      "POST",
+		"/v1/tenants/acme/checkpoints":  "GET",
+		"/v1/tenants/acme/no-such-path": "",
+	} {
+		req, _ := http.NewRequest("DELETE", e.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+acmeToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		want := http.StatusMethodNotAllowed
+		if allow == "" {
+			want = http.StatusNotFound
+		}
+		if resp.StatusCode != want || resp.Header.Get("Allow") != allow {
+			t.Errorf("DELETE %s: %d, Allow %q; want %d, %q", path, resp.StatusCode, resp.Header.Get("Allow"), want, allow)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -151,9 +152,17 @@ func isAPIPath(p string) bool { return p == "/v1" || strings.HasPrefix(p, "/v1/"
 
 // notFoundOrDashboard serves the dashboard, or the API's JSON 404 under
 // /v1/ (and for every path when the dashboard is off).
-func (s *Service) notFoundOrDashboard(d http.Handler) http.HandlerFunc {
+// A path the API serves with other methods gets 405 and an Allow header
+// (allowed lists them), not 404.
+func (s *Service) notFoundOrDashboard(d http.Handler, allowed func(*http.Request) []string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if d == nil || isAPIPath(r.URL.Path) {
+			if methods := allowed(r); len(methods) > 0 {
+				w.Header().Set("Allow", strings.Join(methods, ", "))
+				writeError(w, &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
+					Msg: fmt.Sprintf("%s is not served at this path; it takes %s", r.Method, strings.Join(methods, ", "))})
+				return
+			}
 			writeError(w, &apiError{Status: http.StatusNotFound, Code: "not_found", Msg: "no such route: see docs/api.md"})
 			return
 		}

@@ -352,7 +352,19 @@ func (s *Service) routes() http.Handler {
 	} else {
 		dash = d
 	}
-	mux.HandleFunc("/", s.notFoundOrDashboard(dash))
+	// The methods the mux serves a path with, for 405's Allow header.
+	allowed := func(r *http.Request) []string {
+		var out []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	mux.HandleFunc("/", s.notFoundOrDashboard(dash, allowed))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w}
 		mux.ServeHTTP(rec, r)
