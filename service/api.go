@@ -134,6 +134,19 @@ func (s *Service) enqueueOne(w http.ResponseWriter, r *http.Request, tenant stri
 		writeError(w, e)
 		return
 	}
+	// The Idempotency-Key header, as HTTP APIs commonly take it, is the
+	// job's idempotency_key; given both ways, they must agree.
+	if hk, ok := r.Header[http.CanonicalHeaderKey("Idempotency-Key")]; ok {
+		switch {
+		case len(hk) != 1:
+			writeError(w, badField("Idempotency-Key", "the Idempotency-Key header is given %d times; give it once", len(hk)))
+			return
+		case jr.IdempotencyKey != "" && jr.IdempotencyKey != hk[0]:
+			writeError(w, badField("idempotency_key", "idempotency_key %q and the Idempotency-Key header %q differ", jr.IdempotencyKey, hk[0]))
+			return
+		}
+		jr.IdempotencyKey = hk[0]
+	}
 	j, e := s.toJob(tenant, jr, "")
 	if e != nil {
 		writeError(w, e)
@@ -168,6 +181,10 @@ func (s *Service) enqueueBatch(w http.ResponseWriter, r *http.Request, tenant st
 	}
 	var req struct {
 		Jobs []jobRequest `json:"jobs"`
+	}
+	if r.Header.Get("Idempotency-Key") != "" {
+		writeError(w, badField("Idempotency-Key", "a batch takes an idempotency_key per job, not the Idempotency-Key header"))
+		return
 	}
 	maxJobs := s.cfg.Load().Ordo.Http.MaxBatchJobs
 	if e := readJSON(w, r, s.bodyLimit(), &req, false, strictjson.Limit{Path: "jobs", Max: maxJobs}); e != nil {

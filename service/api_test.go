@@ -2,6 +2,7 @@ package service_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"strings"
@@ -505,5 +506,45 @@ func TestMethodNotAllowed(t *testing.T) {
 		if resp.StatusCode != want || resp.Header.Get("Allow") != allow {
 			t.Errorf("DELETE %s: %d, Allow %q; want %d, %q", path, resp.StatusCode, resp.Header.Get("Allow"), want, allow)
 		}
+	}
+}
+
+// Issue 16: the Idempotency-Key header is the job's idempotency_key.
+func TestIdempotencyKeyHeader(t *testing.T) {
+	e := newEnv(t, testdb.SQLiteURL(t), nil, service.Options{})
+	post := func(path, key, body string) response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+acmeToken)
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		r := response{status: resp.StatusCode}
+		if err := json.NewDecoder(resp.Body).Decode(&r.body); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := post("/v1/tenants/acme/jobs", "order-7", `{"kind":"email","payload":{"n":1}}`)
+	first.must(t, http.StatusCreated)
+	again := post("/v1/tenants/acme/jobs", "order-7", `{"kind":"email","payload":{"n":1}}`)
+	if again.must(t, http.StatusOK).body["job_id"] != first.body["job_id"] || again.body["deduplicated"] != true {
+		t.Fatalf("the same key by header: %v then %v", first.body, again.body)
+	}
+	inBody := post("/v1/tenants/acme/jobs", "", `{"kind":"email","idempotency_key":"order-7","payload":{"n":1}}`)
+	if inBody.must(t, http.StatusOK).body["job_id"] != first.body["job_id"] {
+		t.Fatalf("the key in the body names another job: %v", inBody.body)
+	}
+	if r := post("/v1/tenants/acme/jobs", "order-8", `{"kind":"email","idempotency_key":"order-7"}`); r.status != http.StatusBadRequest || r.errField() != "idempotency_key" {
+		t.Fatalf("header and body disagree: %d %v", r.status, r.body)
+	}
+	if r := post("/v1/tenants/acme/jobs/batch", "order-9", `{"jobs":[{"kind":"email"}]}`); r.status != http.StatusBadRequest || r.errField() != "Idempotency-Key" {
+		t.Fatalf("a batch with the header: %d %v", r.status, r.body)
 	}
 }
