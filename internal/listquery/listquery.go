@@ -2,7 +2,7 @@
 // for the HTTP API and the dashboard alike, so both accept, and refuse,
 // the same filters with the same words.
 //
-// The grammar: state (repeatable, comma-separated job states), kind,
+// The grammar: state or status (repeatable, comma-separated job states), kind,
 // partition (present means one partition; empty is the default one),
 // cursor (a next value of an earlier page), limit (1..driver.MaxListLimit)
 // and payload (a boolean). Any other key is refused unless the caller
@@ -20,8 +20,9 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 )
 
-// Keys are the keys Parse reads.
-var Keys = []string{"state", "kind", "partition", "cursor", "limit", "payload"}
+// Keys are the keys Parse reads. "status" is "state" by the name job
+// answers give the field; a query may use either, not both.
+var Keys = []string{"state", "status", "kind", "partition", "cursor", "limit", "payload"}
 
 // Error names the query key that was wrong and why.
 type Error struct {
@@ -45,10 +46,17 @@ func Parse(tenant string, v url.Values, extra ...string) (driver.ListParams, *Er
 				Msg: fmt.Sprintf("unknown query parameter %q; known: %s", k, strings.Join(append(slices.Clone(Keys), extra...), ", "))}
 		}
 	}
-	for _, list := range v["state"] {
+	stateKey := "state"
+	if v.Has("status") {
+		if v.Has("state") {
+			return bad("status", "give state or status (the same filter), not both")
+		}
+		stateKey = "status"
+	}
+	for _, list := range v[stateKey] {
 		for _, st := range strings.Split(list, ",") {
 			if !driver.Status(st).Valid() {
-				return bad("state", "state %q, want one of pending, scheduled, running, succeeded, failed, cancelled, chain_violation", st)
+				return bad(stateKey, "%s %q, want one of pending, scheduled, running, succeeded, failed, cancelled, chain_violation", stateKey, st)
 			}
 			p.Statuses = append(p.Statuses, driver.Status(st))
 		}

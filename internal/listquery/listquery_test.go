@@ -17,6 +17,15 @@ func TestParse(t *testing.T) {
 		p.Partition == nil || *p.Partition != "" || p.Limit != 5 || !p.WithPayload {
 		t.Fatalf("Parse = %+v", p)
 	}
+	// status, the name job answers give the field, is the same filter.
+	v, _ = url.ParseQuery("status=failed,cancelled")
+	if p, e := Parse("acme", v); e != nil || len(p.Statuses) != 2 || p.Statuses[1] != driver.StatusCancelled {
+		t.Fatalf("status filter: %+v, %v", p, e)
+	}
+	v, _ = url.ParseQuery("status=failed&state=failed")
+	if _, e := Parse("acme", v); e == nil || e.Key != "status" {
+		t.Fatalf("state and status together: %v", e)
+	}
 	if p, _ := Parse("acme", url.Values{}); p.Partition != nil || p.Statuses != nil {
 		t.Fatalf("an empty query filters: %+v", p)
 	}
@@ -26,6 +35,7 @@ func TestParse(t *testing.T) {
 func TestParseRefusals(t *testing.T) {
 	for query, key := range map[string]string{
 		"state=done":         "state",
+		"status=done":        "status",
 		"state=":             "state",
 		"kind=9x":            "kind",
 		"partition=a%00b":    "partition",
