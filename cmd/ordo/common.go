@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -88,6 +92,24 @@ func (g *globalFlags) openMigrated(ctx context.Context) (store.DB, error) {
 		return nil, err
 	}
 	return store.OpenMigrated(ctx, url)
+}
+
+// mustExist refuses a SQLite URL whose file is not there: commands that
+// read (jobs, verify, proof, snapshot) must not create an empty database
+// and answer from it, as they did for a mistyped --db.
+func mustExist(url string) error {
+	path, ok := strings.CutPrefix(url, "sqlite:")
+	if !ok {
+		return nil
+	}
+	path, _, _ = strings.Cut(path, "?")
+	if path == "" || path == ":memory:" {
+		return nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no database at %s (%s): check --db or the configuration; ordo migrate creates one", path, url)
+	}
+	return nil
 }
 
 // openConfigured opens the database of cfg and applies pending migrations.

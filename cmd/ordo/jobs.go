@@ -57,6 +57,9 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 			if err := p.Validate(); err != nil {
 				return err
 			}
+			if err := mustExist(cfg.Ordo.Database.Url); err != nil {
+				return err
+			}
 			db, err := openConfigured(ctx, cfg)
 			if err != nil {
 				return err
@@ -114,6 +117,9 @@ func newJobsShowCommand(g *globalFlags) *cobra.Command {
 			}
 			cfg, _, err := loadConfig(g, cf.path, false)
 			if err != nil {
+				return err
+			}
+			if err := mustExist(cfg.Ordo.Database.Url); err != nil {
 				return err
 			}
 			db, err := openConfigured(ctx, cfg)

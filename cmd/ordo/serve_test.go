@@ -263,11 +263,30 @@ Ordo:
 			if _, _, code := ordo(t, "jobs", "show", jobID, "--config", cfgPath, "--tenant", "globex"); code != 1 {
 				t.Fatalf("jobs show of another tenant's job: exit %d", code)
 			}
-			// --db overrides the file's URL; an empty database has no jobs.
-			other := "sqlite:" + filepath.Join(t.TempDir(), "other.db")
+			// --db overrides the file's URL. A read command does not
+			// create a database that is not there (issue 16: a typo made
+			// an empty one and answered from it); migrate does.
+			otherPath := filepath.Join(t.TempDir(), "other.db")
+			other := "sqlite:" + otherPath
+			if _, errOut, code := ordo(t, "jobs", "list", "--config", cfgPath, "--db", other, "--tenant", "acme"); code == 0 || !strings.Contains(errOut, "no database at") {
+				t.Fatalf("jobs list on a missing file: exit %d %s", code, errOut)
+			}
+			if _, err := os.Stat(otherPath); !os.IsNotExist(err) {
+				t.Fatalf("jobs list created %s: %v", otherPath, err)
+			}
+			if _, errOut, code := ordo(t, "verify", "--db", other, "--tenant", "acme"); code != 2 || !strings.Contains(errOut, "no database at") {
+				t.Fatalf("verify on a missing file: exit %d %s", code, errOut)
+			}
+			if _, errOut, code := ordo(t, "migrate", "--db", other); code != 0 {
+				t.Fatalf("migrate --db %s: %s", other, errOut)
+			}
 			out, _, _ = ordo(t, "jobs", "list", "--config", cfgPath, "--db", other, "--tenant", "acme")
 			if !strings.Contains(out, `"jobs": []`) {
 				t.Fatalf("--db did not override the file: %s", out)
+			}
+			// Nothing to verify is not a pass.
+			if _, errOut, code := ordo(t, "verify", "--db", other, "--tenant", "nosuchtenant"); code != 1 || !strings.Contains(errOut, "nothing was verified") {
+				t.Fatalf("verify of a tenant with no chains: exit %d %s", code, errOut)
 			}
 
 			if _, errOut, code := ordo(t, "token", "revoke", id, "--config", cfgPath); code != 0 {

@@ -17,6 +17,13 @@ import (
 
 // openAudit opens the database (migrated) and its audit store.
 func (g *globalFlags) openAudit(ctx context.Context) (store.DB, driver.AuditStore, error) {
+	url, err := g.databaseURL()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := mustExist(url); err != nil {
+		return nil, nil, err
+	}
 	db, err := g.openMigrated(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -86,7 +93,8 @@ docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, d
 gaps, the stored Merkle tree, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
 you kept yourself).
 
-Exit status: 0 when every chain is valid, 1 when issues were found (each is printed), 2 on error.`,
+Exit status: 0 when every chain is valid, 1 when issues were found (each is printed) or nothing matched (no
+chain entries for --tenant/--partition), 2 on error; a SQLite --db that does not exist is an error, not created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all == (tenant != "") {
@@ -150,6 +158,11 @@ Exit status: 0 when every chain is valid, 1 when issues were found (each is prin
 			}
 			if !res.Valid {
 				return &exitError{code: 1, err: fmt.Errorf("verification found %d issues", res.IssueCount)}
+			}
+			// Nothing checked is not a pass: an auditor's typo in --tenant
+			// or --partition, or the wrong database, must not exit 0.
+			if res.EntriesChecked == 0 {
+				return &exitError{code: 1, err: errors.New("nothing was verified: no chain entries match (check --tenant, --partition and --db)")}
 			}
 			return nil
 		},
