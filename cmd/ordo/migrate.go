@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ordo-sched/ordo/migrations"
 	"github.com/ordo-sched/ordo/store"
 )
 
@@ -56,5 +60,43 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
 			})
 		},
 	})
+	cmd.AddCommand(newMigratePrintCommand())
+	return cmd
+}
+
+// newMigratePrintCommand prints the embedded migrations' SQL, to review
+// what migrate runs or to apply it with other tooling (it records no
+// version, so ordo does not see such a schema as migrated).
+func newMigratePrintCommand() *cobra.Command {
+	var dialect string
+	cmd := &cobra.Command{
+		Use:   "print",
+		Short: "Print the SQL of every embedded migration (the Up part), in order, for your own tooling",
+		Example: `  ordo migrate print --dialect postgres > ordo-schema.sql
+  ordo migrate print --dialect sqlite`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fsys, err := migrations.Files(migrations.Dialect(dialect))
+			if err != nil {
+				return err
+			}
+			names, err := fs.Glob(fsys, "*.sql")
+			if err != nil {
+				return err
+			}
+			slices.Sort(names)
+			out := cmd.OutOrStdout()
+			for _, name := range names {
+				b, err := fs.ReadFile(fsys, name)
+				if err != nil {
+					return err
+				}
+				up, _, _ := strings.Cut(string(b), "-- +goose Down")
+				fmt.Fprintf(out, "-- %s\n%s\n", name, strings.TrimSpace(up)+"\n")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dialect, "dialect", string(migrations.Postgres), "postgres or sqlite")
 	return cmd
 }
