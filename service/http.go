@@ -133,17 +133,6 @@ func readJSON(w http.ResponseWriter, r *http.Request, limit int64, dst any, empt
 // invalid UTF-8 or unpaired surrogates, no duplicate member names, member
 // names matched exactly.
 func decodeJSON(body []byte, dst any, limits ...strictjson.Limit) *apiError {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var first json.RawMessage
-	if err := dec.Decode(&first); err != nil {
-		return jsonError(err)
-	}
-	if dec.More() {
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "the body holds more than one JSON value"}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_json", Msg: "trailing data after the JSON value"}
-	}
 	if err := strictjson.Decode(body, dst, limits...); err != nil {
 		return jsonError(err)
 	}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/store"
+	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
 // configFile is the --config flag of the commands that read ordo's
@@ -98,12 +98,8 @@ func (g *globalFlags) openMigrated(ctx context.Context) (store.DB, error) {
 // read (jobs, verify, proof, snapshot) must not create an empty database
 // and answer from it, as they did for a mistyped --db.
 func mustExist(url string) error {
-	path, ok := strings.CutPrefix(url, "sqlite:")
-	if !ok {
-		return nil
-	}
-	path, _, _ = strings.Cut(path, "?")
-	if path == "" || path == ":memory:" {
+	path, ok := sqlite.PathOf(url)
+	if !ok || path == "" || path == ":memory:" {
 		return nil
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

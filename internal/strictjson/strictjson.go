@@ -11,7 +11,8 @@
 //     case too (encoding/json also takes "KIND" for "kind"); members of a
 //     map or of a json.RawMessage value are not matched, only checked for
 //     duplicates;
-//   - arrays and objects nest at most MaxDepth deep.
+//   - arrays and objects nest at most MaxDepth deep;
+//   - it holds one value, and nothing after it but white space.
 //
 // What passes is then decoded by encoding/json, whose errors (syntax,
 // types) are returned as they are.
@@ -22,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"unicode/utf16"
@@ -48,6 +50,8 @@ const (
 	TooDeep Kind = "too_deep"
 	// TooMany: an array past its Limit.
 	TooMany Kind = "too_many"
+	// Trailing: anything but white space after the one value.
+	Trailing Kind = "trailing"
 )
 
 // Limit bounds the items of the array at Path ("jobs"), counted before
@@ -76,12 +80,19 @@ func Decode(data []byte, dst any, limits ...Limit) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	w := walker{dec: dec, limits: limits}
-	if err := w.value(reflect.TypeOf(dst), "", 0); err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return e
-		}
+	err := w.value(reflect.TypeOf(dst), "", 0)
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case err != nil:
 		// A syntax error: encoding/json below says it best.
+	case dec.More():
+		return &Error{Kind: Trailing, Offset: dec.InputOffset(), Msg: "the document holds more than one JSON value"}
+	default:
+		if _, err := dec.Token(); err != io.EOF {
+			return &Error{Kind: Trailing, Offset: dec.InputOffset(), Msg: "trailing data after the JSON value"}
+		}
 	}
 	full := json.NewDecoder(bytes.NewReader(data))
 	full.DisallowUnknownFields()

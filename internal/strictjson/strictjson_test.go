@@ -47,6 +47,8 @@ func TestDecodeRefuses(t *testing.T) {
 		{"case variant of a field", `{"KIND":"a"}`, strictjson.UnknownField, "KIND"},
 		{"case variant beside the field", `{"kind":"a","Kind":"b"}`, strictjson.UnknownField, "Kind"},
 		{"unknown field", `{"kinds":"a"}`, strictjson.UnknownField, "kinds"},
+		{"two values", `{"kind":"a"} {"kind":"b"}`, strictjson.Trailing, ""},
+		{"trailing data", `{"kind":"a"} x`, strictjson.Trailing, ""},
 		{"too deep", `{"payload":` + strings.Repeat("[", strictjson.MaxDepth) + strings.Repeat("]", strictjson.MaxDepth) + `}`, strictjson.TooDeep, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -92,12 +92,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // directory, so ordo runs with no server to install.
 const DefaultURL = "sqlite:ordo.db"
 
+// PathOf returns the file a sqlite: URL names (ok false for another
+// scheme): what Open opens, and what commands that must not create a
+// database check for.
+func PathOf(url string) (path string, ok bool) {
+	rest, ok := strings.CutPrefix(url, "sqlite:")
+	return strings.TrimPrefix(rest, "//"), ok
+}
+
 func init() {
 	driver.Register(driver.Backend{
 		Schemes: []string{"sqlite"},
 		Usage:   "sqlite:PATH",
 		Open: func(ctx context.Context, url string) (driver.Driver, error) {
-			path := strings.TrimPrefix(strings.TrimPrefix(url, "sqlite:"), "//")
+			path, _ := PathOf(url)
 			if path == "" {
 				return nil, fmt.Errorf("store: %q names no file; use sqlite:PATH, e.g. %s", url, DefaultURL)
 			}
