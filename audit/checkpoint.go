@@ -395,6 +395,9 @@ func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (Check
 		return body, err
 	}
 	err = c.Store.InsertCheckpoint(ctx, &driver.Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
+	if err == nil {
+		c.log().Debug("audit: checkpoint signed", "origin", body.Origin, "size", size)
+	}
 	return body, err
 }
 

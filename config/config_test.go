@@ -452,3 +452,40 @@ func TestWatcherReloadsOnChangeAndTrigger(t *testing.T) {
 		t.Fatalf("the unchanged bad file was reported again: %d reloads", n)
 	}
 }
+
+// A mode's defaults (serve --demo's HLC ordering) apply only where the
+// operator said nothing: the file, the environment and the flags each win.
+func TestDefaultsYieldToEverySource(t *testing.T) {
+	defaults := []config.Override{
+		{Key: "Scheduler:Queue:Hlc:EnableHlcOrdering", Value: true, Origin: "demo"},
+		{Key: "Scheduler:Queue:Hlc:DualWriteMode", Value: true, Origin: "demo"},
+		{Key: "Scheduler:Queue:Hlc:MaxClockDriftMs", Value: 5000, Origin: "demo"},
+		{Key: "Ordo:Demo:Rate", Value: 7, Origin: "demo"},
+	}
+	src := config.Source{
+		File:      writeFile(t, "Scheduler:\n  Queue:\n    Hlc:\n      DualWriteMode: false\n"),
+		Environ:   []string{"Scheduler__Queue__Hlc__MaxClockDriftMs=9000"},
+		Defaults:  defaults,
+		Overrides: []config.Override{{Key: "Ordo:Demo:Rate", Value: 3, Origin: "flag --rate"}},
+		Hostname:  host("node-1"),
+	}
+	cfg, err := config.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.Scheduler.Queue.Hlc.QueueOptions()
+	want := queue.Options{EnableHlcOrdering: true, DualWriteMode: false, MaxClockDriftMs: 9000}
+	if got != want {
+		t.Errorf("options = %+v, want %+v (default kept only where nothing else spoke)", got, want)
+	}
+	if cfg.Ordo.Demo.Rate != 3 {
+		t.Errorf("Ordo:Demo:Rate = %v, want the flag's 3", cfg.Ordo.Demo.Rate)
+	}
+
+	// A default's bad value is reported under its origin, like any other.
+	_, err = config.Load(config.Source{Defaults: []config.Override{{Key: "Scheduler:Queue:Hlc:MaxClockDriftMs", Value: -1, Origin: "demo"}},
+		Hostname: host("node-1")})
+	if err == nil || !strings.Contains(err.Error(), "(demo)") {
+		t.Errorf("bad default: err = %v, want a problem naming its origin (demo)", err)
+	}
+}

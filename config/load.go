@@ -24,6 +24,11 @@ type Source struct {
 	// Variables whose name starts with Scheduler__ or Ordo__ (any case)
 	// are configuration keys; ORDO_DATABASE_URL sets Ordo:Database:Url.
 	Environ []string
+	// Defaults are applied first, over the built-in defaults and under
+	// the file, the environment and the flags: a mode's own defaults (such
+	// as `ordo serve --demo`'s HLC ordering) that the operator may still
+	// set otherwise.
+	Defaults []Override
 	// Overrides are applied last, in order: the command-line flags.
 	Overrides []Override
 	// Hostname gives the default node id; default os.Hostname.
@@ -119,6 +124,9 @@ func Load(src Source) (*Config, error) {
 	var problems []Problem
 	cfg := Defaults()
 
+	if err := loadOverrides(k, src.Defaults, origins, spellings); err != nil {
+		return nil, fmt.Errorf("configuration defaults: %w", err)
+	}
 	if src.File != "" {
 		b, err := file.Provider(src.File).ReadBytes()
 		if err != nil {
@@ -144,17 +152,8 @@ func Load(src Source) (*Config, error) {
 		}
 	}
 
-	if len(src.Overrides) > 0 {
-		flat := map[string]any{}
-		for _, o := range src.Overrides {
-			key := lowerPath(o.Key)
-			flat[key] = o.Value
-			origins[key] = o.Origin
-			recordSpelling(spellings, strings.Split(strings.ReplaceAll(o.Key, ":", "."), "."))
-		}
-		if err := k.Load(confmap.Provider(flat, "."), nil); err != nil {
-			return nil, fmt.Errorf("configuration from flags: %w", err)
-		}
+	if err := loadOverrides(k, src.Overrides, origins, spellings); err != nil {
+		return nil, fmt.Errorf("configuration from flags: %w", err)
 	}
 
 	d := &decoder{origins: origins, spellings: spellings}
@@ -191,6 +190,21 @@ func Load(src Source) (*Config, error) {
 		return nil, &Error{Problems: d.problems}
 	}
 	return cfg, nil
+}
+
+// loadOverrides loads list into k, each key recorded with its origin.
+func loadOverrides(k *koanf.Koanf, list []Override, origins, spellings map[string]string) error {
+	if len(list) == 0 {
+		return nil
+	}
+	flat := map[string]any{}
+	for _, o := range list {
+		key := lowerPath(o.Key)
+		flat[key] = o.Value
+		origins[key] = o.Origin
+		recordSpelling(spellings, strings.Split(strings.ReplaceAll(o.Key, ":", "."), "."))
+	}
+	return k.Load(confmap.Provider(flat, "."), nil)
 }
 
 // lowerPath turns "Ordo:Database:Url" (or "Ordo.Database.Url") into

@@ -88,6 +88,9 @@ type Config struct {
 	// refused until some expire) and MaxPerToken those of one token (its
 	// oldest ends); defaults DefaultMaxSessions and DefaultMaxPerToken.
 	MaxSessions, MaxPerToken int
+	// Demo puts a line on each page saying what it shows, for someone
+	// seeing ordo for the first time (`ordo serve --demo`).
+	Demo bool
 	// Guard counts failed logins per client address (shared with the
 	// API's bearer checks); nil: a guard of its own, 10 a minute.
 	Guard *authguard.Guard

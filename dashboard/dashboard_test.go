@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/testdb"
 )
 
@@ -379,6 +380,40 @@ func TestNodesPage(t *testing.T) {
 		p := b.get("/nodes").must(t, http.StatusOK)
 		if !strings.Contains(p.body, `data-node="test-node"`) || !strings.Contains(p.body, "hlc-reads") {
 			t.Fatalf("the nodes page does not list test-node in hlc-reads mode:\n%s", p.body)
+		}
+	})
+}
+
+// A node in legacy mode has issued no HLC timestamp: the nodes page says
+// so instead of a "drift" of minus the whole epoch (issue 16).
+func TestNodesPageInLegacyMode(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnvWith(t, dbURL, func(c *config.Config) { c.Scheduler.Queue.Hlc = config.Hlc{MaxClockDriftMs: 60000} })
+		b := e.login(adminToken)
+		if err := e.Svc.ReportNode(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p := b.get("/nodes").must(t, http.StatusOK, `data-node="test-node"`, "legacy", "none issued yet")
+		if regexp.MustCompile(`-\d{6,} ms`).MatchString(p.body) {
+			t.Fatalf("the nodes page shows an epoch-sized drift for a legacy node:\n%s", p.body)
+		}
+	})
+}
+
+// In a demo, every page says in one line what it shows; otherwise none
+// does.
+func TestDemoIntroLines(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		for _, demo := range []bool{false, true} {
+			e := newEnvWith(t, dbURL, func(c *config.Config) { c.Ordo.Demo.Enabled = demo })
+			id := e.enqueue("acme", acmeToken, map[string]any{"kind": "report", "payload": map[string]any{"demo": demo}})
+			b := e.login(adminToken)
+			for _, path := range []string{"/", "/tenants/acme/jobs", "/tenants/acme/jobs/" + id, "/tenants/acme/chain", "/tenants/acme/queues", "/nodes"} {
+				p := b.get(path).must(t, http.StatusOK)
+				if got := strings.Contains(p.body, "data-intro"); got != demo {
+					t.Errorf("demo %t: %s has an intro line: %t", demo, path, got)
+				}
+			}
 		}
 	})
 }

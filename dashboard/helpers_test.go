@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
@@ -36,6 +37,12 @@ type env struct {
 
 func newEnv(t *testing.T, dbURL string) *env {
 	t.Helper()
+	return newEnvWith(t, dbURL, nil)
+}
+
+// newEnvWith is newEnv with the configuration changed by adjust first.
+func newEnvWith(t *testing.T, dbURL string, adjust func(*config.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	priv, pub, err := audit.GenerateKey(rand.Reader, "test-node")
 	if err != nil {
@@ -53,6 +60,9 @@ func newEnv(t *testing.T, dbURL string) *env {
 	cfg := servicetest.Config(dbURL)
 	cfg.Ordo.Audit.SigningKeyFile = keyFile
 	cfg.Ordo.Audit.CheckpointInterval = time.Hour // the tests sign checkpoints themselves
+	if adjust != nil {
+		adjust(cfg)
+	}
 	wall := servicetest.Wall()
 	svc, err := service.New(context.Background(), cfg, service.Options{Wall: wall, LogOutput: io.Discard})
 	if err != nil {

@@ -116,6 +116,9 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	if d.cfg.Demo && v.Intro == "" {
+		v.Intro = demoIntros[page]
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout.html", v); err != nil {
 		d.log.Error("dashboard: rendering a page failed", "page", page, "path", r.URL.Path, "error", err)
@@ -125,6 +128,16 @@ func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, status int, p
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// demoIntros are the demo's one line per page, keyed by template name.
+var demoIntros = map[string]string{
+	"overview": "Every tenant's jobs by state. The demo enqueues a trickle of noop jobs for two tenants, from two nodes, in HLC order; this node's workers run them.",
+	"jobs":     "A tenant's jobs in HLC order: t_hlc is the hybrid logical clock timestamp (wall time, counter, node) that fixes each job's place, and link chains each job to the one before it in its partition.",
+	"job":      "One job with its chain entry. Its inclusion proof ties the entry to a signed checkpoint of the chain's Merkle tree; “Check the proof in this browser” recomputes it here, without trusting the server.",
+	"chain":    "The tenant's chains, checked end to end: each link recomputed from its predecessor, and the signed checkpoints of each chain's Merkle tree. Verify now runs the same check as `ordo verify`.",
+	"queues":   "Pausing a queue stops its jobs from being handed out on every node; enqueues go on.",
+	"nodes":    "Each node's hybrid logical clock and how far it is from this node's wall clock. The demo's second node enqueues half the jobs, so t_hlc names two nodes.",
 }
 
 // fail shows an error page with status.
@@ -742,7 +755,9 @@ func (d *Dashboard) nodes(w http.ResponseWriter, r *http.Request, v *view) {
 		rows[i] = nodeRow{NodeStatus: n, This: n.NodeID == d.cfg.NodeID}
 		if n.Reported {
 			rows[i].ReportBehind = v.Now.Sub(n.Now)
-			if ts, err := hlc.Parse(n.LastHLC); err == nil {
+			// A node that has issued no timestamp (legacy mode) reports
+			// the zero one, whose "drift" would be the whole epoch.
+			if ts, err := hlc.Parse(n.LastHLC); err == nil && ts.Physical > 0 {
 				rows[i].HasHLC, rows[i].HLCAheadMS = true, ts.Physical-n.Now.UnixMilli()
 			}
 		}

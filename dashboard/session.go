@@ -140,6 +140,7 @@ type view struct {
 	Section   string   // for the navigation: overview, jobs, chain, queues, nodes
 	Flash     string   // a one-line result of the last action (from ?done=)
 	Live      bool     // the page offers live refresh
+	Intro     string   // in a demo, one line on what the page shows
 	Data      any
 }
 

@@ -44,6 +44,7 @@ func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 		Guard:        s.guard,
 		MaxSessions:  s.cfg.Load().Ordo.Http.MaxSessions,
 		MaxPerToken:  s.cfg.Load().Ordo.Http.MaxSessionsPerToken,
+		Demo:         s.cfg.Load().Ordo.Demo.Enabled,
 	}
 	cfg.Audit = s.q.Backend().AuditStore()
 	return dashboard.New(cfg)

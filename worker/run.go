@@ -223,7 +223,11 @@ func (j jobLogger) logAt(level slog.Level, msg string, args []any) {
 		return
 	}
 	l := j.lease
-	attrs := append([]any{"job_id", l.JobID, "kind", l.Kind, "tenant_id", l.TenantID, "attempt", l.Attempt, "queue", j.queue}, args...)
+	attrs := []any{"job_id", l.JobID, "kind", l.Kind, "tenant_id", l.TenantID, "attempt", l.Attempt, "queue", j.queue}
+	if l.THLC != "" {
+		attrs = append(attrs, "t_hlc", l.THLC) // its place in the chain, and the node that enqueued it
+	}
+	attrs = append(attrs, args...)
 	j.log.Log(ctx, level, msg, attrs...)
 }
 

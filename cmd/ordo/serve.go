@@ -49,6 +49,20 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 			if err != nil {
 				return err
 			}
+			if cfg.Ordo.Demo.Enabled {
+				// The demo's defaults go under what the operator set, so
+				// the configuration is read again with them.
+				key := cfg.Ordo.Audit.SigningKeyFile
+				if key == "" {
+					if key, err = service.DemoSigningKey(cfg.Ordo.Database.Url); err != nil {
+						return err
+					}
+				}
+				src.Defaults = service.DemoDefaults(key)
+				if cfg, err = config.Load(src); err != nil {
+					return err
+				}
+			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
@@ -125,7 +139,7 @@ described in docs/api.md; the web dashboard, served at /, in docs/dashboard.md.`
 	}
 	cf.register(cmd)
 	cmd.Flags().StringVar(&listen, "listen", config.DefaultListen, "address to serve on (Ordo:Http:Listen); port 0 picks a free one")
-	cmd.Flags().BoolVar(&demo, "demo", false, "also enqueue a trickle of sample noop jobs for two tenants (Ordo:Demo)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "show ordo as it is meant to be seen: HLC ordering, signed checkpoints, and a trickle of sample noop jobs for two tenants from two nodes (Ordo:Demo)")
 	return cmd
 }
 
