@@ -16,10 +16,10 @@ import (
 func newJobsCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List a tenant's jobs in HLC order, or show one job with its chain entry",
+		Short: "List a tenant's jobs in HLC order, show one job with its chain entry, cancel or retry jobs",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newJobsListCommand(g), newJobsShowCommand(g))
+	cmd.AddCommand(newJobsListCommand(g), newJobsShowCommand(g), newJobsCancelCommand(g), newJobsRetryCommand(g))
 	return cmd
 }
 

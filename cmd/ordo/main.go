@@ -80,6 +80,7 @@ so their order is the same on every node and can be verified afterwards.`,
 		newKeygenCommand(g),
 		newServeCommand(g),
 		newJobsCommand(g),
+		newQueuesCommand(g),
 		newTokenCommand(g),
 		newVersionCommand(),
 	)

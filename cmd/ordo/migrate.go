@@ -69,10 +69,21 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
 // version, so ordo does not see such a schema as migrated).
 func newMigratePrintCommand() *cobra.Command {
 	var dialect string
+	var down bool
 	cmd := &cobra.Command{
 		Use:   "print",
-		Short: "Print the SQL of every embedded migration (the Up part), in order, for your own tooling",
+		Short: "Print the SQL of every embedded migration (the Up parts in order, or with --down the Down parts in reverse), for your own tooling",
+		Long: `Prints the SQL of the embedded migrations of --dialect, each after a comment line naming its file: the Up
+parts in order (what ordo migrate applies), or with --down the Down parts in reverse order, which undo them,
+the newest first. Neither reads nor writes a database.
+
+Applied with other tooling, neither records anything in ordo_schema_migrations, the table where ordo migrate
+records versions: ordo does not see a schema made from the Up parts as migrated, and after the Down parts are
+applied to a database that ordo migrate migrated, that table still lists every migration as applied (drop it,
+or delete its rows, before migrating again). On PostgreSQL the Down parts drop every table and index of the
+scheduler schema but not the schema itself, which the first migration creates only if it does not exist.`,
 		Example: `  ordo migrate print --dialect postgres > ordo-schema.sql
+  ordo migrate print --dialect postgres --down > ordo-schema-down.sql
   ordo migrate print --dialect sqlite`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,18 +96,31 @@ func newMigratePrintCommand() *cobra.Command {
 				return err
 			}
 			slices.Sort(names)
+			if down {
+				// A migration's Down undoes it on the schema the later
+				// ones left, so the newest is undone first.
+				slices.Reverse(names)
+			}
 			out := cmd.OutOrStdout()
 			for _, name := range names {
 				b, err := fs.ReadFile(fsys, name)
 				if err != nil {
 					return err
 				}
-				up, _, _ := strings.Cut(string(b), "-- +goose Down")
-				fmt.Fprintf(out, "-- %s\n%s\n", name, strings.TrimSpace(up)+"\n")
+				up, downSQL, found := strings.Cut(string(b), "-- +goose Down")
+				switch {
+				case !down:
+					fmt.Fprintf(out, "-- %s\n%s\n", name, strings.TrimSpace(up)+"\n")
+				case !found:
+					return fmt.Errorf("migration %s has no Down part: it cannot be undone by printed SQL", name)
+				default:
+					fmt.Fprintf(out, "-- %s (down)\n%s\n", name, strings.TrimSpace(downSQL)+"\n")
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dialect, "dialect", string(migrations.Postgres), "postgres or sqlite")
+	cmd.Flags().BoolVar(&down, "down", false, "print the Down parts, newest migration first, instead of the Up parts")
 	return cmd
 }
