@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"crypto/sha256"
 	"errors"
 	"slices"
 	"time"
@@ -175,10 +176,15 @@ type EnqueueResult struct {
 
 // DequeueParams asks a Driver for leases.
 type DequeueParams struct {
-	HLCOrder         bool // t_hlc order from the HLC side; else legacy order
-	Limit            int
-	Owner            string
-	Token            uuid.UUID // one token per dequeue call; fences every lease it grants
+	HLCOrder bool // t_hlc order from the HLC side; else legacy order
+	Limit    int
+	Owner    string
+	// Token is the dequeue's secret: each lease it grants is fenced by
+	// its own token, LeaseToken(Token, job id), which a backend computes
+	// as it writes the lease (so both sides of a job get the same one).
+	// A worker holding one job's token cannot complete another job of the
+	// batch, and cannot derive another's token from its own.
+	Token            uuid.UUID
 	Now              time.Time
 	LeaseUntil       time.Time
 	Kinds            []string // only these kinds; empty means all
@@ -244,7 +250,7 @@ type Lease struct {
 	RunAt        time.Time
 	CreatedAt    time.Time
 	Owner        string
-	Token        uuid.UUID
+	Token        uuid.UUID // this job's: LeaseToken(DequeueParams.Token, JobID)
 	ExpiresAt    time.Time
 	Chain        *ChainEntry // set when DequeueParams.WithChain and the job has a chain entry
 }
@@ -280,20 +286,23 @@ type Transition struct {
 // JobInfo is a job as stored, merged from both sides (the HLC side wins
 // where both hold state, since both are written together).
 type JobInfo struct {
-	JobID          uuid.UUID
-	TenantID       string
-	PartitionKey   string
-	Kind           string
-	Payload        []byte
-	PayloadHash    chain.Hash
-	Priority       int
-	Status         Status
-	Attempts       int
-	MaxAttempts    int
-	RunAt          time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	LeaseOwner     string
+	JobID        uuid.UUID
+	TenantID     string
+	PartitionKey string
+	Kind         string
+	Payload      []byte
+	PayloadHash  chain.Hash
+	Priority     int
+	Status       Status
+	Attempts     int
+	MaxAttempts  int
+	RunAt        time.Time
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LeaseOwner   string
+	// LeaseToken is the running lease's token, or for a job that ended
+	// under a lease (completed, failed, snoozed, cancelled by its holder),
+	// the token of that last lease.
 	LeaseToken     uuid.UUID
 	LeaseExpiresAt time.Time
 	LastError      string
@@ -356,4 +365,16 @@ type PruneParams struct {
 type PruneResult struct {
 	HLC    int // job_state rows
 	Legacy int // scheduler.jobs rows
+}
+
+// LeaseToken is the token of job's lease in the dequeue whose secret is
+// batch: the first 16 bytes of SHA-256(batch || job), the bytes of each
+// UUID. PostgreSQL computes the same in SQL (sha256 of uuid_send), SQLite
+// through a function ordo registers; both must match this one.
+func LeaseToken(batch, job uuid.UUID) uuid.UUID {
+	var b [32]byte
+	copy(b[:16], batch[:])
+	copy(b[16:], job[:])
+	sum := sha256.Sum256(b[:])
+	return uuid.UUID(sum[:16])
 }

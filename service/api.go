@@ -421,9 +421,13 @@ func (s *Service) leaseLost(r *http.Request, tenant string, id uuid.UUID, err er
 }
 
 // leaseOp reads a lease request (extra decodes into the same body) and
-// the job, and runs op with the lease.
+// the job, and runs op with the lease. When the lease is gone because
+// this very lease already ended the job (a client retrying a request
+// whose answer it lost), again answers as the first request did, from
+// the job's state now; again returns false when the state is not what
+// op leaves behind.
 func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string, body any, token func() (uuid.UUID, *apiError),
-	op func(l queue.Lease) (any, error)) {
+	op func(l queue.Lease) (any, error), again func(info queue.JobInfo) (any, bool)) {
 	if e := readJSON(w, r, s.bodyLimit(), body, false); e != nil {
 		writeError(w, e)
 		return
@@ -439,6 +443,14 @@ func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string,
 	}
 	l := queue.Lease{JobID: info.JobID, TenantID: info.TenantID, Token: tok, Attempt: info.Attempts, MaxAttempts: info.MaxAttempts}
 	out, err := op(l)
+	if errors.Is(err, queue.ErrLeaseLost) && again != nil {
+		if now, gerr := s.q.GetInTenant(r.Context(), tenant, info.JobID); gerr == nil && now.LeaseToken == tok {
+			if out, ok := again(now); ok {
+				writeJSON(w, http.StatusOK, out)
+				return
+			}
+		}
+	}
 	switch {
 	case errors.Is(err, queue.ErrLeaseLost):
 		writeError(w, s.leaseLost(r, tenant, info.JobID, err))
@@ -462,7 +474,18 @@ func (s *Service) completeJob(w http.ResponseWriter, r *http.Request, tenant str
 			return nil, err
 		}
 		return map[string]any{"job_id": l.JobID, "status": queue.StatusSucceeded}, nil
+	}, func(info queue.JobInfo) (any, bool) {
+		return map[string]any{"job_id": info.JobID, "status": queue.StatusSucceeded}, info.Status == queue.StatusSucceeded
 	})
+}
+
+// failAnswer is what a fail answers: the job retried at runAt, or failed.
+func failAnswer(id uuid.UUID, retried bool, runAt time.Time) map[string]any {
+	out := map[string]any{"job_id": id, "retried": retried, "status": queue.StatusFailed}
+	if retried {
+		out["status"], out["run_at"] = queue.StatusScheduled, runAt.UTC()
+	}
+	return out
 }
 
 // POST /v1/tenants/{tenant}/jobs/{id}/fail
@@ -492,11 +515,17 @@ func (s *Service) failJob(w http.ResponseWriter, r *http.Request, tenant string,
 		if err != nil {
 			return nil, err
 		}
-		out := map[string]any{"job_id": l.JobID, "retried": res.Retried, "status": queue.StatusFailed}
-		if res.Retried {
-			out["status"], out["run_at"] = queue.StatusScheduled, res.RunAt.UTC()
+		return failAnswer(l.JobID, res.Retried, res.RunAt), nil
+	}, func(info queue.JobInfo) (any, bool) {
+		// Retried, the job waits (scheduled, or pending once due) with
+		// the attempt it failed; not retried, it failed for good.
+		switch info.Status {
+		case queue.StatusFailed:
+			return failAnswer(info.JobID, false, time.Time{}), true
+		case queue.StatusScheduled, queue.StatusPending:
+			return failAnswer(info.JobID, true, info.RunAt), true
 		}
-		return out, nil
+		return nil, false
 	})
 }
 
@@ -518,7 +547,7 @@ func (s *Service) extendJob(w http.ResponseWriter, r *http.Request, tenant strin
 			return nil, err
 		}
 		return map[string]any{"job_id": l.JobID, "lease_expires_at": l.ExpiresAt.UTC()}, nil
-	})
+	}, nil) // an extension of an ended lease has nothing to repeat
 }
 
 // leaseJSON is a dequeued job with its lease.

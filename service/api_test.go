@@ -140,6 +140,13 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 			t.Fatalf("show of a running job: %s", show.raw)
 		}
 
+		// Each job has a token of its own: one job's cannot end another's.
+		if la["lease_token"] == lb["lease_token"] {
+			t.Fatalf("two jobs of one dequeue share the lease token %v", la["lease_token"])
+		}
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}); r.must(t, http.StatusConflict).errCode() != "lease_lost" {
+			t.Fatalf("complete of b with a's token: %s", r.raw)
+		}
 		wrong := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": uuid.NewString()})
 		if wrong.must(t, http.StatusConflict).errCode() != "lease_lost" || e.statusOf(a) != "running" {
 			t.Fatalf("complete with a wrong token: %s, status %s", wrong.raw, e.statusOf(a))
@@ -148,15 +155,23 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 		if want := e.Wall.UnixMilli() + 120_000; ext.body["lease_expires_at"] != time.UnixMilli(want).UTC().Format(time.RFC3339Nano) {
 			t.Fatalf("extend: %s, want expiry %v", ext.raw, time.UnixMilli(want).UTC())
 		}
-		e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}).must(t, http.StatusOK)
+		first := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}).must(t, http.StatusOK)
 		if st := e.statusOf(a); st != "succeeded" {
 			t.Fatalf("after complete: %s", st)
 		}
-		// Issue 16: a retried completion learns that the job is done,
-		// not that another worker took it.
-		again := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]})
-		if again.must(t, http.StatusConflict).errCode() != "job_finished" || !strings.Contains(string(again.raw), "already succeeded") {
-			t.Fatalf("second complete: %s", again.raw)
+		// Issue 16: a client retrying a completion whose answer it lost,
+		// with the same lease token, gets the first answer again.
+		again := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": la["lease_token"]}).must(t, http.StatusOK)
+		if string(again.raw) != string(first.raw) {
+			t.Fatalf("second complete answered %s, the first %s", again.raw, first.raw)
+		}
+		// Another token on the finished job is told it is done.
+		other := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/complete", acmeToken, map[string]any{"lease_token": uuid.NewString()})
+		if other.must(t, http.StatusConflict).errCode() != "job_finished" || !strings.Contains(string(other.raw), "already succeeded") {
+			t.Fatalf("complete of a finished job with another token: %s", other.raw)
+		}
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/fail", acmeToken, map[string]any{"lease_token": la["lease_token"]}); r.must(t, http.StatusConflict).errCode() != "job_finished" {
+			t.Fatalf("fail after its own complete: %s", r.raw)
 		}
 		if !strings.Contains(string(wrong.raw), "another lease") {
 			t.Fatalf("complete with a wrong token while another lease holds: %s", wrong.raw)
@@ -165,6 +180,9 @@ func TestLeaseLifecycleForWorkersInOtherLanguages(t *testing.T) {
 		f := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb["lease_token"], "error": "disk full", "retry_after_seconds": 10}).must(t, http.StatusOK)
 		if f.body["retried"] != true || f.body["status"] != "scheduled" {
 			t.Fatalf("fail with retry: %s", f.raw)
+		}
+		if again := e.call("POST", "/v1/tenants/acme/jobs/"+b+"/fail", acmeToken, map[string]any{"lease_token": lb["lease_token"], "error": "disk full", "retry_after_seconds": 10}).must(t, http.StatusOK); string(again.raw) != string(f.raw) {
+			t.Fatalf("second fail answered %s, the first %s", again.raw, f.raw)
 		}
 		if d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"kinds": []string{"resize"}}).must(t, http.StatusOK); len(d.body["jobs"].([]any)) != 0 {
 			t.Fatalf("retry handed out before its time: %s", d.raw)

@@ -133,6 +133,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"StoredLeaseState", testStoredLeaseState},
 			{"StrictScheduledHead", testStrictScheduledHead},
 			{"ChainEntries", testChainEntries},
+			{"LeaseTokens", testLeaseTokens},
 			{"ConcurrentProducersAndWorkers", testConcurrentProducersAndWorkers},
 		}},
 		{"ModesAndReconciliation", []test{

@@ -319,6 +319,49 @@ func testClosed(t *testing.T, newTarget func(t *testing.T) Target) {
 	})
 }
 
+// testLeaseTokens: every lease of one dequeue has a token of its own,
+// driver.LeaseToken(the dequeue's secret, job id), written to both sides
+// of the job, on either read order; a transition keeps it (JobInfo then
+// names the lease the job ended under).
+func testLeaseTokens(t *testing.T, newTarget func(t *testing.T) Target) {
+	single(t, newTarget, func(t *testing.T, h *harness) {
+		n := h.newNode("node-a", base, modes[1])
+		for round, hlcOrder := range []bool{true, false} {
+			for i := range 3 {
+				n.enqueue(job("acme", "", 10*round+i))
+			}
+			secret := uuid.New()
+			ls, err := n.b.Dequeue(h.ctx, driver.DequeueParams{HLCOrder: hlcOrder, Limit: 3, Owner: "worker-1",
+				Token: secret, Now: n.now(), LeaseUntil: n.now().Add(30 * time.Second)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ls) != 3 {
+				t.Fatalf("hlc=%v: leased %d, want 3", hlcOrder, len(ls))
+			}
+			seen := map[uuid.UUID]bool{}
+			for _, l := range ls {
+				want := driver.LeaseToken(secret, l.JobID)
+				if l.Token != want || seen[l.Token] || l.Token == secret {
+					t.Fatalf("hlc=%v: job %s has token %s, want its own %s", hlcOrder, l.JobID, l.Token, want)
+				}
+				seen[l.Token] = true
+				for _, side := range [][2]string{{"jobs", "id"}, {"job_state", "job_id"}} {
+					if got := h.leaseToken(side[0], side[1], l.JobID); got != want.String() {
+						t.Errorf("hlc=%v: %s holds token %q for job %s, want %s", hlcOrder, side[0], got, l.JobID, want)
+					}
+				}
+				if err := n.b.TransitionJob(h.ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: driver.StatusSucceeded, Now: n.now()}); err != nil {
+					t.Fatal(err)
+				}
+				if info := n.expectStatus(l.JobID, queue.StatusSucceeded); info.LeaseToken != l.Token || info.LeaseOwner != "" {
+					t.Errorf("hlc=%v: finished job's lease: owner %q token %s, want none and %s", hlcOrder, info.LeaseOwner, info.LeaseToken, l.Token)
+				}
+			}
+		}
+	})
+}
+
 // testChainEntries: Dequeue with WithChain hands each lease its log entry
 // as stored (position, t_hlc, link, payload hash, sequence number, and its
 // predecessor's link, or the genesis marks) on either read order, so that

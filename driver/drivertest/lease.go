@@ -416,8 +416,10 @@ func testStoredLeaseState(t *testing.T, newTarget func(t *testing.T) Target) {
 			t.Errorf("after Extend: %+v; want worker-2's lease until %v, attempts 2", info, n.now().Add(time.Hour))
 		}
 		n.complete(l2x)
-		if info := n.expectStatus(r.JobID, queue.StatusSucceeded); info.LeaseToken != (uuid.UUID{}) || !info.InLegacy || !info.InHLC {
-			t.Errorf("after completion: %+v; want the lease cleared, on both sides", info)
+		// The lease ends, but its token stays: the job finished under it.
+		if info := n.expectStatus(r.JobID, queue.StatusSucceeded); info.LeaseOwner != "" || !info.LeaseExpiresAt.IsZero() ||
+			info.LeaseToken != l2.Token || !info.InLegacy || !info.InHLC {
+			t.Errorf("after completion: %+v; want the lease ended with its token kept (%s), on both sides", info, l2.Token)
 		}
 
 		// The rescuer's limit, and a last attempt expiring.
@@ -466,10 +468,11 @@ func testStoredLeaseState(t *testing.T, newTarget func(t *testing.T) Target) {
 			RunAt: n.now(), UndoAttempt: true, Now: n.now()}); err != nil {
 			t.Fatal(err)
 		}
-		h.expectSides("retry", a, side{Status: "scheduled", Attempts: 1, RunAt: n.now().Add(time.Minute).UnixMilli(), LastError: "boom"})
+		// Each keeps the token of the lease it ended (see driver.JobInfo).
+		h.expectSides("retry", a, side{Status: "scheduled", Attempts: 1, RunAt: n.now().Add(time.Minute).UnixMilli(), LastError: "boom", Token: held[a].Token.String()})
 		for _, s := range h.bothSides(b) {
-			if s.Status != "pending" || s.Attempts != 0 || s.LastError != "" || s.Token != "" {
-				t.Errorf("snooze to now: row %+v, want pending, attempt given back, no error, no lease", s)
+			if s.Status != "pending" || s.Attempts != 0 || s.LastError != "" || s.Token != held[b].Token.String() {
+				t.Errorf("snooze to now: row %+v, want pending, attempt given back, no error, the ended lease's token", s)
 			}
 		}
 		if err := n.q.Cancel(h.ctx, a, "not needed"); err != nil {

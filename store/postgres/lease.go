@@ -184,12 +184,12 @@ func lockOther(sd, other side) string {
 // back with NULLs, which dequeue reports.
 var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	UPDATE scheduler.job_state s
-	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1
 	FROM ready WHERE s.job_id = ready.job_id
 	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at
 ), legacy AS (
 	UPDATE scheduler.jobs j
-	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1
 	FROM upd WHERE j.id = upd.job_id
 )
 SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.partition_key,
@@ -212,13 +212,13 @@ LEFT JOIN scheduler.scheduler_log p
 // exists only in the legacy table).
 var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	UPDATE scheduler.jobs j
-	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1
 	FROM ready WHERE j.id = ready.id
 	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
 	          j.attempts, j.max_attempts, j.run_at, j.created_at
 ), hlc AS (
 	UPDATE scheduler.job_state s
-	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = $6, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1
 	FROM upd WHERE s.job_id = upd.id
 	RETURNING s.job_id, s.t_hlc
 )
@@ -368,7 +368,7 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 	var leases []driver.Lease
 	var missing []uuid.UUID
 	for rows.Next() {
-		l := driver.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		l := driver.Lease{Owner: p.Owner, ExpiresAt: p.LeaseUntil}
 		var kind, payload *string
 		var priority *int
 		var createdAt *time.Time
@@ -383,6 +383,7 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
+		l.Token = driver.LeaseToken(p.Token, l.JobID)
 		if kind == nil {
 			missing = append(missing, l.JobID)
 			continue
@@ -410,13 +411,14 @@ func scanLegacyLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, er
 	defer rows.Close()
 	var leases []driver.Lease
 	for rows.Next() {
-		l := driver.Lease{Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		l := driver.Lease{Owner: p.Owner, ExpiresAt: p.LeaseUntil}
 		var payload string
 		var thlc *string
 		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
 			&l.RunAt, &l.CreatedAt, &thlc); err != nil {
 			return nil, err
 		}
+		l.Token = driver.LeaseToken(p.Token, l.JobID)
 		l.Payload = []byte(payload)
 		if thlc != nil {
 			l.THLC = *thlc
@@ -458,10 +460,13 @@ func (db *DB) TransitionJob(ctx context.Context, t driver.Transition) error {
 	return errs[0]
 }
 
-// transitionsSet applies the transitions of unnest $1..$7 to a side.
+// transitionsSet applies the transitions of unnest $1..$7 to a side. It
+// keeps lease_token: the token a job's last lease ended under is how a
+// client retrying its completion learns that its first try went through
+// (status 'running' is the fence, not the token's presence).
 const transitionsSet = ` SET status = u.status, run_at = COALESCE(u.run_at, %[1]s.run_at),
 	last_error = COALESCE(NULLIF(u.err, ''), %[1]s.last_error), attempts = GREATEST(%[1]s.attempts - u.undo, 0),
-	lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = u.now
+	lease_owner = NULL, lease_expires_at = NULL, updated_at = u.now
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::integer[], $7::timestamptz[])
 	AS u(id, token, status, run_at, err, undo, now)
 WHERE %[1]s.%[2]s = u.id AND %[1]s.lease_token = u.token AND %[1]s.status = 'running'
@@ -769,4 +774,10 @@ func (db *DB) TryLead(ctx context.Context, p driver.LeadParams) (bool, error) {
 func (db *DB) Resign(ctx context.Context, name, holder string) error {
 	_, err := db.Pool.Exec(ctx, `DELETE FROM scheduler.leadership WHERE name = $1 AND holder = $2`, name, holder)
 	return wrap("resigning leadership of "+name, err)
+}
+
+// leaseTokenSQL is driver.LeaseToken(batch $6, the job id in column) in
+// SQL: the first 16 bytes of SHA-256 of the two UUIDs' bytes.
+func leaseTokenSQL(column string) string {
+	return `substr(encode(sha256(uuid_send($6::uuid) || uuid_send(` + column + `)), 'hex'), 1, 32)::uuid`
 }

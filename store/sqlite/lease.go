@@ -24,19 +24,22 @@ import (
 const (
 	kindFilter = `(?2 IS NULL OR kind IN (SELECT value FROM json_each(?2)))`
 
-	// Leasing. ?1 the job ids (JSON array), ?2 owner, ?3 token, ?4 lease
-	// expiry, ?5 now.
-	leaseSet = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ?3,
+	// Leasing. ?1 the job ids (JSON array), ?2 owner, ?3 the dequeue's
+	// secret, of which each job's token is derived (driver.LeaseToken), ?4
+	// lease expiry, ?5 now.
+	leaseSetLegacy = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ordo_lease_token(?3, id),
 		lease_expires_at = ?4, updated_at = ?5`
-	leaseHLCSQL = `UPDATE job_state ` + leaseSet + `
+	leaseSetHLC = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ordo_lease_token(?3, job_id),
+		lease_expires_at = ?4, updated_at = ?5`
+	leaseHLCSQL = `UPDATE job_state ` + leaseSetHLC + `
 		WHERE job_id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
 		RETURNING job_id, tenant_id, partition_key, kind, t_hlc, attempts, max_attempts, run_at`
-	leaseLegacySQL = `UPDATE jobs ` + leaseSet + `
+	leaseLegacySQL = `UPDATE jobs ` + leaseSetLegacy + `
 		WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
 		RETURNING id, tenant_id, COALESCE(project_id, ''), kind, payload, priority, attempts, max_attempts, run_at, created_at`
 	// The other side's row, if the job has one, gets the same lease.
-	leaseOtherLegacySQL = `UPDATE jobs ` + leaseSet + ` WHERE id IN (SELECT value FROM json_each(?1))`
-	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSet + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
+	leaseOtherLegacySQL = `UPDATE jobs ` + leaseSetLegacy + ` WHERE id IN (SELECT value FROM json_each(?1))`
+	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSetHLC + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
 
 	// chainEntrySQL reads log entries with their predecessors; ?1 the job
 	// ids, ?2 their tenant (empty for any). The entry is the one whose t_hlc
@@ -247,7 +250,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 	args := []any{list, p.Owner, p.Token.String(), ms(p.LeaseUntil), ms(p.Now)}
 	byID := make(map[uuid.UUID]*driver.Lease, len(ids))
 	newLease := func(id uuid.UUID) *driver.Lease {
-		l := &driver.Lease{JobID: id, Owner: p.Owner, Token: p.Token, ExpiresAt: p.LeaseUntil}
+		l := &driver.Lease{JobID: id, Owner: p.Owner, Token: driver.LeaseToken(p.Token, id), ExpiresAt: p.LeaseUntil}
 		byID[id] = l
 		return l
 	}
@@ -303,7 +306,7 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 				return nil, err
 			}
 			l.JobID, l.Payload, l.RunAt, l.CreatedAt = id, []byte(payload), fromMS(runAt), fromMS(createdAt)
-			l.Owner, l.Token, l.ExpiresAt = p.Owner, p.Token, p.LeaseUntil
+			l.Owner, l.Token, l.ExpiresAt = p.Owner, driver.LeaseToken(p.Token, id), p.LeaseUntil
 			*newLease(id) = l
 		}
 		rows.Close()
@@ -391,10 +394,11 @@ func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*driver.LoggedJob
 	return out, rows.Err()
 }
 
-// Fenced state changes. ?1 job id, ?2 lease token.
+// Fenced state changes. ?1 job id, ?2 lease token. A transition keeps
+// the token (see the PostgreSQL store's transitionsSet).
 const (
 	transitionSet = `SET status = ?3, run_at = COALESCE(?4, run_at), last_error = COALESCE(NULLIF(?5, ''), last_error),
-		attempts = max(attempts - ?6, 0), lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?7`
+		attempts = max(attempts - ?6, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?7`
 	transitionLegacySQL = `UPDATE jobs ` + transitionSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
 	transitionHLCSQL    = `UPDATE job_state ` + transitionSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
 
