@@ -188,6 +188,13 @@ type Operations interface {
 	// never retried).
 	RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error
 
+	// DeleteJob deletes one finished job's state (succeeded, failed or
+	// cancelled) on both sides at once, as retention would: its log entry
+	// stays, so the job then reads as StatusPruned. ErrJobNotFound for a
+	// job with no state, ErrJobNotFinished for one in another status
+	// (a chain_violation job is evidence and stays).
+	DeleteJob(ctx context.Context, jobID uuid.UUID) error
+
 	// PruneFinished deletes the state of finished jobs, retention's part:
 	// on each side, the rows p selects, oldest first, at most p.Limit per
 	// side, in one short transaction that waits for no lock (a row being

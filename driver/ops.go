@@ -15,6 +15,15 @@ import (
 // cancelled.
 var ErrNotRetryable = errors.New("queue: only a failed or cancelled job can be retried")
 
+// ErrJobNotFinished is returned by DeleteJob for a job that has not
+// finished (or is withheld as a chain violation).
+var ErrJobNotFinished = errors.New("queue: only a succeeded, failed or cancelled job can be deleted")
+
+// Deletable reports whether a job in status s may be deleted.
+func (s Status) Deletable() bool {
+	return s == StatusSucceeded || s == StatusFailed || s == StatusCancelled
+}
+
 // Retryable reports whether a job in status s may be retried.
 func (s Status) Retryable() bool { return s == StatusFailed || s == StatusCancelled }
 

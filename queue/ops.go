@@ -22,6 +22,15 @@ func (q *Queue) Retry(ctx context.Context, jobID uuid.UUID) error {
 	return nil
 }
 
+// DeleteJob deletes a finished job's state on both sides (see
+// driver.Operations.DeleteJob); its log entry stays, so the job reads as
+// pruned afterwards.
+func (q *Queue) DeleteJob(ctx context.Context, jobID uuid.UUID) error {
+	q.reconcileMu.RLock()
+	defer q.reconcileMu.RUnlock()
+	return q.backend.DeleteJob(ctx, jobID)
+}
+
 // prunedAs answers an action on a job whose state retention pruned: the
 // backend finds no state and says ErrJobNotFound, but the job exists (its
 // log entry says so) and finished, which is what the caller must hear (as,

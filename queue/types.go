@@ -37,5 +37,7 @@ var (
 	ErrJobFinished  = driver.ErrJobFinished
 	ErrClosed       = driver.ErrClosed
 	ErrNotRetryable = driver.ErrNotRetryable
-	ErrInvalidJob   = driver.ErrInvalidJob
+	// ErrJobNotFinished: DeleteJob of a job that has not finished.
+	ErrJobNotFinished = driver.ErrJobNotFinished
+	ErrInvalidJob     = driver.ErrInvalidJob
 )

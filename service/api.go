@@ -1,6 +1,7 @@
 package service
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -401,6 +402,91 @@ func (lr leaseRequest) token() (uuid.UUID, *apiError) {
 	return t, nil
 }
 
+// longPoll dequeues; when nothing is ready, it waits up to wait for a
+// wakeup (an enqueue here, a NOTIFY from another node), looking again
+// every longPollRecheck, and answers empty when the wait is over, the
+// client has gone, or the service is stopping.
+func (s *Service) longPoll(ctx context.Context, opts queue.DequeueOptions, wait time.Duration) ([]queue.Lease, error) {
+	var deadline <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		deadline = t.C
+	}
+	recheck := time.NewTicker(longPollRecheck)
+	defer recheck.Stop()
+	for {
+		woke := s.wake.current()
+		leases, err := s.q.Dequeue(ctx, opts)
+		if err != nil || len(leases) > 0 || deadline == nil {
+			return leases, err
+		}
+		if s.opts.OnLongPollWait != nil {
+			s.opts.OnLongPollWait()
+		}
+		select {
+		case <-woke:
+		case <-recheck.C:
+		case <-deadline:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, nil // the client is gone; its answer has no reader
+		case <-s.wake.stopped:
+			return nil, nil
+		}
+	}
+}
+
+// POST /v1/tenants/{tenant}/jobs/{id}/retry puts a failed or cancelled
+// job back in the queue, due now, with its attempts reset.
+func (s *Service) retryJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	if e := readJSON(w, r, s.bodyLimit(), &struct{}{}, true); e != nil {
+		writeError(w, e)
+		return
+	}
+	info, ok := s.tenantJob(w, r, tenant)
+	if !ok {
+		return
+	}
+	switch err := s.q.Retry(r.Context(), info.JobID); {
+	case errors.Is(err, queue.ErrNotRetryable):
+		s.fail(w, r, err, fmt.Sprintf("the job is %s; only a failed or cancelled job can be retried", info.Status))
+	case err != nil:
+		s.fail(w, r, err, "")
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"job_id": info.JobID, "status": queue.StatusPending})
+	}
+}
+
+// DELETE /v1/tenants/{tenant}/jobs/{id} deletes a finished job's state,
+// as retention does; the chain keeps its entry, so the job reads as
+// pruned afterwards, and deleting it again answers the same.
+func (s *Service) deleteJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
+	info, ok := s.tenantJob(w, r, tenant)
+	if !ok {
+		return
+	}
+	if info.Status == queue.StatusPruned {
+		writeJSON(w, http.StatusOK, map[string]any{"job_id": info.JobID, "status": queue.StatusPruned})
+		return
+	}
+	switch err := s.q.DeleteJob(r.Context(), info.JobID); {
+	case errors.Is(err, queue.ErrJobNotFinished):
+		s.fail(w, r, err, fmt.Sprintf("the job is %s; only a succeeded, failed or cancelled job can be deleted (cancel it first)", info.Status))
+	case errors.Is(err, queue.ErrJobNotFound) && info.InHLC:
+		// Pruned or deleted meanwhile: what was asked is done.
+		writeJSON(w, http.StatusOK, map[string]any{"job_id": info.JobID, "status": queue.StatusPruned})
+	case err != nil:
+		s.fail(w, r, err, "")
+	default:
+		status := queue.StatusPruned
+		if !info.InHLC {
+			status = "deleted" // a legacy-only job has no log entry to read it from
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"job_id": info.JobID, "status": status})
+	}
+}
+
 // leaseLost says why a lease no longer holds, from the job's state now:
 // a client that retries a completion whose first try succeeded must learn
 // that the job is done, not that another worker took it.
@@ -576,6 +662,7 @@ func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string,
 		Kinds            []string `json:"kinds"`
 		Owner            string   `json:"owner"`
 		StrictPartitions bool     `json:"strict_partitions"`
+		WaitSeconds      float64  `json:"wait_seconds"` // long poll: wait this long for a job when none is ready
 	}
 	if e := readJSON(w, r, s.bodyLimit(), &req, true); e != nil {
 		writeError(w, e)
@@ -606,13 +693,19 @@ func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string,
 		writeError(w, e)
 		return
 	}
+	if req.WaitSeconds < 0 || req.WaitSeconds > MaxDequeueWait.Seconds() {
+		writeError(w, badField("wait_seconds", "wait_seconds %v, want 0..%v", req.WaitSeconds, MaxDequeueWait.Seconds()))
+		return
+	}
 	if req.Owner == "" {
 		req.Owner = "api:" + p.name
 	}
-	leases, err := s.q.Dequeue(r.Context(), queue.DequeueOptions{
+	opts := queue.DequeueOptions{
 		Owner: req.Owner, Limit: req.Limit, LeaseFor: time.Duration(req.LeaseSeconds * float64(time.Second)),
 		Kinds: req.Kinds, TenantID: tenant, StrictPartitions: req.StrictPartitions,
-	})
+	}
+	wait := min(time.Duration(req.WaitSeconds*float64(time.Second)), s.cfg.Load().Ordo.Http.WriteTimeout/2)
+	leases, err := s.longPoll(r.Context(), opts, wait)
 	if err != nil {
 		s.internal(w, r, err)
 		return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
@@ -565,4 +566,113 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	if r := post("/v1/tenants/acme/jobs/batch", "order-9", `{"jobs":[{"kind":"email"}]}`); r.status != http.StatusBadRequest || r.errField() != "Idempotency-Key" {
 		t.Fatalf("a batch with the header: %d %v", r.status, r.body)
 	}
+}
+
+// Issue 16: retry and delete routes. A failed or cancelled job is retried
+// (due now, attempts reset); a finished job's state is deleted, its chain
+// entry kept, so it reads as pruned; an unfinished job is refused with
+// its state named, and nothing changes.
+func TestRetryAndDeleteRoutes(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		a := e.enqueue("acme", acmeToken, map[string]any{"kind": "resize", "payload": map[string]any{"img": 1}, "max_attempts": 1})
+		pending := e.enqueue("acme", acmeToken, map[string]any{"kind": "resize", "payload": map[string]any{"img": 2}})
+
+		// Not retryable while pending; not deletable either.
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+pending+"/retry", acmeToken, nil); r.must(t, http.StatusConflict).errCode() != "not_retryable" || !strings.Contains(string(r.raw), "is pending") {
+			t.Fatalf("retry of a pending job: %s", r.raw)
+		}
+		if r := e.call("DELETE", "/v1/tenants/acme/jobs/"+pending, acmeToken, nil); r.must(t, http.StatusConflict).errCode() != "job_not_finished" || !strings.Contains(string(r.raw), "is pending") {
+			t.Fatalf("delete of a pending job: %s", r.raw)
+		}
+		if st := e.statusOf(pending); st != "pending" {
+			t.Fatalf("refused delete left the job %s", st)
+		}
+
+		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		l := d.body["jobs"].([]any)[0].(map[string]any)
+		if l["job_id"] != a {
+			t.Fatalf("dequeued %s, want %s", d.raw, a)
+		}
+		e.call("POST", "/v1/tenants/acme/jobs/"+a+"/fail", acmeToken, map[string]any{"lease_token": l["lease_token"], "error": "boom"}).must(t, http.StatusOK)
+		if st := e.statusOf(a); st != "failed" {
+			t.Fatalf("after its one attempt failed: %s", st)
+		}
+		r := e.call("POST", "/v1/tenants/acme/jobs/"+a+"/retry", acmeToken, nil).must(t, http.StatusOK)
+		if r.body["status"] != "pending" || e.statusOf(a) != "pending" {
+			t.Fatalf("retry: %s, status %s", r.raw, e.statusOf(a))
+		}
+		show := e.call("GET", "/v1/tenants/acme/jobs/"+a, acmeToken, nil).must(t, http.StatusOK)
+		if show.body["attempts"] != 0.0 {
+			t.Fatalf("retried job: %s", show.raw)
+		}
+
+		// Run it to success, then delete it: it reads as pruned, twice.
+		d = e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 2}).must(t, http.StatusOK)
+		for _, x := range d.body["jobs"].([]any) {
+			l := x.(map[string]any)
+			e.call("POST", "/v1/tenants/acme/jobs/"+l["job_id"].(string)+"/complete", acmeToken, map[string]any{"lease_token": l["lease_token"]}).must(t, http.StatusOK)
+		}
+		for range 2 {
+			del := e.call("DELETE", "/v1/tenants/acme/jobs/"+a, acmeToken, nil).must(t, http.StatusOK)
+			if del.body["status"] != "pruned" {
+				t.Fatalf("delete: %s", del.raw)
+			}
+		}
+		show = e.call("GET", "/v1/tenants/acme/jobs/"+a, acmeToken, nil).must(t, http.StatusOK)
+		if show.body["status"] != "pruned" || show.body["chain"] == nil {
+			t.Fatalf("deleted job: %s", show.raw)
+		}
+		if v := e.call("POST", "/v1/tenants/acme/verify", acmeToken, nil).must(t, http.StatusOK); v.body["valid"] != true {
+			t.Fatalf("verify after a delete: %s", v.raw)
+		}
+		if r := e.call("DELETE", "/v1/tenants/acme/jobs/"+uuid.NewString(), acmeToken, nil); r.status != http.StatusNotFound {
+			t.Fatalf("delete of an unknown job: %d %s", r.status, r.raw)
+		}
+	})
+}
+
+// Issue 16: dequeue can wait for work (wait_seconds). A waiting dequeue
+// hands out a job enqueued while it waits, and a stopping service ends
+// the wait at once rather than holding its shutdown.
+func TestDequeueLongPoll(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		waits := testsignal.New[struct{}]()
+		e := newEnv(t, dbURL, nil, service.Options{OnLongPollWait: func() { waits.Record(struct{}{}) }})
+		for _, bad := range []any{-1, 31, "5"} {
+			r := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"wait_seconds": bad})
+			if r.must(t, http.StatusBadRequest); !strings.Contains(string(r.raw), "wait_seconds") {
+				t.Errorf("wait_seconds %v: %s", bad, r.raw)
+			}
+		}
+
+		got := make(chan callResult, 1)
+		go func() {
+			got <- e.callNoFatal("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"wait_seconds": 25, "limit": 5})
+		}()
+		waits.Await(t, "the dequeue to wait", func(struct{}) bool { return true })
+		id := e.enqueue("acme", acmeToken, map[string]any{"kind": "late", "payload": map[string]any{}})
+		r := <-got
+		if r.err != nil || r.status != http.StatusOK {
+			t.Fatalf("long poll: %v %d %s", r.err, r.status, r.raw)
+		}
+		if jobs := r.body["jobs"].([]any); len(jobs) != 1 || jobs[0].(map[string]any)["job_id"] != id {
+			t.Fatalf("long poll handed out %s, want %s", r.raw, id)
+		}
+
+		// Shutdown ends a wait.
+		go func() {
+			got <- e.callNoFatal("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"wait_seconds": 25})
+		}()
+		n := 0
+		waits.Await(t, "the second dequeue to wait", func(struct{}) bool { n++; return n == 2 })
+		done := make(chan error, 1)
+		go func() { done <- e.Svc.Shutdown(context.Background()) }()
+		if r := <-got; r.err != nil || r.status != http.StatusOK || len(r.body["jobs"].([]any)) != 0 {
+			t.Fatalf("a wait ended by shutdown: %v %d %s", r.err, r.status, r.raw)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
 }

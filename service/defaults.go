@@ -17,4 +17,12 @@ const (
 	DemoTokenLifetime = 24 * time.Hour
 	// readyTimeout bounds the database checks of one /readyz.
 	readyTimeout = 3 * time.Second
+	// MaxDequeueWait bounds a dequeue's wait_seconds (long poll); a wait
+	// is also cut to half of Ordo:Http:WriteTimeout, so that the answer
+	// is written before the server gives up on it.
+	MaxDequeueWait = 30 * time.Second
+	// longPollRecheck is how often a waiting dequeue looks again without
+	// a wakeup: scheduled jobs come due without one, and SQLite has no
+	// cross-process notification.
+	longPollRecheck = time.Second
 )

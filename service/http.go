@@ -381,6 +381,8 @@ func (s *Service) apiRoutes() []apiRoute {
 		{"GET /v1/tenants/{tenant}/jobs", s.listJobs},
 		{"GET /v1/tenants/{tenant}/jobs/{id}", s.showJob},
 		{"POST /v1/tenants/{tenant}/jobs/{id}/cancel", s.cancelJob},
+		{"POST /v1/tenants/{tenant}/jobs/{id}/retry", s.retryJob},
+		{"DELETE /v1/tenants/{tenant}/jobs/{id}", s.deleteJob},
 		{"POST /v1/tenants/{tenant}/jobs/{id}/complete", s.completeJob},
 		{"POST /v1/tenants/{tenant}/jobs/{id}/fail", s.failJob},
 		{"POST /v1/tenants/{tenant}/jobs/{id}/extend", s.extendJob},

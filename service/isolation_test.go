@@ -32,6 +32,8 @@ func everyRoute(t *testing.T, svc *service.Service) map[string]routeCase {
 		"GET /v1/tenants/{tenant}/jobs":                {"GET", "/v1/tenants/{tenant}/jobs", nil, false},
 		"GET /v1/tenants/{tenant}/jobs/{id}":           {"GET", "/v1/tenants/{tenant}/jobs/{id}", nil, true},
 		"POST /v1/tenants/{tenant}/jobs/{id}/cancel":   {"POST", "/v1/tenants/{tenant}/jobs/{id}/cancel", nil, true},
+		"POST /v1/tenants/{tenant}/jobs/{id}/retry":    {"POST", "/v1/tenants/{tenant}/jobs/{id}/retry", nil, true},
+		"DELETE /v1/tenants/{tenant}/jobs/{id}":        {"DELETE", "/v1/tenants/{tenant}/jobs/{id}", nil, true},
 		"POST /v1/tenants/{tenant}/jobs/{id}/complete": {"POST", "/v1/tenants/{tenant}/jobs/{id}/complete", lease, true},
 		"POST /v1/tenants/{tenant}/jobs/{id}/fail":     {"POST", "/v1/tenants/{tenant}/jobs/{id}/fail", lease, true},
 		"POST /v1/tenants/{tenant}/jobs/{id}/extend":   {"POST", "/v1/tenants/{tenant}/jobs/{id}/extend", lease, true},

@@ -75,6 +75,9 @@ type Options struct {
 	// was written; nil (the default) leaves the checkpointer writing to
 	// the store directly.
 	OnCheckpoint func(*driver.Checkpoint)
+	// OnLongPollWait, if set, is called each time a long-polling dequeue
+	// found nothing and begins to wait (tests enqueue once it has).
+	OnLongPollWait func()
 }
 
 // Service is one running node.
@@ -102,6 +105,8 @@ type Service struct {
 	reloadMu sync.Mutex // one reload at a time
 
 	shutdownOnce sync.Once
+	wake         *wakeups // for long-polling dequeues
+	wakeCancel   context.CancelFunc
 	shutdownErr  error
 	closeOnce    sync.Once
 
@@ -125,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, reg: opts.Registry, batchSlots: make(chan struct{}, cfg.Ordo.Http.MaxConcurrentBatches)}
+	s := &Service{opts: opts, reg: opts.Registry, batchSlots: make(chan struct{}, cfg.Ordo.Http.MaxConcurrentBatches), wake: newWakeups()}
 	s.cfg.Store(cfg)
 	s.guard = authguard.New(cfg.Ordo.Http.AuthFailuresPerMinute, time.Minute, s.now)
 	s.log = opts.Logger
@@ -203,6 +208,15 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 	}
 	s.handler = s.routes()
 	ok = true
+	// Long polls wait on it whether the service was started or only its
+	// Handler is served.
+	wctx, wcancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.wakeCancel = wcancel
+	s.bgWG.Add(1)
+	go func() {
+		defer s.bgWG.Done()
+		s.wake.run(wctx, s.q, s.log.Warn)
+	}()
 	return s, nil
 }
 
@@ -436,6 +450,7 @@ func (s *Service) shutdown(ctx context.Context) error {
 	srv, cancel := s.srv, s.bgCancel
 	s.mu.Unlock()
 	var errs []error
+	s.wake.shutdown()
 	if srv != nil {
 		if err := srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping the HTTP server: %w", err))
@@ -455,6 +470,7 @@ func (s *Service) shutdown(ctx context.Context) error {
 	if cancel != nil {
 		cancel()
 	}
+	s.wakeCancel()
 	s.bgWG.Wait()
 	s.closeDB()
 	s.log.Info("ordo stopped")

@@ -85,6 +85,40 @@ func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) erro
 	})
 }
 
+// DeleteJob implements driver.Operations. Both rows are locked before
+// either is judged, so a retry racing the delete either wins (nothing is
+// deleted) or waits and finds no state.
+func (db *DB) DeleteJob(ctx context.Context, jobID uuid.UUID) error {
+	return db.inTx(ctx, "deleting job "+jobID.String(), func(tx pgx.Tx) error {
+		var statuses []string
+		for _, q := range []string{
+			`SELECT status FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE`,
+			`SELECT status FROM scheduler.jobs WHERE id = $1 FOR UPDATE`,
+		} {
+			var st string
+			switch err := tx.QueryRow(ctx, q, jobID).Scan(&st); {
+			case err == nil:
+				statuses = append(statuses, st)
+			case !errors.Is(err, pgx.ErrNoRows):
+				return err
+			}
+		}
+		if len(statuses) == 0 {
+			return driver.ErrJobNotFound
+		}
+		for _, st := range statuses {
+			if !driver.Status(st).Deletable() {
+				return driver.ErrJobNotFinished
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM scheduler.job_state WHERE job_id = $1`, jobID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM scheduler.jobs WHERE id = $1`, jobID)
+		return err
+	})
+}
+
 // activityTenants lists the tenants with jobs on either side: a skip scan
 // over each table's (tenant_id, ...) index.
 const activityTenants = `

@@ -91,6 +91,33 @@ func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) erro
 	})
 }
 
+// DeleteJob implements driver.Operations.
+func (db *DB) DeleteJob(ctx context.Context, jobID uuid.UUID) error {
+	return db.inTx(ctx, "deleting job "+jobID.String(), func(t *txn) error {
+		found := false
+		for _, q := range []string{`SELECT status FROM job_state WHERE job_id = ?1`, `SELECT status FROM jobs WHERE id = ?1`} {
+			var st string
+			switch err := t.queryRow(q, jobID.String()).Scan(&st); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return err
+			case !driver.Status(st).Deletable():
+				return driver.ErrJobNotFinished
+			}
+			found = true
+		}
+		if !found {
+			return driver.ErrJobNotFound
+		}
+		if _, err := t.exec(`DELETE FROM job_state WHERE job_id = ?1`, jobID.String()); err != nil {
+			return err
+		}
+		_, err := t.exec(`DELETE FROM jobs WHERE id = ?1`, jobID.String())
+		return err
+	})
+}
+
 const (
 	activityTenantsSQL = `SELECT DISTINCT tenant_id FROM jobs UNION SELECT tenant_id FROM chain_heads ORDER BY 1`
 
