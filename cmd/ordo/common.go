@@ -95,15 +95,16 @@ func (g *globalFlags) openMigrated(ctx context.Context) (store.DB, error) {
 }
 
 // mustExist refuses a SQLite URL whose file is not there: commands that
-// read (jobs, verify, proof, snapshot) must not create an empty database
-// and answer from it, as they did for a mistyped --db.
+// read (jobs, verify, proof, snapshot, queues list, migrate status) must
+// not create an empty database and answer from it, as they did for a
+// mistyped --db; nor do the audit commands that write (openAudit).
 func mustExist(url string) error {
 	path, ok := sqlite.PathOf(url)
 	if !ok || path == "" || path == ":memory:" {
 		return nil
 	}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no database at %s (%s): check --db or the configuration; ordo migrate creates one", path, url)
+		return fmt.Errorf("no database at %s (%s): check --db or the configuration; `ordo migrate` creates it, and so does `ordo serve`", path, url)
 	}
 	return nil
 }

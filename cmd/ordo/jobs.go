@@ -34,7 +34,9 @@ func newJobsListCommand(g *globalFlags) *cobra.Command {
 		Short: "List a tenant's jobs: HLC-side jobs in t_hlc order, then legacy-only jobs in created_at order",
 		Long: `Prints one page of a tenant's jobs as JSON, with the cursor of the next page (pass it to --cursor), or every
 page with --all. Jobs on the HLC side come first, in t_hlc order, each with its chain entry; jobs that exist only
-in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
+in the legacy table (enqueued in legacy mode) follow, in created_at order.
+
+` + readOnlyHelp,
 		Example: `  ordo jobs list --tenant acme
   ordo jobs list --tenant acme --state pending,running --kind email.send --limit 20
   ordo jobs list --tenant acme --partition eu --all --payload`,
@@ -57,10 +59,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.`,
 			if err := p.Validate(); err != nil {
 				return err
 			}
-			if err := mustExist(cfg.Ordo.Database.Url); err != nil {
-				return err
-			}
-			db, err := openConfigured(ctx, cfg)
+			db, err := openReadOnly(ctx, cfg.Ordo.Database.Url)
 			if err != nil {
 				return err
 			}
@@ -106,6 +105,10 @@ func newJobsShowCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show JOB_ID",
 		Short: "Show one job, merged from both sides, with its payload and its chain entry",
+		Long: `Prints one job as JSON, merged from both sides, with its payload and its chain entry. Exit status: 0 when
+found, 1 when there is no such job (in --tenant), 2 on error.
+
+` + readOnlyHelp,
 		Example: `  ordo jobs show 6f1c2d8e-3b0a-5c7d-9e1f-2a3b4c5d6e7f
   ordo jobs show 6f1c2d8e-3b0a-5c7d-9e1f-2a3b4c5d6e7f --tenant acme`,
 		Args: cobra.ExactArgs(1),
@@ -119,10 +122,7 @@ func newJobsShowCommand(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := mustExist(cfg.Ordo.Database.Url); err != nil {
-				return err
-			}
-			db, err := openConfigured(ctx, cfg)
+			db, err := openReadOnly(ctx, cfg.Ordo.Database.Url)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/migrations"
+	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
 func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
@@ -91,6 +92,18 @@ func TestMigrateAndStatus(t *testing.T) {
 		"postgres": testdb.NewDatabase(t),
 	} {
 		t.Run(name, func(t *testing.T) {
+			if path, ok := sqlite.PathOf(db); ok {
+				// Issue 16: status does not create a missing file (a
+				// mistyped --db), it says so; an empty file is a database
+				// without the schema.
+				_, errOut, code := runCLI(t, "migrate", "status", "--db", db)
+				if _, err := os.Stat(path); code != 2 || !strings.Contains(errOut, "no database at "+path) || !os.IsNotExist(err) {
+					t.Fatalf("status on a missing file: exit %d, %s (file: %v)", code, errOut, err)
+				}
+				if err := os.WriteFile(path, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			out, errOut, code := runCLI(t, "migrate", "status", "--db", db)
 			files, _ := fs.Glob(mustFiles(t, name), "*.sql")
 			if code != 0 || len(files) < 3 || strings.Count(out, "pending") != len(files) {

@@ -37,27 +37,34 @@ func newMigrateCommand(g *globalFlags) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:     "status",
-		Short:   "List the embedded migrations and whether each is applied",
+		Use:   "status",
+		Short: "List the embedded migrations and whether each is applied; changes nothing",
+		Long: `Lists the migrations embedded in this binary and, for each, when it was applied or "pending".
+
+It only reads, and writes nothing (not even ordo_schema_migrations, the table ordo migrate records versions in):
+on a database without ordo's schema, an empty SQLite file among them, every migration is listed as pending, exit
+status 0. A SQLite --db whose file does not exist is an error (exit 2), and is not created.`,
 		Example: `  ordo migrate status --db sqlite:ordo.db`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withDB(cmd.Context(), func(db store.DB) error {
-				states, err := db.MigrationStatus(cmd.Context())
-				if err != nil {
-					return err
+			url, err := g.databaseURL()
+			if err != nil {
+				return err
+			}
+			states, err := schemaStatus(cmd.Context(), url)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "VERSION\tNAME\tAPPLIED")
+			for _, s := range states {
+				at := "pending"
+				if s.Applied {
+					at = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
 				}
-				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(w, "VERSION\tNAME\tAPPLIED")
-				for _, s := range states {
-					at := "pending"
-					if s.Applied {
-						at = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
-					}
-					fmt.Fprintf(w, "%d\t%s\t%s\n", s.Version, s.Name, at)
-				}
-				return w.Flush()
-			})
+				fmt.Fprintf(w, "%d\t%s\t%s\n", s.Version, s.Name, at)
+			}
+			return w.Flush()
 		},
 	})
 	cmd.AddCommand(newMigratePrintCommand())

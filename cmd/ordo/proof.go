@@ -23,7 +23,12 @@ func newProofCommand(g *globalFlags) *cobra.Command {
 		Short:   "Signed checkpoints, and inclusion and consistency proofs checkable offline",
 		Long: `Each chain is an RFC 6962 Merkle tree over its entries (leaf: the entry's link). The checkpointer signs
 its size and root (a C2SP signed note). An auditor keeps checkpoints, asks for proofs, and checks them with
-the public key alone: "proof check" needs no database. See docs/audit.md.`,
+the public key alone: "proof check" needs no database. See docs/audit.md.
+
+inclusion, consistency, and checkpoint without --sign only read: a SQLite --db whose file does not exist, a
+database without ordo's schema, or one whose schema is behind this binary (migrations pending) is an error (exit 2),
+and nothing is created or migrated; ordo migrate does that. checkpoint --sign writes checkpoints, and migrates a
+database it finds behind first.`,
 	}
 	cmd.AddCommand(newProofCheckpointCommand(g), newProofInclusionCommand(g), newProofConsistencyCommand(g), newProofCheckCommand())
 	return cmd
@@ -41,7 +46,7 @@ func writeOut(cmd *cobra.Command, path string, b []byte) error {
 // audit store to path (see writeOut), as the proof file format's JSON.
 func writeProof(cmd *cobra.Command, g *globalFlags, path string, prove func(context.Context, driver.AuditStore) (*audit.Proof, error)) error {
 	ctx := cmd.Context()
-	db, as, err := g.openAudit(ctx)
+	db, as, err := g.openAudit(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -74,7 +79,8 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 					return err
 				}
 			}
-			db, as, err := g.openAudit(ctx)
+			// Only --sign writes (checkpoints).
+			db, as, err := g.openAudit(ctx, sign)
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -14,8 +12,6 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
-	"github.com/ordo-sched/ordo/store"
-	"github.com/ordo-sched/ordo/store/sqlite"
 )
 
 func newQueuesCommand(g *globalFlags) *cobra.Command {
@@ -64,9 +60,7 @@ whole queue), sorted by tenant and kind, and "tenants": for each tenant with unf
 scheduled and running (each job counted once, whichever sides hold it). With --tenant, only that tenant, listed
 in "tenants" even when it has no unfinished jobs.
 
-It only reads: a SQLite --db whose file does not exist, or a database without ordo's schema (or one older than
-the migration that added paused queues), is an error (exit 2), and nothing is created or migrated; ordo migrate
-does that.`,
+` + readOnlyHelp,
 		Example: `  ordo queues list
   ordo queues list --tenant acme --db postgres://ordo@localhost/ordo`,
 		Args: cobra.NoArgs,
@@ -125,29 +119,6 @@ does that.`,
 // microseconds of a time the dashboard wrote, SQLite not), so both print
 // the same.
 func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
-
-// openExisting opens the configured database for a command that only
-// reads and must leave the database as it found it: a missing SQLite file
-// is refused (mustExist) and nothing is migrated; a missing schema shows
-// up as the first query's error, which schemaError explains. (Asking goose
-// for the migration status would not do: it creates its version table.)
-func (g *globalFlags) openExisting(ctx context.Context) (store.DB, error) {
-	url, err := g.databaseURL()
-	if err != nil {
-		return nil, err
-	}
-	if err := mustExist(url); err != nil {
-		return nil, err
-	}
-	// SQLite takes an empty file for an empty database and would write its
-	// header into it on opening (WAL mode): refuse it as it is instead.
-	if path, ok := sqlite.PathOf(url); ok {
-		if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
-			return nil, fmt.Errorf("%s is empty, not an ordo database: check --db or the configuration; ordo migrate creates the schema", path)
-		}
-	}
-	return store.Open(ctx, url)
-}
 
 // schemaError turns a query's "no such table" into what to do about it.
 // PostgreSQL says so with SQLSTATE 42P01 (undefined_table) or 3F000 (no

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/testdb"
@@ -147,80 +143,4 @@ func TestQueuesPauseListResume(t *testing.T) {
 		})
 	}
 	sameTranscripts(t, transcripts)
-}
-
-// queues list only reads: it neither creates a database nor migrates one,
-// and says what is missing.
-func TestQueuesListCreatesNothing(t *testing.T) {
-	dir := t.TempDir()
-	missing := filepath.Join(dir, "missing.db")
-	_, errOut, code := runCLI(t, "queues", "list", "--db", "sqlite:"+missing)
-	if code != 2 || !strings.Contains(errOut, "no database at "+missing) {
-		t.Fatalf("queues list on a missing file: exit %d %s", code, errOut)
-	}
-	if _, err := os.Stat(missing); !os.IsNotExist(err) {
-		t.Fatalf("queues list created %s: %v", missing, err)
-	}
-	empty := filepath.Join(dir, "empty.db")
-	if err := os.WriteFile(empty, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, errOut, code = runCLI(t, "queues", "list", "--db", "sqlite:"+empty)
-	if fi, err := os.Stat(empty); code != 2 || !strings.Contains(errOut, "is empty, not an ordo database") || err != nil || fi.Size() != 0 {
-		t.Fatalf("queues list on an empty file: exit %d %s (file: %v %v)", code, errOut, fi, err)
-	}
-
-	// A database without ordo's schema, on either backend, is an error
-	// that says to migrate, and stays without it.
-	for name, url := range map[string]string{"sqlite": "sqlite:" + filepath.Join(dir, "other.db"), "postgres": testdb.NewDatabase(t)} {
-		t.Run(name, func(t *testing.T) {
-			objects := func() []string {
-				t.Helper()
-				var names []string
-				if name == "sqlite" {
-					db := sqlDB(t, url)
-					rows, err := db.Query(`SELECT name FROM sqlite_master ORDER BY name`)
-					if err != nil {
-						t.Fatal(err)
-					}
-					defer rows.Close()
-					for rows.Next() {
-						var n string
-						if err := rows.Scan(&n); err != nil {
-							t.Fatal(err)
-						}
-						names = append(names, n)
-					}
-					return names
-				}
-				conn, err := pgx.Connect(context.Background(), url)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer conn.Close(context.Background())
-				rows, _ := conn.Query(context.Background(), `SELECT nspname || '.' || relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-					WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
-					UNION ALL SELECT nspname FROM pg_namespace WHERE nspname = 'scheduler' ORDER BY 1`)
-				names, err = pgx.CollectRows(rows, pgx.RowTo[string])
-				if err != nil {
-					t.Fatal(err)
-				}
-				return names
-			}
-			if name == "sqlite" {
-				// Someone else's SQLite database: one table, not ordo's.
-				if _, err := sqlDB(t, url).Exec(`CREATE TABLE notes (body TEXT)`); err != nil {
-					t.Fatal(err)
-				}
-			}
-			was := objects()
-			_, errOut, code := runCLI(t, "queues", "list", "--db", url)
-			if code != 2 || !strings.Contains(errOut, "the database has no ordo schema") || !strings.Contains(errOut, "run ordo migrate first") {
-				t.Fatalf("queues list without the schema: exit %d %s", code, errOut)
-			}
-			if now := objects(); !slices.Equal(now, was) {
-				t.Fatalf("queues list changed the database: before %q, after %q", was, now)
-			}
-		})
-	}
 }

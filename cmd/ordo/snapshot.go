@@ -40,7 +40,7 @@ func newSnapshotCreateCommand(g *globalFlags) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			db, as, err := g.openAudit(ctx)
+			db, as, err := g.openAudit(ctx, true)
 			if err != nil {
 				return err
 			}
@@ -97,6 +97,7 @@ func newSnapshotListCommand(g *globalFlags) *cobra.Command {
 		Use:     "list",
 		Example: "  ordo snapshot list --tenant acme",
 		Short:   "List batch snapshots",
+		Long:    "Lists the batch snapshots the flags select, as text or JSON.\n\n" + readOnlyHelp,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			db, _, snaps, err := f.load(cmd, g)
@@ -144,7 +145,7 @@ func newSnapshotVerifyCommand(g *globalFlags) *cobra.Command {
 		Use:     "verify",
 		Example: "  ordo snapshot verify --key node.pub",
 		Short:   "Check snapshots: signature, signed statement, and that the range is still intact",
-		Long:    "Exit status: 0 when every snapshot checked holds, 1 when one does not, 2 on error.",
+		Long:    "Exit status: 0 when every snapshot checked holds, 1 when one does not, 2 on error.\n\n" + readOnlyHelp,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyFile == "" {
@@ -208,7 +209,7 @@ func (f *snapshotFlags) load(cmd *cobra.Command, g *globalFlags) (store.DB, driv
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, as, err := g.openAudit(cmd.Context())
+	db, as, err := g.openAudit(cmd.Context(), false)
 	if err != nil {
 		return nil, nil, nil, err
 	}

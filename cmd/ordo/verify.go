@@ -15,16 +15,25 @@ import (
 	"github.com/ordo-sched/ordo/store"
 )
 
-// openAudit opens the database (migrated) and its audit store.
-func (g *globalFlags) openAudit(ctx context.Context) (store.DB, driver.AuditStore, error) {
+// openAudit opens the database and its audit store. A command that only
+// reads (verify, snapshot list|verify, proof inclusion|consistency|
+// checkpoint without --sign) opens it as openReadOnly does; one that
+// writes (snapshot create, proof checkpoint --sign) migrates it first,
+// but still does not create a SQLite file that is not there.
+func (g *globalFlags) openAudit(ctx context.Context, write bool) (store.DB, driver.AuditStore, error) {
 	url, err := g.databaseURL()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := mustExist(url); err != nil {
-		return nil, nil, err
+	var db store.DB
+	if write {
+		if err := mustExist(url); err != nil {
+			return nil, nil, err
+		}
+		db, err = store.OpenMigrated(ctx, url)
+	} else {
+		db, err = openReadOnly(ctx, url)
 	}
-	db, err := g.openMigrated(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,7 +103,9 @@ gaps, the stored Merkle tree, and the latest signed checkpoint (with --key, its 
 you kept yourself).
 
 Exit status: 0 when every chain is valid, 1 when issues were found (each is printed) or nothing matched (no
-chain entries for --tenant/--partition), 2 on error; a SQLite --db that does not exist is an error, not created.`,
+chain entries for --tenant/--partition), 2 on error.
+
+` + readOnlyHelp,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if all == (tenant != "") {
@@ -119,7 +130,7 @@ chain entries for --tenant/--partition), 2 on error; a SQLite --db that does not
 			if len(v.Checkpoints) > 0 && v.Key == nil {
 				return errors.New("--checkpoint needs --key to verify the checkpoints' signatures")
 			}
-			db, as, err := g.openAudit(ctx)
+			db, as, err := g.openAudit(ctx, false)
 			if err != nil {
 				return err
 			}
