@@ -295,10 +295,22 @@ func toJobJSON(j queue.JobInfo) jobJSON {
 
 // GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
 func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	p, e := listParams(tenant, r.URL.Query())
+	q := r.URL.Query()
+	p, e := listParams(tenant, q)
 	if e != nil {
 		writeError(w, e)
 		return
+	}
+	// Totals are asked for: counting finished jobs reads every row of the
+	// tenant, which a worker paging through jobs should not pay for.
+	var withTotals bool
+	if t := q.Get("totals"); t != "" {
+		b, err := strconv.ParseBool(t)
+		if err != nil {
+			writeError(w, badField("totals", "totals %q, want true or false", t))
+			return
+		}
+		withTotals = b
 	}
 	jobs, next, err := s.q.Backend().ListJobs(r.Context(), p)
 	if err != nil {
@@ -313,12 +325,21 @@ func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string
 	for i, j := range jobs {
 		out[i] = toJobJSON(j)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"jobs": out, "next_cursor": next})
+	answer := map[string]any{"jobs": out, "next_cursor": next}
+	if withTotals {
+		totals, err := s.countByStatus(r.Context(), tenant)
+		if err != nil {
+			s.internal(w, r, err)
+			return
+		}
+		answer["totals"] = totals
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // listParams reads and checks the list query; errors name the parameter.
 func listParams(tenant string, v url.Values) (driver.ListParams, *apiError) {
-	p, e := listquery.Parse(tenant, v)
+	p, e := listquery.Parse(tenant, v, "totals")
 	switch {
 	case e == nil:
 		return p, nil
@@ -725,10 +746,19 @@ func (s *Service) dequeue(w http.ResponseWriter, r *http.Request, tenant string,
 
 // GET /v1/tenants/{tenant}/stats
 func (s *Service) stats(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
-	counts, err := s.q.Backend().CountByStatus(r.Context(), driver.CountParams{TenantID: tenant})
+	byStatus, err := s.countByStatus(r.Context(), tenant)
 	if err != nil {
 		s.internal(w, r, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "counts": byStatus, "mode": s.q.Mode().String()})
+}
+
+// countByStatus counts tenant's jobs in every state, zeros included.
+func (s *Service) countByStatus(ctx context.Context, tenant string) (map[queue.Status]int64, error) {
+	counts, err := s.q.Backend().CountByStatus(ctx, driver.CountParams{TenantID: tenant})
+	if err != nil {
+		return nil, err
 	}
 	byStatus := map[queue.Status]int64{}
 	for _, st := range driver.AllStatuses {
@@ -737,7 +767,7 @@ func (s *Service) stats(w http.ResponseWriter, r *http.Request, tenant string, _
 	for _, c := range counts {
 		byStatus[c.Status] += c.Count
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tenant": tenant, "counts": byStatus, "mode": s.q.Mode().String()})
+	return byStatus, nil
 }
 
 // POST /v1/tenants/{tenant}/verify

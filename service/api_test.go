@@ -676,3 +676,30 @@ func TestDequeueLongPoll(t *testing.T) {
 		}
 	})
 }
+
+// Issue 16: a list can carry the tenant's totals per state (asked for:
+// counting finished jobs reads every row), whatever the page's filter.
+func TestListTotals(t *testing.T) {
+	backends(t, func(t *testing.T, dbURL string) {
+		e := newEnv(t, dbURL, nil, service.Options{})
+		for i := range 3 {
+			e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{"i": i}})
+		}
+		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
+		l := d.body["jobs"].([]any)[0].(map[string]any)
+		e.call("POST", "/v1/tenants/acme/jobs/"+l["job_id"].(string)+"/complete", acmeToken, map[string]any{"lease_token": l["lease_token"]}).must(t, http.StatusOK)
+
+		plain := e.call("GET", "/v1/tenants/acme/jobs?limit=1", acmeToken, nil).must(t, http.StatusOK)
+		if _, ok := plain.body["totals"]; ok {
+			t.Fatalf("totals without asking: %s", plain.raw)
+		}
+		r := e.call("GET", "/v1/tenants/acme/jobs?limit=1&state=succeeded&totals=true", acmeToken, nil).must(t, http.StatusOK)
+		totals, _ := r.body["totals"].(map[string]any)
+		if totals["pending"] != 2.0 || totals["succeeded"] != 1.0 || totals["failed"] != 0.0 || len(r.body["jobs"].([]any)) != 1 {
+			t.Fatalf("list with totals: %s", r.raw)
+		}
+		if b := e.call("GET", "/v1/tenants/acme/jobs?totals=maybe", acmeToken, nil); b.must(t, http.StatusBadRequest).errCode() != "invalid_field" || !strings.Contains(string(b.raw), `"field":"totals"`) {
+			t.Fatalf("totals=maybe: %s", b.raw)
+		}
+	})
+}
