@@ -506,12 +506,12 @@ func TestMethodNotAllowed(t *testing.T) {
 	e := newEnv(t, testdb.SQLiteURL(t), nil, service.Options{})
 	for path, allow := range map[string]string{
 		"/v1/tenants/acme/jobs":         "GET, POST",
-		"/v1/tenants/acme/jobs/batch":   "GET, POST", // GET reads it as a job id (then 400)
+		"/v1/tenants/acme/jobs/batch":   "GET, POST, DELETE", // GET and DELETE read it as a job id (then 400)
 		"/v1/tenants/acme/dequeue":      "POST",
 		"/v1/tenants/acme/checkpoints":  "GET",
 		"/v1/tenants/acme/no-such-path": "",
 	} {
-		req, _ := http.NewRequest("DELETE", e.URL+path, nil)
+		req, _ := http.NewRequest("PUT", e.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+acmeToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -523,7 +523,7 @@ func TestMethodNotAllowed(t *testing.T) {
 			want = http.StatusNotFound
 		}
 		if resp.StatusCode != want || resp.Header.Get("Allow") != allow {
-			t.Errorf("DELETE %s: %d, Allow %q; want %d, %q", path, resp.StatusCode, resp.Header.Get("Allow"), want, allow)
+			t.Errorf("PUT %s: %d, Allow %q; want %d, %q", path, resp.StatusCode, resp.Header.Get("Allow"), want, allow)
 		}
 	}
 }

@@ -13,19 +13,31 @@ const NotifyChannel = "ordo_jobs"
 // Listen delivers a value (coalesced) on the returned channel whenever a
 // transaction that enqueued jobs commits, from any process. It holds one
 // connection of its own, reconnects after errors, and closes the channel
-// when ctx ends. Behind PgBouncer in transaction mode LISTEN does not
+// when ctx ends or the DB is closed. Behind PgBouncer in transaction mode LISTEN does not
 // work: use polling there.
 func (db *DB) Listen(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(db.life, cancel) // Close ends the listener too
+	db.listeners.Add(1)
+	fail := func(err error) (<-chan struct{}, error) {
+		stop()
+		cancel()
+		db.listeners.Done()
+		return nil, wrap("listening for new jobs", err)
+	}
 	conn, err := db.Pool.Acquire(ctx)
 	if err != nil {
-		return nil, wrap("listening for new jobs", err)
+		return fail(err)
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
 		conn.Release()
-		return nil, wrap("listening for new jobs", err)
+		return fail(err)
 	}
 	go func() {
+		defer db.listeners.Done()
+		defer stop()
+		defer cancel()
 		defer close(out)
 		for {
 			_, err := conn.Conn().WaitForNotification(ctx)

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,6 +28,11 @@ type DB struct {
 	std   *sql.DB // for goose, which speaks database/sql
 	stats statsWatch
 	heads *headCache
+	// life ends at Close: listeners hold a connection each, and the pool
+	// does not close while one is held, so Close ends them first.
+	life      context.Context
+	endLife   context.CancelFunc
+	listeners sync.WaitGroup
 }
 
 // Open connects to the database at url (postgres:// or postgresql://) and
@@ -49,6 +55,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("postgres: connecting to %s: %w", redact(url), err)
 	}
 	db := &DB{Pool: pool, std: stdlib.OpenDBFromPool(pool), stats: statsWatch{refreshed: make(chan struct{}, 1)}}
+	db.life, db.endLife = context.WithCancel(context.Background())
 	db.heads = newHeadCache(db.writeHeads)
 	return db, nil
 }
@@ -93,6 +100,8 @@ func (db *DB) Close() error {
 	// older entries of their chains, which check 9 allows, and the next
 	// append to each chain writes it: not worth failing Close for.
 	_ = db.heads.close()
+	db.endLife()
+	db.listeners.Wait()
 	err := db.std.Close()
 	db.Pool.Close()
 	return err
