@@ -677,13 +677,20 @@ func TestDequeueLongPoll(t *testing.T) {
 	})
 }
 
-// Issue 16: a list can carry the tenant's totals per state (asked for:
-// counting finished jobs reads every row), whatever the page's filter.
+// Issue 16: a list can come newest first, and carry the tenant's totals
+// per state (asked for: counting finished jobs reads every row), whatever
+// the page's filter.
 func TestListTotals(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})
+		var ids []string
 		for i := range 3 {
-			e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{"i": i}})
+			ids = append(ids, e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{"i": i}}))
+		}
+		// Newest first, as asked.
+		newest := e.call("GET", "/v1/tenants/acme/jobs?order=newest&limit=2", acmeToken, nil).must(t, http.StatusOK)
+		if js := newest.body["jobs"].([]any); len(js) != 2 || js[0].(map[string]any)["job_id"] != ids[2] || js[1].(map[string]any)["job_id"] != ids[1] {
+			t.Fatalf("order=newest: %s, want %s then %s", newest.raw, ids[2], ids[1])
 		}
 		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
 		l := d.body["jobs"].([]any)[0].(map[string]any)

@@ -4,8 +4,9 @@
 //
 // The grammar: state or status (repeatable, comma-separated job states), kind,
 // partition (present means one partition; empty is the default one),
-// cursor (a next value of an earlier page), limit (1..driver.MaxListLimit)
-// and payload (a boolean). Any other key is refused unless the caller
+// cursor (a next value of an earlier page), limit (1..driver.MaxListLimit),
+// payload (a boolean) and order (oldest, the default: HLC order; or
+// newest). Any other key is refused unless the caller
 // handles it itself (Parse's extra).
 package listquery
 
@@ -22,7 +23,7 @@ import (
 
 // Keys are the keys Parse reads. "status" is "state" by the name job
 // answers give the field; a query may use either, not both.
-var Keys = []string{"state", "status", "kind", "partition", "cursor", "limit", "payload"}
+var Keys = []string{"state", "status", "kind", "partition", "cursor", "limit", "payload", "order"}
 
 // Error names the query key that was wrong and why.
 type Error struct {
@@ -86,6 +87,13 @@ func Parse(tenant string, v url.Values, extra ...string) (driver.ListParams, *Er
 			return bad("limit", "limit %q, want 1..%d", ls, driver.MaxListLimit)
 		}
 		p.Limit = n
+	}
+	switch o := v.Get("order"); o {
+	case "", "oldest":
+	case "newest":
+		p.Newest = true
+	default:
+		return bad("order", "order %q, want oldest (HLC order, the default) or newest", o)
 	}
 	if ps := v.Get("payload"); ps != "" {
 		b, err := strconv.ParseBool(ps)

@@ -26,6 +26,12 @@ func TestParse(t *testing.T) {
 	if _, e := Parse("acme", v); e == nil || e.Key != "status" {
 		t.Fatalf("state and status together: %v", e)
 	}
+	for query, newest := range map[string]bool{"order=newest": true, "order=oldest": false, "": false} {
+		v, _ := url.ParseQuery(query)
+		if p, e := Parse("acme", v); e != nil || p.Newest != newest {
+			t.Fatalf("%q: Newest = %v, %v; want %v", query, p.Newest, e, newest)
+		}
+	}
 	if p, _ := Parse("acme", url.Values{}); p.Partition != nil || p.Statuses != nil {
 		t.Fatalf("an empty query filters: %+v", p)
 	}
@@ -43,6 +49,7 @@ func TestParseRefusals(t *testing.T) {
 		"limit=0":            "limit",
 		"limit=1001":         "limit",
 		"payload=maybe":      "payload",
+		"order=up":           "order",
 		"sort=desc":          "sort",
 	} {
 		v, _ := url.ParseQuery(query)

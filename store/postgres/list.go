@@ -32,11 +32,11 @@ FROM scheduler.job_state s
 JOIN scheduler.scheduler_log l
   ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
 WHERE s.tenant_id = $1
-  AND ($2::text IS NULL OR (s.t_hlc >= $2 AND (s.t_hlc > $2 OR s.job_id > $3)))
+  AND ($2::text IS NULL OR (s.t_hlc %[1]s= $2 AND (s.t_hlc %[1]s $2 OR s.job_id %[1]s $3)))
   AND (cardinality($4::text[]) = 0 OR s.status = ANY($4))
   AND ($5 = '' OR s.kind = $5)
   AND (NOT $6 OR s.partition_key = $7)
-ORDER BY s.t_hlc, s.job_id
+ORDER BY s.t_hlc%[2]s, s.job_id%[2]s
 LIMIT $9`
 
 // listLegacySQL pages a tenant's legacy-only jobs in (created_at, id)
@@ -49,19 +49,35 @@ SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_att
 FROM scheduler.jobs j
 WHERE j.tenant_id = $1
   AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
-  AND ($2::timestamptz IS NULL OR (j.created_at >= $2 AND (j.created_at > $2 OR j.id > $3)))
+  AND ($2::timestamptz IS NULL OR (j.created_at %[1]s= $2 AND (j.created_at %[1]s $2 OR j.id %[1]s $3)))
   AND (cardinality($4::text[]) = 0 OR j.status = ANY($4))
   AND ($5 = '' OR j.kind = $5)
   AND (NOT $6 OR COALESCE(j.project_id, '') = $7)
-ORDER BY j.created_at, j.id
+ORDER BY j.created_at%[2]s, j.id%[2]s
 LIMIT $9`
+
+// The statements in each order (driver.ListParams.Newest): %[1]s is the
+// cursor's comparison, %[2]s the direction of ORDER BY; an index serves
+// either direction.
+var (
+	listHLC    = [2]string{fmt.Sprintf(listHLCSQL, ">", ""), fmt.Sprintf(listHLCSQL, "<", " DESC")}
+	listLegacy = [2]string{fmt.Sprintf(listLegacySQL, ">", ""), fmt.Sprintf(listLegacySQL, "<", " DESC")}
+)
+
+// order indexes listHLC and listLegacy.
+func order(newest bool) int {
+	if newest {
+		return 1
+	}
+	return 0
+}
 
 // ListJobs implements driver.Lister.
 func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobInfo, string, error) {
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	cur, _ := driver.ParseCursor(p.Cursor) // validated above
+	cur := p.StartCursor()
 	statuses := make([]string, len(p.Statuses))
 	for i, s := range p.Statuses {
 		statuses[i] = string(s)
@@ -76,7 +92,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 		if !cur.Start {
 			after = &cur.THLC
 		}
-		rows, err := db.Pool.Query(ctx, listHLCSQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit)
+		rows, err := db.Pool.Query(ctx, listHLC[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit)
 		if err != nil {
 			return nil, "", wrap("listing jobs", err)
 		}
@@ -121,7 +137,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 	if !cur.Start {
 		after = &cur.CreatedAt
 	}
-	rows, err := db.Pool.Query(ctx, listLegacySQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
+	rows, err := db.Pool.Query(ctx, listLegacy[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
 		p.WithPayload, p.Limit-len(out))
 	if err != nil {
 		return nil, "", wrap("listing jobs", err)
