@@ -40,11 +40,14 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"ago": func(now, t time.Time) string { return ago(now.Sub(t)) },
-	"when": func(t time.Time) string {
+	// when writes a time in UTC, as every time on the dashboard is; app.js
+	// adds the reader's local time as its title (shown on hover).
+	"when": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return "—"
 		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
+		t = t.UTC()
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339Nano) + `" data-utc>` + t.Format("2006-01-02 15:04:05Z") + `</time>`)
 	},
 	"perMin":     func(n int64) string { return strconv.FormatFloat(float64(n)/rateWindow.Minutes(), 'f', 1, 64) },
 	"statuses":   func() []queue.Status { return driver.AllStatuses },

@@ -5,6 +5,17 @@
 (function () {
   const enc = new TextEncoder();
 
+  // ---- times ---------------------------------------------------------
+  // Every time is written in UTC; its title gives the reader's local time.
+  const localTitles = (root) => {
+    for (const el of root.querySelectorAll("time[data-utc]")) {
+      const d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) el.title = "Local time: " + d.toLocaleString();
+    }
+  };
+  const utcClock = (d) => d.toISOString().slice(11, 19) + "Z";
+  localTitles(document);
+
   // ---- tenant picker -------------------------------------------------
   const picker = document.querySelector("[data-tenant-picker] select");
   if (picker) {
@@ -43,7 +54,10 @@
         const next = doc.getElementById("live");
         if (next) {
           live.innerHTML = next.innerHTML;
-          status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+          localTitles(live);
+          const now = new Date();
+          status.textContent = "Updated " + utcClock(now) + ".";
+          status.title = "Local time: " + now.toLocaleTimeString();
         }
       } catch (e) {
         status.textContent = "Refresh failed: " + e.message;
