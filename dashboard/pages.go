@@ -451,9 +451,13 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, v *view) {
 	data["Actions"] = actions
 	if d.cfg.Audit != nil && info.InHLC {
 		proof, err := audit.ProveInclusion(r.Context(), d.cfg.Audit, driver.JobRef{TenantID: v.Tenant, JobID: info.JobID})
-		if err != nil {
+		switch {
+		case errors.Is(err, audit.ErrNotCovered) || errors.Is(err, audit.ErrTreeDamaged) || errors.Is(err, driver.ErrRecordNotFound):
 			data["ProofError"] = err.Error() // not yet covered by a checkpoint, typically
-		} else {
+		case err != nil:
+			d.log.Error("dashboard: reading an inclusion proof failed", "job_id", info.JobID, "error", err)
+			data["ProofError"] = "The proof could not be read; the service log has the details."
+		default:
 			b, _ := json.Marshal(proof) // a Proof always marshals
 			data["Proof"] = proof
 			data["ProofJSON"] = string(b)

@@ -387,6 +387,7 @@ func TestClosedDatabaseIsUnavailable(t *testing.T) {
 			{"GET", "/v1/tenants/acme/jobs", nil},
 			{"POST", "/v1/tenants/acme/jobs", map[string]any{"kind": "email", "payload": map[string]any{"to": "b@example.com"}}},
 			{"POST", "/v1/tenants/acme/jobs/" + id + "/cancel", map[string]any{}},
+			{"GET", "/v1/tenants/acme/jobs/" + id + "/proof", nil}, // not a 409 "no proof": the database is down
 		} {
 			r := e.call(c.method, c.path, acmeToken, c.body)
 			if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
