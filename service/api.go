@@ -114,6 +114,10 @@ func (s *Service) enqueueError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, badField(prefix+field, "%v", err))
 	case errors.Is(err, hlc.ErrClockDrift):
 		s.fail(w, r, err, err.Error()) // says how far ahead, which the producer may fix
+	case errors.Is(err, queue.ErrIdempotencyConflict):
+		e := statusError(err, err.Error())
+		e.Field = prefix + "idempotency_key"
+		writeError(w, e)
 	default:
 		s.internal(w, r, err)
 	}

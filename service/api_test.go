@@ -567,6 +567,18 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	if r := post("/v1/tenants/acme/jobs/batch", "order-9", `{"jobs":[{"kind":"email"}]}`); r.status != http.StatusBadRequest || r.errField() != "Idempotency-Key" {
 		t.Fatalf("a batch with the header: %d %v", r.status, r.body)
 	}
+	// Issue 15: the key with another payload is a conflict, not a match.
+	if r := post("/v1/tenants/acme/jobs", "order-7", `{"kind":"email","payload":{"n":2}}`); r.status != http.StatusConflict ||
+		r.errCode() != "idempotency_conflict" || r.errField() != "idempotency_key" {
+		t.Fatalf("the same key, another payload: %d %v", r.status, r.body)
+	}
+	if r := post("/v1/tenants/acme/jobs/batch", "", `{"jobs":[{"kind":"email","payload":{"n":3}},{"kind":"email","idempotency_key":"order-7","payload":{"n":2}}]}`); r.status != http.StatusConflict ||
+		r.errCode() != "idempotency_conflict" || r.errField() != "jobs[1].idempotency_key" {
+		t.Fatalf("a batch with a conflict: %d %v", r.status, r.body)
+	}
+	if list := e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK); len(list.body["jobs"].([]any)) != 1 {
+		t.Fatalf("refused enqueues wrote jobs: %s", list.raw)
+	}
 }
 
 // Issue 16: retry and delete routes. A failed or cancelled job is retried

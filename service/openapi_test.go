@@ -492,6 +492,14 @@ func openAPIScenario(t *testing.T, c *contract, e *env, signer *audit.PrivateKey
 		header: http.Header{"Idempotency-Key": {"order-7"}}, want: 201}).str("job_id")
 	c.do(exchange{method: "POST", path: acme + "/jobs", token: tok, body: `{"kind":"resize","idempotency_key":"order-8"}`,
 		header: http.Header{"Idempotency-Key": {"order-7"}}, want: 400})
+	if r := c.do(exchange{method: "POST", path: acme + "/jobs", token: tok, body: `{"kind":"resize","payload":{"img":2}}`,
+		header: http.Header{"Idempotency-Key": {"order-7"}}, want: 409}); r.errCode() != "idempotency_conflict" {
+		t.Errorf("the key of another payload: %s", r.raw)
+	}
+	if r := c.do(exchange{method: "POST", path: acme + "/jobs/batch", token: tok,
+		body: `{"jobs":[{"kind":"resize","idempotency_key":"order-7","payload":{"img":3}}]}`, want: 409}); r.errCode() != "idempotency_conflict" {
+		t.Errorf("a batch with the key of another payload: %s", r.raw)
+	}
 	c.do(exchange{method: "POST", path: acme + "/jobs", token: tok, body: `{"kind":`, want: 400, docRejects: true})
 	c.do(exchange{method: "POST", path: acme + "/jobs", token: tok, body: `[1,2]`, want: 400, docRejects: true})
 	c.do(exchange{method: "POST", path: acme + "/jobs", token: tok, body: "", want: 400, docRejects: true})

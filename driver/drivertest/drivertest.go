@@ -111,6 +111,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BadInput", testBadInput},
 			{"BatchOrder", testBatchOrder},
 			{"EnqueueTx", testEnqueueTx},
+			{"IdempotencyConflict", testIdempotencyConflict},
 			{"MultiNode", testMultiNode},
 			{"StoredRows", testStoredRows},
 			{"DedupAcrossSides", testDedupAcrossSides},
