@@ -191,6 +191,10 @@ func (q *Queue) Mode() Mode { return q.Options().Mode() }
 // Clock returns the queue's HLC.
 func (q *Queue) Clock() *hlc.Clock { return q.clock }
 
+// Now reads the queue's wall clock (Config.Now), the one run_at, leases
+// and uniqueness periods are measured by.
+func (q *Queue) Now() time.Time { return q.now() }
+
 // Metrics returns the queue's metrics.
 func (q *Queue) Metrics() *metrics.Metrics { return q.metrics }
 

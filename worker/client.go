@@ -300,7 +300,7 @@ func (c *Client) Queue() *queue.Queue { return c.q }
 // Insert is the package's Insert with this client's kind options (their
 // MaxAttempts) applied.
 func (c *Client) Insert(ctx context.Context, tenantID string, args Args, opts *InsertOpts) (queue.EnqueueResult, error) {
-	j, err := newJob(tenantID, args, opts, c.kinds)
+	j, err := buildJob(ctx, c.q, tenantID, args, opts, c.kinds, false)
 	if err != nil {
 		return queue.EnqueueResult{}, err
 	}
@@ -309,7 +309,7 @@ func (c *Client) Insert(ctx context.Context, tenantID string, args Args, opts *I
 
 // InsertTx is the package's InsertTx with this client's kind options.
 func (c *Client) InsertTx(ctx context.Context, tx any, tenantID string, args Args, opts *InsertOpts) (queue.EnqueueResult, error) {
-	j, err := newJob(tenantID, args, opts, c.kinds)
+	j, err := buildJob(ctx, c.q, tenantID, args, opts, c.kinds, true)
 	if err != nil {
 		return queue.EnqueueResult{}, err
 	}
