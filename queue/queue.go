@@ -680,6 +680,24 @@ func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
 	return ""
 }
 
+// CompleteTx marks a leased job succeeded inside the caller's transaction
+// tx (a pgx.Tx on PostgreSQL, a *sql.Tx on SQLite), so that a handler's
+// own writes and its job's completion commit together, or roll back
+// together and leave the job running under its lease (to be retried when
+// the worker fails it, or when the lease expires). Fenced by the lease as
+// Complete is: ErrLeaseLost if it was lost, and nothing changes. It does
+// not take part in group commit.
+func (q *Queue) CompleteTx(ctx context.Context, tx any, l Lease) error {
+	err := q.backend.TransitionJobTx(ctx, tx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+	if err != nil {
+		return err
+	}
+	// Counted at the call, not the caller's commit, which the queue does
+	// not see; a rolled-back completion is counted too.
+	q.metrics.JobTransitions.WithLabelValues(string(StatusSucceeded)).Inc()
+	return nil
+}
+
 // Complete marks a leased job succeeded. A worker whose lease was lost
 // gets ErrLeaseLost and changes nothing.
 func (q *Queue) Complete(ctx context.Context, l Lease) error {

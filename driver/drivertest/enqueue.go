@@ -191,9 +191,13 @@ func testDedup(t *testing.T, newTarget func(t *testing.T) Target) {
 		// An idempotency key replaces the payload in the id.
 		M := queue.Job{TenantID: "acme", PartitionKey: "p", Kind: "charge", Payload: []byte(`{"amount":1}`), IdempotencyKey: "order-1"}
 		rM := n.enqueue(M)
+		same("same idempotency key and payload", n.enqueue(M), rM)
 		M2 := M
 		M2.Payload = []byte(`{"amount":2}`)
-		same("same idempotency key, other payload", n.enqueue(M2), rM)
+		// The key names one payload: another under it is refused
+		// (testIdempotencyConflict), unless the key was derived.
+		M2.KeyDerived = true
+		same("same derived key, other payload", n.enqueue(M2), rM)
 		if want, _ := chain.JobID("acme", "p", "charge", "order-1", chain.Hash{}); rM.JobID != want {
 			t.Errorf("keyed job id %s, want %s (the key, not the payload)", rM.JobID, want)
 		}
@@ -210,14 +214,14 @@ func testDedup(t *testing.T, newTarget func(t *testing.T) Target) {
 			h.verifyChains()
 		}
 		if got := h.rows(); got != want {
-			t.Errorf("after 4 jobs and 3 duplicates: %v, want %v", got, want)
+			t.Errorf("after 4 jobs and 4 duplicates: %v, want %v", got, want)
 		}
 		hlcDup, legacyDup := counter(t, n.q.Metrics().HlcDeduplicated), counter(t, n.q.Metrics().LegacyDeduplicated)
-		if m.WritesHlc() && (hlcDup != 3 || legacyDup != 0) {
-			t.Errorf("scheduler_hlc_enqueue_deduplicated_total = %v (legacy %v), want 3", hlcDup, legacyDup)
+		if m.WritesHlc() && (hlcDup != 4 || legacyDup != 0) {
+			t.Errorf("scheduler_hlc_enqueue_deduplicated_total = %v (legacy %v), want 4", hlcDup, legacyDup)
 		}
-		if !m.WritesHlc() && (hlcDup != 0 || legacyDup != 3) {
-			t.Errorf("legacy dedup counter = %v (hlc %v), want 3", legacyDup, hlcDup)
+		if !m.WritesHlc() && (hlcDup != 0 || legacyDup != 4) {
+			t.Errorf("legacy dedup counter = %v (hlc %v), want 4", legacyDup, hlcDup)
 		}
 
 		// A job written in one mode is a duplicate in every other: the
