@@ -151,6 +151,16 @@ func InsertMany(ctx context.Context, q *queue.Queue, params []InsertManyParams) 
 }
 
 func insertMany(ctx context.Context, q *queue.Queue, params []InsertManyParams, kinds map[string]*kindEntry) ([]queue.EnqueueResult, error) {
+	jobs, err := buildJobs(ctx, q, params, kinds)
+	if err != nil {
+		return nil, err
+	}
+	return q.EnqueueMany(ctx, jobs)
+}
+
+// buildJobs builds the jobs of InsertMany; the first bad one fails them,
+// named by its index.
+func buildJobs(ctx context.Context, q *queue.Queue, params []InsertManyParams, kinds map[string]*kindEntry) ([]queue.Job, error) {
 	jobs := make([]queue.Job, len(params))
 	for i, p := range params {
 		j, err := buildJob(ctx, q, p.TenantID, p.Args, p.Opts, kinds, false)
@@ -159,5 +169,5 @@ func insertMany(ctx context.Context, q *queue.Queue, params []InsertManyParams, 
 		}
 		jobs[i] = j
 	}
-	return q.EnqueueMany(ctx, jobs)
+	return jobs, nil
 }

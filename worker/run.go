@@ -92,7 +92,7 @@ func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 	} else {
 		ctx, cancel := context.WithCancelCause(context.WithValue(c.jobsCtx, runningJobKey{}, rj))
 		hb = c.startHeartbeat(qs, l, cancel)
-		err = supervise(ctx, p.work, c.timeoutFor(e, p), c.cfg.TimeoutGrace, hb.lost, rj.released, log)
+		err = supervise(ctx, wrapWork(c.cfg.WorkMiddleware, &rj.lease, p.work), c.timeoutFor(e, p), c.cfg.TimeoutGrace, hb.lost, rj.released, log)
 		cancel(context.Canceled)
 		hb.stop()
 	}
