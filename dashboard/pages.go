@@ -258,6 +258,10 @@ type listFilter struct {
 	HasPart   bool
 	Cursor    string
 	Chain     bool // the chain-order view (needs one partition)
+	// Search is the payload text searched for (search.go); Jump a job id
+	// typed in the search box instead, whose page the list redirects to.
+	Search string
+	Jump   uuid.UUID
 }
 
 // query returns the filter as a query string, with cursor.
@@ -274,6 +278,9 @@ func (f listFilter) query(cursor string) string {
 	}
 	if f.Chain {
 		q.Set("view", "chain")
+	}
+	if f.Search != "" {
+		q.Set("q", f.Search)
 	}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -315,7 +322,9 @@ func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 		case "cursor":
 			f.Cursor = q.Get("cursor")
 			api.Set("cursor", f.Cursor)
-		case "view", "done":
+		case "q":
+			readSearch(&f, api, q.Get("q"))
+		case "view", "done", "select", "msg", "sig":
 		default:
 			return f, driver.ListParams{}, fmt.Errorf("unknown parameter %q", k)
 		}
@@ -323,6 +332,10 @@ func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 	switch q.Get("view") {
 	case "", "list":
 	case "chain":
+		if f.Search != "" {
+			// A chain with entries left out would draw broken links.
+			return f, driver.ListParams{}, errors.New("search in the list view: the chain view shows a whole chain")
+		}
 		f.Chain = true
 		if !f.HasPart {
 			f.HasPart = true // the default partition's chain
@@ -362,6 +375,11 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 		d.fail(w, r, v, http.StatusBadRequest, "The filter is not valid: "+err.Error())
 		return
 	}
+	if f.Jump != uuid.Nil {
+		http.Redirect(w, r, "/tenants/"+url.PathEscape(v.Tenant)+"/jobs/"+f.Jump.String(), http.StatusSeeOther)
+		return
+	}
+	d.bulkFlash(r, v)
 	p.TenantID = v.Tenant
 	list, next, err := d.backend.ListJobs(r.Context(), p)
 	if err != nil {
@@ -385,13 +403,22 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		rows[i] = row
 	}
+	kinds, err := d.kindChoices(r.Context(), v.Tenant, f.Kind)
+	if err != nil {
+		d.internal(w, r, v, err)
+		return
+	}
 	v.Title, v.Section, v.Live = "Jobs of "+v.Tenant, "jobs", f.Cursor == ""
 	v.Data = map[string]any{
 		// Query strings made by url.Values.Encode: safe in an href as they are.
 		"Jobs": rows, "Filter": f, "Next": next, "NextQuery": template.URL(f.query(next)), "FirstQuery": template.URL(f.query("")),
-		"ListQuery":  template.URL(listFilter{States: f.States, Kind: f.Kind, Partition: f.Partition, HasPart: f.HasPart}.query("")),
+		"ListQuery":  template.URL(listFilter{States: f.States, Kind: f.Kind, Partition: f.Partition, HasPart: f.HasPart, Search: f.Search}.query("")),
 		"ChainQuery": template.URL(listFilter{Partition: f.Partition, HasPart: true, Chain: true}.query("")),
 		"StateSet":   stateSet(f.States),
+		"Kinds":      kinds, "SearchWindow": searchWindowText,
+		// The bulk form comes back to this very page (bulk.go).
+		"Back": f.query(f.Cursor), "SelectAll": r.URL.Query().Get("select") == "all",
+		"SelectAllQuery": template.URL(f.queryWith(f.Cursor, "select", "all")), "BulkMax": maxBulk,
 	}
 	d.render(w, r, http.StatusOK, "jobs", v)
 }

@@ -168,6 +168,8 @@ type Lister interface {
 	// CountByStatus counts jobs by tenant and status: each job once,
 	// whichever sides hold it.
 	CountByStatus(ctx context.Context, p CountParams) ([]StatusCount, error)
+
+	KindLister // the kinds of a tenant's recent jobs (search.go)
 }
 
 // Operations is the operator state the dashboard reads and changes

@@ -33,6 +33,13 @@ type ListParams struct {
 	// legacy-only jobs by created_at descending. A cursor continues the
 	// order it was made in.
 	Newest bool
+	// PayloadContains, when not "", keeps only the jobs whose payload text
+	// (the JSON as stored) contains it: case-sensitive, every character
+	// literal (no wildcards). It reads only the tenant's newest
+	// SearchWindow jobs on each side (search.go).
+	PayloadContains string
+	// SearchWindow bounds a payload search; 0 means MaxSearchWindow.
+	SearchWindow int
 }
 
 // Page sizes of ListJobs.
@@ -73,7 +80,7 @@ func (p *ListParams) Validate() error {
 	if _, err := ParseCursor(p.Cursor); err != nil {
 		return err
 	}
-	return nil
+	return p.validateSearch()
 }
 
 // AllStatuses lists every status, in lifecycle order.

@@ -297,7 +297,7 @@ func toJobJSON(j queue.JobInfo) jobJSON {
 	return out
 }
 
-// GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
+// GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=&payload_contains=
 func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
 	q := r.URL.Query()
 	p, e := listParams(tenant, q)

@@ -146,9 +146,14 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BackfillStaleListing", testBackfillStaleListing},
 			{"DrainRows", testDrainRows},
 		}},
-		{"Listing", []test{{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
-			runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
-		}}}},
+		{"Listing", []test{
+			{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
+				runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
+			}},
+			{"PayloadSearch", testPayloadSearch},
+			{"SearchWindowTies", testSearchWindowTies},
+			{"RecentKinds", testRecentKinds},
+		}},
 		{"AuditStore", []test{{"VerifyAndTamper", runAudit}}},
 		{"Tokens", []test{{"Tokens", func(t *testing.T, nt func(t *testing.T) Target) { testTokens(t, nt(t).Open(t)) }}}},
 		{"Sessions", []test{{"Sessions", func(t *testing.T, nt func(t *testing.T) Target) { testSessions(t, nt(t).Open(t)) }}}},
