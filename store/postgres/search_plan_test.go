@@ -78,9 +78,13 @@ func TestSearchIsBounded(t *testing.T) {
 	}{
 		{"hlc floor", searchFloorHLCSQL, []any{"big", 999}, "idx_job_state_tenant_hlc", "", "job_state", 1001},
 		{"legacy floor", searchFloorLegacySQL, []any{"big", 999}, "idx_jobs_tenant_created", "", "jobs", 1001},
-		{"hlc list", listHLCSQL, []any{"big", nil, hlcID, []string{}, "", false, "", false, 50, hlcFloor, hlcID, p.PayloadContains},
+		{"hlc list", listHLC[0], []any{"big", nil, hlcID, []string{}, "", false, "", false, 50, hlcFloor, hlcID, p.PayloadContains},
 			"idx_job_state_tenant_hlc", `t_hlc >= \$10`, "job_state", 1001},
-		{"legacy list", listLegacySQL, []any{"big", nil, legacyID, []string{}, "", false, "", false, 50, legacyFloor, legacyID, p.PayloadContains},
+		{"hlc list, newest first", listHLC[1], []any{"big", nil, hlcID, []string{}, "", false, "", false, 50, hlcFloor, hlcID, p.PayloadContains},
+			"idx_job_state_tenant_hlc", `t_hlc >= \$10`, "job_state", 1001},
+		{"legacy list", listLegacy[0], []any{"big", nil, legacyID, []string{}, "", false, "", false, 50, legacyFloor, legacyID, p.PayloadContains},
+			"idx_jobs_tenant_created", `created_at >= \$10`, "jobs", 1001},
+		{"legacy list, newest first", listLegacy[1], []any{"big", nil, legacyID, []string{}, "", false, "", false, 50, legacyFloor, legacyID, p.PayloadContains},
 			"idx_jobs_tenant_created", `created_at >= \$10`, "jobs", 1001},
 		{"kinds", recentKindsSQL, []any{"big", 1000, driver.MaxKinds}, "idx_job_state_tenant_hlc", "", "job_state", 1001},
 	}
