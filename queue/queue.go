@@ -347,7 +347,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 	if err == nil && res.Deduplicated && j.IdempotencyKey != "" && !j.KeyDerived {
 		// Nothing was written for this job; whether that is a match or a
 		// conflict depends on the payload of the job its key names.
-		err = q.checkKeyed(ctx, []*driver.Prepared{p}, []bool{true}, []EnqueueResult{res}, true)
+		err = q.checkKeyed(ctx, []*driver.Prepared{p}, []bool{true}, []EnqueueResult{res}, true, false)
 	}
 	return res, err
 }
@@ -357,7 +357,8 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 // another payload: an earlier job of the same call, or the stored one,
 // whose hash res reports for a deduplicated job (res nil: before the
 // write) or, failing that and when lookup is set, a read finds.
-func (q *Queue) checkKeyed(ctx context.Context, jobs []*driver.Prepared, keyed []bool, res []EnqueueResult, lookup bool) error {
+// batch says jobs are a batch, whose refusal names the job by index.
+func (q *Queue) checkKeyed(ctx context.Context, jobs []*driver.Prepared, keyed []bool, res []EnqueueResult, lookup, batch bool) error {
 	first := map[uuid.UUID]chain.Hash{}
 	for i, p := range jobs {
 		if !keyed[i] {
@@ -388,7 +389,7 @@ func (q *Queue) checkKeyed(ctx context.Context, jobs []*driver.Prepared, keyed [
 		if want != p.PayloadHash {
 			err := fmt.Errorf("%w: key %q of kind %s names job %s, whose payload hash is %s, not %s", ErrIdempotencyConflict,
 				p.IdempotencyKey, p.Kind, p.JobID, want, p.PayloadHash)
-			if len(jobs) > 1 {
+			if batch {
 				err = fmt.Errorf("job %d: %w", i, err) // as prepareAll names a batch's job
 			}
 			return err
@@ -410,7 +411,7 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 	// (A conflicting job enqueued by another caller between this check and
 	// the write is found deduplicated instead.)
 	if keyed, any := keyedJobs(jobs); any {
-		if err := q.checkKeyed(ctx, prepared, keyed, nil, true); err != nil {
+		if err := q.checkKeyed(ctx, prepared, keyed, nil, true, true); err != nil {
 			return nil, err
 		}
 	}
@@ -457,7 +458,7 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueRe
 	// After the write, inside the caller's transaction: a conflict fails
 	// the call, and the caller's rollback takes the batch back.
 	if keyed, any := keyedJobs(jobs); any {
-		if err := q.checkKeyed(ctx, prepared, keyed, res, false); err != nil {
+		if err := q.checkKeyed(ctx, prepared, keyed, res, false, true); err != nil {
 			return nil, err
 		}
 	}

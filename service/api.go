@@ -421,7 +421,7 @@ func (lr leaseRequest) token() (uuid.UUID, *apiError) {
 		return uuid.Nil, badField("lease_token", "lease_token is required: the token the dequeue returned")
 	}
 	t, err := uuid.Parse(lr.LeaseToken)
-	if err != nil {
+	if err != nil || t == uuid.Nil {
 		return uuid.Nil, badField("lease_token", "lease_token %q: want the UUID the dequeue returned", lr.LeaseToken)
 	}
 	return t, nil
@@ -555,7 +555,7 @@ func (s *Service) leaseOp(w http.ResponseWriter, r *http.Request, tenant string,
 	l := queue.Lease{JobID: info.JobID, TenantID: info.TenantID, Token: tok, Attempt: info.Attempts, MaxAttempts: info.MaxAttempts}
 	out, err := op(l)
 	if errors.Is(err, queue.ErrLeaseLost) && again != nil {
-		if now, gerr := s.q.GetInTenant(r.Context(), tenant, info.JobID); gerr == nil && now.LeaseToken == tok {
+		if now, gerr := s.q.GetInTenant(r.Context(), tenant, info.JobID); gerr == nil && now.LeaseToken == tok && tok != uuid.Nil {
 			if out, ok := again(now); ok {
 				writeJSON(w, http.StatusOK, out)
 				return

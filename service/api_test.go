@@ -601,6 +601,11 @@ func TestRetryAndDeleteRoutes(t *testing.T) {
 		if st := e.statusOf(pending); st != "pending" {
 			t.Fatalf("refused delete left the job %s", st)
 		}
+		// The zero token is no lease's: refused, never matched to a job
+		// whose lease it would then "repeat".
+		if r := e.call("POST", "/v1/tenants/acme/jobs/"+pending+"/fail", acmeToken, map[string]any{"lease_token": uuid.Nil.String()}); r.status != http.StatusBadRequest {
+			t.Fatalf("fail with the zero token: %d %s", r.status, r.raw)
+		}
 
 		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
 		l := d.body["jobs"].([]any)[0].(map[string]any)

@@ -52,7 +52,7 @@ const DemoKeyName = "ordo-demo"
 // databases. The file is the owner's only (0600).
 func DemoSigningKey(dbURL string) (string, error) {
 	var path string
-	if file, ok := sqlite.PathOf(dbURL); ok && file != "" {
+	if file, ok := sqlite.PathOf(dbURL); ok && file != "" && file != ":memory:" {
 		path = file + ".demo.key"
 	} else {
 		dir, err := os.UserConfigDir()
@@ -64,24 +64,34 @@ func DemoSigningKey(dbURL string) (string, error) {
 			return "", fmt.Errorf("demo signing key: %w", err)
 		}
 	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil // an existing key is kept, so a second demo reuses it
+	}
 	priv, _, err := audit.GenerateKey(rand.Reader, DemoKeyName)
 	if err != nil {
 		return "", err
 	}
-	// O_EXCL: an existing key is kept, so a second demo reuses it.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return path, nil
-	}
+	// Written whole to a temporary file, then linked into place: a demo
+	// starting at the same moment never reads a half-written key, and a
+	// crash never leaves an empty one. The first link wins.
+	f, err := os.CreateTemp(filepath.Dir(path), ".demo-key-*")
 	if err != nil {
+		return "", fmt.Errorf("demo signing key: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
 		return "", fmt.Errorf("demo signing key: %w", err)
 	}
 	_, err = f.WriteString(priv + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
-		_ = os.Remove(path)
+	if err == nil {
+		err = os.Link(tmp, path)
+	}
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("demo signing key: %w", err)
 	}
 	return path, nil
@@ -108,7 +118,14 @@ func (s *Service) runDemo(ctx context.Context, d config.Demo) {
 	interval := time.Duration(float64(time.Second) / d.Rate)
 	tick := time.NewTicker(max(interval, time.Millisecond))
 	defer tick.Stop()
-	peer, err := s.openDemoPeer(ctx)
+	var peer *queue.Queue
+	var err error
+	if path, ok := sqlite.PathOf(s.cfg.Load().Ordo.Database.Url); ok && path == ":memory:" {
+		// Another handle on :memory: is another, empty database.
+		err = errors.New("an in-memory database cannot be shared with a second node")
+	} else {
+		peer, err = s.openDemoPeer(ctx)
+	}
 	if err != nil {
 		s.log.Warn("demo: the second node did not start; this node enqueues every job", "error", err)
 	} else {

@@ -155,9 +155,14 @@ func (c *Client) enqueueOccurrence(ctx context.Context, p PeriodicJob, at time.T
 	if o.RunAt.IsZero() {
 		o.RunAt = at
 	}
-	j, err := buildJob(ctx, c.q, p.TenantID, args, &o, c.kinds, false)
+	j, merged, err := newJob(p.TenantID, args, &o, c.kinds)
 	if err != nil {
 		return err
+	}
+	if !merged.Unique.IsZero() {
+		// The occurrence is the job's identity, so that a new leader does
+		// not enqueue an occurrence again; other uniqueness would undo that.
+		return fmt.Errorf("worker: periodic job %q: InsertOpts.Unique does not apply (each occurrence is one job)", p.Name)
 	}
 	// The occurrence is the job's identity: args changed by a new
 	// deployment for an occurrence already enqueued are the same job.

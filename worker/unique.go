@@ -69,11 +69,17 @@ func applyUnique(ctx context.Context, j *queue.Job, u UniqueOpts, now time.Time,
 		if len(u.ByFields) > 0 || u.ByPeriod != 0 || len(u.ByState) > 0 {
 			return errors.New("worker: UniqueOpts.None excludes the other options")
 		}
+		if j.IdempotencyKey != "" {
+			return errors.New("worker: UniqueOpts.None with an IdempotencyKey: the key makes the job unique; drop one")
+		}
 		j.IdempotencyKey, j.KeyDerived = "none:"+uuid.NewString(), true
 		return nil
 	}
-	if u.ByPeriod < 0 {
-		return fmt.Errorf("worker: UniqueOpts.ByPeriod %v: want a positive period", u.ByPeriod)
+	if len(u.ByFields) > 0 && j.IdempotencyKey != "" {
+		return errors.New("worker: UniqueOpts.ByFields with an IdempotencyKey: the key, not the fields, would decide; drop one")
+	}
+	if u.ByPeriod != 0 && u.ByPeriod < time.Millisecond {
+		return fmt.Errorf("worker: UniqueOpts.ByPeriod %v: want at least 1ms", u.ByPeriod)
 	}
 	for _, s := range u.ByState {
 		if !s.Valid() && s != queue.StatusPruned {
@@ -146,9 +152,11 @@ func uniqueHash(payload []byte, fields []string) (string, error) {
 
 // uniqueGeneration finds the generation of base to insert: the latest one
 // if its job is in one of states (the insert is that job), else the next.
-// Generations are made in order and never removed (a pruned job still
-// reads, from the chain), so which exist is a prefix 0..n-1, found in
-// O(log n) reads. Two inserters racing find the same generation, and
+// Generations are made in order and never removed (a pruned or deleted
+// job still reads, from its chain entry), so which exist is a prefix
+// 0..n-1, found in O(log n) reads. (In legacy mode, which keeps no chain,
+// a pruned generation is gone and the search may land below the latest:
+// ByState is meant for HLC modes.) Two inserters racing find the same generation, and
 // their jobs, having one id, are one job.
 func uniqueGeneration(ctx context.Context, j queue.Job, base string, states []queue.Status, get func(context.Context, uuid.UUID) (queue.JobInfo, error)) (int, error) {
 	read := func(gen int) (queue.JobInfo, bool, error) {

@@ -126,5 +126,15 @@ func TestUniqueOpts(t *testing.T) {
 		if _, err := worker.Insert(ctx, q, "acme", a, &worker.InsertOpts{Unique: worker.UniqueOpts{ByState: []queue.Status{"done"}}}); err == nil || !strings.Contains(err.Error(), "done") {
 			t.Fatalf("ByState with an unknown state: %v", err)
 		}
+		// Options that would silently undo each other are refused.
+		for name, o := range map[string]*worker.InsertOpts{
+			"None with a key":     {IdempotencyKey: "k", Unique: worker.UniqueOpts{None: true}},
+			"ByFields with a key": {IdempotencyKey: "k", Unique: worker.UniqueOpts{ByFields: []string{"customer"}}},
+			"ByPeriod under 1ms":  {Unique: worker.UniqueOpts{ByPeriod: 500 * time.Microsecond}},
+		} {
+			if _, err := worker.Insert(ctx, q, "acme", a, o); err == nil {
+				t.Errorf("%s: no error", name)
+			}
+		}
 	})
 }

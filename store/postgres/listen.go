@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"time"
+
+	"github.com/ordo-sched/ordo/driver"
 )
 
 // NotifyChannel is the LISTEN/NOTIFY channel an enqueue notifies, in the
@@ -17,9 +19,15 @@ const NotifyChannel = "ordo_jobs"
 // work: use polling there.
 func (db *DB) Listen(ctx context.Context) (<-chan struct{}, error) {
 	out := make(chan struct{}, 1)
+	db.lifeMu.Lock()
+	if db.closed {
+		db.lifeMu.Unlock()
+		return nil, wrap("listening for new jobs", driver.ErrClosed)
+	}
+	db.listeners.Add(1)
+	db.lifeMu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(db.life, cancel) // Close ends the listener too
-	db.listeners.Add(1)
 	fail := func(err error) (<-chan struct{}, error) {
 		stop()
 		cancel()

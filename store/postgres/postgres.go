@@ -33,6 +33,10 @@ type DB struct {
 	life      context.Context
 	endLife   context.CancelFunc
 	listeners sync.WaitGroup
+	// lifeMu orders Listen's Add before Close's Wait (a WaitGroup must
+	// not be added to while it is being waited on from zero).
+	lifeMu sync.Mutex
+	closed bool
 }
 
 // Open connects to the database at url (postgres:// or postgresql://) and
@@ -100,6 +104,9 @@ func (db *DB) Close() error {
 	// older entries of their chains, which check 9 allows, and the next
 	// append to each chain writes it: not worth failing Close for.
 	_ = db.heads.close()
+	db.lifeMu.Lock()
+	db.closed = true
+	db.lifeMu.Unlock()
 	db.endLife()
 	db.listeners.Wait()
 	err := db.std.Close()
