@@ -42,7 +42,10 @@
         const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
         const next = doc.getElementById("live");
         if (next) {
+          // Keep open what the reader opened (the charts' table).
+          const open = Array.from(live.querySelectorAll("details[id][open]"), (d) => d.id);
           live.innerHTML = next.innerHTML;
+          for (const id of open) document.getElementById(id)?.setAttribute("open", "");
           status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
         }
       } catch (e) {
