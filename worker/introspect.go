@@ -12,19 +12,25 @@ type QueueInfo struct {
 	AllKinds         bool
 	Tenants          TenantPolicy
 	StrictPartitions bool
-	Running          int // jobs holding one of its slots now
+	Running          int // its jobs running on this client now (leased, not yet finished)
 }
 
 // Queues describes the client's queues that fetch (a configured queue
 // with no kind registered to it has nothing to fetch and is left out),
 // sorted by name.
 func (c *Client) Queues() []QueueInfo {
-	c.slotMu.Lock()
-	defer c.slotMu.Unlock()
+	// The jobs the client holds, not its slots: a fetch in flight
+	// reserves slots for jobs it may not get.
+	running := map[string]int{}
+	c.runMu.Lock()
+	for _, rj := range c.jobs {
+		running[rj.queue]++
+	}
+	c.runMu.Unlock()
 	out := make([]QueueInfo, 0, len(c.queues))
 	for _, qs := range c.queues {
 		out = append(out, QueueInfo{Name: qs.name, MaxWorkers: qs.max, Kinds: slices.Clone(qs.kinds), AllKinds: qs.cfg.AllKinds,
-			Tenants: qs.cfg.Tenants, StrictPartitions: qs.cfg.StrictPartitions, Running: qs.running})
+			Tenants: qs.cfg.Tenants, StrictPartitions: qs.cfg.StrictPartitions, Running: running[qs.name]})
 	}
 	return out
 }
