@@ -59,8 +59,26 @@ func TestReadmeProgram(t *testing.T) {
 		t.Fatalf("the README's program does not build: %v\n%s", err, out)
 	}
 
+	dir = t.TempDir() // its sqlite:ordo.db is created here
+	// The first run sends the mail; the second, as the README says, finds
+	// the job of the first (deduplicated) and sends nothing.
+	first := runUntil(t, ctx, bin, dir, "sending to ada@example.com attempt 1")
+	if !strings.Contains(first, "deduplicated: false") {
+		t.Fatalf("the first run did not report a new job:\n%s", first)
+	}
+	second := runUntil(t, ctx, bin, dir, "deduplicated: true")
+	if strings.Contains(second, "sending to") {
+		t.Fatalf("the second run sent the mail again:\n%s", second)
+	}
+}
+
+// runUntil runs bin in dir until it prints want, then stops it with
+// Ctrl-C, and returns everything it printed; it fails t if bin ends
+// without printing want or does not exit cleanly.
+func runUntil(t *testing.T, ctx context.Context, bin, dir, want string) string {
+	t.Helper()
 	run := exec.CommandContext(ctx, bin)
-	run.Dir = t.TempDir() // its sqlite:ordo.db is created here
+	run.Dir = dir
 	stdout, err := run.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -70,23 +88,26 @@ func TestReadmeProgram(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	want := "sending to ada@example.com attempt 1"
+	var out strings.Builder
 	lines := bufio.NewScanner(stdout)
 	seen := false
 	for !seen && lines.Scan() {
-		seen = lines.Text() == want
+		out.WriteString(lines.Text() + "\n")
+		seen = strings.HasSuffix(lines.Text(), want)
 	}
 	if !seen {
 		_ = run.Process.Kill()
 		_ = run.Wait()
-		t.Fatalf("the README's program ended without printing %q; stderr:\n%s", want, stderr.String())
+		t.Fatalf("the README's program ended without printing %q; stdout:\n%sstderr:\n%s", want, out.String(), stderr.String())
 	}
 	if err := run.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	for lines.Scan() { // drain until it exits
+		out.WriteString(lines.Text() + "\n")
 	}
 	if err := run.Wait(); err != nil {
 		t.Fatalf("after Ctrl-C the README's program exited with %v; stderr:\n%s", err, stderr.String())
 	}
+	return out.String()
 }

@@ -59,6 +59,16 @@ type ProofEntry struct {
 	Link        string  `json:"link"`
 }
 
+// ProveInclusion's answers that are not the store's errors.
+var (
+	// ErrNotCovered: the job is in the log, after the chain's latest
+	// checkpoint; a later checkpoint will cover it.
+	ErrNotCovered = errors.New("audit: not covered by a checkpoint yet")
+	// ErrTreeDamaged: the stored tree does not lead from the entry to the
+	// signed root.
+	ErrTreeDamaged = errors.New("audit: the stored tree is damaged")
+)
+
 // ProveInclusion proves that job r.JobID of tenant r.TenantID (any tenant
 // when it is "") is in its chain, against the chain's latest stored
 // checkpoint.
@@ -77,7 +87,7 @@ func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (
 		return nil, err
 	}
 	if len(cps) == 0 || cps[0].Size <= l.Pos {
-		return nil, fmt.Errorf("audit: job %s (chain_pos %d of %s) is not covered by a checkpoint yet; run the checkpointer first", jobID, l.Pos, Origin(l.Key))
+		return nil, fmt.Errorf("%w: job %s (chain_pos %d of %s); run the checkpointer first", ErrNotCovered, jobID, l.Pos, Origin(l.Key))
 	}
 	cp := cps[0]
 	rp, err := tlog.ProveRecord(cp.Size, l.Pos, treeHashReader(ctx, s, l.Key))
@@ -89,8 +99,8 @@ func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (
 	// handed to an auditor (issue 14: a changed leaf hash made proof
 	// inclusion emit a proof that proof check rejects).
 	if body, _, err := OpenCheckpoint(cp.Note, nil); err != nil || tlog.CheckRecord(rp, body.Size, body.Root, l.Pos, LeafHash(l.Link)) != nil {
-		return nil, fmt.Errorf("audit: the stored tree of %s does not prove job %s into its checkpoint of size %d: "+
-			"the tree is damaged (ordo verify reports tree_mismatch)", Origin(l.Key), jobID, cp.Size)
+		return nil, fmt.Errorf("%w: the stored tree of %s does not prove job %s into its checkpoint of size %d "+
+			"(ordo verify reports tree_mismatch)", ErrTreeDamaged, Origin(l.Key), jobID, cp.Size)
 	}
 	e := &ProofEntry{JobID: l.JobID.String(), ChainPos: l.Pos, THLC: l.THLC, PayloadHash: l.PayloadHash.String(), Link: l.Link.String()}
 	if !l.PrevLink.IsZero() {

@@ -80,6 +80,10 @@ type Snapshotter struct {
 	Now     func() time.Time
 }
 
+// ErrRangeRefused is wrapped by Create's refusals of the range asked for
+// (out of bounds, empty, or not intact); other errors are the store's.
+var ErrRangeRefused = errors.New("audit: snapshot refused")
+
 // Create signs and stores a snapshot of chain k's entries at chain_pos
 // from to to inclusive (to < 0: up to the last entry). It refuses a range
 // that is not intact (a gap, a link that does not recompute, an entry that
@@ -90,7 +94,7 @@ func (s *Snapshotter) Create(ctx context.Context, k chain.Key, from, to int64) (
 		return nil, errors.New("audit: snapshot: no signing key")
 	}
 	if from < 0 || (to >= 0 && to < from) {
-		return nil, fmt.Errorf("audit: snapshot: bad range %d..%d", from, to)
+		return nil, fmt.Errorf("%w: bad range %d..%d", ErrRangeRefused, from, to)
 	}
 	end := int64(-1)
 	if to >= 0 {
@@ -101,13 +105,13 @@ func (s *Snapshotter) Create(ctx context.Context, k chain.Key, from, to int64) (
 		return nil, err
 	}
 	if rs.problem != "" {
-		return nil, fmt.Errorf("audit: snapshot of %s: %s", Origin(k), rs.problem)
+		return nil, fmt.Errorf("%w: %s: %s", ErrRangeRefused, Origin(k), rs.problem)
 	}
 	if rs.count == 0 {
-		return nil, fmt.Errorf("audit: snapshot: chain %s has no entries at chain_pos %d..%d", Origin(k), from, to)
+		return nil, fmt.Errorf("%w: chain %s has no entries at chain_pos %d..%d", ErrRangeRefused, Origin(k), from, to)
 	}
 	if to >= 0 && rs.count != to-from+1 {
-		return nil, fmt.Errorf("audit: snapshot: chain %s has entries only up to chain_pos %d", Origin(k), from+rs.count-1)
+		return nil, fmt.Errorf("%w: chain %s has entries only up to chain_pos %d", ErrRangeRefused, Origin(k), from+rs.count-1)
 	}
 	to = from + rs.count - 1
 	snapHLC := rs.lastTHLC

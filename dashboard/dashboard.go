@@ -8,11 +8,13 @@
 // the last hour or day, drawn as inline SVG; per tenant jobs by state,
 // enqueue and completion rates, oldest pending job, paused queues, the
 // last verification), a tenant's jobs in HLC order with a chain-order view
-// that draws the links, a job with its chain entry and inclusion proof,
+// that draws the links, a search (job id, or payload text in the newest
+// jobs) and a kind picker, a job with its chain entry and inclusion proof,
 // chain health (verification on demand, checkpoints, snapshots), a
 // tenant's queues (jobs per kind, this node's worker queues), the periodic
 // jobs, the nodes and their clocks, and confirmed actions: retry and
-// cancel a job, pause and resume a queue.
+// cancel a job, retry, cancel or delete the jobs selected on a page of
+// the list, pause and resume a queue.
 //
 // Every page reads with JavaScript off. Callers log in with an API token
 // (the same tokens as the JSON API); the session cookie names a
@@ -206,6 +208,8 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.Handle("GET /periodic", d.page(d.periodic))
 	mux.Handle("GET /tenants", d.page(d.pickTenant))
 	mux.Handle("GET /tenants/{tenant}/jobs", d.tenantPage(d.jobs))
+	mux.Handle("GET /tenants/{tenant}/jobs/bulk", d.tenantPage(d.confirmBulk))
+	mux.Handle("POST /tenants/{tenant}/jobs/bulk", d.tenantAction(d.bulk))
 	mux.Handle("GET /tenants/{tenant}/jobs/{id}", d.tenantPage(d.job))
 	mux.Handle("GET /tenants/{tenant}/jobs/{id}/{action}", d.tenantPage(d.confirmJobAction))
 	mux.Handle("POST /tenants/{tenant}/jobs/{id}/{action}", d.tenantAction(d.jobAction))

@@ -40,11 +40,14 @@ var funcs = template.FuncMap{
 		return s
 	},
 	"ago": func(now, t time.Time) string { return ago(now.Sub(t)) },
-	"when": func(t time.Time) string {
+	// when writes a time in UTC, as every time on the dashboard is; app.js
+	// adds the reader's local time as its title (shown on hover).
+	"when": func(t time.Time) template.HTML {
 		if t.IsZero() {
 			return "—"
 		}
-		return t.UTC().Format("2006-01-02 15:04:05Z")
+		t = t.UTC()
+		return template.HTML(`<time datetime="` + t.Format(time.RFC3339Nano) + `" data-utc>` + t.Format("2006-01-02 15:04:05Z") + `</time>`)
 	},
 	"rate":       rate,
 	"spanNote":   spanNote,
@@ -284,6 +287,10 @@ type listFilter struct {
 	HasPart   bool
 	Cursor    string
 	Chain     bool // the chain-order view (needs one partition)
+	// Search is the payload text searched for (search.go); Jump a job id
+	// typed in the search box instead, whose page the list redirects to.
+	Search string
+	Jump   uuid.UUID
 }
 
 // query returns the filter as a query string, with cursor.
@@ -300,6 +307,9 @@ func (f listFilter) query(cursor string) string {
 	}
 	if f.Chain {
 		q.Set("view", "chain")
+	}
+	if f.Search != "" {
+		q.Set("q", f.Search)
 	}
 	if cursor != "" {
 		q.Set("cursor", cursor)
@@ -341,7 +351,9 @@ func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 		case "cursor":
 			f.Cursor = q.Get("cursor")
 			api.Set("cursor", f.Cursor)
-		case "view", "done":
+		case "q":
+			readSearch(&f, api, q.Get("q"))
+		case "view", "done", "select", "msg", "sig":
 		default:
 			return f, driver.ListParams{}, fmt.Errorf("unknown parameter %q", k)
 		}
@@ -349,6 +361,10 @@ func readFilter(q url.Values) (listFilter, driver.ListParams, error) {
 	switch q.Get("view") {
 	case "", "list":
 	case "chain":
+		if f.Search != "" {
+			// A chain with entries left out would draw broken links.
+			return f, driver.ListParams{}, errors.New("search in the list view: the chain view shows a whole chain")
+		}
 		f.Chain = true
 		if !f.HasPart {
 			f.HasPart = true // the default partition's chain
@@ -388,6 +404,11 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 		d.fail(w, r, v, http.StatusBadRequest, "The filter is not valid: "+err.Error())
 		return
 	}
+	if f.Jump != uuid.Nil {
+		http.Redirect(w, r, "/tenants/"+url.PathEscape(v.Tenant)+"/jobs/"+f.Jump.String(), http.StatusSeeOther)
+		return
+	}
+	d.bulkFlash(r, v)
 	p.TenantID = v.Tenant
 	list, next, err := d.backend.ListJobs(r.Context(), p)
 	if err != nil {
@@ -411,13 +432,22 @@ func (d *Dashboard) jobs(w http.ResponseWriter, r *http.Request, v *view) {
 		}
 		rows[i] = row
 	}
+	kinds, err := d.kindChoices(r.Context(), v.Tenant, f.Kind)
+	if err != nil {
+		d.internal(w, r, v, err)
+		return
+	}
 	v.Title, v.Section, v.Live = "Jobs of "+v.Tenant, "jobs", f.Cursor == ""
 	v.Data = map[string]any{
 		// Query strings made by url.Values.Encode: safe in an href as they are.
 		"Jobs": rows, "Filter": f, "Next": next, "NextQuery": template.URL(f.query(next)), "FirstQuery": template.URL(f.query("")),
-		"ListQuery":  template.URL(listFilter{States: f.States, Kind: f.Kind, Partition: f.Partition, HasPart: f.HasPart}.query("")),
+		"ListQuery":  template.URL(listFilter{States: f.States, Kind: f.Kind, Partition: f.Partition, HasPart: f.HasPart, Search: f.Search}.query("")),
 		"ChainQuery": template.URL(listFilter{Partition: f.Partition, HasPart: true, Chain: true}.query("")),
 		"StateSet":   stateSet(f.States),
+		"Kinds":      kinds, "SearchWindow": searchWindowText,
+		// The bulk form comes back to this very page (bulk.go).
+		"Back": f.query(f.Cursor), "SelectAll": r.URL.Query().Get("select") == "all",
+		"SelectAllQuery": template.URL(f.queryWith(f.Cursor, "select", "all")), "BulkMax": maxBulk,
 	}
 	d.render(w, r, http.StatusOK, "jobs", v)
 }
@@ -477,9 +507,13 @@ func (d *Dashboard) job(w http.ResponseWriter, r *http.Request, v *view) {
 	data["Actions"] = actions
 	if d.cfg.Audit != nil && info.InHLC {
 		proof, err := audit.ProveInclusion(r.Context(), d.cfg.Audit, driver.JobRef{TenantID: v.Tenant, JobID: info.JobID})
-		if err != nil {
+		switch {
+		case errors.Is(err, audit.ErrNotCovered) || errors.Is(err, audit.ErrTreeDamaged) || errors.Is(err, driver.ErrRecordNotFound):
 			data["ProofError"] = err.Error() // not yet covered by a checkpoint, typically
-		} else {
+		case err != nil:
+			d.log.Error("dashboard: reading an inclusion proof failed", "job_id", info.JobID, "error", err)
+			data["ProofError"] = "The proof could not be read; the service log has the details."
+		default:
 			b, _ := json.Marshal(proof) // a Proof always marshals
 			data["Proof"] = proof
 			data["ProofJSON"] = string(b)

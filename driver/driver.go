@@ -101,6 +101,12 @@ type Jobs interface {
 	// concurrent completions into one call (group commit).
 	TransitionJobs(ctx context.Context, ts []Transition) ([]error, error)
 
+	// TransitionJobTx applies t as TransitionJob does, inside the caller's
+	// transaction tx (the same kind EnqueueTx takes): the job's new state
+	// commits, or rolls back, with the caller's own writes. Fenced by the
+	// lease as TransitionJob is (ErrLeaseLost).
+	TransitionJobTx(ctx context.Context, tx any, t Transition) error
+
 	// ExtendLease moves a held lease's expiry to p.Until, fenced like
 	// TransitionJob.
 	ExtendLease(ctx context.Context, p ExtendParams) error
@@ -163,6 +169,8 @@ type Lister interface {
 	// CountByStatus counts jobs by tenant and status: each job once,
 	// whichever sides hold it.
 	CountByStatus(ctx context.Context, p CountParams) ([]StatusCount, error)
+
+	KindLister // the kinds of a tenant's recent jobs (search.go)
 }
 
 // Operations is the operator state the dashboard reads and changes

@@ -17,7 +17,10 @@ var (
 	ErrLeaseLost   = errors.New("queue: lease lost: the job's lease expired and was given to another worker, or the job was cancelled")
 	ErrJobNotFound = errors.New("queue: job not found")
 	ErrJobFinished = errors.New("queue: job already finished")
-	ErrClosed      = errors.New("queue: closed")
+	// ErrIdempotencyConflict: an idempotency key given by the caller
+	// names an existing job whose payload differs; nothing was written.
+	ErrIdempotencyConflict = errors.New("queue: idempotency key already used for another payload")
+	ErrClosed              = errors.New("queue: closed")
 	// ErrUnavailable: the database cannot be reached or is shutting
 	// down or starting (a refused or dropped connection, PostgreSQL's
 	// SQLSTATE class 08 and 57P01..57P03). Worth retrying, unlike a
@@ -172,6 +175,11 @@ type EnqueueResult struct {
 	THLC         string     // canonical t_hlc; empty when written to the legacy table only
 	Link         chain.Hash // zero when written to the legacy table only
 	Deduplicated bool       // the job already existed; nothing was written
+	// PayloadHash, for a deduplicated job that has a chain entry, is the
+	// payload hash of the job that exists (zero otherwise): how the queue
+	// tells a repeated enqueue from an idempotency key reused for another
+	// payload.
+	PayloadHash chain.Hash
 }
 
 // DequeueParams asks a Driver for leases.

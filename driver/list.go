@@ -29,6 +29,17 @@ type ListParams struct {
 	Limit int
 	// WithPayload fills JobInfo.Payload; without it, only the hash.
 	WithPayload bool
+	// Newest lists newest first: the HLC side by t_hlc descending, then
+	// legacy-only jobs by created_at descending. A cursor continues the
+	// order it was made in.
+	Newest bool
+	// PayloadContains, when not "", keeps only the jobs whose payload text
+	// (the JSON as stored) contains it: case-sensitive, every character
+	// literal (no wildcards). It reads only the tenant's newest
+	// SearchWindow jobs on each side (search.go).
+	PayloadContains string
+	// SearchWindow bounds a payload search; 0 means MaxSearchWindow.
+	SearchWindow int
 }
 
 // Page sizes of ListJobs.
@@ -69,7 +80,7 @@ func (p *ListParams) Validate() error {
 	if _, err := ParseCursor(p.Cursor); err != nil {
 		return err
 	}
-	return nil
+	return p.validateSearch()
 }
 
 // AllStatuses lists every status, in lifecycle order.
@@ -102,6 +113,18 @@ type Cursor struct {
 	CreatedAt time.Time // legacy section: the last created_at listed
 	JobID     uuid.UUID // the last job listed; uuid.Max after a bare t_hlc
 	Start     bool      // the beginning of the listing (the empty cursor)
+}
+
+// StartCursor is where a listing of p starts: its Cursor, read (p is
+// validated), with a bare t_hlc placed in p's order so that neither order
+// lists the jobs at that very t_hlc (a bare t_hlc is "after" it, or in
+// newest-first order "before" it).
+func (p ListParams) StartCursor() Cursor {
+	c, _ := ParseCursor(p.Cursor)
+	if p.Newest && !c.Start && !c.Legacy && c.JobID == uuid.Max {
+		c.JobID = uuid.Nil
+	}
+	return c
 }
 
 // ParseCursor reads a cursor: "", a ListJobs next value, or a bare t_hlc.

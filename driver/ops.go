@@ -119,7 +119,7 @@ type OperatorAction struct {
 	TenantID string
 	JobID    uuid.UUID // uuid.Nil for queue actions
 	Kind     string    // the kind of a paused or resumed queue
-	Action   string    // "retry", "cancel", "pause", "resume"
+	Action   string    // "retry", "cancel", "delete", "pause", "resume"
 	Actor    string
 	Detail   string
 	At       time.Time

@@ -41,8 +41,15 @@ type Job struct {
 	// RunAt delays the job; zero means now.
 	RunAt time.Time
 	// IdempotencyKey, when set, replaces the payload in the job id, so two
-	// enqueues with the same key are one job whatever their payloads.
+	// enqueues with the same key are one job. A key names one payload: an
+	// enqueue under a key whose job has another payload is refused with
+	// ErrIdempotencyConflict, unless KeyDerived.
 	IdempotencyKey string
+	// KeyDerived says IdempotencyKey was derived from part of the payload
+	// (worker.UniqueOpts: some fields, a period), so that jobs differing
+	// elsewhere are meant to be one job: the first one's payload stands and
+	// a later enqueue is reported Deduplicated, not refused.
+	KeyDerived bool
 	// MaxAttempts bounds runs including retries; 0 means the default (25).
 	MaxAttempts int
 }
@@ -183,6 +190,10 @@ func (q *Queue) Mode() Mode { return q.Options().Mode() }
 
 // Clock returns the queue's HLC.
 func (q *Queue) Clock() *hlc.Clock { return q.clock }
+
+// Now reads the queue's wall clock (Config.Now), the one run_at, leases
+// and uniqueness periods are measured by.
+func (q *Queue) Now() time.Time { return q.now() }
 
 // Metrics returns the queue's metrics.
 func (q *Queue) Metrics() *metrics.Metrics { return q.metrics }
@@ -332,7 +343,58 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (EnqueueResult, error) {
 	if err != nil {
 		return EnqueueResult{}, err
 	}
-	return q.enqueues.submit(ctx, p)
+	res, err := q.enqueues.submit(ctx, p)
+	if err == nil && res.Deduplicated && j.IdempotencyKey != "" && !j.KeyDerived {
+		// Nothing was written for this job; whether that is a match or a
+		// conflict depends on the payload of the job its key names.
+		err = q.checkKeyed(ctx, []*driver.Prepared{p}, []bool{true}, []EnqueueResult{res}, true)
+	}
+	return res, err
+}
+
+// checkKeyed refuses, with ErrIdempotencyConflict, a job of jobs marked
+// in keyed (its key was given, not derived) whose id names a job with
+// another payload: an earlier job of the same call, or the stored one,
+// whose hash res reports for a deduplicated job (res nil: before the
+// write) or, failing that and when lookup is set, a read finds.
+func (q *Queue) checkKeyed(ctx context.Context, jobs []*driver.Prepared, keyed []bool, res []EnqueueResult, lookup bool) error {
+	first := map[uuid.UUID]chain.Hash{}
+	for i, p := range jobs {
+		if !keyed[i] {
+			continue
+		}
+		want, seen := first[p.JobID]
+		switch {
+		case seen:
+		case res != nil && !res[i].Deduplicated:
+			first[p.JobID] = p.PayloadHash // written by this call
+			continue
+		case res != nil && !res[i].PayloadHash.IsZero():
+			want = res[i].PayloadHash
+		case !lookup:
+			continue // a legacy-only job, read inside the caller's transaction only
+		default:
+			info, err := q.backend.GetJob(ctx, driver.JobRef{TenantID: p.TenantID, JobID: p.JobID})
+			if errors.Is(err, ErrJobNotFound) {
+				first[p.JobID] = p.PayloadHash
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			want = info.PayloadHash
+		}
+		first[p.JobID] = want
+		if want != p.PayloadHash {
+			err := fmt.Errorf("%w: key %q of kind %s names job %s, whose payload hash is %s, not %s", ErrIdempotencyConflict,
+				p.IdempotencyKey, p.Kind, p.JobID, want, p.PayloadHash)
+			if len(jobs) > 1 {
+				err = fmt.Errorf("job %d: %w", i, err) // as prepareAll names a batch's job
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // EnqueueMany adds a batch in one transaction: one head lock per chain,
@@ -344,7 +406,25 @@ func (q *Queue) EnqueueMany(ctx context.Context, jobs []Job) ([]EnqueueResult, e
 	if err != nil {
 		return nil, err
 	}
+	// Checked before writing, so a conflict writes nothing of the batch.
+	// (A conflicting job enqueued by another caller between this check and
+	// the write is found deduplicated instead.)
+	if keyed, any := keyedJobs(jobs); any {
+		if err := q.checkKeyed(ctx, prepared, keyed, nil, true); err != nil {
+			return nil, err
+		}
+	}
 	return q.write(ctx, prepared, now)
+}
+
+// keyedJobs marks the jobs whose idempotency key the caller gave.
+func keyedJobs(jobs []Job) (keyed []bool, any bool) {
+	keyed = make([]bool, len(jobs))
+	for i, j := range jobs {
+		keyed[i] = j.IdempotencyKey != "" && !j.KeyDerived
+		any = any || keyed[i]
+	}
+	return keyed, any
 }
 
 // prepareAll prepares a batch; the first invalid job fails it, named by
@@ -370,7 +450,18 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx any, jobs ...Job) ([]EnqueueRe
 	if err != nil {
 		return nil, err
 	}
-	return q.writeWith(ctx, prepared, now, func(b *driver.EnqueueBatch) ([]EnqueueResult, error) { return q.backend.EnqueueTx(ctx, tx, b) })
+	res, err := q.writeWith(ctx, prepared, now, func(b *driver.EnqueueBatch) ([]EnqueueResult, error) { return q.backend.EnqueueTx(ctx, tx, b) })
+	if err != nil {
+		return nil, err
+	}
+	// After the write, inside the caller's transaction: a conflict fails
+	// the call, and the caller's rollback takes the batch back.
+	if keyed, any := keyedJobs(jobs); any {
+		if err := q.checkKeyed(ctx, prepared, keyed, res, false); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 // write runs one batch under the current mode.
@@ -587,6 +678,24 @@ func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
 		return "link mismatch: the stored link is not SHA-256(prev_link || job_id || t_hlc || payload_hash)"
 	}
 	return ""
+}
+
+// CompleteTx marks a leased job succeeded inside the caller's transaction
+// tx (a pgx.Tx on PostgreSQL, a *sql.Tx on SQLite), so that a handler's
+// own writes and its job's completion commit together, or roll back
+// together and leave the job running under its lease (to be retried when
+// the worker fails it, or when the lease expires). Fenced by the lease as
+// Complete is: ErrLeaseLost if it was lost, and nothing changes. It does
+// not take part in group commit.
+func (q *Queue) CompleteTx(ctx context.Context, tx any, l Lease) error {
+	err := q.backend.TransitionJobTx(ctx, tx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+	if err != nil {
+		return err
+	}
+	// Counted at the call, not the caller's commit, which the queue does
+	// not see; a rolled-back completion is counted too.
+	q.metrics.JobTransitions.WithLabelValues(string(StatusSucceeded)).Inc()
+	return nil
 }
 
 // Complete marks a leased job succeeded. A worker whose lease was lost

@@ -40,4 +40,7 @@ var (
 	// ErrJobNotFinished: DeleteJob of a job that has not finished.
 	ErrJobNotFinished = driver.ErrJobNotFinished
 	ErrInvalidJob     = driver.ErrInvalidJob
+	// ErrIdempotencyConflict: Job.IdempotencyKey names an existing job
+	// with another payload (unless Job.KeyDerived); nothing was written.
+	ErrIdempotencyConflict = driver.ErrIdempotencyConflict
 )

@@ -114,6 +114,10 @@ func (s *Service) enqueueError(w http.ResponseWriter, r *http.Request, err error
 		writeError(w, badField(prefix+field, "%v", err))
 	case errors.Is(err, hlc.ErrClockDrift):
 		s.fail(w, r, err, err.Error()) // says how far ahead, which the producer may fix
+	case errors.Is(err, queue.ErrIdempotencyConflict):
+		e := statusError(err, err.Error())
+		e.Field = prefix + "idempotency_key"
+		writeError(w, e)
 	default:
 		s.internal(w, r, err)
 	}
@@ -293,7 +297,7 @@ func toJobJSON(j queue.JobInfo) jobJSON {
 	return out
 }
 
-// GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=
+// GET /v1/tenants/{tenant}/jobs?state=&kind=&partition=&cursor=&limit=&payload=&payload_contains=
 func (s *Service) listJobs(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
 	q := r.URL.Query()
 	p, e := listParams(tenant, q)
@@ -809,9 +813,14 @@ func (s *Service) jobProof(w http.ResponseWriter, r *http.Request, tenant string
 	}
 	as := s.q.Backend().AuditStore()
 	proof, err := audit.ProveInclusion(r.Context(), as, driver.JobRef{TenantID: tenant, JobID: info.JobID})
-	if err != nil {
+	switch {
+	case errors.Is(err, audit.ErrNotCovered) || errors.Is(err, driver.ErrRecordNotFound):
 		// Not yet covered by a checkpoint, or legacy-only: nothing to prove.
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "no_proof", Msg: err.Error()})
+		return
+	case err != nil:
+		// A damaged tree or the store's failure: the server's fault, logged.
+		s.internal(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, proof)
@@ -849,7 +858,7 @@ func (s *Service) checkpoints(w http.ResponseWriter, r *http.Request, tenant str
 				cp.Size, cp.Root = b.Size, b.Root
 			}
 			out = append(out, checkpointJSON{PartitionKey: k.PartitionKey, Size: cp.Size, RootHash: cp.Root.String(),
-				KeyName: cp.KeyName, Note: string(cp.Note), CreatedAt: cp.CreatedAt})
+				KeyName: cp.KeyName, Note: string(cp.Note), CreatedAt: cp.CreatedAt.UTC()})
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": out})
@@ -873,6 +882,13 @@ type snapshotJSON struct {
 // snapshots lists the tenant's signed batch snapshots, oldest first.
 func (s *Service) snapshots(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
 	as := s.q.Backend().AuditStore()
+	for k := range r.URL.Query() {
+		if k != "limit" {
+			writeError(w, &apiError{Status: http.StatusBadRequest, Code: "unknown_field", Field: k,
+				Msg: fmt.Sprintf("unknown query parameter %q; known: limit", k)})
+			return
+		}
+	}
 	limit := 100
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -923,11 +939,18 @@ func (s *Service) createSnapshot(w http.ResponseWriter, r *http.Request, tenant 
 		return
 	}
 	as := s.q.Backend().AuditStore()
-	sn := &audit.Snapshotter{Store: as, Key: s.signer, Clock: s.q.Clock(), Metrics: s.q.Metrics()}
+	sn := &audit.Snapshotter{Store: as, Key: s.signer, Clock: s.q.Clock(), Metrics: s.q.Metrics(), Now: s.now}
 	snap, err := sn.Create(r.Context(), chain.Key{TenantID: tenant, PartitionKey: req.Partition}, req.From, to)
-	if err != nil {
+	switch {
+	case errors.Is(err, audit.ErrRangeRefused):
 		// An empty or broken range is refused: a snapshot vouches for what it covers.
 		writeError(w, &apiError{Status: http.StatusConflict, Code: "snapshot_refused", Msg: err.Error()})
+		return
+	case errors.Is(err, hlc.ErrClockDrift):
+		s.fail(w, r, err, err.Error())
+		return
+	case err != nil:
+		s.internal(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, toSnapshotJSON(snap))
@@ -936,5 +959,5 @@ func (s *Service) createSnapshot(w http.ResponseWriter, r *http.Request, tenant 
 func toSnapshotJSON(sn *driver.Snapshot) snapshotJSON {
 	return snapshotJSON{BatchID: sn.BatchID, PartitionKey: sn.Key.PartitionKey, SnapshotHLC: sn.SnapshotHLC,
 		FromPos: sn.FromPos, ToPos: sn.ToPos, FromLink: sn.FromLink.String(), ToLink: sn.ToLink.String(),
-		EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt}
+		EntryCount: sn.EntryCount, MerkleRoot: sn.MerkleRoot.String(), KeyID: sn.KeyID, Envelope: sn.Envelope, CreatedAt: sn.CreatedAt.UTC()}
 }

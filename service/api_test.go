@@ -387,6 +387,7 @@ func TestClosedDatabaseIsUnavailable(t *testing.T) {
 			{"GET", "/v1/tenants/acme/jobs", nil},
 			{"POST", "/v1/tenants/acme/jobs", map[string]any{"kind": "email", "payload": map[string]any{"to": "b@example.com"}}},
 			{"POST", "/v1/tenants/acme/jobs/" + id + "/cancel", map[string]any{}},
+			{"GET", "/v1/tenants/acme/jobs/" + id + "/proof", nil}, // not a 409 "no proof": the database is down
 		} {
 			r := e.call(c.method, c.path, acmeToken, c.body)
 			if r.status != http.StatusServiceUnavailable || r.errCode() != "unavailable" {
@@ -566,6 +567,18 @@ func TestIdempotencyKeyHeader(t *testing.T) {
 	if r := post("/v1/tenants/acme/jobs/batch", "order-9", `{"jobs":[{"kind":"email"}]}`); r.status != http.StatusBadRequest || r.errField() != "Idempotency-Key" {
 		t.Fatalf("a batch with the header: %d %v", r.status, r.body)
 	}
+	// Issue 15: the key with another payload is a conflict, not a match.
+	if r := post("/v1/tenants/acme/jobs", "order-7", `{"kind":"email","payload":{"n":2}}`); r.status != http.StatusConflict ||
+		r.errCode() != "idempotency_conflict" || r.errField() != "idempotency_key" {
+		t.Fatalf("the same key, another payload: %d %v", r.status, r.body)
+	}
+	if r := post("/v1/tenants/acme/jobs/batch", "", `{"jobs":[{"kind":"email","payload":{"n":3}},{"kind":"email","idempotency_key":"order-7","payload":{"n":2}}]}`); r.status != http.StatusConflict ||
+		r.errCode() != "idempotency_conflict" || r.errField() != "jobs[1].idempotency_key" {
+		t.Fatalf("a batch with a conflict: %d %v", r.status, r.body)
+	}
+	if list := e.call("GET", "/v1/tenants/acme/jobs", acmeToken, nil).must(t, http.StatusOK); len(list.body["jobs"].([]any)) != 1 {
+		t.Fatalf("refused enqueues wrote jobs: %s", list.raw)
+	}
 }
 
 // Issue 16: retry and delete routes. A failed or cancelled job is retried
@@ -677,13 +690,20 @@ func TestDequeueLongPoll(t *testing.T) {
 	})
 }
 
-// Issue 16: a list can carry the tenant's totals per state (asked for:
-// counting finished jobs reads every row), whatever the page's filter.
+// Issue 16: a list can come newest first, and carry the tenant's totals
+// per state (asked for: counting finished jobs reads every row), whatever
+// the page's filter.
 func TestListTotals(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL, nil, service.Options{})
+		var ids []string
 		for i := range 3 {
-			e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{"i": i}})
+			ids = append(ids, e.enqueue("acme", acmeToken, map[string]any{"kind": "k", "payload": map[string]any{"i": i}}))
+		}
+		// Newest first, as asked.
+		newest := e.call("GET", "/v1/tenants/acme/jobs?order=newest&limit=2", acmeToken, nil).must(t, http.StatusOK)
+		if js := newest.body["jobs"].([]any); len(js) != 2 || js[0].(map[string]any)["job_id"] != ids[2] || js[1].(map[string]any)["job_id"] != ids[1] {
+			t.Fatalf("order=newest: %s, want %s then %s", newest.raw, ids[2], ids[1])
 		}
 		d := e.call("POST", "/v1/tenants/acme/dequeue", acmeToken, map[string]any{"limit": 1}).must(t, http.StatusOK)
 		l := d.body["jobs"].([]any)[0].(map[string]any)

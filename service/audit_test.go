@@ -83,8 +83,17 @@ func TestSigningKey(t *testing.T) {
 
 		// What an auditor fetches: snapshots, checkpoints, and a job's proof,
 		// which then checks offline with the public key and the checkpoint.
-		e.call("POST", "/v1/tenants/acme/snapshots", acmeToken, map[string]any{"partition": "a"}).must(t, http.StatusCreated)
+		made := e.call("POST", "/v1/tenants/acme/snapshots", acmeToken, map[string]any{"partition": "a"}).must(t, http.StatusCreated)
+		// Stamped by the service's clock (injected here), in UTC, as every
+		// other time it writes.
+		if want := time.UnixMilli(e.Wall.UnixMilli()).UTC().Format(time.RFC3339Nano); made.body["created_at"] != want {
+			t.Fatalf("snapshot created_at %v, want the service's clock %s", made.body["created_at"], want)
+		}
 		e.call("POST", "/v1/tenants/acme/snapshots", acmeToken, map[string]any{"partition": "nowhere"}).must(t, http.StatusConflict)
+		// An unknown filter is refused, not ignored (it would list every partition).
+		if r := e.call("GET", "/v1/tenants/acme/snapshots?partition=a", acmeToken, nil); r.must(t, http.StatusBadRequest).errCode() != "unknown_field" {
+			t.Fatalf("GET snapshots?partition=a: %s", r.raw)
+		}
 		sn := e.call("GET", "/v1/tenants/acme/snapshots", acmeToken, nil).must(t, http.StatusOK)
 		if n := len(sn.body["snapshots"].([]any)); n != 3 {
 			t.Fatalf("GET snapshots listed %d, want 2 from batches and 1 on demand: %s", n, sn.raw)

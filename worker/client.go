@@ -63,6 +63,11 @@ type QueueConfig struct {
 type Config struct {
 	// Workers are the handlers, by kind.
 	Workers *Workers
+	// WorkMiddleware wraps the running of every job, the first outermost.
+	WorkMiddleware []WorkMiddleware
+	// InsertMiddleware wraps every insert through the client, the first
+	// outermost.
+	InsertMiddleware []InsertMiddleware
 	// Queues configures client queues by name; DefaultQueue exists even
 	// when not listed. Every KindOptions.Queue must be listed here.
 	Queues map[string]QueueConfig
@@ -303,29 +308,54 @@ func (c *Client) Queue() *queue.Queue { return c.q }
 // Insert is the package's Insert with this client's kind options (their
 // MaxAttempts) applied.
 func (c *Client) Insert(ctx context.Context, tenantID string, args Args, opts *InsertOpts) (queue.EnqueueResult, error) {
-	j, err := newJob(tenantID, args, opts, c.kinds)
+	j, err := buildJob(ctx, c.q, tenantID, args, opts, c.kinds, false)
 	if err != nil {
 		return queue.EnqueueResult{}, err
 	}
-	return c.q.Enqueue(ctx, j)
+	res, err := insertThrough(ctx, c.cfg.InsertMiddleware, []queue.Job{j}, func(ctx context.Context, jobs []queue.Job) ([]queue.EnqueueResult, error) {
+		if len(jobs) != 1 {
+			return nil, fmt.Errorf("worker: insert middleware passed on %d jobs of one insert", len(jobs))
+		}
+		r, err := c.q.Enqueue(ctx, jobs[0])
+		return []queue.EnqueueResult{r}, err
+	})
+	if err != nil || len(res) != 1 {
+		return queue.EnqueueResult{}, insertResultErr(err, len(res))
+	}
+	return res[0], nil
+}
+
+// insertResultErr is err, or an error for a middleware that answered
+// an insert of one job with n results.
+func insertResultErr(err error, n int) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("worker: insert middleware answered one insert with %d results", n)
 }
 
 // InsertTx is the package's InsertTx with this client's kind options.
 func (c *Client) InsertTx(ctx context.Context, tx any, tenantID string, args Args, opts *InsertOpts) (queue.EnqueueResult, error) {
-	j, err := newJob(tenantID, args, opts, c.kinds)
+	j, err := buildJob(ctx, c.q, tenantID, args, opts, c.kinds, true)
 	if err != nil {
 		return queue.EnqueueResult{}, err
 	}
-	res, err := c.q.EnqueueTx(ctx, tx, j)
-	if err != nil {
-		return queue.EnqueueResult{}, err
+	res, err := insertThrough(ctx, c.cfg.InsertMiddleware, []queue.Job{j}, func(ctx context.Context, jobs []queue.Job) ([]queue.EnqueueResult, error) {
+		return c.q.EnqueueTx(ctx, tx, jobs...)
+	})
+	if err != nil || len(res) != 1 {
+		return queue.EnqueueResult{}, insertResultErr(err, len(res))
 	}
 	return res[0], nil
 }
 
 // InsertMany is the package's InsertMany with this client's kind options.
 func (c *Client) InsertMany(ctx context.Context, params []InsertManyParams) ([]queue.EnqueueResult, error) {
-	return insertMany(ctx, c.q, params, c.kinds)
+	jobs, err := buildJobs(ctx, c.q, params, c.kinds)
+	if err != nil {
+		return nil, err
+	}
+	return insertThrough(ctx, c.cfg.InsertMiddleware, jobs, c.q.EnqueueMany)
 }
 
 // Start starts fetching and working jobs, and maintenance, in the

@@ -762,17 +762,21 @@ func TestInsertAppliesDefaults(t *testing.T) {
 		if info := get(t, q, res.JobID); info.MaxAttempts != 25 {
 			t.Fatalf("max attempts %d, want the queue's default", info.MaxAttempts)
 		}
-		// Same idempotency key, other payload: one job.
+		// Same idempotency key and payload: one job; another payload under
+		// the key is a conflict (issue 15), not a silent match.
 		a, err := c.Insert(ctx, "acme", typedArgs{N: 3}, &worker.InsertOpts{IdempotencyKey: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := c.Insert(ctx, "acme", typedArgs{N: 4}, &worker.InsertOpts{IdempotencyKey: "k"})
+		b, err := c.Insert(ctx, "acme", typedArgs{N: 3}, &worker.InsertOpts{IdempotencyKey: "k"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a.JobID != b.JobID || !b.Deduplicated {
 			t.Fatalf("two inserts with one idempotency key: %v and %v (dedup %v)", a.JobID, b.JobID, b.Deduplicated)
+		}
+		if _, err := c.Insert(ctx, "acme", typedArgs{N: 4}, &worker.InsertOpts{IdempotencyKey: "k"}); !errors.Is(err, queue.ErrIdempotencyConflict) {
+			t.Fatalf("the key with another payload: %v, want ErrIdempotencyConflict", err)
 		}
 	})
 }

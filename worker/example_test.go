@@ -217,3 +217,92 @@ func ExampleAddFunc() {
 	fmt.Println(workers.Kinds())
 	// Output: [cache.purge]
 }
+
+// Say what makes two inserts the same job: here, one reminder per
+// customer and hour, whatever the note says.
+func ExampleUniqueOpts() {
+	ctx := context.Background()
+	q, closeQueue := openTempQueue(ctx)
+	defer closeQueue()
+
+	opts := &worker.InsertOpts{Unique: worker.UniqueOpts{ByFields: []string{"customer"}, ByPeriod: time.Hour}}
+	for _, note := range []string{"first", "second"} {
+		res, err := worker.Insert(ctx, q, "acme", ReminderArgs{Customer: "ada", Note: note}, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(note, "deduplicated:", res.Deduplicated)
+	}
+	// Output:
+	// first deduplicated: false
+	// second deduplicated: true
+}
+
+// ReminderArgs are the args of ExampleUniqueOpts.
+type ReminderArgs struct {
+	Customer string `json:"customer"`
+	Note     string `json:"note"`
+}
+
+func (ReminderArgs) Kind() string { return "reminder.send" }
+
+// InvoiceArgs are the args of ExampleCompleteTx.
+type InvoiceArgs struct {
+	Number int `json:"number"`
+}
+
+func (InvoiceArgs) Kind() string { return "invoice.book" }
+
+// Complete a job in the handler's own transaction: the invoice is booked
+// and the job completed together, or neither is.
+func ExampleCompleteTx() {
+	ctx := context.Background()
+	q, closeQueue := openTempQueue(ctx)
+	defer closeQueue()
+	db := q.Backend().(*sqlite.DB).SQL // on PostgreSQL, a pgx.Tx of your pool
+	if _, err := db.ExecContext(ctx, "CREATE TABLE invoices (number INTEGER PRIMARY KEY)"); err != nil {
+		log.Fatal(err)
+	}
+
+	workers := worker.NewWorkers()
+	worker.AddWorker(workers, worker.WorkFunc[InvoiceArgs](func(ctx context.Context, job *worker.Job[InvoiceArgs]) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback() // a no-op after Commit
+		if _, err := tx.ExecContext(ctx, "INSERT INTO invoices (number) VALUES (?)", job.Args.Number); err != nil {
+			return err
+		}
+		if err := worker.CompleteTx(ctx, tx, job); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}))
+	done := make(chan struct{})
+	client, err := worker.NewClient(q, worker.Config{Workers: workers, OnEvent: func(e worker.Event) {
+		if e.Type == worker.EventJobSucceeded {
+			close(done)
+		}
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := client.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := client.Insert(ctx, "acme", InvoiceArgs{Number: 1001}, nil); err != nil {
+		log.Fatal(err)
+	}
+	<-done
+	if err := client.Stop(ctx); err != nil {
+		log.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM invoices").Scan(&n); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("invoices booked:", n)
+	// Output:
+	// invoices booked: 1
+}

@@ -157,10 +157,13 @@ func (c *Client) enqueueOccurrence(ctx context.Context, p PeriodicJob, at time.T
 	if o.RunAt.IsZero() {
 		o.RunAt = at
 	}
-	j, err := newJob(p.TenantID, args, &o, c.kinds)
+	j, err := buildJob(ctx, c.q, p.TenantID, args, &o, c.kinds, false)
 	if err != nil {
 		return err
 	}
+	// The occurrence is the job's identity: args changed by a new
+	// deployment for an occurrence already enqueued are the same job.
+	j.KeyDerived = true
 	res, err := c.q.Enqueue(ctx, j)
 	if err != nil {
 		return err

@@ -24,12 +24,16 @@ type runningJob struct {
 	queue    string
 	claimed  atomic.Bool
 	released chan struct{} // closed by Stop after it claimed the job
+	// completedInTx: the handler called CompleteTx, so whether the job
+	// succeeded is up to its transaction's commit (see writeOutcome).
+	completedInTx atomic.Bool
+	q             *queue.Queue
 }
 
 func (rj *runningJob) claim() bool { return rj.claimed.CompareAndSwap(false, true) }
 
 func (c *Client) start(qs *queueState, l queue.Lease) {
-	rj := &runningJob{lease: l, queue: qs.name, released: make(chan struct{})}
+	rj := &runningJob{lease: l, queue: qs.name, released: make(chan struct{}), q: c.q}
 	c.runMu.Lock()
 	c.jobs[l.JobID] = rj
 	c.runMu.Unlock()
@@ -86,9 +90,9 @@ func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 	} else if p, derr := e.prepare(&l); derr != nil {
 		err = derr
 	} else {
-		ctx, cancel := context.WithCancelCause(c.jobsCtx)
+		ctx, cancel := context.WithCancelCause(context.WithValue(c.jobsCtx, runningJobKey{}, rj))
 		hb = c.startHeartbeat(qs, l, cancel)
-		err = supervise(ctx, p.work, c.timeoutFor(e, p), c.cfg.TimeoutGrace, hb.lost, rj.released, log)
+		err = supervise(ctx, wrapWork(c.cfg.WorkMiddleware, &rj.lease, p.work), c.timeoutFor(e, p), c.cfg.TimeoutGrace, hb.lost, rj.released, log)
 		cancel(context.Canceled)
 		hb.stop()
 	}
@@ -99,16 +103,19 @@ func (c *Client) run(qs *queueState, rj *runningJob, freeSlot func()) {
 	if !rj.claim() {
 		return // Stop handed the job back; the handler's result is moot
 	}
-	if hb != nil && hb.wasLost() {
+	// A job its handler completed with CompleteTx is not running any more
+	// once that commits, so the heartbeat's next extension finds the lease
+	// gone: writeOutcome, not the heartbeat, says how the job ended.
+	if hb != nil && hb.wasLost() && !rj.completedInTx.Load() {
 		c.emit(Event{Type: EventLeaseLost, Queue: qs.name, Lease: hb.current(), Err: queue.ErrLeaseLost, Duration: took})
 		log.Warn("worker: the job's lease was lost while it ran; its result is discarded", "handler_error", err)
 		return
 	}
-	c.finish(qs.name, e, l, err, took, log)
+	c.finish(qs.name, e, l, err, took, rj.completedInTx.Load(), log)
 }
 
 // finish records a job's outcome in the queue and reports it.
-func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error, took time.Duration, log interface {
+func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error, took time.Duration, inTx bool, log interface {
 	Warn(string, ...any)
 	Error(string, ...any)
 	Debug(string, ...any)
@@ -126,7 +133,7 @@ func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error
 	// twice. The recording semaphore (at most MaxWorkers outcomes in
 	// flight) bounds what waits in memory; fetching slows meanwhile.
 	for delay, retried := outcomeRetryFirst, false; ; delay = min(2*delay, outcomeRetryMax) {
-		ev, terr = c.writeOutcome(ctx, e, l, res, ev)
+		ev, terr = c.writeOutcome(ctx, e, l, res, ev, inTx)
 		if !retryableOutcome(terr) || ctx.Err() != nil {
 			break
 		}
@@ -164,8 +171,27 @@ func (c *Client) finish(queueName string, e *kindEntry, l queue.Lease, err error
 // writeOutcome records res for the job once, and returns ev completed with
 // what the write decided (its type, and for a failure whether it is
 // retried and when).
-func (c *Client) writeOutcome(ctx context.Context, e *kindEntry, l queue.Lease, res Result, ev Event) (Event, error) {
+func (c *Client) writeOutcome(ctx context.Context, e *kindEntry, l queue.Lease, res Result, ev Event, inTx bool) (Event, error) {
 	var terr error
+	if res.Outcome == OutcomeSucceeded && inTx {
+		// The handler completed the job in its own transaction: the job
+		// succeeded if that committed. If it did not, the handler's
+		// writes are gone too, and completing the job here would lose
+		// them: the attempt fails instead, to run again.
+		info, err := c.q.Get(ctx, l.JobID)
+		switch {
+		case err != nil:
+			return ev, err
+		case info.Status == queue.StatusSucceeded && info.LeaseToken == l.Token:
+			ev.Type = EventJobSucceeded
+			return ev, nil
+		case info.Status == queue.StatusRunning && info.LeaseToken == l.Token:
+			res = Result{Outcome: OutcomeFailed, Err: errCompleteTxNotCommitted}
+			ev.Err = res.Err
+		default:
+			return ev, queue.ErrLeaseLost
+		}
+	}
 	switch res.Outcome {
 	case OutcomeSucceeded:
 		terr = c.q.Complete(ctx, l)

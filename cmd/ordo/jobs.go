@@ -28,7 +28,7 @@ func newJobsListCommand(g *globalFlags) *cobra.Command {
 	var tenant, kind, partition, cursor string
 	var states []string
 	var limit int
-	var all, payload bool
+	var all, payload, newest bool
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List a tenant's jobs: HLC-side jobs in t_hlc order, then legacy-only jobs in created_at order",
@@ -47,7 +47,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.
 			if err != nil {
 				return err
 			}
-			p := driver.ListParams{TenantID: tenant, Kind: kind, Cursor: cursor, Limit: limit, WithPayload: payload}
+			p := driver.ListParams{TenantID: tenant, Kind: kind, Cursor: cursor, Limit: limit, WithPayload: payload, Newest: newest}
 			for _, s := range states {
 				for _, st := range strings.Split(s, ",") {
 					p.Statuses = append(p.Statuses, queue.Status(strings.TrimSpace(st)))
@@ -95,6 +95,7 @@ in the legacy table (enqueued in legacy mode) follow, in created_at order.
 	cmd.Flags().IntVar(&limit, "limit", driver.DefaultListLimit, fmt.Sprintf("page size, 1..%d", driver.MaxListLimit))
 	cmd.Flags().BoolVar(&all, "all", false, "print every page")
 	cmd.Flags().BoolVar(&payload, "payload", false, "include the payloads")
+	cmd.Flags().BoolVar(&newest, "newest", false, "newest first: HLC-side jobs by t_hlc descending, then legacy-only jobs by created_at descending")
 	_ = cmd.MarkFlagRequired("tenant")
 	return cmd
 }

@@ -1,9 +1,21 @@
-// ordo dashboard: live refresh, the tenant picker, and checking an
-// inclusion proof in the browser. Every page works without this file.
+// ordo dashboard: live refresh, the tenant picker, "select all" on the
+// jobs list, and checking an inclusion proof in the browser. Every page
+// works without this file.
 "use strict";
 
 (function () {
   const enc = new TextEncoder();
+
+  // ---- times ---------------------------------------------------------
+  // Every time is written in UTC; its title gives the reader's local time.
+  const localTitles = (root) => {
+    for (const el of root.querySelectorAll("time[data-utc]")) {
+      const d = new Date(el.getAttribute("datetime"));
+      if (!isNaN(d)) el.title = "Local time: " + d.toLocaleString();
+    }
+  };
+  const utcClock = (d) => d.toISOString().slice(11, 19) + "Z";
+  localTitles(document);
 
   // ---- tenant picker -------------------------------------------------
   const picker = document.querySelector("[data-tenant-picker] select");
@@ -12,6 +24,28 @@
       location.href = "/tenants/" + encodeURIComponent(picker.value) + "/jobs";
     });
   }
+
+  // ---- bulk selection ------------------------------------------------
+  // The header box ticks every job box of the page. The list sits in
+  // #live, which refresh replaces: listen on the document, and enable the
+  // box (disabled in the HTML, dead without this script) after each swap.
+  const jobBoxes = () => Array.from(document.querySelectorAll('#jobs input[name="job"]'));
+  const armSelectAll = () => {
+    const all = document.getElementById("select-all");
+    if (all) all.disabled = false;
+  };
+  armSelectAll();
+  document.addEventListener("change", (e) => {
+    const all = document.getElementById("select-all");
+    if (!all) return;
+    if (e.target === all) {
+      jobBoxes().forEach((b) => { b.checked = all.checked; });
+    } else if (e.target.name === "job") {
+      const boxes = jobBoxes();
+      all.checked = boxes.length > 0 && boxes.every((b) => b.checked);
+      all.indeterminate = !all.checked && boxes.some((b) => b.checked);
+    }
+  });
 
   // ---- live refresh --------------------------------------------------
   // Re-fetch the page and swap its #live part, every 5 s while the tab is
@@ -28,6 +62,11 @@
       // Do not swap a form the user is filling in.
       const focused = document.activeElement;
       if (focused && live.contains(focused) && /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(focused.tagName)) return;
+      // Nor a selection of jobs for a bulk action.
+      if (live.querySelector('input[name="job"]:checked')) {
+        status.textContent = "Refresh paused while jobs are selected.";
+        return;
+      }
       try {
         const resp = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
         if (resp.redirected && new URL(resp.url).pathname === "/login") {
@@ -41,12 +80,18 @@
         }
         const doc = new DOMParser().parseFromString(await resp.text(), "text/html");
         const next = doc.getElementById("live");
+        // A box ticked while the page was being fetched keeps its page.
+        if (live.querySelector('input[name="job"]:checked')) return;
         if (next) {
           // Keep open what the reader opened (the charts' table).
           const open = Array.from(live.querySelectorAll("details[id][open]"), (d) => d.id);
           live.innerHTML = next.innerHTML;
           for (const id of open) document.getElementById(id)?.setAttribute("open", "");
-          status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
+          armSelectAll();
+          localTitles(live);
+          const now = new Date();
+          status.textContent = "Updated " + utcClock(now) + ".";
+          status.title = "Local time: " + now.toLocaleTimeString();
         }
       } catch (e) {
         status.textContent = "Refresh failed: " + e.message;

@@ -111,6 +111,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BadInput", testBadInput},
 			{"BatchOrder", testBatchOrder},
 			{"EnqueueTx", testEnqueueTx},
+			{"IdempotencyConflict", testIdempotencyConflict},
 			{"MultiNode", testMultiNode},
 			{"StoredRows", testStoredRows},
 			{"DedupAcrossSides", testDedupAcrossSides},
@@ -145,9 +146,14 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BackfillStaleListing", testBackfillStaleListing},
 			{"DrainRows", testDrainRows},
 		}},
-		{"Listing", []test{{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
-			runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
-		}}}},
+		{"Listing", []test{
+			{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {
+				runListing(t, func(t *testing.T) Backend { return nt(t).Open(t) })
+			}},
+			{"PayloadSearch", testPayloadSearch},
+			{"SearchWindowTies", testSearchWindowTies},
+			{"RecentKinds", testRecentKinds},
+		}},
 		{"AuditStore", []test{{"VerifyAndTamper", runAudit}}},
 		{"Tokens", []test{{"Tokens", func(t *testing.T, nt func(t *testing.T) Target) { testTokens(t, nt(t).Open(t)) }}}},
 		{"Sessions", []test{{"Sessions", func(t *testing.T, nt func(t *testing.T) Target) { testSessions(t, nt(t).Open(t)) }}}},

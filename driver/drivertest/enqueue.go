@@ -191,9 +191,13 @@ func testDedup(t *testing.T, newTarget func(t *testing.T) Target) {
 		// An idempotency key replaces the payload in the id.
 		M := queue.Job{TenantID: "acme", PartitionKey: "p", Kind: "charge", Payload: []byte(`{"amount":1}`), IdempotencyKey: "order-1"}
 		rM := n.enqueue(M)
+		same("same idempotency key and payload", n.enqueue(M), rM)
 		M2 := M
 		M2.Payload = []byte(`{"amount":2}`)
-		same("same idempotency key, other payload", n.enqueue(M2), rM)
+		// The key names one payload: another under it is refused
+		// (testIdempotencyConflict), unless the key was derived.
+		M2.KeyDerived = true
+		same("same derived key, other payload", n.enqueue(M2), rM)
 		if want, _ := chain.JobID("acme", "p", "charge", "order-1", chain.Hash{}); rM.JobID != want {
 			t.Errorf("keyed job id %s, want %s (the key, not the payload)", rM.JobID, want)
 		}
@@ -210,14 +214,14 @@ func testDedup(t *testing.T, newTarget func(t *testing.T) Target) {
 			h.verifyChains()
 		}
 		if got := h.rows(); got != want {
-			t.Errorf("after 4 jobs and 3 duplicates: %v, want %v", got, want)
+			t.Errorf("after 4 jobs and 4 duplicates: %v, want %v", got, want)
 		}
 		hlcDup, legacyDup := counter(t, n.q.Metrics().HlcDeduplicated), counter(t, n.q.Metrics().LegacyDeduplicated)
-		if m.WritesHlc() && (hlcDup != 3 || legacyDup != 0) {
-			t.Errorf("scheduler_hlc_enqueue_deduplicated_total = %v (legacy %v), want 3", hlcDup, legacyDup)
+		if m.WritesHlc() && (hlcDup != 4 || legacyDup != 0) {
+			t.Errorf("scheduler_hlc_enqueue_deduplicated_total = %v (legacy %v), want 4", hlcDup, legacyDup)
 		}
-		if !m.WritesHlc() && (hlcDup != 0 || legacyDup != 3) {
-			t.Errorf("legacy dedup counter = %v (hlc %v), want 3", legacyDup, hlcDup)
+		if !m.WritesHlc() && (hlcDup != 0 || legacyDup != 4) {
+			t.Errorf("legacy dedup counter = %v (hlc %v), want 4", legacyDup, hlcDup)
 		}
 
 		// A job written in one mode is a duplicate in every other: the
@@ -640,4 +644,60 @@ func testEnqueueTxWrongType(t *testing.T, newTarget func(t *testing.T) Target) {
 // nested is a JSON payload of arrays nested depth deep.
 func nested(depth int) []byte {
 	return []byte(strings.Repeat("[", depth) + strings.Repeat("]", depth))
+}
+
+// testIdempotencyConflict: an idempotency key names one payload. The same
+// key with the same payload is the same job (Deduplicated); with another
+// payload it is refused with ErrIdempotencyConflict and nothing is
+// written, whether the first job is stored (on either side, in any mode),
+// earlier in the same batch, or met inside a caller's transaction (whose
+// rollback then takes the batch back). A key derived from part of the
+// payload (KeyDerived) deduplicates instead.
+func testIdempotencyConflict(t *testing.T, newTarget func(t *testing.T) Target) {
+	forModes(t, newTarget, []queue.Options{modes[0], modes[2], modes[3]}, func(t *testing.T, h *harness, o queue.Options) {
+		n := h.newNode("node-a", base, o)
+		keyed := func(key string, n int) queue.Job {
+			j := job("acme", "p", n)
+			j.IdempotencyKey = key
+			return j
+		}
+		first, err := n.q.Enqueue(h.ctx, keyed("order-7", 1))
+		if err != nil || first.Deduplicated {
+			t.Fatalf("first enqueue: %+v, %v", first, err)
+		}
+		if again, err := n.q.Enqueue(h.ctx, keyed("order-7", 1)); err != nil || !again.Deduplicated || again.JobID != first.JobID {
+			t.Fatalf("the same key and payload again: %+v, %v; want it deduplicated", again, err)
+		}
+		before := h.rows()
+		if _, err := n.q.Enqueue(h.ctx, keyed("order-7", 2)); !errors.Is(err, queue.ErrIdempotencyConflict) || !strings.Contains(err.Error(), "order-7") {
+			t.Fatalf("the same key, another payload: %v; want ErrIdempotencyConflict naming the key", err)
+		}
+		if _, err := n.q.EnqueueMany(h.ctx, []queue.Job{job("acme", "p", 3), keyed("order-7", 2)}); !errors.Is(err, queue.ErrIdempotencyConflict) {
+			t.Fatalf("a batch with a conflict: %v; want ErrIdempotencyConflict", err)
+		}
+		if _, err := n.q.EnqueueMany(h.ctx, []queue.Job{keyed("order-8", 1), keyed("order-8", 2)}); !errors.Is(err, queue.ErrIdempotencyConflict) {
+			t.Fatalf("one key, two payloads in one batch: %v; want ErrIdempotencyConflict", err)
+		}
+		if after := h.rows(); after != before {
+			t.Fatalf("refused enqueues wrote rows: %v -> %v", before, after)
+		}
+		derived := keyed("order-7", 2)
+		derived.KeyDerived = true
+		if r, err := n.q.Enqueue(h.ctx, derived); err != nil || !r.Deduplicated || r.JobID != first.JobID {
+			t.Fatalf("a derived key, another payload: %+v, %v; want it deduplicated", r, err)
+		}
+		if h.tg.Begin != nil {
+			tx := h.tg.Begin(t, n.b)
+			_, err := n.q.EnqueueTx(h.ctx, tx.Tx, job("acme", "p", 4), keyed("order-7", 2))
+			_ = tx.Rollback(h.ctx)
+			// The legacy-only first job is only known outside the
+			// caller's transaction, which EnqueueTx does not leave.
+			if o.Mode().WritesHlc() && !errors.Is(err, queue.ErrIdempotencyConflict) {
+				t.Fatalf("EnqueueTx with a conflict: %v; want ErrIdempotencyConflict", err)
+			}
+			if after := h.rows(); after != before {
+				t.Fatalf("a rolled-back EnqueueTx wrote rows: %v -> %v", before, after)
+			}
+		}
+	})
 }

@@ -27,6 +27,7 @@ type Backend = driver.Driver
 // each subtest, closed when the subtest ends.
 func runListing(t *testing.T, open func(t *testing.T) Backend) {
 	t.Run("list pages in HLC order then legacy order", func(t *testing.T) { testListOrder(t, open(t)) })
+	t.Run("newest first reverses each section", func(t *testing.T) { testListNewest(t, open(t)) })
 	t.Run("list filters", func(t *testing.T) { testListFilters(t, open(t)) })
 	t.Run("count by status", func(t *testing.T) { testCount(t, open(t)) })
 	t.Run("tokens", func(t *testing.T) { testTokens(t, open(t)) })
@@ -124,6 +125,29 @@ func listAll(t *testing.T, l driver.Lister, p driver.ListParams) []queue.JobInfo
 			return all
 		}
 		p.Cursor = next
+	}
+}
+
+// testListNewest: newest first lists the HLC side by t_hlc descending,
+// then legacy-only jobs by created_at descending, whatever the page size,
+// with filters as in the other order; its cursors continue its order.
+func testListNewest(t *testing.T, db Backend) {
+	f := newFixture(t, db)
+	want := []string{"H3", "H2", "H1", "D1", "L2", "L1"}
+	for _, limit := range []int{1, 2, 3, 4, 6, 100} {
+		got := f.names(listAll(t, db, driver.ListParams{TenantID: "acme", Limit: limit, Newest: true}))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("limit %d: listed %v, want %v", limit, got, want)
+		}
+	}
+	// A bare t_hlc starts before it.
+	oldest := listAll(t, db, driver.ListParams{TenantID: "acme", Limit: 100})
+	page, _, err := db.ListJobs(context.Background(), driver.ListParams{TenantID: "acme", Cursor: oldest[2].Chain.THLC, Limit: 5, Newest: true})
+	if err != nil || !reflect.DeepEqual(f.names(page), []string{"H1", "D1", "L2", "L1"}) {
+		t.Fatalf("before a bare t_hlc: %v, %v", f.names(page), err)
+	}
+	if got := f.names(listAll(t, db, driver.ListParams{TenantID: "other", Limit: 1, Newest: true})); !reflect.DeepEqual(got, []string{"O2", "O1"}) {
+		t.Fatalf("tenant other, newest first (its HLC job, then its legacy-only one): %v", got)
 	}
 }
 

@@ -50,6 +50,7 @@ var rules = []struct {
 	{driver.ErrJobFinished, Status{http.StatusConflict, "job_finished"}},
 	{driver.ErrNotRetryable, Status{http.StatusConflict, "not_retryable"}},
 	{driver.ErrJobNotFinished, Status{http.StatusConflict, "job_not_finished"}},
+	{driver.ErrIdempotencyConflict, Status{http.StatusConflict, "idempotency_conflict"}},
 	{driver.ErrInvalidJob, Status{http.StatusBadRequest, "invalid_field"}},
 	{driver.ErrInvalidList, Status{http.StatusBadRequest, "invalid_field"}},
 	{chain.ErrInvalidPayload, Status{http.StatusBadRequest, "invalid_field"}},

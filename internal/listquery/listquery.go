@@ -4,9 +4,12 @@
 //
 // The grammar: state or status (repeatable, comma-separated job states), kind,
 // partition (present means one partition; empty is the default one),
-// cursor (a next value of an earlier page), limit (1..driver.MaxListLimit)
-// and payload (a boolean). Any other key is refused unless the caller
-// handles it itself (Parse's extra).
+// cursor (a next value of an earlier page), limit (1..driver.MaxListLimit),
+// payload (a boolean), order (oldest, the default: HLC order; or newest)
+// and payload_contains (text the payload must contain: case-sensitive,
+// literal, searched in the tenant's newest driver.MaxSearchWindow jobs
+// only). Any other key is refused unless the caller handles it itself
+// (Parse's extra).
 package listquery
 
 import (
@@ -22,7 +25,7 @@ import (
 
 // Keys are the keys Parse reads. "status" is "state" by the name job
 // answers give the field; a query may use either, not both.
-var Keys = []string{"state", "status", "kind", "partition", "cursor", "limit", "payload"}
+var Keys = []string{"state", "status", "kind", "partition", "cursor", "limit", "payload", "order", "payload_contains"}
 
 // Error names the query key that was wrong and why.
 type Error struct {
@@ -87,12 +90,25 @@ func Parse(tenant string, v url.Values, extra ...string) (driver.ListParams, *Er
 		}
 		p.Limit = n
 	}
+	switch o := v.Get("order"); o {
+	case "", "oldest":
+	case "newest":
+		p.Newest = true
+	default:
+		return bad("order", "order %q, want oldest (HLC order, the default) or newest", o)
+	}
 	if ps := v.Get("payload"); ps != "" {
 		b, err := strconv.ParseBool(ps)
 		if err != nil {
 			return bad("payload", "payload %q, want true or false", ps)
 		}
 		p.WithPayload = b
+	}
+	if text := v.Get("payload_contains"); text != "" {
+		if err := driver.ValidatePayloadSearch(text); err != nil {
+			return bad("payload_contains", "%v", err)
+		}
+		p.PayloadContains = text
 	}
 	return p, nil
 }

@@ -26,7 +26,18 @@ func TestParse(t *testing.T) {
 	if _, e := Parse("acme", v); e == nil || e.Key != "status" {
 		t.Fatalf("state and status together: %v", e)
 	}
-	if p, _ := Parse("acme", url.Values{}); p.Partition != nil || p.Statuses != nil {
+	for query, newest := range map[string]bool{"order=newest": true, "order=oldest": false, "": false} {
+		v, _ := url.ParseQuery(query)
+		if p, e := Parse("acme", v); e != nil || p.Newest != newest {
+			t.Fatalf("%q: Newest = %v, %v; want %v", query, p.Newest, e, newest)
+		}
+	}
+	// payload_contains is taken as it is: no trimming, % and _ literal.
+	v = url.Values{"payload_contains": {" 50%_off "}}
+	if p, e := Parse("acme", v); e != nil || p.PayloadContains != " 50%_off " {
+		t.Fatalf("payload_contains: %+v, %v", p, e)
+	}
+	if p, _ := Parse("acme", url.Values{}); p.Partition != nil || p.Statuses != nil || p.PayloadContains != "" {
 		t.Fatalf("an empty query filters: %+v", p)
 	}
 }
@@ -34,16 +45,19 @@ func TestParse(t *testing.T) {
 // Every refusal names the key that was wrong.
 func TestParseRefusals(t *testing.T) {
 	for query, key := range map[string]string{
-		"state=done":         "state",
-		"status=done":        "status",
-		"state=":             "state",
-		"kind=9x":            "kind",
-		"partition=a%00b":    "partition",
-		"cursor=nonsense:::": "cursor",
-		"limit=0":            "limit",
-		"limit=1001":         "limit",
-		"payload=maybe":      "payload",
-		"sort=desc":          "sort",
+		"state=done":             "state",
+		"status=done":            "status",
+		"state=":                 "state",
+		"kind=9x":                "kind",
+		"partition=a%00b":        "partition",
+		"cursor=nonsense:::":     "cursor",
+		"limit=0":                "limit",
+		"limit=1001":             "limit",
+		"payload=maybe":          "payload",
+		"payload_contains=a%00b": "payload_contains",
+		"payload_contains=%ff":   "payload_contains",
+		"order=up":               "order",
+		"sort=desc":              "sort",
 	} {
 		v, _ := url.ParseQuery(query)
 		_, e := Parse("acme", v)
@@ -61,7 +75,7 @@ func TestParseRefusals(t *testing.T) {
 // refused naming a key; never a panic.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"state=pending,running&limit=5", "cursor=nonsense:::", "partition=", "kind=a.b&payload=true",
-		"limit=-1", "state=%ff", "partition=a%00b", "cursor=" + url.QueryEscape("1767225600000-000000-node-a|x")} {
+		"limit=-1", "state=%ff", "partition=a%00b", "payload_contains=50%25_off", "payload_contains=%ff", "cursor=" + url.QueryEscape("1767225600000-000000-node-a|x")} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, query string) {
@@ -78,6 +92,10 @@ func FuzzParse(f *testing.F) {
 		}
 		if p.TenantID != "acme" || p.Limit < 0 || p.Limit > driver.MaxListLimit {
 			t.Fatalf("accepted %q as %+v", query, p)
+		}
+		// What Parse accepts, a backend accepts.
+		if err := p.Validate(); err != nil {
+			t.Fatalf("accepted %q as %+v, which the backends refuse: %v", query, p, err)
 		}
 		for _, s := range p.Statuses {
 			if s == "" {

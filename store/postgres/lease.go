@@ -481,6 +481,51 @@ var (
 	transitionsHLCSQL    = `UPDATE scheduler.job_state s` + fmt.Sprintf(transitionsSet, "s", "job_id")
 )
 
+// TransitionJobTx implements driver.Driver.
+func (db *DB) TransitionJobTx(ctx context.Context, tx any, t driver.Transition) error {
+	ptx, ok := tx.(pgx.Tx)
+	if !ok || ptx == nil {
+		return fmt.Errorf("postgres: TransitionJobTx needs a pgx.Tx, got %T", tx)
+	}
+	status, runAt := transitionStatus(t)
+	var undo int32
+	if t.UndoAttempt {
+		undo = 1
+	}
+	args := []any{[]uuid.UUID{t.JobID}, []uuid.UUID{t.Token}, []string{status}, []*time.Time{runAt}, []string{t.Error}, []int32{undo}, []time.Time{t.Now}}
+	done := 0
+	for _, q := range []string{transitionsLegacySQL, transitionsHLCSQL} {
+		rows, err := ptx.Query(ctx, q, args...)
+		if err != nil {
+			return wrap("finishing job "+t.JobID.String(), err)
+		}
+		for rows.Next() {
+			done++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return wrap("finishing job "+t.JobID.String(), err)
+		}
+	}
+	if done == 0 {
+		return driver.ErrLeaseLost
+	}
+	return nil
+}
+
+// transitionStatus is the status and run_at a transition stores: a retry
+// or snooze is pending when its run_at has come, else scheduled.
+func transitionStatus(t driver.Transition) (string, *time.Time) {
+	if t.Status != driver.StatusPending && t.Status != driver.StatusScheduled {
+		return string(t.Status), nil
+	}
+	runAt := t.RunAt
+	if !runAt.After(t.Now) {
+		return string(driver.StatusPending), &runAt
+	}
+	return string(driver.StatusScheduled), &runAt
+}
+
 // TransitionJobs implements driver.Driver: one round trip for
 // the whole batch, both sides updated in one implicit transaction.
 func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]error, error) {
@@ -491,14 +536,7 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 	undos := make([]int32, n)
 	for i, t := range ts {
 		ids[i], tokens[i], errs[i], nows[i] = t.JobID, t.Token, t.Error, t.Now
-		statuses[i] = string(t.Status)
-		if t.Status == driver.StatusPending || t.Status == driver.StatusScheduled {
-			statuses[i] = string(driver.StatusScheduled)
-			if !t.RunAt.After(t.Now) {
-				statuses[i] = string(driver.StatusPending)
-			}
-			runAts[i] = &ts[i].RunAt
-		}
+		statuses[i], runAts[i] = transitionStatus(t)
 		if t.UndoAttempt {
 			undos[i] = 1
 		}

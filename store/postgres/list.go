@@ -21,7 +21,10 @@ var (
 // listHLCSQL pages a tenant's HLC-side jobs in (t_hlc, job_id) order over
 // idx_job_state_tenant_hlc. $1 tenant, $2 cursor t_hlc (NULL: start), $3
 // cursor job id, $4 statuses (empty: all), $5 kind (empty: all), $6 filter by
-// partition, $7 partition, $8 with payload, $9 limit.
+// partition, $7 partition, $8 with payload, $9 limit, $10 and $11 the payload
+// search's window floor (t_hlc, job id; "" for none: search.go), $12 the
+// search text ("" for none; strpos: case-sensitive and literal, so % and _
+// need no escaping).
 const listHLCSQL = `
 SELECT s.job_id, s.partition_key, s.t_hlc, s.kind, s.status, s.attempts, s.max_attempts, s.run_at, s.updated_at,
        s.lease_owner, s.lease_expires_at, s.last_error,
@@ -32,16 +35,18 @@ FROM scheduler.job_state s
 JOIN scheduler.scheduler_log l
   ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
 WHERE s.tenant_id = $1
-  AND ($2::text IS NULL OR (s.t_hlc >= $2 AND (s.t_hlc > $2 OR s.job_id > $3)))
+  AND ($2::text IS NULL OR (s.t_hlc %[1]s= $2 AND (s.t_hlc %[1]s $2 OR s.job_id %[1]s $3)))
   AND (cardinality($4::text[]) = 0 OR s.status = ANY($4))
   AND ($5 = '' OR s.kind = $5)
   AND (NOT $6 OR s.partition_key = $7)
-ORDER BY s.t_hlc, s.job_id
+  AND s.t_hlc >= $10 AND (s.t_hlc > $10 OR s.job_id >= $11)
+  AND ($12 = '' OR strpos(l.payload, $12) > 0)
+ORDER BY s.t_hlc%[2]s, s.job_id%[2]s
 LIMIT $9`
 
 // listLegacySQL pages a tenant's legacy-only jobs in (created_at, id)
-// order over idx_jobs_tenant_created; parameters as listHLCSQL, $2 a
-// timestamptz.
+// order over idx_jobs_tenant_created; parameters as listHLCSQL, $2 and $10
+// timestamptz. The search reads jsonb's text form of the payload.
 const listLegacySQL = `
 SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_attempts, j.run_at, j.updated_at,
        j.lease_owner, j.lease_expires_at, j.last_error, j.payload_digest, j.priority, j.created_at,
@@ -49,19 +54,37 @@ SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_att
 FROM scheduler.jobs j
 WHERE j.tenant_id = $1
   AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
-  AND ($2::timestamptz IS NULL OR (j.created_at >= $2 AND (j.created_at > $2 OR j.id > $3)))
+  AND ($2::timestamptz IS NULL OR (j.created_at %[1]s= $2 AND (j.created_at %[1]s $2 OR j.id %[1]s $3)))
   AND (cardinality($4::text[]) = 0 OR j.status = ANY($4))
   AND ($5 = '' OR j.kind = $5)
   AND (NOT $6 OR COALESCE(j.project_id, '') = $7)
-ORDER BY j.created_at, j.id
+  AND j.created_at >= $10 AND (j.created_at > $10 OR j.id >= $11)
+  AND ($12 = '' OR strpos(j.payload::text, $12) > 0)
+ORDER BY j.created_at%[2]s, j.id%[2]s
 LIMIT $9`
+
+// The statements in each order (driver.ListParams.Newest): %[1]s is the
+// cursor's comparison, %[2]s the direction of ORDER BY; an index serves
+// either direction.
+var (
+	listHLC    = [2]string{fmt.Sprintf(listHLCSQL, ">", ""), fmt.Sprintf(listHLCSQL, "<", " DESC")}
+	listLegacy = [2]string{fmt.Sprintf(listLegacySQL, ">", ""), fmt.Sprintf(listLegacySQL, "<", " DESC")}
+)
+
+// order indexes listHLC and listLegacy.
+func order(newest bool) int {
+	if newest {
+		return 1
+	}
+	return 0
+}
 
 // ListJobs implements driver.Lister.
 func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobInfo, string, error) {
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	cur, _ := driver.ParseCursor(p.Cursor) // validated above
+	cur := p.StartCursor()
 	statuses := make([]string, len(p.Statuses))
 	for i, s := range p.Statuses {
 		statuses[i] = string(s)
@@ -76,7 +99,12 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 		if !cur.Start {
 			after = &cur.THLC
 		}
-		rows, err := db.Pool.Query(ctx, listHLCSQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit)
+		floor, floorID, err := db.hlcFloor(ctx, p)
+		if err != nil {
+			return nil, "", err
+		}
+		rows, err := db.Pool.Query(ctx, listHLC[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit,
+			floor, floorID, p.PayloadContains)
 		if err != nil {
 			return nil, "", wrap("listing jobs", err)
 		}
@@ -121,8 +149,12 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 	if !cur.Start {
 		after = &cur.CreatedAt
 	}
-	rows, err := db.Pool.Query(ctx, listLegacySQL, p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
-		p.WithPayload, p.Limit-len(out))
+	floor, floorID, err := db.legacyFloor(ctx, p)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := db.Pool.Query(ctx, listLegacy[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
+		p.WithPayload, p.Limit-len(out), floor, floorID, p.PayloadContains)
 	if err != nil {
 		return nil, "", wrap("listing jobs", err)
 	}

@@ -347,18 +347,19 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 	}
 	if len(dups) > 0 {
 		known := map[uuid.UUID]driver.EnqueueResult{}
-		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, dups)
+		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link, payload_hash FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, dups)
 		if err != nil {
 			return nil, err
 		}
 		for rows.Next() {
 			var r driver.EnqueueResult
-			var link []byte
-			if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
+			var link, hash []byte
+			if err := rows.Scan(&r.JobID, &r.THLC, &link, &hash); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			r.Link, _ = chain.HashFromBytes(link)
+			r.PayloadHash, _ = chain.HashFromBytes(hash)
 			known[r.JobID] = r
 		}
 		rows.Close()
@@ -367,13 +368,13 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		}
 		for i := range res {
 			if r, ok := known[res[i].JobID]; ok && res[i].Deduplicated {
-				res[i].THLC, res[i].Link = r.THLC, r.Link
+				res[i].THLC, res[i].Link, res[i].PayloadHash = r.THLC, r.Link, r.PayloadHash
 			}
 		}
 		// Written earlier in this very batch: take it from the entries.
 		for i := range res {
 			if e, ok := written[res[i].JobID]; ok && res[i].Deduplicated {
-				res[i].THLC, res[i].Link = e.THLCText, e.Link
+				res[i].THLC, res[i].Link, res[i].PayloadHash = e.THLCText, e.Link, e.Job.PayloadHash
 			}
 		}
 	}

@@ -454,6 +454,21 @@ func (db *DB) TransitionJob(ctx context.Context, tr driver.Transition) error {
 	})
 }
 
+// TransitionJobTx implements driver.Driver.
+func (db *DB) TransitionJobTx(ctx context.Context, tx any, tr driver.Transition) error {
+	sqlTx, ok := tx.(*sql.Tx)
+	if !ok || sqlTx == nil {
+		return fmt.Errorf("sqlite: TransitionJobTx needs a *sql.Tx, got %T", tx)
+	}
+	if err := db.closedErr("finishing job " + tr.JobID.String()); err != nil {
+		return err
+	}
+	status, runAt, undo := transitionArgs(tr)
+	t := &txn{ctx: ctx, db: db, tx: sqlTx}
+	return wrapErr("finishing job "+tr.JobID.String(),
+		t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now)))
+}
+
 // TransitionJobs implements driver.Driver: one transaction,
 // so one commit, for a batch of finished jobs.
 func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]error, error) {

@@ -21,8 +21,17 @@ var (
 // Listing. ?1 tenant, ?2 cursor (t_hlc, or created_at ms; NULL: start),
 // ?3 cursor job id, ?4 statuses (a JSON array, NULL for all), ?5 kind (empty
 // for all), ?6 filter by partition (0/1), ?7 partition, ?8 with payload,
-// ?9 limit. Both page over an index whose first columns are (tenant_id,
-// order column): idx_job_state_tenant_hlc, idx_jobs_tenant_created.
+// ?9 limit (the statements are templates of the two orders: see listHLC), ?10 and ?11 the payload search's window floor (t_hlc or created_at
+// ms, then job id: search.go), ?12 the search text ("" for none; instr:
+// case-sensitive and literal, as strpos on PostgreSQL, where LIKE would
+// fold ASCII case here and not there, and % and _ would need escaping).
+// Both page over an index whose first columns are (tenant_id, order
+// column): idx_job_state_tenant_hlc, idx_jobs_tenant_created, named with
+// INDEXED BY and, on the HLC side, a CROSS JOIN that keeps job_state the
+// outer loop. Without them, statistics from an ANALYZE (of a database
+// with few tenants) lead SQLite to scan the whole log and sort it for
+// every page, and a payload search would no longer be bounded by its
+// window.
 const (
 	listHLCSQL = `
 		SELECT s.job_id, s.partition_key, s.t_hlc, s.kind, s.status, s.attempts, s.max_attempts, s.run_at, s.updated_at,
@@ -30,31 +39,50 @@ const (
 		       l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, l.priority, l.created_at,
 		       CASE WHEN ?8 THEN l.payload END,
 		       EXISTS (SELECT 1 FROM jobs j WHERE j.id = s.job_id)
-		FROM job_state s
-		JOIN scheduler_log l
+		FROM job_state s INDEXED BY idx_job_state_tenant_hlc
+		CROSS JOIN scheduler_log l
 		  ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
 		WHERE s.tenant_id = ?1
-		  AND (?2 IS NULL OR (s.t_hlc >= ?2 AND (s.t_hlc > ?2 OR s.job_id > ?3)))
+		  AND (?2 IS NULL OR (s.t_hlc %[1]s= ?2 AND (s.t_hlc %[1]s ?2 OR s.job_id %[1]s ?3)))
 		  AND (?4 IS NULL OR s.status IN (SELECT value FROM json_each(?4)))
 		  AND (?5 = '' OR s.kind = ?5)
 		  AND (NOT ?6 OR s.partition_key = ?7)
-		ORDER BY s.t_hlc, s.job_id
+		  AND s.t_hlc >= ?10 AND (s.t_hlc > ?10 OR s.job_id >= ?11)
+		  AND (?12 = '' OR instr(l.payload, ?12) > 0)
+		ORDER BY s.t_hlc%[2]s, s.job_id%[2]s
 		LIMIT ?9`
 
 	listLegacySQL = `
 		SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_attempts, j.run_at, j.updated_at,
 		       j.lease_owner, j.lease_expires_at, j.last_error, j.payload_digest, j.priority, j.created_at,
 		       CASE WHEN ?8 THEN j.payload END
-		FROM jobs j
+		FROM jobs j INDEXED BY idx_jobs_tenant_created
 		WHERE j.tenant_id = ?1
 		  AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id)
-		  AND (?2 IS NULL OR (j.created_at >= ?2 AND (j.created_at > ?2 OR j.id > ?3)))
+		  AND (?2 IS NULL OR (j.created_at %[1]s= ?2 AND (j.created_at %[1]s ?2 OR j.id %[1]s ?3)))
 		  AND (?4 IS NULL OR j.status IN (SELECT value FROM json_each(?4)))
 		  AND (?5 = '' OR j.kind = ?5)
 		  AND (NOT ?6 OR COALESCE(j.project_id, '') = ?7)
-		ORDER BY j.created_at, j.id
+		  AND j.created_at >= ?10 AND (j.created_at > ?10 OR j.id >= ?11)
+		  AND (?12 = '' OR instr(j.payload, ?12) > 0)
+		ORDER BY j.created_at%[2]s, j.id%[2]s
 		LIMIT ?9`
 )
+
+// The statements in each order (driver.ListParams.Newest): %[1]s is the
+// cursor's comparison, %[2]s the direction of ORDER BY.
+var (
+	listHLC    = [2]string{fmt.Sprintf(listHLCSQL, ">", ""), fmt.Sprintf(listHLCSQL, "<", " DESC")}
+	listLegacy = [2]string{fmt.Sprintf(listLegacySQL, ">", ""), fmt.Sprintf(listLegacySQL, "<", " DESC")}
+)
+
+// order indexes listHLC and listLegacy.
+func order(newest bool) int {
+	if newest {
+		return 1
+	}
+	return 0
+}
 
 // statusList encodes a status filter for json_each(?): NULL for all.
 func statusList(statuses []driver.Status) any {
@@ -71,7 +99,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 	if err := p.Validate(); err != nil {
 		return nil, "", err
 	}
-	cur, _ := driver.ParseCursor(p.Cursor) // validated above
+	cur := p.StartCursor()
 	partition := ""
 	if p.Partition != nil {
 		partition = *p.Partition
@@ -88,7 +116,11 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 			if !cur.Start {
 				after = cur.THLC
 			}
-			rows, err := t.query(listHLCSQL, append(filter(after), p.Limit)...)
+			floor, floorID, err := t.hlcFloor(p)
+			if err != nil {
+				return err
+			}
+			rows, err := t.query(listHLC[order(p.Newest)], append(filter(after), p.Limit, floor, floorID, p.PayloadContains)...)
 			if err != nil {
 				return err
 			}
@@ -141,7 +173,11 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 		if !cur.Start {
 			after = cur.CreatedAt.UnixMilli()
 		}
-		rows, err := t.query(listLegacySQL, append(filter(after), p.Limit-len(out))...)
+		floor, floorID, err := t.legacyFloor(p)
+		if err != nil {
+			return err
+		}
+		rows, err := t.query(listLegacy[order(p.Newest)], append(filter(after), p.Limit-len(out), floor, floorID, p.PayloadContains)...)
 		if err != nil {
 			return err
 		}

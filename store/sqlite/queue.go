@@ -102,7 +102,7 @@ const (
 			entry_count = excluded.entry_count, updated_at = excluded.updated_at`
 	// The stored entry of a job: the one its HLC state names, if any.
 	storedLinkSQL = `
-		SELECT l.job_id, l.t_hlc, l.link FROM scheduler_log l
+		SELECT l.job_id, l.t_hlc, l.link, l.payload_hash FROM scheduler_log l
 		LEFT JOIN job_state s ON s.job_id = l.job_id
 		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
 		ORDER BY l.seq_bigint`
@@ -176,6 +176,9 @@ func (t *txn) enqueue(b *driver.EnqueueBatch, backfill bool) ([]driver.EnqueueRe
 		isNew := !existing[j.JobID]
 		if e, ok := written[j.JobID]; ok {
 			res[i].THLC, res[i].Link = e.THLCText, e.Link
+			if i != first[j.JobID] {
+				res[i].PayloadHash = e.Job.PayloadHash
+			}
 		}
 		if i != first[j.JobID] || !isNew {
 			res[i].Deduplicated = true
@@ -191,7 +194,7 @@ func (t *txn) enqueue(b *driver.EnqueueBatch, backfill bool) ([]driver.EnqueueRe
 		}
 		for i := range res {
 			if r, ok := stored[res[i].JobID]; ok {
-				res[i].THLC, res[i].Link = r.THLC, r.Link
+				res[i].THLC, res[i].Link, res[i].PayloadHash = r.THLC, r.Link, r.PayloadHash
 			}
 		}
 	}
@@ -384,14 +387,15 @@ func (t *txn) storedLinks(ids []uuid.UUID) (map[uuid.UUID]driver.EnqueueResult, 
 	out := map[uuid.UUID]driver.EnqueueResult{}
 	for rows.Next() {
 		var r driver.EnqueueResult
-		var link []byte
-		if err := rows.Scan(&r.JobID, &r.THLC, &link); err != nil {
+		var link, hash []byte
+		if err := rows.Scan(&r.JobID, &r.THLC, &link, &hash); err != nil {
 			return nil, err
 		}
 		if _, dup := out[r.JobID]; dup {
 			continue
 		}
 		r.Link, _ = chain.HashFromBytes(link) // the column's CHECK guarantees 32 bytes
+		r.PayloadHash, _ = chain.HashFromBytes(hash)
 		out[r.JobID] = r
 	}
 	return out, rows.Err()
