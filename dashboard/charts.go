@@ -39,7 +39,7 @@ const (
 	chartWidth  = 560
 	chartHeight = 220
 	chartLeft   = 64 // room for the y labels
-	chartRight  = 14
+	chartRight  = 24 // room for half of the last x label
 	chartTop    = 12
 	chartBottom = 42 // room for the x labels and the axis title
 	chartYTicks = 4  // gridlines above zero
