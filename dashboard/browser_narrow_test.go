@@ -35,6 +35,8 @@ func TestBrowserNarrowScreenAndTimes(t *testing.T) {
 			{"chain", "/tenants/acme/chain"},
 			{"queues", "/tenants/acme/queues"},
 			{"nodes", "/nodes"},
+			{"overview-day", "/?window=day"},
+			{"periodic", "/periodic"},
 		} {
 			run(t, ctx, "opening "+page.path, chromedp.Navigate(e.URL+page.path), chromedp.WaitVisible(chromedp.CSS("footer time[data-utc]")))
 			if w := eval[int](t, ctx, `document.documentElement.scrollWidth`); w > 360 {

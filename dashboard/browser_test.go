@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+
+	"github.com/ordo-sched/ordo/worker"
 )
 
 // chromiumPath is Debian's chromium; `make test` installs it when missing.
@@ -104,7 +106,15 @@ func TestBrowser(t *testing.T) {
 		if !strings.HasPrefix(dbURL, "sqlite:") {
 			backend = "postgres"
 		}
-		e := newEnv(t, dbURL)
+		// A worker client with periodic jobs of a third tenant (kinds it
+		// does not run), for the periodic jobs page.
+		events := make(chan worker.Event, 64)
+		digest := func(at time.Time) (worker.Args, *worker.InsertOpts) { return digestArgs{At: at}, nil }
+		cfg, opts := withWorker(workerSetup{events: events, periodic: []worker.PeriodicJob{
+			{Name: "hourly-digest", Schedule: worker.Every(time.Hour), TenantID: "initech", Args: digest},
+			{Name: "nightly-digest", Schedule: worker.MustCron("30 2 * * *"), TenantID: "initech", Args: digest},
+		}})
+		e := newEnvOpts(t, dbURL, cfg, opts)
 		ctx := newBrowser(t)
 
 		// Log in as admin; nothing is there yet.
@@ -140,6 +150,50 @@ func TestBrowser(t *testing.T) {
 
 		run(t, ctx, "opening the overview", chromedp.Navigate(e.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`section[data-tenant="globex"]`)))
 		screenshot(t, ctx, backend, "overview")
+
+		// The activity charts: drawn by the server as SVG, styled by the
+		// stylesheet (the CSP allows no inline style), one column per
+		// minute, acme's six jobs in the 09:00 minute.
+		run(t, ctx, "opening acme's charts", chromedp.Navigate(e.URL+"/?tenant=acme"), chromedp.WaitVisible(chromedp.CSS(`#chart-counts`)))
+		if n := eval[int](t, ctx, `document.querySelectorAll("#chart-counts rect[data-bucket]").length`); n != 60 {
+			t.Fatalf("the hour chart has %d columns, want 60", n)
+		}
+		if got := eval[string](t, ctx, `document.querySelector('#chart-counts rect[data-bucket="2026-01-08T09:00:00Z"]').dataset.enqueued`); got != "6" {
+			t.Fatalf("the 09:00 column says %s enqueued, want 6", got)
+		}
+		if stroke := eval[string](t, ctx, `getComputedStyle(document.querySelector("#chart-counts .s-enqueued polyline")).stroke`); stroke != "rgb(11, 92, 173)" {
+			t.Fatalf("the enqueued line's stroke is %q: the stylesheet did not style the SVG", stroke)
+		}
+		if w := eval[float64](t, ctx, `document.getElementById("chart-counts").getBoundingClientRect().width`); w < 300 {
+			t.Fatalf("the chart is %.0f px wide", w)
+		}
+		if tip := eval[string](t, ctx, `document.querySelector('#chart-counts rect[data-bucket="2026-01-08T09:00:00Z"] title').textContent`); tip != "09:00 UTC (so far): 6 enqueued, 0 completed, 0 failed" {
+			t.Fatalf("the 09:00 column's tooltip is %q", tip)
+		}
+		run(t, ctx, "opening the numbers", chromedp.Click(chromedp.CSS("#activity-numbers summary")), chromedp.WaitVisible(chromedp.CSS("#activity-table")))
+		screenshot(t, ctx, backend, "overview-charts")
+		run(t, ctx, "opening the day's charts", chromedp.Navigate(e.URL+"/?window=day"), chromedp.WaitVisible(chromedp.CSS(`#activity[data-window="day"] #chart-wait`)))
+		if n := eval[int](t, ctx, `document.querySelectorAll("#chart-wait rect[data-bucket]").length`); n != 96 {
+			t.Fatalf("the day chart has %d columns, want 96", n)
+		}
+		screenshot(t, ctx, backend, "overview-day")
+
+		// The periodic jobs page, once the leader has enqueued the
+		// occurrence due at start.
+		for enqueued := false; !enqueued; {
+			select {
+			case ev := <-events:
+				enqueued = ev.Type == worker.EventPeriodicEnqueued
+			case <-time.After(30 * time.Second):
+				t.Fatal("the leader did not enqueue the periodic occurrence due at start")
+			}
+		}
+		run(t, ctx, "opening the periodic jobs", chromedp.Navigate(e.URL+"/periodic"),
+			chromedp.WaitVisible(chromedp.CSS(`#periodic tr[data-periodic="hourly-digest"][data-last]`)))
+		if next := eval[string](t, ctx, `document.querySelector('#periodic tr[data-periodic="hourly-digest"]').dataset.next`); next != "2026-01-08T10:00:00Z" {
+			t.Fatalf("hourly-digest's next occurrence is %q, want 10:00 UTC", next)
+		}
+		screenshot(t, ctx, backend, "periodic")
 
 		run(t, ctx, "opening the chain view",
 			chromedp.Navigate(e.URL+"/tenants/acme/jobs?view=chain&partition="),
@@ -212,6 +266,9 @@ func TestBrowser(t *testing.T) {
 		if n := e.count("SELECT count(*) FROM {p}paused_queues WHERE tenant_id = 'acme' AND kind = 'report'"); n != 1 {
 			t.Fatalf("after confirming the pause, %d paused acme/report queues, want 1", n)
 		}
+		if row := eval[map[string]string](t, ctx, `Object.assign({}, document.querySelector('#kinds tr[data-kind="report"]').dataset)`); row["paused"] != "true" || row["pending"] != "3" {
+			t.Fatalf("the report row after the pause: %v; want paused, 3 pending", row)
+		}
 		screenshot(t, ctx, backend, "queues")
 
 		// A tenant token sees its tenant only.
@@ -253,5 +310,13 @@ func TestBrowser(t *testing.T) {
 			t.Fatal("the refresh box was enabled: the page's script ran with JavaScript off")
 		}
 		screenshot(t, ctx, backend, "jobs-no-js")
+		// The charts are in the HTML too.
+		run(t, ctx, "reading the charts with JavaScript off", chromedp.Navigate(e.URL+"/"), chromedp.WaitVisible(chromedp.CSS("#chart-counts")))
+		if attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS(`#chart-counts rect[data-bucket="2026-01-08T09:00:00Z"]`))); err != nil {
+			t.Fatal(err)
+		} else if attrs["data-enqueued"] != "6" {
+			t.Fatalf("with JavaScript off, the 09:00 column says %s enqueued, want 6", attrs["data-enqueued"])
+		}
+		screenshot(t, ctx, backend, "overview-no-js")
 	})
 }

@@ -3,15 +3,18 @@
 // the chains and the audit trail, with a little vanilla JavaScript for
 // live refresh and for checking inclusion proofs in the browser.
 //
-// Pages: an overview of every tenant the caller may see (jobs by state,
+// Pages: an overview of every tenant the caller may see (charts of jobs
+// enqueued, completed and failed and of the wait for a first start, over
+// the last hour or day, drawn as inline SVG; per tenant jobs by state,
 // enqueue and completion rates, oldest pending job, paused queues, the
 // last verification), a tenant's jobs in HLC order with a chain-order view
 // that draws the links, a search (job id, or payload text in the newest
 // jobs) and a kind picker, a job with its chain entry and inclusion proof,
-// chain health (verification on demand, checkpoints, snapshots), the
-// nodes and their clocks, and confirmed actions: retry and cancel a job,
-// retry, cancel or delete the jobs selected on a page of the list, pause
-// and resume a queue.
+// chain health (verification on demand, checkpoints, snapshots), a
+// tenant's queues (jobs per kind, this node's worker queues), the periodic
+// jobs, the nodes and their clocks, and confirmed actions: retry and
+// cancel a job, retry, cancel or delete the jobs selected on a page of
+// the list, pause and resume a queue.
 //
 // Every page reads with JavaScript off. Callers log in with an API token
 // (the same tokens as the JSON API); the session cookie names a
@@ -96,6 +99,37 @@ type Config struct {
 	// Guard counts failed logins per client address (shared with the
 	// API's bearer checks); nil: a guard of its own, 10 a minute.
 	Guard *authguard.Guard
+	// Worker describes this node's worker client, for the queues page
+	// (its queues and concurrency) and the periodic jobs page; nil when
+	// the node runs none.
+	Worker *WorkerInfo
+}
+
+// WorkerInfo is what the dashboard shows of the node's worker client.
+type WorkerInfo struct {
+	MaxWorkers int // the client's cap on running jobs
+	// Queues reports the client's queues as they are now (their running
+	// jobs change).
+	Queues   func() []WorkerQueue
+	Periodic []PeriodicJob
+}
+
+// WorkerQueue is one queue of the worker client.
+type WorkerQueue struct {
+	Name             string
+	MaxWorkers       int
+	Running          int      // on this node, now
+	Kinds            []string // nil with AllKinds
+	AllKinds         bool
+	Tenants          string // "fair" or "fifo"
+	StrictPartitions bool
+}
+
+// PeriodicJob is a periodic job of the worker client.
+type PeriodicJob struct {
+	Name, TenantID string
+	Schedule       string                    // as the schedule describes itself
+	Next           func(time.Time) time.Time // the first occurrence after a time; zero for none
 }
 
 // Defaults of Config's session bounds.
@@ -171,6 +205,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.HandleFunc("POST /logout", d.logout)
 	mux.Handle("GET /{$}", d.page(d.overview))
 	mux.Handle("GET /nodes", d.page(d.nodes))
+	mux.Handle("GET /periodic", d.page(d.periodic))
 	mux.Handle("GET /tenants", d.page(d.pickTenant))
 	mux.Handle("GET /tenants/{tenant}/jobs", d.tenantPage(d.jobs))
 	mux.Handle("GET /tenants/{tenant}/jobs/bulk", d.tenantPage(d.confirmBulk))

@@ -21,7 +21,7 @@ func TestLoginRequired(t *testing.T) {
 	backends(t, func(t *testing.T, dbURL string) {
 		e := newEnv(t, dbURL)
 		anon := &browser{e: e}
-		for _, path := range []string{"/", "/nodes", "/tenants/acme/jobs", "/tenants/acme/chain", "/tenants/acme/queues",
+		for _, path := range []string{"/", "/nodes", "/periodic", "/tenants/acme/jobs", "/tenants/acme/chain", "/tenants/acme/queues",
 			"/tenants/acme/jobs/6f1c2d8e-0000-0000-0000-000000000000", "/no/such/page"} {
 			p := anon.get(path)
 			if p.status != http.StatusSeeOther || !strings.HasPrefix(p.location, "/login") {

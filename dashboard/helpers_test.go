@@ -43,6 +43,13 @@ func newEnv(t *testing.T, dbURL string) *env {
 // newEnvWith is newEnv with the configuration changed by adjust first.
 func newEnvWith(t *testing.T, dbURL string, adjust func(*config.Config)) *env {
 	t.Helper()
+	return newEnvOpts(t, dbURL, adjust, nil)
+}
+
+// newEnvOpts is newEnvWith with the service's options changed by opts
+// (its Wall is the env's).
+func newEnvOpts(t *testing.T, dbURL string, adjust func(*config.Config), opts func(*service.Options)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	priv, pub, err := audit.GenerateKey(rand.Reader, "test-node")
 	if err != nil {
@@ -64,7 +71,11 @@ func newEnvWith(t *testing.T, dbURL string, adjust func(*config.Config)) *env {
 		adjust(cfg)
 	}
 	wall := servicetest.Wall()
-	svc, err := service.New(context.Background(), cfg, service.Options{Wall: wall, LogOutput: io.Discard})
+	o := service.Options{Wall: wall, LogOutput: io.Discard}
+	if opts != nil {
+		opts(&o)
+	}
+	svc, err := service.New(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,7 +49,10 @@ var funcs = template.FuncMap{
 		t = t.UTC()
 		return template.HTML(`<time datetime="` + t.Format(time.RFC3339Nano) + `" data-utc>` + t.Format("2006-01-02 15:04:05Z") + `</time>`)
 	},
-	"perMin":     func(n int64) string { return strconv.FormatFloat(float64(n)/rateWindow.Minutes(), 'f', 1, 64) },
+	"rate":       rate,
+	"spanNote":   spanNote,
+	"fmtWait":    func(ms int64) string { return fmtWait(float64(ms)) },
+	"rfc3339":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 	"statuses":   func() []queue.Status { return driver.AllStatuses },
 	"pathEscape": url.PathEscape,
 	"partition": func(p string) string {
@@ -140,6 +143,7 @@ var demoIntros = map[string]string{
 	"job":      "One job with its chain entry. Its inclusion proof ties the entry to a signed checkpoint of the chain's Merkle tree; “Check the proof in this browser” recomputes it here, without trusting the server.",
 	"chain":    "The tenant's chains, checked end to end: each link recomputed from its predecessor, and the signed checkpoints of each chain's Merkle tree. Verify now runs the same check as `ordo verify`.",
 	"queues":   "Pausing a queue stops its jobs from being handed out on every node; enqueues go on.",
+	"periodic": "The periodic jobs this node's worker client runs: when each last ran and when it runs next.",
 	"nodes":    "Each node's hybrid logical clock and how far it is from this node's wall clock. The demo's second node enqueues half the jobs, so t_hlc names two nodes.",
 }
 
@@ -185,6 +189,7 @@ type tenantOverview struct {
 	Counts       map[queue.Status]int64
 	Total        int64
 	Activity     driver.TenantActivity
+	RateSpan     time.Duration // what the rates cover (rateSpan)
 	Paused       []driver.PausedQueue
 	Verification *driver.VerificationRecord
 }
@@ -195,6 +200,29 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	scope := "" // every tenant, for an admin
 	if !v.Principal.Admin {
 		scope = v.Principal.Tenant
+	}
+	q := r.URL.Query()
+	window, ok := chartWindowNamed(q.Get("window"))
+	if !ok {
+		d.fail(w, r, v, http.StatusBadRequest, "The chart window is not valid: want hour or day.")
+		return
+	}
+	chartTenant := scope
+	if t := q.Get("tenant"); t != "" && v.Principal.Admin {
+		if chain.ValidateTenantID(t) != nil {
+			d.fail(w, r, v, http.StatusBadRequest, "The tenant is not valid: "+t)
+			return
+		}
+		chartTenant = t
+	}
+	var choices []string
+	if v.Principal.Admin {
+		choices = v.Tenants
+	}
+	act, err := d.activity(ctx, v.Now, window, chartTenant, choices)
+	if err != nil {
+		d.internal(w, r, v, err)
+		return
 	}
 	acts, err := d.backend.TenantActivity(ctx, scope, v.Now.Add(-rateWindow))
 	if err != nil {
@@ -228,6 +256,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	for _, a := range acts {
 		row(a.TenantID).Activity = a
+		row(a.TenantID).RateSpan = rateSpan(v.Now, a.FirstEnqueuedAt)
 	}
 	for _, c := range counts {
 		o := row(c.TenantID)
@@ -246,7 +275,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	slices.SortFunc(list, func(a, b *tenantOverview) int { return strings.Compare(a.Tenant, b.Tenant) })
 	v.Title, v.Section, v.Live = "Overview", "overview", true
-	v.Data = map[string]any{"Tenants": list, "Window": fmt.Sprintf("%.0f minutes", rateWindow.Minutes())}
+	v.Data = map[string]any{"Tenants": list, "Window": fmt.Sprintf("%.0f minutes", rateWindow.Minutes()), "Activity": act}
 	d.render(w, r, http.StatusOK, "overview", v)
 }
 
@@ -700,8 +729,14 @@ func (d *Dashboard) queues(w http.ResponseWriter, r *http.Request, v *view) {
 	for _, p := range paused {
 		wholePaused = wholePaused || p.Kind == ""
 	}
+	kinds, workerQueues, total, err := d.queueRows(r.Context(), v.Tenant, v.Now, paused)
+	if err != nil {
+		d.internal(w, r, v, err)
+		return
+	}
 	v.Title, v.Section = "Queues of "+v.Tenant, "queues"
-	v.Data = map[string]any{"Paused": paused, "WholePaused": wholePaused, "Actions": actions}
+	v.Data = map[string]any{"Paused": paused, "WholePaused": wholePaused, "Actions": actions,
+		"Kinds": kinds, "WorkerQueues": workerQueues, "Total": total, "Worker": d.cfg.Worker, "Recent": windowWords(kindRecentWindow)}
 	d.render(w, r, http.StatusOK, "queues", v)
 }
 

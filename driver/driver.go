@@ -32,6 +32,7 @@ type Driver interface {
 	Reconciler
 	Lister
 	Operations
+	Insights
 	Tokens
 	Sessions
 	Leadership

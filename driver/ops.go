@@ -73,6 +73,11 @@ type TenantActivity struct {
 	// JobID when there is none.
 	OldestPending   uuid.UUID
 	OldestPendingAt time.Time // when it was enqueued
+	// FirstEnqueuedAt is the tenant's earliest enqueue on record (its
+	// first log entry, or its oldest legacy row); zero when it has none.
+	// A rate over a window that began before it covers only the time
+	// since.
+	FirstEnqueuedAt time.Time
 }
 
 // VerificationRecord is the outcome of one verification of a tenant's

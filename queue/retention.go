@@ -69,10 +69,18 @@ func (r Retention) cutoffs(now time.Time) driver.PruneParams {
 // leader's maintenance calls it (worker.Config.Retention); it is safe on
 // several nodes at once. It counts the rows into ordo_jobs_pruned_total.
 func (q *Queue) Prune(ctx context.Context, r Retention) (driver.PruneResult, error) {
+	return q.PruneAt(ctx, r, q.now())
+}
+
+// PruneAt is Prune with the cutoffs taken at now rather than at the
+// queue's clock: the maintenance leader prunes as of the moment its round
+// began, the moment up to which it recorded the activity of the jobs it
+// then prunes.
+func (q *Queue) PruneAt(ctx context.Context, r Retention, now time.Time) (driver.PruneResult, error) {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
 	var total driver.PruneResult
-	p := r.cutoffs(q.now())
+	p := r.cutoffs(now)
 	for range prunePerCall {
 		n, err := q.backend.PruneFinished(ctx, p)
 		total.HLC, total.Legacy = total.HLC+n.HLC, total.Legacy+n.Legacy

@@ -15,6 +15,7 @@ import (
 	"github.com/ordo-sched/ordo/dashboard"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/metrics"
+	"github.com/ordo-sched/ordo/worker"
 )
 
 // maxStoredIssues bounds the issues kept with a tenant's latest
@@ -47,7 +48,38 @@ func (s *Service) newDashboard() (*dashboard.Dashboard, error) {
 		Demo:         s.cfg.Load().Ordo.Demo.Enabled,
 	}
 	cfg.Audit = s.q.Backend().AuditStore()
+	if s.client != nil {
+		cfg.Worker = workerInfo(s.client)
+	}
 	return dashboard.New(cfg)
+}
+
+// workerInfo is what the dashboard shows of the worker client: its
+// queues and concurrency, and its periodic jobs with their schedules.
+func workerInfo(c *worker.Client) *dashboard.WorkerInfo {
+	info := &dashboard.WorkerInfo{MaxWorkers: c.MaxWorkers(), Queues: func() []dashboard.WorkerQueue {
+		var out []dashboard.WorkerQueue
+		for _, q := range c.Queues() {
+			out = append(out, dashboard.WorkerQueue{Name: q.Name, MaxWorkers: q.MaxWorkers, Running: q.Running, Kinds: q.Kinds,
+				AllKinds: q.AllKinds, Tenants: q.Tenants.String(), StrictPartitions: q.StrictPartitions})
+		}
+		return out
+	}}
+	for _, p := range c.PeriodicJobs() {
+		info.Periodic = append(info.Periodic, dashboard.PeriodicJob{Name: p.Name, TenantID: p.TenantID,
+			Schedule: scheduleText(p.Schedule), Next: p.Schedule.Next})
+	}
+	return info
+}
+
+// scheduleText is how a schedule describes itself (worker.Every and
+// worker.Cron do), else its Go type: a schedule of the embedding
+// program's own may say nothing more.
+func scheduleText(s worker.Schedule) string {
+	if st, ok := s.(fmt.Stringer); ok {
+		return st.String()
+	}
+	return fmt.Sprintf("%T", s)
 }
 
 // dashboardPrincipal resolves a dashboard session's token hash exactly as

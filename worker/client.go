@@ -148,6 +148,9 @@ type Client struct {
 	events eventBus
 
 	periodic []*periodicState
+	// rollupDue is when the next minute of activity settles (the
+	// maintenance goroutine's only).
+	rollupDue time.Time
 
 	slotMu  sync.Mutex
 	running int // jobs holding a client slot

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/ordo-sched/ordo/driver"
@@ -35,10 +34,9 @@ type periodicState struct {
 
 // periodicKey is the idempotency key of one occurrence: the same for every
 // client, so two leaders (or a leader and its successor) enqueueing the
-// same occurrence make one job.
-func periodicKey(name string, at time.Time) string {
-	return fmt.Sprintf("ordo.periodic:%s@%s", name, at.UTC().Format(time.RFC3339Nano))
-}
+// same occurrence make one job. The driver defines it, because the
+// dashboard finds an occurrence's job by it (driver.LastPeriodic).
+func periodicKey(name string, at time.Time) string { return driver.PeriodicKey(name, at) }
 
 // maintain runs the maintenance loop: win or renew leadership (on a
 // backend without leadership every client maintains), rescue expired
@@ -111,7 +109,11 @@ func (c *Client) maintainOnce(ctx context.Context, now time.Time) {
 		c.log.Info("worker: rescued jobs whose lease expired", "rescued", rescued, "failed", failed)
 		c.wakeAll()
 	}
-	pruned, err := c.q.Prune(ctx, c.cfg.Retention)
+	// Activity first, and pruning as of the same moment: a minute is
+	// recorded before the jobs it counts can be pruned (given a retention
+	// longer than driver.DefaultActivitySettle).
+	c.rollupActivity(ctx, now)
+	pruned, err := c.q.PruneAt(ctx, c.cfg.Retention, now)
 	if err != nil && ctx.Err() == nil {
 		c.log.Error("worker: pruning finished jobs failed; trying again next round", "error", err)
 	}

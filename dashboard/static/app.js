@@ -83,7 +83,10 @@
         // A box ticked while the page was being fetched keeps its page.
         if (live.querySelector('input[name="job"]:checked')) return;
         if (next) {
+          // Keep open what the reader opened (the charts' table).
+          const open = Array.from(live.querySelectorAll("details[id][open]"), (d) => d.id);
           live.innerHTML = next.innerHTML;
+          for (const id of open) document.getElementById(id)?.setAttribute("open", "");
           armSelectAll();
           localTitles(live);
           const now = new Date();

@@ -162,6 +162,9 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"RetryJob", testRetryJob},
 			{"OperatorRecords", testOperatorRecords},
 			{"Retention", testRetention},
+			{"Activity", testActivity},
+			{"KindCounts", testKindCounts},
+			{"LastPeriodic", testLastPeriodic},
 		}},
 		{"ClockState", []test{
 			{"StateStore", func(t *testing.T, nt func(t *testing.T) Target) {

@@ -231,6 +231,10 @@ func testOperatorRecords(t *testing.T, newTarget func(t *testing.T) Target) {
 		if a := acts[0]; a.Enqueued != 1 || a.Completed != 1 || a.OldestPending == uuid.Nil || !a.OldestPendingAt.Equal(since) {
 			t.Fatalf("acme activity %+v: want 1 enqueued and 1 completed since %v, oldest pending enqueued then", a, since)
 		}
+		// A rate's window covers only the time since the first enqueue.
+		if a, g := acts[0], acts[1]; !a.FirstEnqueuedAt.Equal(time.UnixMilli(base)) || !g.FirstEnqueuedAt.Equal(since) {
+			t.Fatalf("first enqueues: acme %v, globex %v; want %v and %v", a.FirstEnqueuedAt, g.FirstEnqueuedAt, time.UnixMilli(base), since)
+		}
 		if one, err := ops.TenantActivity(h.ctx, "globex", since); err != nil || len(one) != 1 || one[0].Enqueued != 1 {
 			t.Fatalf("TenantActivity(globex) = %+v, %v", one, err)
 		}

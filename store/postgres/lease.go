@@ -184,12 +184,14 @@ func lockOther(sd, other side) string {
 // back with NULLs, which dequeue reports.
 var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	UPDATE scheduler.job_state s
-	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
+	    ` + firstStartSet("s") + `
 	FROM ready WHERE s.job_id = ready.job_id
 	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at
 ), legacy AS (
 	UPDATE scheduler.jobs j
-	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1,
+	    ` + firstStartSet("j") + `
 	FROM upd WHERE j.id = upd.job_id
 )
 SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.partition_key,
@@ -212,13 +214,15 @@ LEFT JOIN scheduler.scheduler_log p
 // exists only in the legacy table).
 var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	UPDATE scheduler.jobs j
-	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1,
+	    ` + firstStartSet("j") + `
 	FROM ready WHERE j.id = ready.id
 	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
 	          j.attempts, j.max_attempts, j.run_at, j.created_at
 ), hlc AS (
 	UPDATE scheduler.job_state s
-	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1
+	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
+	    ` + firstStartSet("s") + `
 	FROM upd WHERE s.job_id = upd.id
 	RETURNING s.job_id, s.t_hlc
 )

@@ -150,7 +150,9 @@ SELECT
 	(SELECT id FROM scheduler.jobs j WHERE j.tenant_id = $1 AND j.status = 'pending'
 	 AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1),
 	(SELECT created_at FROM scheduler.jobs j WHERE j.tenant_id = $1 AND j.status = 'pending'
-	 AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
+	 AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1),
+	(SELECT t_hlc FROM scheduler.scheduler_log WHERE tenant_id = $1 ORDER BY t_hlc LIMIT 1),
+	(SELECT min(created_at) FROM scheduler.jobs WHERE tenant_id = $1)`
 
 // Tenants implements driver.Operations.
 func (db *DB) Tenants(ctx context.Context) ([]string, error) {
@@ -175,13 +177,14 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 	for _, t := range tenants {
 		a := driver.TenantActivity{TenantID: t}
 		var hlcID, legacyID *uuid.UUID
-		var hlcAt *string
-		var legacyAt *time.Time
+		var hlcAt, firstHLC *string
+		var legacyAt, firstLegacy *time.Time
 		if err := db.Pool.QueryRow(ctx, tenantActivity, t, driver.THLCLowerBound(since.UnixMilli()), since).Scan(
-			&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt); err != nil {
+			&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt, &firstHLC, &firstLegacy); err != nil {
 			return nil, wrap("reading the activity of tenant "+t, err)
 		}
 		a.OldestPending, a.OldestPendingAt = oldestPending(hlcID, hlcAt, legacyID, legacyAt)
+		a.FirstEnqueuedAt = firstEnqueued(firstHLC, firstLegacy)
 		out = append(out, a)
 	}
 	return out, nil
@@ -201,6 +204,21 @@ func oldestPending(hlcID *uuid.UUID, hlcAt *string, legacyID *uuid.UUID, legacyA
 		id, at = *legacyID, legacyAt.UTC()
 	}
 	return id, at
+}
+
+// firstEnqueued is the earlier of a tenant's first log entry (its t_hlc's
+// physical time) and its oldest legacy row.
+func firstEnqueued(hlcAt *string, legacyAt *time.Time) time.Time {
+	var at time.Time
+	if hlcAt != nil {
+		if ts, err := hlc.Parse(*hlcAt); err == nil {
+			at = time.UnixMilli(ts.Physical).UTC()
+		}
+	}
+	if legacyAt != nil && (at.IsZero() || legacyAt.Before(at)) {
+		at = legacyAt.UTC()
+	}
+	return at
 }
 
 // SaveVerification implements driver.Operations.

@@ -28,9 +28,9 @@ const (
 	// secret, of which each job's token is derived (driver.LeaseToken), ?4
 	// lease expiry, ?5 now.
 	leaseSetLegacy = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ordo_lease_token(?3, id),
-		lease_expires_at = ?4, updated_at = ?5`
+		lease_expires_at = ?4, updated_at = ?5, ` + firstStartSet
 	leaseSetHLC = `SET status = 'running', attempts = attempts + 1, lease_owner = ?2, lease_token = ordo_lease_token(?3, job_id),
-		lease_expires_at = ?4, updated_at = ?5`
+		lease_expires_at = ?4, updated_at = ?5, ` + firstStartSet
 	leaseHLCSQL = `UPDATE job_state ` + leaseSetHLC + `
 		WHERE job_id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
 		RETURNING job_id, tenant_id, partition_key, kind, t_hlc, attempts, max_attempts, run_at`

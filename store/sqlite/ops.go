@@ -138,7 +138,9 @@ const (
 			(SELECT id FROM jobs j WHERE j.tenant_id = ?1 AND j.status IN ('pending', 'scheduled') AND j.status = 'pending'
 			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1),
 			(SELECT created_at FROM jobs j WHERE j.tenant_id = ?1 AND j.status IN ('pending', 'scheduled') AND j.status = 'pending'
-			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1)`
+			 AND NOT EXISTS (SELECT 1 FROM job_state s WHERE s.job_id = j.id) ORDER BY created_at, id LIMIT 1),
+			(SELECT t_hlc FROM scheduler_log WHERE tenant_id = ?1 ORDER BY t_hlc LIMIT 1),
+			(SELECT min(created_at) FROM jobs WHERE tenant_id = ?1)`
 )
 
 // Tenants implements driver.Operations.
@@ -178,11 +180,19 @@ func (db *DB) TenantActivity(ctx context.Context, tenant string, since time.Time
 		}
 		for _, id := range tenants {
 			a := driver.TenantActivity{TenantID: id}
-			var hlcID, hlcAt, legacyID sql.NullString
-			var legacyAt sql.NullInt64
+			var hlcID, hlcAt, legacyID, firstHLC sql.NullString
+			var legacyAt, firstLegacy sql.NullInt64
 			if err := t.queryRow(tenantActivitySQL, id, driver.THLCLowerBound(since.UnixMilli()), ms(since)).Scan(
-				&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt); err != nil {
+				&a.Enqueued, &a.Completed, &hlcID, &hlcAt, &legacyID, &legacyAt, &firstHLC, &firstLegacy); err != nil {
 				return err
+			}
+			if firstHLC.Valid {
+				if ts, err := hlc.Parse(firstHLC.String); err == nil {
+					a.FirstEnqueuedAt = fromMS(ts.Physical)
+				}
+			}
+			if firstLegacy.Valid && (a.FirstEnqueuedAt.IsZero() || fromMS(firstLegacy.Int64).Before(a.FirstEnqueuedAt)) {
+				a.FirstEnqueuedAt = fromMS(firstLegacy.Int64)
 			}
 			if hlcID.Valid {
 				if ts, err := hlc.Parse(hlcAt.String); err == nil {
