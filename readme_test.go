@@ -46,20 +46,20 @@ func TestReadmeProgram(t *testing.T) {
 	// A directory whose name starts with "_" is inside the module but
 	// outside ./..., so the program builds against this tree without
 	// becoming one of its packages.
-	dir, err := os.MkdirTemp(".", "_readme-")
+	src, err := os.MkdirTemp(".", "_readme-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(blocks[0]), 0o644); err != nil {
+	t.Cleanup(func() { _ = os.RemoveAll(src) })
+	if err := os.WriteFile(filepath.Join(src, "main.go"), []byte(blocks[0]), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "readme")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./"+filepath.Base(dir)).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./"+filepath.Base(src)).CombinedOutput(); err != nil {
 		t.Fatalf("the README's program does not build: %v\n%s", err, out)
 	}
 
-	dir = t.TempDir() // its sqlite:ordo.db is created here
+	dir := t.TempDir() // its sqlite:ordo.db is created here
 	// The first run sends the mail; the second, as the README says, finds
 	// the job of the first (deduplicated) and sends nothing.
 	first := runUntil(t, ctx, bin, dir, "sending to ada@example.com attempt 1")
