@@ -115,6 +115,26 @@ type Cursor struct {
 	Start     bool      // the beginning of the listing (the empty cursor)
 }
 
+// ListOrders is a listing statement in both orders, oldest first and
+// newest first (ListParams.Newest), made by OrderedList.
+type ListOrders [2]string
+
+// OrderedList makes a store's listing statement in both orders from one
+// template, whose %[1]s is the cursor's comparison (> or <) and %[2]s
+// ORDER BY's direction ("" or " DESC"), so that the two orders cannot
+// drift apart.
+func OrderedList(template string) ListOrders {
+	return ListOrders{fmt.Sprintf(template, ">", ""), fmt.Sprintf(template, "<", " DESC")}
+}
+
+// For is the statement of p's order.
+func (o ListOrders) For(p ListParams) string {
+	if p.Newest {
+		return o[1]
+	}
+	return o[0]
+}
+
 // StartCursor is where a listing of p starts: its Cursor, read (p is
 // validated), with a bare t_hlc placed in p's order so that neither order
 // lists the jobs at that very t_hlc (a bare t_hlc is "after" it, or in

@@ -114,38 +114,40 @@ const (
 )
 
 func payloadsInTx(ctx context.Context, tx any, tenant, kind string) ([]string, error) {
-	var out []string
+	var rows interface {
+		Next() bool
+		Scan(dest ...any) error
+		Err() error
+	}
+	var err error
 	switch tx := tx.(type) {
 	case pgx.Tx:
-		rows, err := tx.Query(ctx, payloadsPostgres, tenant, kind)
-		if err != nil {
-			return nil, err
+		var r pgx.Rows
+		if r, err = tx.Query(ctx, payloadsPostgres, tenant, kind); err == nil {
+			defer r.Close()
+			rows = r
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var p string
-			if err := rows.Scan(&p); err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, rows.Err()
 	case *sql.Tx:
-		rows, err := tx.QueryContext(ctx, payloadsSQLite, tenant, kind)
-		if err != nil {
+		var r *sql.Rows
+		if r, err = tx.QueryContext(ctx, payloadsSQLite, tenant, kind); err == nil {
+			defer r.Close()
+			rows = r
+		}
+	default:
+		return nil, fmt.Errorf("want a pgx.Tx or a *sql.Tx, got %T", tx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
 			return nil, err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var p string
-			if err := rows.Scan(&p); err != nil {
-				return nil, err
-			}
-			out = append(out, p)
-		}
-		return out, rows.Err()
+		out = append(out, p)
 	}
-	return nil, fmt.Errorf("want a pgx.Tx or a *sql.Tx, got %T", tx)
+	return out, rows.Err()
 }
 
 // WorkNext hands out the next due job of T's kind for tenant, runs it

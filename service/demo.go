@@ -177,12 +177,8 @@ func (s *Service) openDemoPeer(ctx context.Context) (*queue.Queue, error) {
 		return nil, err
 	}
 	// Reconciling between read sides is this node's work, not the peer's.
-	qc := queue.Config{Backend: db, Clock: clock, Options: s.q.Options(), SkipReconcile: true,
-		Logger: s.log.With("demo_node", clock.NodeID()), MaxPayloadBytes: cfg.Ordo.Http.MaxPayloadBytes}
-	if wall := s.opts.Wall; wall != nil {
-		qc.Now = func() time.Time { return time.UnixMilli(wall.UnixMilli()) }
-	}
-	q, err := queue.New(ctx, qc)
+	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Options: s.q.Options(), SkipReconcile: true, Now: s.q.Now,
+		Logger: s.log.With("demo_node", clock.NodeID()), MaxPayloadBytes: cfg.Ordo.Http.MaxPayloadBytes})
 	if err != nil {
 		_ = db.Close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
+	"github.com/ordo-sched/ordo/store"
 )
 
 func newQueuesCommand(g *globalFlags) *cobra.Command {
@@ -173,14 +174,7 @@ lift), 2 on error (a bad tenant or kind, a database that cannot be opened or mig
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			k, err := qf.key(cmd)
-			if err != nil {
-				return err
-			}
-			if err := checkActor(by); err != nil {
-				return err
-			}
-			db, err := g.openMigrated(ctx)
+			k, db, err := openQueueAction(cmd, g, &qf, by)
 			if err != nil {
 				return err
 			}
@@ -231,14 +225,7 @@ meant paused without anyone noticing), 2 on error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			k, err := qf.key(cmd)
-			if err != nil {
-				return err
-			}
-			if err := checkActor(by); err != nil {
-				return err
-			}
-			db, err := g.openMigrated(ctx)
+			k, db, err := openQueueAction(cmd, g, &qf, by)
 			if err != nil {
 				return err
 			}
@@ -272,4 +259,18 @@ meant paused without anyone noticing), 2 on error.`,
 	qf.register(cmd)
 	cmd.Flags().StringVar(&by, "by", by, "who resumes it, in the operator actions")
 	return cmd
+}
+
+// openQueueAction reads a pause or resume's queue and actor and opens the
+// database (migrating it: these commands write).
+func openQueueAction(cmd *cobra.Command, g *globalFlags, qf *queueKeyFlags, by string) (driver.QueueKey, store.DB, error) {
+	k, err := qf.key(cmd)
+	if err != nil {
+		return k, nil, err
+	}
+	if err := checkActor(by); err != nil {
+		return k, nil, err
+	}
+	db, err := g.openMigrated(cmd.Context())
+	return k, db, err
 }

@@ -63,21 +63,11 @@ WHERE j.tenant_id = $1
 ORDER BY j.created_at%[2]s, j.id%[2]s
 LIMIT $9`
 
-// The statements in each order (driver.ListParams.Newest): %[1]s is the
-// cursor's comparison, %[2]s the direction of ORDER BY; an index serves
-// either direction.
+// The statements in each order (an index serves either direction).
 var (
-	listHLC    = [2]string{fmt.Sprintf(listHLCSQL, ">", ""), fmt.Sprintf(listHLCSQL, "<", " DESC")}
-	listLegacy = [2]string{fmt.Sprintf(listLegacySQL, ">", ""), fmt.Sprintf(listLegacySQL, "<", " DESC")}
+	listHLC    = driver.OrderedList(listHLCSQL)
+	listLegacy = driver.OrderedList(listLegacySQL)
 )
-
-// order indexes listHLC and listLegacy.
-func order(newest bool) int {
-	if newest {
-		return 1
-	}
-	return 0
-}
 
 // ListJobs implements driver.Lister.
 func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobInfo, string, error) {
@@ -103,7 +93,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 		if err != nil {
 			return nil, "", err
 		}
-		rows, err := db.Pool.Query(ctx, listHLC[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit,
+		rows, err := db.Pool.Query(ctx, listHLC.For(p), p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition, p.WithPayload, p.Limit,
 			floor, floorID, p.PayloadContains)
 		if err != nil {
 			return nil, "", wrap("listing jobs", err)
@@ -153,7 +143,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 	if err != nil {
 		return nil, "", err
 	}
-	rows, err := db.Pool.Query(ctx, listLegacy[order(p.Newest)], p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
+	rows, err := db.Pool.Query(ctx, listLegacy.For(p), p.TenantID, after, cur.JobID, statuses, p.Kind, p.Partition != nil, partition,
 		p.WithPayload, p.Limit-len(out), floor, floorID, p.PayloadContains)
 	if err != nil {
 		return nil, "", wrap("listing jobs", err)

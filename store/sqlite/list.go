@@ -69,20 +69,11 @@ const (
 		LIMIT ?9`
 )
 
-// The statements in each order (driver.ListParams.Newest): %[1]s is the
-// cursor's comparison, %[2]s the direction of ORDER BY.
+// The statements in each order (an index serves either direction).
 var (
-	listHLC    = [2]string{fmt.Sprintf(listHLCSQL, ">", ""), fmt.Sprintf(listHLCSQL, "<", " DESC")}
-	listLegacy = [2]string{fmt.Sprintf(listLegacySQL, ">", ""), fmt.Sprintf(listLegacySQL, "<", " DESC")}
+	listHLC    = driver.OrderedList(listHLCSQL)
+	listLegacy = driver.OrderedList(listLegacySQL)
 )
-
-// order indexes listHLC and listLegacy.
-func order(newest bool) int {
-	if newest {
-		return 1
-	}
-	return 0
-}
 
 // statusList encodes a status filter for json_each(?): NULL for all.
 func statusList(statuses []driver.Status) any {
@@ -120,7 +111,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 			if err != nil {
 				return err
 			}
-			rows, err := t.query(listHLC[order(p.Newest)], append(filter(after), p.Limit, floor, floorID, p.PayloadContains)...)
+			rows, err := t.query(listHLC.For(p), append(filter(after), p.Limit, floor, floorID, p.PayloadContains)...)
 			if err != nil {
 				return err
 			}
@@ -177,7 +168,7 @@ func (db *DB) ListJobs(ctx context.Context, p driver.ListParams) ([]driver.JobIn
 		if err != nil {
 			return err
 		}
-		rows, err := t.query(listLegacy[order(p.Newest)], append(filter(after), p.Limit-len(out), floor, floorID, p.PayloadContains)...)
+		rows, err := t.query(listLegacy.For(p), append(filter(after), p.Limit-len(out), floor, floorID, p.PayloadContains)...)
 		if err != nil {
 			return err
 		}
