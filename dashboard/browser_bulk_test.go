@@ -108,6 +108,13 @@ func TestBrowserSearchAndBulk(t *testing.T) {
 		if loc := eval[string](t, ctx, `location.pathname`); loc != "/tenants/acme/jobs/"+j.failed {
 			t.Fatalf("the job id search led to %s", loc)
 		}
+		// Its page shows the attempt that failed: which, its error, when, where.
+		attempts := eval[[][]string](t, ctx, `Array.from(document.querySelectorAll("#attempt-errors tbody tr"),
+			r => Array.from(r.cells, c => c.textContent))`)
+		if len(attempts) != 1 || attempts[0][1] != "1" || attempts[0][2] != "disk full" || !strings.HasSuffix(attempts[0][0], "Z") || attempts[0][3] == "" {
+			t.Fatalf("the failed job's attempt history reads %q, want attempt 1, disk full, a UTC time and the worker", attempts)
+		}
+		screenshot(t, ctx, backend, "job-attempts")
 
 		// Bulk retry: select all on the page (8 jobs), one confirmation.
 		listPage("opening the jobs for a bulk retry", "/tenants/acme/jobs", "#jobs")

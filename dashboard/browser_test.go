@@ -218,6 +218,9 @@ func TestBrowser(t *testing.T) {
 		if n := eval[int](t, ctx, `document.querySelectorAll("#proof-steps li.ok").length`); n != 5 {
 			t.Fatalf("%d proof steps passed, want 5 (origin, link, leaf, path, signature)", n)
 		}
+		if none := eval[string](t, ctx, `(document.getElementById("attempt-errors-none") || {}).textContent || ""`); none != "No attempt has failed." {
+			t.Fatalf("a job that never failed: attempt history says %q", none)
+		}
 		screenshot(t, ctx, backend, "job-proof")
 
 		// The same check fails on a proof whose path was changed.

@@ -61,7 +61,8 @@ var funcs = template.FuncMap{
 		}
 		return p
 	},
-	"add": func(a, b int64) int64 { return a + b },
+	"add":              func(a, b int64) int64 { return a + b },
+	"maxAttemptErrors": func() int { return driver.MaxAttemptErrors },
 }
 
 func ago(d time.Duration) string {

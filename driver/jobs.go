@@ -75,6 +75,7 @@ type Prepared struct {
 	LeaseToken     uuid.UUID
 	LeaseExpiresAt time.Time
 	LastError      string
+	AttemptErrors  []byte // the legacy row's attempt_errors as stored (JSON), nil for none
 }
 
 // Head is a chain's head as read, under lock, from chain_heads.
@@ -314,7 +315,10 @@ type JobInfo struct {
 	LeaseToken     uuid.UUID
 	LeaseExpiresAt time.Time
 	LastError      string
-	InLegacy       bool        // a legacy row exists
+	// AttemptErrors are the errors of the job's last failed attempts,
+	// oldest first, at most MaxAttemptErrors.
+	AttemptErrors []AttemptError
+	InLegacy      bool        // a legacy row exists
 	InHLC          bool        // HLC state and a chain entry exist
 	Chain          *ChainEntry // the chain entry, when the job has one (always when InHLC or Pruned)
 	// Pruned: the job's state was deleted by retention; Status is

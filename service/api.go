@@ -256,6 +256,18 @@ type jobJSON struct {
 	InLegacy       bool            `json:"in_legacy"`
 	InHLC          bool            `json:"in_hlc"`
 	Chain          *chainJSON      `json:"chain,omitempty"`
+	// AttemptErrors is the job's attempt history, oldest first: shown
+	// for one job (GET .../jobs/{id}, `ordo jobs show`), never in lists,
+	// whose queries do not read it.
+	AttemptErrors *[]attemptErrorJSON `json:"attempt_errors,omitempty"`
+}
+
+// attemptErrorJSON is one failed attempt of a job's history.
+type attemptErrorJSON struct {
+	At      time.Time `json:"at"`
+	Attempt int       `json:"attempt"`
+	Error   string    `json:"error"`
+	Worker  string    `json:"worker"`
 }
 
 // chainJSON is a job's entry in its chain.
@@ -268,8 +280,22 @@ type chainJSON struct {
 	Link        string  `json:"link"`
 }
 
-// JobView renders a job as the API and `ordo jobs` show it.
+// JobView renders a job as the API and `ordo jobs list` list it.
 func JobView(j queue.JobInfo) any { return toJobJSON(j) }
+
+// JobDetailView renders one job as the API and `ordo jobs show` show it:
+// a listed job with its attempt history.
+func JobDetailView(j queue.JobInfo) any { return toJobDetailJSON(j) }
+
+func toJobDetailJSON(j queue.JobInfo) jobJSON {
+	out := toJobJSON(j)
+	hist := make([]attemptErrorJSON, len(j.AttemptErrors))
+	for i, a := range j.AttemptErrors {
+		hist[i] = attemptErrorJSON{At: a.At.UTC(), Attempt: a.Attempt, Error: a.Error, Worker: a.Worker}
+	}
+	out.AttemptErrors = &hist
+	return out
+}
 
 func toJobJSON(j queue.JobInfo) jobJSON {
 	out := jobJSON{
@@ -378,7 +404,7 @@ func (s *Service) tenantJob(w http.ResponseWriter, r *http.Request, tenant strin
 // GET /v1/tenants/{tenant}/jobs/{id}
 func (s *Service) showJob(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
 	if info, ok := s.tenantJob(w, r, tenant); ok {
-		writeJSON(w, http.StatusOK, toJobJSON(info))
+		writeJSON(w, http.StatusOK, toJobDetailJSON(info))
 	}
 }
 

@@ -618,7 +618,12 @@ func openAPIScenario(t *testing.T, c *contract, e *env, signer *audit.PrivateKey
 	c.do(exchange{method: "POST", path: acme + "/jobs/" + resize2 + "/fail", token: tok,
 		body: map[string]any{"lease_token": retry, "error": "still full", "retry": false}, want: 200})
 	c.do(exchange{method: "POST", path: acme + "/jobs/" + resize2 + "/extend", token: tok, body: map[string]any{"lease_token": retry}, want: 409})
-	c.do(exchange{method: "GET", path: acme + "/jobs/" + resize2, token: tok, want: 200}) // failed: last_error
+	failed := c.do(exchange{method: "GET", path: acme + "/jobs/" + resize2, token: tok, want: 200}) // failed: last_error, attempt_errors
+	if hist, _ := failed.body["attempt_errors"].([]any); len(hist) != 2 ||
+		hist[0].(map[string]any)["error"] != "disk full" || hist[1].(map[string]any)["error"] != "still full" ||
+		hist[1].(map[string]any)["attempt"] != float64(2) {
+		t.Errorf("attempt history of a job failed twice: %s", failed.raw)
+	}
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, want: 200})        // no body: leases the email job
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, body: `{"limit":100000}`, want: 400, docRejects: true})
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, body: `{"lease_seconds":0.5}`, want: 400, docRejects: true})

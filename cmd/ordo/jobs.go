@@ -105,8 +105,9 @@ func newJobsShowCommand(g *globalFlags) *cobra.Command {
 	var tenant string
 	cmd := &cobra.Command{
 		Use:   "show JOB_ID",
-		Short: "Show one job, merged from both sides, with its payload and its chain entry",
-		Long: `Prints one job as JSON, merged from both sides, with its payload and its chain entry. Exit status: 0 when
+		Short: "Show one job, merged from both sides, with its payload, its chain entry and its attempt errors",
+		Long: `Prints one job as JSON, merged from both sides, with its payload, its chain entry and the errors of its
+last 20 failed attempts (attempt_errors, oldest first). Exit status: 0 when
 found, 1 when there is no such job (in --tenant), 2 on error.
 
 ` + readOnlyHelp,
@@ -135,7 +136,7 @@ found, 1 when there is no such job (in --tenant), 2 on error.
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), service.JobView(info))
+			return printJSON(cmd.OutOrStdout(), service.JobDetailView(info))
 		},
 	}
 	cf.register(cmd)

@@ -122,6 +122,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"ConcurrentWorkers", testConcurrentWorkers},
 			{"LeasesAndFencing", testLeases},
 			{"Retries", testRetries},
+			{"AttemptHistory", testAttemptHistory},
 			{"RunAt", testRunAt},
 			{"StrictPartitions", testStrictPartitions},
 			{"StrictPartitionsConcurrent", testStrictConcurrent},
@@ -145,6 +146,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"RollbackDrain", testRollbackDrain},
 			{"BackfillStaleListing", testBackfillStaleListing},
 			{"DrainRows", testDrainRows},
+			{"AttemptHistoryMigrates", testAttemptHistoryMigrates},
 		}},
 		{"Listing", []test{
 			{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {

@@ -421,6 +421,9 @@ func testChainEntries(t *testing.T, newTarget func(t *testing.T) Target) {
 		if !strings.HasPrefix(info.LastError, "chain violation: payload hash mismatch") || !info.InHLC || !info.InLegacy || info.Chain == nil || string(p) != `{"n":99}` {
 			t.Errorf("violating job: %+v; want the reason, both sides, its entry and the stored payload", info)
 		}
+		if hist := info.AttemptErrors; len(hist) == 0 || hist[len(hist)-1].Error != info.LastError {
+			t.Errorf("violating job's attempt history %+v: want the violation as its last entry (%q)", hist, info.LastError)
+		}
 	})
 }
 

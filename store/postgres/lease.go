@@ -468,8 +468,11 @@ func (db *DB) TransitionJob(ctx context.Context, t driver.Transition) error {
 // keeps lease_token: the token a job's last lease ended under is how a
 // client retrying its completion learns that its first try went through
 // (status 'running' is the fence, not the token's presence).
+// A transition with an error text ends a failed attempt: it is appended
+// to the attempt history as well.
 const transitionsSet = ` SET status = u.status, run_at = COALESCE(u.run_at, %[1]s.run_at),
 	last_error = COALESCE(NULLIF(u.err, ''), %[1]s.last_error), attempts = GREATEST(%[1]s.attempts - u.undo, 0),
+	attempt_errors = CASE WHEN u.err = '' THEN %[1]s.attempt_errors ELSE %[3]s END,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = u.now
 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::integer[], $7::timestamptz[])
 	AS u(id, token, status, run_at, err, undo, now)
@@ -477,8 +480,8 @@ WHERE %[1]s.%[2]s = u.id AND %[1]s.lease_token = u.token AND %[1]s.status = 'run
 RETURNING %[1]s.%[2]s`
 
 var (
-	transitionsLegacySQL = `UPDATE scheduler.jobs j` + fmt.Sprintf(transitionsSet, "j", "id")
-	transitionsHLCSQL    = `UPDATE scheduler.job_state s` + fmt.Sprintf(transitionsSet, "s", "job_id")
+	transitionsLegacySQL = `UPDATE scheduler.jobs j` + fmt.Sprintf(transitionsSet, "j", "id", attemptErrorsAfter("j", "u.now", "u.err"))
+	transitionsHLCSQL    = `UPDATE scheduler.job_state s` + fmt.Sprintf(transitionsSet, "s", "job_id", attemptErrorsAfter("s", "u.now", "u.err"))
 )
 
 // TransitionJobTx implements driver.Driver.
@@ -581,16 +584,25 @@ func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
 	return nil
 }
 
+// A chain violation ends the attempt that found it: $1 job id, $2 lease
+// token, $3 status, $4 reason, $5 now.
+const violationSet = `SET status = $3, last_error = $4, attempt_errors = %s,
+	lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $5`
+
+var (
+	violationLegacySQL = `UPDATE scheduler.jobs j ` + fmt.Sprintf(violationSet, attemptErrorsAfter("j", "$5::timestamptz", "$4::text")) +
+		` WHERE id = $1 AND lease_token = $2 AND status = 'running'`
+	violationHLCSQL = `UPDATE scheduler.job_state s ` + fmt.Sprintf(violationSet, attemptErrorsAfter("s", "$5::timestamptz", "$4::text")) +
+		` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`
+)
+
 // MarkChainViolation implements driver.Driver. The legacy table has no
 // chain_violation status, so its row (if any) ends failed with the reason.
 func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) error {
 	jobID, token, reason, now := p.JobID, p.Token, p.Reason, p.Now
-	const set = `SET status = $3, last_error = $4, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $5`
 	batch := &pgx.Batch{}
-	batch.Queue(`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
-		jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
-	batch.Queue(`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
-		jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
+	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
+	batch.Queue(violationHLCSQL, jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
 	res := db.Pool.SendBatch(ctx, batch)
 	var changed int64
 	for range 2 {
@@ -636,12 +648,15 @@ func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 	return driver.ErrJobNotFound
 }
 
+// rescueError is the error an expired lease ends its attempt with.
+const rescueError = `(CASE WHEN t.attempts >= t.max_attempts THEN 'lease expired on the last attempt (owner ' || COALESCE(t.lease_owner, '?') || ')'
+	ELSE 'lease expired (owner ' || COALESCE(t.lease_owner, '?') || ')' END)`
+
 // RescueExpired implements driver.Driver.
 func (db *DB) RescueExpired(ctx context.Context, p driver.RescueParams) (driver.RescueResult, error) {
 	now, limit := p.Now, p.Limit
-	const set = `SET status = CASE WHEN t.attempts >= t.max_attempts THEN 'failed' ELSE 'pending' END,
-		last_error = CASE WHEN t.attempts >= t.max_attempts THEN 'lease expired on the last attempt (owner ' || COALESCE(t.lease_owner, '?') || ')'
-		                  ELSE 'lease expired (owner ' || COALESCE(t.lease_owner, '?') || ')' END,
+	set := `SET status = CASE WHEN t.attempts >= t.max_attempts THEN 'failed' ELSE 'pending' END,
+		last_error = ` + rescueError + `, attempt_errors = ` + attemptErrorsAfter("t", "$1::timestamptz", rescueError) + `,
 		run_at = CASE WHEN t.attempts >= t.max_attempts THEN t.run_at ELSE $1 END,
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $1`
 	outcome := map[uuid.UUID]string{}
@@ -690,30 +705,37 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 	var token *uuid.UUID
 	var expires *time.Time
 	var digest string
+	var history []byte
 	err := db.Pool.QueryRow(ctx, `SELECT tenant_id, COALESCE(project_id, ''), kind, payload::text, payload_digest, priority, status,
-		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text
 		FROM scheduler.jobs WHERE id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &legacyPayload, &digest,
 		&info.Priority, &info.Status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &info.UpdatedAt,
-		&owner, &token, &expires, &lastErr)
+		&owner, &token, &expires, &lastErr, &history)
 	switch {
 	case err == nil:
 		info.InLegacy = true
 		info.Payload = []byte(legacyPayload)
 		info.PayloadHash, _ = chain.ParseHash(digest)
 		setLease(&info, owner, token, expires, lastErr)
+		if info.AttemptErrors, err = driver.DecodeAttemptErrors(history); err != nil {
+			return info, wrap("reading job "+jobID.String(), err)
+		}
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
 	var status string
-	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text
 		FROM scheduler.job_state WHERE job_id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.UpdatedAt,
-		&owner, &token, &expires, &lastErr)
+		&owner, &token, &expires, &lastErr, &history)
 	switch {
 	case err == nil:
 		info.InHLC = true
 		info.Status = driver.Status(status)
 		info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = "", uuid.UUID{}, time.Time{}, ""
 		setLease(&info, owner, token, expires, lastErr)
+		if info.AttemptErrors, err = driver.DecodeAttemptErrors(history); err != nil {
+			return info, wrap("reading job "+jobID.String(), err)
+		}
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
@@ -781,10 +803,10 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 			FOR UPDATE OF s SKIP LOCKED
 		)
 		INSERT INTO scheduler.jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
-			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error)
+			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors)
 		SELECT src.job_id, src.tenant_id, NULLIF(src.partition_key, ''), src.kind, l.payload::jsonb, encode(l.payload_hash, 'hex'),
 			l.priority, src.status, src.attempts, src.max_attempts, src.run_at, l.created_at, $2,
-			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error
+			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error, src.attempt_errors
 		FROM src JOIN scheduler.scheduler_log l
 		  ON l.tenant_id = src.tenant_id AND l.t_hlc = src.t_hlc AND l.partition_key = src.partition_key AND l.job_id = src.job_id
 		ON CONFLICT (id) DO NOTHING`, limit, now)

@@ -216,7 +216,7 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		for _, j := range b.Jobs {
 			byID[j.JobID] = j
 		}
-		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, '')
+		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''), attempt_errors::text
 			FROM scheduler.jobs WHERE id = ANY($1) FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id uuid.UUID
@@ -224,12 +224,14 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 				var token *uuid.UUID
 				var expires *time.Time
 				var owner, lastErr string
+				var history []byte
 				var attempts int
-				if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr); err != nil {
+				if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr, &history); err != nil {
 					return err
 				}
 				p := byID[id]
 				p.Status, p.Attempts, p.LeaseOwner, p.LastError = driver.Status(status), attempts, owner, lastErr
+				p.AttemptErrors = history
 				p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
 				if token != nil {
 					p.LeaseToken = *token
@@ -419,8 +421,12 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		var owner *string
 		var token *uuid.UUID
 		var expires *time.Time
-		var lastErr *string
+		var lastErr, history *string
 		if backfill {
+			if j.AttemptErrors != nil {
+				h := string(j.AttemptErrors)
+				history = &h
+			}
 			if j.LeaseOwner != "" {
 				owner = &j.LeaseOwner
 			}
@@ -430,7 +436,7 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 			}
 		}
 		stateRows[i] = []any{j.JobID, j.TenantID, j.PartitionKey, e.THLCText, j.Kind, string(status), j.Attempts, j.MaxAttempts,
-			j.RunAt, b.Now, owner, token, expires, lastErr}
+			j.RunAt, b.Now, owner, token, expires, lastErr, history}
 	}
 	var legacyRows [][]any
 	if b.Legacy && !backfill {
@@ -447,7 +453,7 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 	logCols := []string{"tenant_id", "t_hlc", "partition_key", "job_id", "payload_hash", "prev_link", "link",
 		"created_at", "chain_pos", "node_id", "kind", "payload", "priority", "max_attempts", "run_at", "idempotency_key"}
 	stateCols := []string{"job_id", "tenant_id", "partition_key", "t_hlc", "kind", "status", "attempts", "max_attempts",
-		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error"}
+		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error", "attempt_errors"}
 	legacyCols := []string{"id", "tenant_id", "project_id", "kind", "payload", "payload_digest", "priority",
 		"status", "attempts", "max_attempts", "run_at", "created_at", "updated_at"}
 
@@ -461,7 +467,7 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		{"scheduler_log", logCols, []string{"text", "text", "text", "uuid", "bytea", "bytea", "bytea", "timestamptz", "bigint",
 			"text", "text", "text", "integer", "integer", "timestamptz", "text"}, logRows},
 		{"job_state", stateCols, []string{"uuid", "text", "text", "text", "text", "text", "integer", "integer", "timestamptz",
-			"timestamptz", "text", "uuid", "timestamptz", "text"}, stateRows},
+			"timestamptz", "text", "uuid", "timestamptz", "text", "jsonb"}, stateRows},
 		{"jobs", legacyCols, []string{"uuid", "text", "text", "text", "jsonb", "text", "integer", "text", "integer", "integer",
 			"timestamptz", "timestamptz", "timestamptz"}, legacyRows},
 	} {

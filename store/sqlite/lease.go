@@ -395,9 +395,11 @@ func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*driver.LoggedJob
 }
 
 // Fenced state changes. ?1 job id, ?2 lease token. A transition keeps
-// the token (see the PostgreSQL store's transitionsSet).
-const (
+// the token (see the PostgreSQL store's transitionsSet); one with an
+// error text ends a failed attempt, kept in the attempt history.
+var (
 	transitionSet = `SET status = ?3, run_at = COALESCE(?4, run_at), last_error = COALESCE(NULLIF(?5, ''), last_error),
+		attempt_errors = CASE WHEN ?5 = '' THEN attempt_errors ELSE ` + attemptErrorsAfter("?7", "?5") + ` END,
 		attempts = max(attempts - ?6, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?7`
 	transitionLegacySQL = `UPDATE jobs ` + transitionSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
 	transitionHLCSQL    = `UPDATE job_state ` + transitionSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
@@ -405,7 +407,8 @@ const (
 	extendLegacySQL = `UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
 	extendHLCSQL    = `UPDATE job_state SET lease_expires_at = ?3, updated_at = ?4 WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
 
-	violationSet       = `SET status = ?3, last_error = ?4, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?5`
+	violationSet = `SET status = ?3, last_error = ?4, attempt_errors = ` + attemptErrorsAfter("?5", "?4") + `,
+		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?5`
 	violationLegacySQL = `UPDATE jobs ` + violationSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
 	violationHLCSQL    = `UPDATE job_state ` + violationSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
 
@@ -553,8 +556,13 @@ func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 	})
 }
 
+// rescueError is the error an expired lease ends its attempt with.
+const rescueError = `(CASE WHEN attempts >= max_attempts
+	THEN 'lease expired on the last attempt (owner ' || COALESCE(lease_owner, '?') || ')'
+	ELSE 'lease expired (owner ' || COALESCE(lease_owner, '?') || ')' END)`
+
 // Rescuing expired leases. ?1 now, ?2 limit; then ?1 the job ids.
-const (
+var (
 	expiredHLCSQL = `
 		SELECT job_id, lease_expires_at FROM job_state
 		WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2`
@@ -562,9 +570,7 @@ const (
 		SELECT id, lease_expires_at FROM jobs
 		WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY lease_expires_at LIMIT ?2`
 	rescueSet = `SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-		last_error = CASE WHEN attempts >= max_attempts
-		                  THEN 'lease expired on the last attempt (owner ' || COALESCE(lease_owner, '?') || ')'
-		                  ELSE 'lease expired (owner ' || COALESCE(lease_owner, '?') || ')' END,
+		last_error = ` + rescueError + `, attempt_errors = ` + attemptErrorsAfter("?2", rescueError) + `,
 		run_at = CASE WHEN attempts >= max_attempts THEN run_at ELSE ?2 END,
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?2`
 	rescueHLCSQL = `UPDATE job_state ` + rescueSet + `
@@ -663,22 +669,27 @@ func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (resc
 const (
 	getLegacySQL = `
 		SELECT tenant_id, COALESCE(project_id, ''), kind, payload, payload_digest, priority, status, attempts, max_attempts,
-		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error
+		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors
 		FROM jobs WHERE id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 	getHLCSQL = `
 		SELECT tenant_id, partition_key, kind, status, attempts, max_attempts, run_at, updated_at,
-		       lease_owner, lease_token, lease_expires_at, last_error
+		       lease_owner, lease_token, lease_expires_at, last_error, attempt_errors
 		FROM job_state WHERE job_id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 )
 
-// leaseCols are the nullable lease columns and last_error of a row.
+// leaseCols are the nullable lease columns, last_error and (where read)
+// attempt_errors of a row.
 type leaseCols struct {
-	owner, token, lastErr sql.NullString
-	expires               sql.NullInt64
+	owner, token, lastErr, history sql.NullString
+	expires                        sql.NullInt64
 }
 
 func (c *leaseCols) apply(info *driver.JobInfo) error {
 	info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = c.owner.String, uuid.UUID{}, time.Time{}, c.lastErr.String
+	var err error
+	if info.AttemptErrors, err = driver.DecodeAttemptErrors([]byte(c.history.String)); err != nil {
+		return fmt.Errorf("job %s: %w", info.JobID, err)
+	}
 	if c.token.Valid {
 		var err error
 		if info.LeaseToken, err = uuid.Parse(c.token.String); err != nil {
@@ -702,7 +713,7 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		var runAt, createdAt, updatedAt int64
 		var lc leaseCols
 		err := t.queryRow(getLegacySQL, id, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority,
-			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr)
+			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history)
 		switch {
 		case err == nil:
 			info.InLegacy = true
@@ -719,7 +730,7 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		var tenant, partition, kind string
 		var attempts, maxAttempts int
 		err = t.queryRow(getHLCSQL, id, ref.TenantID).Scan(&tenant, &partition, &kind, &status, &attempts, &maxAttempts, &runAt, &updatedAt,
-			&lc.owner, &lc.token, &lc.expires, &lc.lastErr)
+			&lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history)
 		switch {
 		case err == nil:
 			info.InHLC = true
@@ -798,10 +809,10 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]dri
 // ?2 now.
 const drainSQL = `
 	INSERT INTO jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
-		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error)
+		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors)
 	SELECT s.job_id, s.tenant_id, NULLIF(s.partition_key, ''), s.kind, l.payload, lower(hex(l.payload_hash)),
 		l.priority, s.status, s.attempts, s.max_attempts, s.run_at, l.created_at, ?2,
-		s.lease_owner, s.lease_token, s.lease_expires_at, s.last_error
+		s.lease_owner, s.lease_token, s.lease_expires_at, s.last_error, s.attempt_errors
 	FROM job_state s JOIN scheduler_log l
 	  ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
 	WHERE s.status IN ('pending', 'scheduled', 'running')
