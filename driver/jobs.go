@@ -319,8 +319,8 @@ type JobInfo struct {
 	// oldest first, at most MaxAttemptErrors.
 	AttemptErrors []AttemptError
 	InLegacy      bool        // a legacy row exists
-	InHLC          bool        // HLC state and a chain entry exist
-	Chain          *ChainEntry // the chain entry, when the job has one (always when InHLC or Pruned)
+	InHLC         bool        // HLC state and a chain entry exist
+	Chain         *ChainEntry // the chain entry, when the job has one (always when InHLC or Pruned)
 	// Pruned: the job's state was deleted by retention; Status is
 	// StatusPruned and what is known comes from its log entry.
 	Pruned bool

@@ -624,7 +624,7 @@ func openAPIScenario(t *testing.T, c *contract, e *env, signer *audit.PrivateKey
 		hist[1].(map[string]any)["attempt"] != float64(2) {
 		t.Errorf("attempt history of a job failed twice: %s", failed.raw)
 	}
-	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, want: 200})        // no body: leases the email job
+	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, want: 200}) // no body: leases the email job
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, body: `{"limit":100000}`, want: 400, docRejects: true})
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, body: `{"lease_seconds":0.5}`, want: 400, docRejects: true})
 	c.do(exchange{method: "POST", path: acme + "/dequeue", token: tok, body: `{"wait_seconds":31}`, want: 400, docRejects: true})
