@@ -65,6 +65,9 @@ type Prepared struct {
 	RunAt          time.Time
 	IdempotencyKey string
 	MaxAttempts    int
+	// Metadata is EncodeMetadata's encoding, nil for none: stored with
+	// the job's state on every side, outside the payload and the chain.
+	Metadata []byte
 	// Status is pending, or scheduled when RunAt is after the enqueue time.
 	Status Status
 
@@ -262,6 +265,9 @@ type Lease struct {
 	Token        uuid.UUID // this job's: LeaseToken(DequeueParams.Token, JobID)
 	ExpiresAt    time.Time
 	Chain        *ChainEntry // set when DequeueParams.WithChain and the job has a chain entry
+	// Metadata is what the job was enqueued with (queue.Job.Metadata),
+	// nil for none: a trace context, for one.
+	Metadata map[string]string
 }
 
 // ChainEntry is a job's log entry as stored, with its predecessor's link,
@@ -318,9 +324,10 @@ type JobInfo struct {
 	// AttemptErrors are the errors of the job's last failed attempts,
 	// oldest first, at most MaxAttemptErrors.
 	AttemptErrors []AttemptError
-	InLegacy      bool        // a legacy row exists
-	InHLC         bool        // HLC state and a chain entry exist
-	Chain         *ChainEntry // the chain entry, when the job has one (always when InHLC or Pruned)
+	Metadata      map[string]string // as enqueued; nil for none
+	InLegacy      bool              // a legacy row exists
+	InHLC         bool              // HLC state and a chain entry exist
+	Chain         *ChainEntry       // the chain entry, when the job has one (always when InHLC or Pruned)
 	// Pruned: the job's state was deleted by retention; Status is
 	// StatusPruned and what is known comes from its log entry.
 	Pruned bool

@@ -52,6 +52,12 @@ type Job struct {
 	KeyDerived bool
 	// MaxAttempts bounds runs including retries; 0 means the default (25).
 	MaxAttempts int
+	// Metadata travels with the job outside its payload: it is not hashed,
+	// so it changes neither the job id nor the chain, and a deduplicated
+	// enqueue keeps the first job's. Lease.Metadata and JobInfo.Metadata
+	// give it back; the tracing package carries a trace context in it.
+	// Limits: driver.EncodeMetadata.
+	Metadata map[string]string
 }
 
 // Config configures a Queue. Backend and Clock are required.
@@ -289,11 +295,15 @@ func (q *Queue) prepare(j Job, now time.Time) (*driver.Prepared, error) {
 		return nil, fmt.Errorf("%w: run_at %s is after %s, the last time RFC 3339 can write", ErrInvalidJob,
 			j.RunAt.UTC().Format(time.RFC3339Nano), MaxRunAt.Format(time.RFC3339Nano))
 	}
+	metadata, err := driver.EncodeMetadata(j.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
 	p := &driver.Prepared{
 		TenantID: j.TenantID, PartitionKey: j.PartitionKey, Kind: j.Kind,
 		Payload: canonical, PayloadHash: sha256Sum(canonical), Priority: j.Priority,
 		RunAt: j.RunAt, IdempotencyKey: j.IdempotencyKey, MaxAttempts: j.MaxAttempts,
-		Status: StatusPending, CreatedAt: now,
+		Metadata: metadata, Status: StatusPending, CreatedAt: now,
 	}
 	if p.MaxAttempts == 0 {
 		p.MaxAttempts = q.cfg.DefaultMaxAttempts

@@ -260,6 +260,9 @@ type jobJSON struct {
 	// for one job (GET .../jobs/{id}, `ordo jobs show`), never in lists,
 	// whose queries do not read it.
 	AttemptErrors *[]attemptErrorJSON `json:"attempt_errors,omitempty"`
+	// Metadata is what the job was enqueued with outside its payload (a
+	// trace context, for one): shown for one job only, like AttemptErrors.
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // attemptErrorJSON is one failed attempt of a job's history.
@@ -294,6 +297,7 @@ func toJobDetailJSON(j queue.JobInfo) jobJSON {
 		hist[i] = attemptErrorJSON{At: a.At.UTC(), Attempt: a.Attempt, Error: a.Error, Worker: a.Worker}
 	}
 	out.AttemptErrors = &hist
+	out.Metadata = j.Metadata
 	return out
 }
 

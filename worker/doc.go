@@ -24,15 +24,16 @@
 // Jobs run at least once. A job's outcome is recorded after its handler
 // returns, fenced by its lease: if the process dies in between, the job
 // runs again once its lease expires. Handlers should therefore be
-// idempotent, or key their effects by job id. (Recording the outcome in
-// the handler's own transaction, which would close that window, needs a
-// completion-in-transaction call the queue does not offer yet.)
+// idempotent, or key their effects by job id, or record the outcome in
+// their own transaction with CompleteTx, which closes that window: the
+// handler's writes and the job's completion commit or roll back together.
 //
 // # Outcomes
 //
 // A handler returning nil completes its job. Any other error fails the
-// attempt: it is recorded (the queue keeps the last error; EventJobFailed
-// carries every one) and the job retried after the queue's exponential
+// attempt: it is recorded (the job keeps its last error whole and its
+// last 20 attempts' errors, JobInfo.AttemptErrors; EventJobFailed carries
+// every one) and the job retried after the queue's exponential
 // backoff with jitter, or the kind's KindOptions.Backoff, until its max
 // attempts (queue default 25; KindOptions.MaxAttempts for jobs inserted
 // through Client.Insert; InsertOpts.MaxAttempts per job), after which it

@@ -32,6 +32,17 @@ func (e *cancelError) Unwrap() error { return e.err }
 
 type snoozeError struct{ d time.Duration }
 
+// IsSnooze reports whether err (from a handler, possibly wrapped) is a
+// JobSnooze, and for how long: middleware that records outcomes (the
+// tracing package's) tells "not yet" from a failure with it.
+func IsSnooze(err error) (time.Duration, bool) {
+	var s *snoozeError
+	if errors.As(err, &s) {
+		return s.d, true
+	}
+	return 0, false
+}
+
 func (e *snoozeError) Error() string { return fmt.Sprintf("job snoozed for %v", e.d) }
 
 type noRetryError struct{ err error }

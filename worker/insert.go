@@ -29,6 +29,10 @@ type InsertOpts struct {
 	// Unique says what makes two inserts the same job (see UniqueOpts);
 	// the zero value is the default, the same args.
 	Unique UniqueOpts
+	// Metadata travels with the job outside its args (queue.Job.Metadata):
+	// not hashed, so it never makes two inserts different jobs. Insert
+	// middleware may add to it, as the tracing package's does.
+	Metadata map[string]string
 }
 
 // merge fills o's zero fields from d.
@@ -110,6 +114,7 @@ func newJob(tenantID string, args Args, opts *InsertOpts, kinds map[string]*kind
 	return queue.Job{
 		TenantID: tenantID, PartitionKey: o.PartitionKey, Kind: kind, Payload: payload,
 		Priority: o.Priority, RunAt: o.RunAt, IdempotencyKey: o.IdempotencyKey, MaxAttempts: o.MaxAttempts,
+		Metadata: o.Metadata,
 	}, o, nil
 }
 

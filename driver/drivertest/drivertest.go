@@ -116,6 +116,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"StoredRows", testStoredRows},
 			{"DedupAcrossSides", testDedupAcrossSides},
 			{"EnqueueTxWrongType", testEnqueueTxWrongType},
+			{"Metadata", testMetadata},
 		}},
 		{"LeaseAndTransitions", []test{
 			{"DequeueFilters", testDequeueFilters},
@@ -147,6 +148,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"BackfillStaleListing", testBackfillStaleListing},
 			{"DrainRows", testDrainRows},
 			{"AttemptHistoryMigrates", testAttemptHistoryMigrates},
+			{"MetadataMigrates", testMetadataMigrates},
 		}},
 		{"Listing", []test{
 			{"ListAndCount", func(t *testing.T, nt func(t *testing.T) Target) {

@@ -187,7 +187,7 @@ var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
 	    ` + firstStartSet("s") + `
 	FROM ready WHERE s.job_id = ready.job_id
-	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at
+	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at, s.metadata
 ), legacy AS (
 	UPDATE scheduler.jobs j
 	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1,
@@ -195,7 +195,7 @@ var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	FROM upd WHERE j.id = upd.job_id
 )
 SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.partition_key,
-       l.kind, l.payload, l.priority, l.created_at`
+       l.kind, l.payload, l.priority, l.created_at, u.metadata::text`
 
 const leaseHLCChainCols = `,
        l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc`
@@ -218,7 +218,7 @@ var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	    ` + firstStartSet("j") + `
 	FROM ready WHERE j.id = ready.id
 	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
-	          j.attempts, j.max_attempts, j.run_at, j.created_at
+	          j.attempts, j.max_attempts, j.run_at, j.created_at, j.metadata::text AS metadata
 ), hlc AS (
 	UPDATE scheduler.job_state s
 	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
@@ -226,7 +226,8 @@ var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	FROM upd WHERE s.job_id = upd.id
 	RETURNING s.job_id, s.t_hlc
 )
-SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.attempts, u.max_attempts, u.run_at, u.created_at, h.t_hlc
+SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.attempts, u.max_attempts, u.run_at, u.created_at, h.t_hlc,
+       u.metadata
 FROM upd u LEFT JOIN hlc h ON h.job_id = u.id`
 
 // dequeueSQL is the statement of a dequeue with these parameters: the
@@ -376,7 +377,8 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 		var kind, payload *string
 		var priority *int
 		var createdAt *time.Time
-		dest := []any{&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.TenantID, &l.PartitionKey, &kind, &payload, &priority, &createdAt}
+		var metadata []byte
+		dest := []any{&l.JobID, &l.THLC, &l.Attempt, &l.MaxAttempts, &l.RunAt, &l.TenantID, &l.PartitionKey, &kind, &payload, &priority, &createdAt, &metadata}
 		var r driver.LoggedJob
 		var hash, prev, link, predLink []byte
 		var predTHLC *string
@@ -393,6 +395,10 @@ func scanHLCLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, error
 			continue
 		}
 		l.Kind, l.Payload, l.Priority, l.CreatedAt = *kind, []byte(*payload), *priority, *createdAt
+		var err error
+		if l.Metadata, err = driver.DecodeMetadata(metadata); err != nil {
+			return nil, fmt.Errorf("job %s: %w", l.JobID, err)
+		}
 		if p.WithChain {
 			r.Entry.THLC, r.Entry.Seq, r.Entry.Pos = l.THLC, *seq, *pos
 			fillChainEntry(&r.Entry, l.Payload, hash, prev, link, predLink, predTHLC)
@@ -418,9 +424,14 @@ func scanLegacyLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, er
 		l := driver.Lease{Owner: p.Owner, ExpiresAt: p.LeaseUntil}
 		var payload string
 		var thlc *string
+		var metadata []byte
 		if err := rows.Scan(&l.JobID, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
-			&l.RunAt, &l.CreatedAt, &thlc); err != nil {
+			&l.RunAt, &l.CreatedAt, &thlc, &metadata); err != nil {
 			return nil, err
+		}
+		var err error
+		if l.Metadata, err = driver.DecodeMetadata(metadata); err != nil {
+			return nil, fmt.Errorf("job %s: %w", l.JobID, err)
 		}
 		l.Token = driver.LeaseToken(p.Token, l.JobID)
 		l.Payload = []byte(payload)
@@ -705,12 +716,12 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 	var token *uuid.UUID
 	var expires *time.Time
 	var digest string
-	var history []byte
+	var history, metadata []byte
 	err := db.Pool.QueryRow(ctx, `SELECT tenant_id, COALESCE(project_id, ''), kind, payload::text, payload_digest, priority, status,
-		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text
+		attempts, max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text, metadata::text
 		FROM scheduler.jobs WHERE id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &legacyPayload, &digest,
 		&info.Priority, &info.Status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.CreatedAt, &info.UpdatedAt,
-		&owner, &token, &expires, &lastErr, &history)
+		&owner, &token, &expires, &lastErr, &history, &metadata)
 	switch {
 	case err == nil:
 		info.InLegacy = true
@@ -720,13 +731,16 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		if info.AttemptErrors, err = driver.DecodeAttemptErrors(history); err != nil {
 			return info, wrap("reading job "+jobID.String(), err)
 		}
+		if info.Metadata, err = driver.DecodeMetadata(metadata); err != nil {
+			return info, wrap("reading job "+jobID.String(), err)
+		}
 	case !errors.Is(err, pgx.ErrNoRows):
 		return info, wrap("reading job "+jobID.String(), err)
 	}
 	var status string
-	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text
+	err = db.Pool.QueryRow(ctx, `SELECT status, attempts, max_attempts, run_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors::text, metadata::text
 		FROM scheduler.job_state WHERE job_id = $1 AND ($2 = '' OR tenant_id = $2)`, jobID, ref.TenantID).Scan(&status, &info.Attempts, &info.MaxAttempts, &info.RunAt, &info.UpdatedAt,
-		&owner, &token, &expires, &lastErr, &history)
+		&owner, &token, &expires, &lastErr, &history, &metadata)
 	switch {
 	case err == nil:
 		info.InHLC = true
@@ -734,6 +748,9 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = "", uuid.UUID{}, time.Time{}, ""
 		setLease(&info, owner, token, expires, lastErr)
 		if info.AttemptErrors, err = driver.DecodeAttemptErrors(history); err != nil {
+			return info, wrap("reading job "+jobID.String(), err)
+		}
+		if info.Metadata, err = driver.DecodeMetadata(metadata); err != nil {
 			return info, wrap("reading job "+jobID.String(), err)
 		}
 	case !errors.Is(err, pgx.ErrNoRows):
@@ -803,10 +820,10 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 			FOR UPDATE OF s SKIP LOCKED
 		)
 		INSERT INTO scheduler.jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
-			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors)
+			max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata)
 		SELECT src.job_id, src.tenant_id, NULLIF(src.partition_key, ''), src.kind, l.payload::jsonb, encode(l.payload_hash, 'hex'),
 			l.priority, src.status, src.attempts, src.max_attempts, src.run_at, l.created_at, $2,
-			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error, src.attempt_errors
+			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error, src.attempt_errors, src.metadata
 		FROM src JOIN scheduler.scheduler_log l
 		  ON l.tenant_id = src.tenant_id AND l.t_hlc = src.t_hlc AND l.partition_key = src.partition_key AND l.job_id = src.job_id
 		ON CONFLICT (id) DO NOTHING`, limit, now)

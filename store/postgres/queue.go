@@ -216,7 +216,8 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		for _, j := range b.Jobs {
 			byID[j.JobID] = j
 		}
-		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''), attempt_errors::text
+		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''), attempt_errors::text,
+			metadata::text
 			FROM scheduler.jobs WHERE id = ANY($1) FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id uuid.UUID
@@ -224,14 +225,14 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 				var token *uuid.UUID
 				var expires *time.Time
 				var owner, lastErr string
-				var history []byte
+				var history, metadata []byte
 				var attempts int
-				if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr, &history); err != nil {
+				if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr, &history, &metadata); err != nil {
 					return err
 				}
 				p := byID[id]
 				p.Status, p.Attempts, p.LeaseOwner, p.LastError = driver.Status(status), attempts, owner, lastErr
-				p.AttemptErrors = history
+				p.AttemptErrors, p.Metadata = history, metadata
 				p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
 				if token != nil {
 					p.LeaseToken = *token
@@ -436,7 +437,7 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 			}
 		}
 		stateRows[i] = []any{j.JobID, j.TenantID, j.PartitionKey, e.THLCText, j.Kind, string(status), j.Attempts, j.MaxAttempts,
-			j.RunAt, b.Now, owner, token, expires, lastErr, history}
+			j.RunAt, b.Now, owner, token, expires, lastErr, history, nullJSON(j.Metadata)}
 	}
 	var legacyRows [][]any
 	if b.Legacy && !backfill {
@@ -447,15 +448,15 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 				project = &j.PartitionKey
 			}
 			legacyRows[i] = []any{j.JobID, j.TenantID, project, j.Kind, string(j.Payload), j.PayloadHash.String(), j.Priority,
-				string(j.Status), 0, j.MaxAttempts, j.RunAt, j.CreatedAt, b.Now}
+				string(j.Status), 0, j.MaxAttempts, j.RunAt, j.CreatedAt, b.Now, nullJSON(j.Metadata)}
 		}
 	}
 	logCols := []string{"tenant_id", "t_hlc", "partition_key", "job_id", "payload_hash", "prev_link", "link",
 		"created_at", "chain_pos", "node_id", "kind", "payload", "priority", "max_attempts", "run_at", "idempotency_key"}
 	stateCols := []string{"job_id", "tenant_id", "partition_key", "t_hlc", "kind", "status", "attempts", "max_attempts",
-		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error", "attempt_errors"}
+		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error", "attempt_errors", "metadata"}
 	legacyCols := []string{"id", "tenant_id", "project_id", "kind", "payload", "payload_digest", "priority",
-		"status", "attempts", "max_attempts", "run_at", "created_at", "updated_at"}
+		"status", "attempts", "max_attempts", "run_at", "created_at", "updated_at", "metadata"}
 
 	batch := &pgx.Batch{}
 	for _, w := range []struct {
@@ -467,9 +468,9 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		{"scheduler_log", logCols, []string{"text", "text", "text", "uuid", "bytea", "bytea", "bytea", "timestamptz", "bigint",
 			"text", "text", "text", "integer", "integer", "timestamptz", "text"}, logRows},
 		{"job_state", stateCols, []string{"uuid", "text", "text", "text", "text", "text", "integer", "integer", "timestamptz",
-			"timestamptz", "text", "uuid", "timestamptz", "text", "jsonb"}, stateRows},
+			"timestamptz", "text", "uuid", "timestamptz", "text", "jsonb", "jsonb"}, stateRows},
 		{"jobs", legacyCols, []string{"uuid", "text", "text", "text", "jsonb", "text", "integer", "text", "integer", "integer",
-			"timestamptz", "timestamptz", "timestamptz"}, legacyRows},
+			"timestamptz", "timestamptz", "timestamptz", "jsonb"}, legacyRows},
 	} {
 		if len(w.rows) == 0 {
 			continue
@@ -519,6 +520,15 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		hc.committed(headKeys, heads, now, later)
 	}
 	return nil
+}
+
+// nullJSON is stored JSON text for a jsonb column, nil (NULL) for none.
+func nullJSON(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	s := string(b)
+	return &s
 }
 
 // headUpsert writes chain_heads rows. A row never moves back to an older

@@ -33,10 +33,10 @@ const (
 		lease_expires_at = ?4, updated_at = ?5, ` + firstStartSet
 	leaseHLCSQL = `UPDATE job_state ` + leaseSetHLC + `
 		WHERE job_id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
-		RETURNING job_id, tenant_id, partition_key, kind, t_hlc, attempts, max_attempts, run_at`
+		RETURNING job_id, tenant_id, partition_key, kind, t_hlc, attempts, max_attempts, run_at, metadata`
 	leaseLegacySQL = `UPDATE jobs ` + leaseSetLegacy + `
 		WHERE id IN (SELECT value FROM json_each(?1)) AND status IN ('pending', 'scheduled')
-		RETURNING id, tenant_id, COALESCE(project_id, ''), kind, payload, priority, attempts, max_attempts, run_at, created_at`
+		RETURNING id, tenant_id, COALESCE(project_id, ''), kind, payload, priority, attempts, max_attempts, run_at, created_at, metadata`
 	// The other side's row, if the job has one, gets the same lease.
 	leaseOtherLegacySQL = `UPDATE jobs ` + leaseSetLegacy + ` WHERE id IN (SELECT value FROM json_each(?1))`
 	leaseOtherHLCSQL    = `UPDATE job_state ` + leaseSetHLC + ` WHERE job_id IN (SELECT value FROM json_each(?1)) RETURNING job_id, t_hlc`
@@ -264,14 +264,19 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 		for rows.Next() {
 			var id uuid.UUID
 			var runAt int64
+			var metadata sql.NullString
 			var l driver.Lease
-			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &l.THLC, &l.Attempt, &l.MaxAttempts, &runAt); err != nil {
+			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &l.THLC, &l.Attempt, &l.MaxAttempts, &runAt, &metadata); err != nil {
 				rows.Close()
 				return nil, err
 			}
 			nl := newLease(id)
 			nl.TenantID, nl.PartitionKey, nl.Kind, nl.THLC, nl.Attempt, nl.MaxAttempts = l.TenantID, l.PartitionKey, l.Kind, l.THLC, l.Attempt, l.MaxAttempts
 			nl.RunAt = fromMS(runAt)
+			if nl.Metadata, err = driver.DecodeMetadata([]byte(metadata.String)); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("job %s: %w", id, err)
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -300,10 +305,15 @@ func (t *txn) dequeue(p driver.DequeueParams) ([]driver.Lease, error) {
 			var l driver.Lease
 			var payload string
 			var runAt, createdAt int64
+			var metadata sql.NullString
 			if err := rows.Scan(&id, &l.TenantID, &l.PartitionKey, &l.Kind, &payload, &l.Priority, &l.Attempt, &l.MaxAttempts,
-				&runAt, &createdAt); err != nil {
+				&runAt, &createdAt, &metadata); err != nil {
 				rows.Close()
 				return nil, err
+			}
+			if l.Metadata, err = driver.DecodeMetadata([]byte(metadata.String)); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("job %s: %w", id, err)
 			}
 			l.JobID, l.Payload, l.RunAt, l.CreatedAt = id, []byte(payload), fromMS(runAt), fromMS(createdAt)
 			l.Owner, l.Token, l.ExpiresAt = p.Owner, driver.LeaseToken(p.Token, id), p.LeaseUntil
@@ -669,25 +679,28 @@ func (db *DB) rescueExpired(ctx context.Context, now time.Time, limit int) (resc
 const (
 	getLegacySQL = `
 		SELECT tenant_id, COALESCE(project_id, ''), kind, payload, payload_digest, priority, status, attempts, max_attempts,
-		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors
+		       run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata
 		FROM jobs WHERE id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 	getHLCSQL = `
 		SELECT tenant_id, partition_key, kind, status, attempts, max_attempts, run_at, updated_at,
-		       lease_owner, lease_token, lease_expires_at, last_error, attempt_errors
+		       lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata
 		FROM job_state WHERE job_id = ?1 AND (?2 = '' OR tenant_id = ?2)`
 )
 
 // leaseCols are the nullable lease columns, last_error and (where read)
 // attempt_errors of a row.
 type leaseCols struct {
-	owner, token, lastErr, history sql.NullString
-	expires                        sql.NullInt64
+	owner, token, lastErr, history, metadata sql.NullString
+	expires                                  sql.NullInt64
 }
 
 func (c *leaseCols) apply(info *driver.JobInfo) error {
 	info.LeaseOwner, info.LeaseToken, info.LeaseExpiresAt, info.LastError = c.owner.String, uuid.UUID{}, time.Time{}, c.lastErr.String
 	var err error
 	if info.AttemptErrors, err = driver.DecodeAttemptErrors([]byte(c.history.String)); err != nil {
+		return fmt.Errorf("job %s: %w", info.JobID, err)
+	}
+	if info.Metadata, err = driver.DecodeMetadata([]byte(c.metadata.String)); err != nil {
 		return fmt.Errorf("job %s: %w", info.JobID, err)
 	}
 	if c.token.Valid {
@@ -713,7 +726,7 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		var runAt, createdAt, updatedAt int64
 		var lc leaseCols
 		err := t.queryRow(getLegacySQL, id, ref.TenantID).Scan(&info.TenantID, &info.PartitionKey, &info.Kind, &payload, &digest, &info.Priority,
-			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history)
+			&status, &info.Attempts, &info.MaxAttempts, &runAt, &createdAt, &updatedAt, &lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history, &lc.metadata)
 		switch {
 		case err == nil:
 			info.InLegacy = true
@@ -730,7 +743,7 @@ func (db *DB) GetJob(ctx context.Context, ref driver.JobRef) (driver.JobInfo, er
 		var tenant, partition, kind string
 		var attempts, maxAttempts int
 		err = t.queryRow(getHLCSQL, id, ref.TenantID).Scan(&tenant, &partition, &kind, &status, &attempts, &maxAttempts, &runAt, &updatedAt,
-			&lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history)
+			&lc.owner, &lc.token, &lc.expires, &lc.lastErr, &lc.history, &lc.metadata)
 		switch {
 		case err == nil:
 			info.InHLC = true
@@ -809,10 +822,10 @@ func (db *DB) LegacyOnly(ctx context.Context, tenantID string, limit int) ([]dri
 // ?2 now.
 const drainSQL = `
 	INSERT INTO jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
-		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors)
+		max_attempts, run_at, created_at, updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata)
 	SELECT s.job_id, s.tenant_id, NULLIF(s.partition_key, ''), s.kind, l.payload, lower(hex(l.payload_hash)),
 		l.priority, s.status, s.attempts, s.max_attempts, s.run_at, l.created_at, ?2,
-		s.lease_owner, s.lease_token, s.lease_expires_at, s.last_error, s.attempt_errors
+		s.lease_owner, s.lease_token, s.lease_expires_at, s.last_error, s.attempt_errors, s.metadata
 	FROM job_state s JOIN scheduler_log l
 	  ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
 	WHERE s.status IN ('pending', 'scheduled', 'running')

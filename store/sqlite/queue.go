@@ -79,7 +79,7 @@ const (
 	// The legacy row's state as of now, for a backfill: a dequeue may have
 	// leased the job, or it may have finished, since LegacyOnly listed it.
 	legacyStateSQL = `
-		SELECT id, status, attempts, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors
+		SELECT id, status, attempts, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata
 		FROM jobs WHERE id IN (SELECT value FROM json_each(?1))`
 	headSQL      = `SELECT last_link, last_t_hlc, entry_count FROM chain_heads WHERE tenant_id = ?1 AND partition_key = ?2`
 	insertLogSQL = `
@@ -88,12 +88,12 @@ const (
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`
 	insertStateSQL = `
 		INSERT INTO job_state (job_id, tenant_id, partition_key, t_hlc, kind, status, attempts, max_attempts, run_at,
-			updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)`
+			updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`
 	insertLegacySQL = `
 		INSERT INTO jobs (id, tenant_id, project_id, kind, payload, payload_digest, priority, status, attempts,
-			max_attempts, run_at, created_at, updated_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12)`
+			max_attempts, run_at, created_at, updated_at, metadata)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11, ?12, ?13)`
 	upsertHeadSQL = `
 		INSERT INTO chain_heads (tenant_id, partition_key, last_link, last_t_hlc, entry_count, updated_at)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -236,9 +236,9 @@ func (t *txn) legacyState(jobs []*driver.Prepared, list string) (map[uuid.UUID]*
 		var id uuid.UUID
 		var status string
 		var attempts int
-		var owner, token, lastErr, history sql.NullString
+		var owner, token, lastErr, history, metadata sql.NullString
 		var expires sql.NullInt64
-		if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr, &history); err != nil {
+		if err := rows.Scan(&id, &status, &attempts, &owner, &token, &expires, &lastErr, &history, &metadata); err != nil {
 			return nil, err
 		}
 		orig := byID[id]
@@ -247,9 +247,12 @@ func (t *txn) legacyState(jobs []*driver.Prepared, list string) (map[uuid.UUID]*
 		}
 		p := *orig
 		p.Status, p.Attempts, p.LeaseOwner, p.LastError = driver.Status(status), attempts, owner.String, lastErr.String
-		p.AttemptErrors = nil
+		p.AttemptErrors, p.Metadata = nil, nil
 		if history.Valid {
 			p.AttemptErrors = []byte(history.String)
+		}
+		if metadata.Valid {
+			p.Metadata = []byte(metadata.String)
 		}
 		p.LeaseToken, p.LeaseExpiresAt = uuid.UUID{}, time.Time{}
 		if token.Valid {
@@ -334,7 +337,7 @@ func (t *txn) appendChains(b *driver.EnqueueBatch, fresh []*driver.Prepared, bac
 				history = nullText(string(j.AttemptErrors))
 			}
 			if _, err := stateStmt.ExecContext(t.ctx, j.JobID.String(), j.TenantID, j.PartitionKey, e.THLCText, j.Kind, status, attempts,
-				j.MaxAttempts, ms(j.RunAt), now, owner, token, expires, lastErr, history); err != nil {
+				j.MaxAttempts, ms(j.RunAt), now, owner, token, expires, lastErr, history, nullText(string(j.Metadata))); err != nil {
 				return nil, fmt.Errorf("writing the HLC state of job %s: %w", j.JobID, err)
 			}
 			written[j.JobID] = e
@@ -368,7 +371,7 @@ func (t *txn) insertLegacy(b *driver.EnqueueBatch, fresh []*driver.Prepared) err
 	now := ms(b.Now)
 	for _, j := range fresh {
 		if _, err := s.ExecContext(t.ctx, j.JobID.String(), j.TenantID, nullText(j.PartitionKey), j.Kind, string(j.Payload),
-			j.PayloadHash.String(), j.Priority, statusOf(j), j.MaxAttempts, ms(j.RunAt), ms(j.CreatedAt), now); err != nil {
+			j.PayloadHash.String(), j.Priority, statusOf(j), j.MaxAttempts, ms(j.RunAt), ms(j.CreatedAt), now, nullText(string(j.Metadata))); err != nil {
 			return fmt.Errorf("writing the legacy row of job %s: %w", j.JobID, err)
 		}
 	}
