@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -172,3 +173,10 @@ func (v dsseVerifier) Verify(_ context.Context, data, sig []byte) error {
 }
 func (v dsseVerifier) KeyID() (string, error)   { return v.k.KeyID(), nil }
 func (v dsseVerifier) Public() crypto.PublicKey { return v.k.pub }
+
+// DSSESigner signs DSSE envelopes with k (offline bundles, as batch
+// snapshots are signed).
+func (k *PrivateKey) DSSESigner() dsse.Signer { return dsseSigner{k} }
+
+// DSSEVerifier verifies DSSE envelopes signed with k's private key.
+func (k *PublicKey) DSSEVerifier() dsse.Verifier { return dsseVerifier{k} }

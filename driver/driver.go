@@ -320,6 +320,15 @@ type AuditStore interface {
 	// (ok false when there is none).
 	PosOf(ctx context.Context, k chain.Key, tHLC string) (pos int64, ok bool, err error)
 
+	// ExportEntries returns the log entries of chain p.Key after
+	// p.AfterTHLC ("" for all), only those node p.Node appended when it is
+	// set, in chain order, with the jobs as enqueued: what an offline
+	// bundle carries (ordo jobs export).
+	ExportEntries(ctx context.Context, p ExportParams) ([]ExportedEntry, error)
+	// LastTHLC returns the greatest t_hlc in the log of a tenant, over all
+	// its chains ("" when it has none): where an import starts stamping.
+	LastTHLC(ctx context.Context, tenantID string) (string, error)
+
 	// InsertSnapshot stores a batch snapshot.
 	InsertSnapshot(ctx context.Context, s *Snapshot) error
 	// Snapshots lists snapshots matching f, oldest first (snapshot_hlc).
@@ -406,6 +415,24 @@ type ScanParams struct {
 	Key         chain.Key
 	From, To    int64
 	WithPayload bool
+}
+
+// ExportParams selects the entries of one chain for an offline bundle.
+type ExportParams struct {
+	Key       chain.Key
+	AfterTHLC string // only entries whose t_hlc sorts after it; "" for all
+	Node      string // only entries this node appended; "" for all
+}
+
+// ExportedEntry is a log entry with its job as enqueued.
+type ExportedEntry struct {
+	LoggedJob
+	JobID          uuid.UUID
+	IdempotencyKey string // "" for none
+	Node           string // node_id: the node that appended it
+	// Source is where an entry merged from an offline bundle came from
+	// (Planned unset); nil for an entry appended here.
+	Source *ImportSource
 }
 
 // AppendHashesParams extends a chain's stored Merkle tree.

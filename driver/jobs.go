@@ -68,6 +68,10 @@ type Prepared struct {
 	// Metadata is EncodeMetadata's encoding, nil for none: stored with
 	// the job's state on every side, outside the payload and the chain.
 	Metadata []byte
+	// Source is set for a job merged from an offline node's bundle: its
+	// entry is stamped with Source.Planned (or ImportTimestamp of the
+	// head it actually follows), not by the clock.
+	Source *ImportSource
 	// Status is pending, or scheduled when RunAt is after the enqueue time.
 	Status Status
 
@@ -137,9 +141,16 @@ func (b *EnqueueBatch) Append(head Head, jobs []*Prepared) ([]AppendEntry, Head,
 	entries := make([]AppendEntry, len(jobs))
 	var buf [hlc.MaxTextLen]byte
 	for i, j := range jobs {
-		t, err := b.stamp(head.THLC)
-		if err != nil {
-			return nil, head, err
+		var t hlc.Timestamp
+		if j.Source != nil {
+			// Planned after the head the importer saw; a head that moved
+			// since (another writer) is followed all the same.
+			t = ImportTimestamp(head.THLC, j.Source.Planned)
+		} else {
+			var err error
+			if t, err = b.stamp(head.THLC); err != nil {
+				return nil, head, err
+			}
 		}
 		text := string(t.AppendText(buf[:0]))
 		var prev chain.Hash

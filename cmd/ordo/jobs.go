@@ -16,10 +16,11 @@ import (
 func newJobsCommand(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "jobs",
-		Short: "List a tenant's jobs in HLC order, show one job with its chain entry, cancel or retry jobs",
+		Short: "List a tenant's jobs in HLC order, show one job with its chain entry, cancel or retry jobs, export and import bundles",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newJobsListCommand(g), newJobsShowCommand(g), newJobsCancelCommand(g), newJobsRetryCommand(g))
+	cmd.AddCommand(newJobsListCommand(g), newJobsShowCommand(g), newJobsCancelCommand(g), newJobsRetryCommand(g),
+		newJobsExportCommand(g), newJobsImportCommand(g))
 	return cmd
 }
 

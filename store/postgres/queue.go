@@ -416,8 +416,17 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		if j.IdempotencyKey != "" {
 			idem = &j.IdempotencyKey
 		}
+		var srcNode, srcTHLC *string
+		var srcPrev, srcLink []byte
+		if src := j.Source; src != nil {
+			srcNode, srcTHLC, srcLink = &src.Node, &src.THLC, src.Link[:]
+			if !src.PrevNull {
+				srcPrev = src.PrevLink[:]
+			}
+		}
 		logRows[i] = []any{j.TenantID, e.THLCText, j.PartitionKey, j.JobID, j.PayloadHash[:], prev, e.Link[:],
-			j.CreatedAt, e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, j.RunAt, idem}
+			j.CreatedAt, e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, j.RunAt, idem,
+			srcNode, srcTHLC, srcPrev, srcLink}
 		status := j.Status
 		var owner *string
 		var token *uuid.UUID
@@ -452,7 +461,8 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		}
 	}
 	logCols := []string{"tenant_id", "t_hlc", "partition_key", "job_id", "payload_hash", "prev_link", "link",
-		"created_at", "chain_pos", "node_id", "kind", "payload", "priority", "max_attempts", "run_at", "idempotency_key"}
+		"created_at", "chain_pos", "node_id", "kind", "payload", "priority", "max_attempts", "run_at", "idempotency_key",
+		"source_node", "source_t_hlc", "source_prev_link", "source_link"}
 	stateCols := []string{"job_id", "tenant_id", "partition_key", "t_hlc", "kind", "status", "attempts", "max_attempts",
 		"run_at", "updated_at", "lease_owner", "lease_token", "lease_expires_at", "last_error", "attempt_errors", "metadata"}
 	legacyCols := []string{"id", "tenant_id", "project_id", "kind", "payload", "payload_digest", "priority",
@@ -466,7 +476,7 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		rows  [][]any
 	}{
 		{"scheduler_log", logCols, []string{"text", "text", "text", "uuid", "bytea", "bytea", "bytea", "timestamptz", "bigint",
-			"text", "text", "text", "integer", "integer", "timestamptz", "text"}, logRows},
+			"text", "text", "text", "integer", "integer", "timestamptz", "text", "text", "text", "bytea", "bytea"}, logRows},
 		{"job_state", stateCols, []string{"uuid", "text", "text", "text", "text", "text", "integer", "integer", "timestamptz",
 			"timestamptz", "text", "uuid", "timestamptz", "text", "jsonb", "jsonb"}, stateRows},
 		{"jobs", legacyCols, []string{"uuid", "text", "text", "text", "jsonb", "text", "integer", "text", "integer", "integer",

@@ -84,8 +84,9 @@ const (
 	headSQL      = `SELECT last_link, last_t_hlc, entry_count FROM chain_heads WHERE tenant_id = ?1 AND partition_key = ?2`
 	insertLogSQL = `
 		INSERT INTO scheduler_log (tenant_id, t_hlc, partition_key, job_id, payload_hash, prev_link, link, created_at,
-			chain_pos, node_id, kind, payload, priority, max_attempts, run_at, idempotency_key)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)`
+			chain_pos, node_id, kind, payload, priority, max_attempts, run_at, idempotency_key,
+			source_node, source_t_hlc, source_prev_link, source_link)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)`
 	insertStateSQL = `
 		INSERT INTO job_state (job_id, tenant_id, partition_key, t_hlc, kind, status, attempts, max_attempts, run_at,
 			updated_at, lease_owner, lease_token, lease_expires_at, last_error, attempt_errors, metadata)
@@ -324,9 +325,16 @@ func (t *txn) appendChains(b *driver.EnqueueBatch, fresh []*driver.Prepared, bac
 			if e.Pos > 0 {
 				prev = e.PrevLink[:]
 			}
+			var srcNode, srcTHLC, srcPrev, srcLink any
+			if src := j.Source; src != nil {
+				srcNode, srcTHLC, srcLink = src.Node, src.THLC, src.Link[:]
+				if !src.PrevNull {
+					srcPrev = src.PrevLink[:]
+				}
+			}
 			if _, err := logStmt.ExecContext(t.ctx, j.TenantID, e.THLCText, j.PartitionKey, j.JobID.String(), j.PayloadHash[:], prev,
 				e.Link[:], ms(j.CreatedAt), e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, ms(j.RunAt),
-				nullText(j.IdempotencyKey)); err != nil {
+				nullText(j.IdempotencyKey), srcNode, srcTHLC, srcPrev, srcLink); err != nil {
 				return nil, fmt.Errorf("writing the log entry of job %s: %w", j.JobID, err)
 			}
 			status, attempts := statusOf(j), 0
