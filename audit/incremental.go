@@ -117,6 +117,16 @@ type ChainRound struct {
 	Behind bool `json:"behind"`
 }
 
+// behind reports whether a chain still has entries the round did not read.
+func (r *Round) behind() bool {
+	for _, c := range r.Chains {
+		if c.Behind {
+			return true
+		}
+	}
+	return false
+}
+
 // Tenants groups the round's chains by tenant, in the order they came.
 func (r *Round) Tenants() (tenants []string, results map[string]*Result) {
 	results = map[string]*Result{}
@@ -193,6 +203,8 @@ func (v *IncrementalVerifier) RunOnce(ctx context.Context) (*Round, error) {
 }
 
 // Run calls RunOnce every Interval until ctx ends, then resigns the lease.
+// A round that left a chain behind (MaxRoundEntries) is followed by the
+// next at once, so a long history is caught up in bounded rounds.
 func (v *IncrementalVerifier) Run(ctx context.Context) error {
 	t := time.NewTicker(v.interval())
 	defer t.Stop()
@@ -206,6 +218,9 @@ func (v *IncrementalVerifier) Run(ctx context.Context) error {
 		}
 		if v.OnRound != nil {
 			v.OnRound(r, err)
+		}
+		if err == nil && r.behind() {
+			continue
 		}
 		select {
 		case <-ctx.Done():

@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
+	"github.com/ordo-sched/ordo/internal/testsignal"
 	"github.com/ordo-sched/ordo/queue"
 )
 
@@ -353,5 +355,64 @@ func testVerifyLoopLeadership(h *auditHarness) {
 	r, err := other.RunOnce(l.ctx)
 	if err != nil || r.Led || len(r.Chains) != 0 {
 		l.t.Fatalf("a second node's round while node-a leads: %+v, %v", r, err)
+	}
+}
+
+// testVerifyLoopCatchesUp: a round reads at most MaxRoundEntries of a
+// chain; Run follows a round that left a chain behind with the next at
+// once (no waiting for the interval), and a checkpoint beyond the entries
+// read is not taken for truncation meanwhile.
+func testVerifyLoopCatchesUp(h *auditHarness) {
+	l := newLoopHarness(h)
+	l.build(10)
+	if _, err := l.cp.RunOnce(l.ctx); err != nil {
+		l.t.Fatal(err)
+	}
+	l.v.MaxRoundEntries = 4
+	l.v.Interval = 24 * time.Hour // only the catching up may start a round
+	rounds := make(chan *audit.Round, 10)
+	l.v.OnRound = func(r *audit.Round, err error) {
+		if err != nil {
+			l.t.Errorf("round: %v", err)
+		}
+		rounds <- r
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		_ = l.v.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+	var got []string
+	for _, want := range []struct {
+		size   int64
+		behind bool
+	}{{4, true}, {8, true}, {10, false}} {
+		var r *audit.Round
+		select {
+		case r = <-rounds:
+		case <-time.After(testsignal.Timeout):
+			l.t.Fatalf("no round after %v", got)
+		}
+		var mine *audit.ChainRound
+		for _, c := range r.Chains {
+			if c.TenantID == Chain.TenantID && c.PartitionKey == Chain.PartitionKey {
+				mine = c
+			}
+		}
+		if mine == nil {
+			l.t.Fatalf("the round did not verify %v", Chain)
+		}
+		got = append(got, fmt.Sprintf("%d/%v/%v", mine.VerifiedSize, mine.Behind, mine.Valid))
+		if mine.VerifiedSize != want.size || mine.Behind != want.behind || !mine.Valid {
+			l.t.Fatalf("rounds: %v; want verified size %d, behind %v, valid", got, want.size, want.behind)
+		}
+	}
+	if p := l.progress(); p.VerifiedSize != 10 || p.CheckpointSize != 10 {
+		l.t.Fatalf("progress after catching up: %+v", p)
 	}
 }
