@@ -71,4 +71,3 @@ func BenchmarkIncrementalRound1M(b *testing.B) {
 	b.Logf("round over %d new entries of %d: %v; idle round %v; full verification %v", fresh, verified+fresh,
 		bestRound.Round(time.Microsecond), bestIdle.Round(time.Microsecond), bestFull.Round(time.Millisecond))
 }
-
