@@ -343,6 +343,25 @@ func testVerifyLoopLeavesHistoryToFullVerify(h *auditHarness) {
 	}
 	full, _ := l.verify(audit.Verifier{Key: l.pub})
 	l.expect(full, want{audit.IssuePayloadHashMismatch, 3, rs[3].JobID})
+
+	// Progress that does not describe a tree of its size is not trusted:
+	// the next round starts again from the genesis, and finds the change.
+	l.exec(`UPDATE {chain_verification} SET tree_edge = ? WHERE tenant_id = ? AND partition_key = ?`, []byte{}, Chain.TenantID, Chain.PartitionKey)
+	_, mine = l.round()
+	l.expectRead(15, 0)
+	if mine.Valid || mine.IssueCount != 1 || mine.Issues[0].Seq != 3 || mine.VerifiedSize != 0 {
+		l.t.Fatalf("round after the progress was made inconsistent: %+v", mine)
+	}
+	if !strings.Contains(l.logs.String(), "level=WARN") {
+		l.t.Errorf("the inconsistent progress is not logged:\n%s", l.logs.String())
+	}
+	// Deleting the row has the same effect.
+	l.exec(`DELETE FROM {chain_verification} WHERE tenant_id = ? AND partition_key = ?`, Chain.TenantID, Chain.PartitionKey)
+	_, mine = l.round()
+	l.expectRead(15, 0)
+	if mine.Valid || mine.Issues[0].Seq != 3 {
+		l.t.Fatalf("round after the progress row was deleted: %+v", mine)
+	}
 }
 
 // testVerifyLoopLeadership: a second node's verifier does nothing while
