@@ -324,8 +324,15 @@ type chainVerifier struct {
 	candidates []uuid.UUID
 	overflow   bool
 
-	tree     *treeBuilder
-	cps      []checkpointCheck // to compare, ascending size
+	tree *treeBuilder
+	cps  []checkpointCheck // to compare, ascending size
+	// resume continues a chain verified up to chain_pos from-1 (the
+	// periodic round, incremental.go): the state above starts as that
+	// entry's, the stream reads [from, to), and new job ids are collected
+	// for an exact duplicate lookup instead of the filter.
+	resume   bool
+	from, to int64
+	newIDs   []uuid.UUID
 	cpNext   int
 	partOK   bool  // tenant and partition are valid identifiers
 	firstGap int64 // first missing chain_pos, -1 while none
@@ -448,7 +455,11 @@ func (cv *chainVerifier) stream(ctx context.Context) error {
 			cur = nil
 			return true
 		}
-		scanErr = cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: 0, To: -1, WithPayload: true}, func(e *driver.LogEntry) error {
+		from, to := int64(0), int64(-1)
+		if cv.resume {
+			from, to = cv.from, cv.to
+		}
+		scanErr = cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: from, To: to, WithPayload: true}, func(e *driver.LogEntry) error {
 			if cur == nil {
 				select {
 				case cur = <-free:
@@ -519,7 +530,7 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 		}
 		return thlcStr
 	}
-	first := cv.n == 0
+	first := cv.n == 0 && cv.from == 0
 	expect := cv.lastPos + 1
 	if first {
 		expect = 0
@@ -546,14 +557,18 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 	case f.Has(chain.FaultGenesis):
 		cv.issue(IssueBadGenesis, r, str(), "prev_link is NULL inside the chain: a second genesis entry (a new chain started inside this one)")
 	case f.Has(chain.FaultPredecessor):
-		cv.issue(IssueBrokenPredecessor, r, str(), fmt.Sprintf("prev_link %s is not the link %s of the previous entry (chain_pos %d, job %s)",
-			short(r.prevLink), short(cv.lastLink), cv.lastPos, cv.lastJob))
+		cv.issue(IssueBrokenPredecessor, r, str(), fmt.Sprintf("prev_link %s is not the link %s of %s",
+			short(r.prevLink), short(cv.lastLink), cv.previous()))
 	}
 	if f.Has(chain.FaultTHLCOrder) {
-		cv.issue(IssueTHLCNotIncreasing, r, str(), fmt.Sprintf("t_hlc %s is not after the previous entry's %s (chain_pos %d, job %s)",
-			str(), cv.lastTHLC, cv.lastPos, cv.lastJob))
+		cv.issue(IssueTHLCNotIncreasing, r, str(), fmt.Sprintf("t_hlc %s is not after the t_hlc %s of %s",
+			str(), cv.lastTHLC, cv.previous()))
 	}
-	cv.bloomAdd(r.jobID)
+	if cv.resume {
+		cv.newIDs = append(cv.newIDs, r.jobID)
+	} else {
+		cv.bloomAdd(r.jobID)
+	}
 	if cv.tree != nil && cv.firstGap < 0 {
 		cv.tree.add(LeafHash(r.link))
 		for cv.cpNext < len(cv.cps) && cv.cps[cv.cpNext].size == cv.tree.size() {
@@ -568,6 +583,15 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 	cv.n++
 	cv.lastPos, cv.lastSeq, cv.lastJob, cv.lastLink = r.pos, r.seq, r.jobID, r.link
 	cv.lastTHLC = append(cv.lastTHLC[:0], thlc...)
+}
+
+// previous names the entry before the current one in messages: the
+// previous entry read, or the last one an earlier round verified.
+func (cv *chainVerifier) previous() string {
+	if cv.n == 0 && cv.resume {
+		return fmt.Sprintf("the last entry verified by an earlier round (chain_pos %d)", cv.lastPos)
+	}
+	return fmt.Sprintf("the previous entry (chain_pos %d, job %s)", cv.lastPos, cv.lastJob)
 }
 
 // lastRec is the last entry seen, for issues about it.

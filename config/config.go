@@ -30,6 +30,7 @@ package config
 import (
 	"time"
 
+	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -238,6 +239,11 @@ type Audit struct {
 	// SnapshotOnDequeue signs and stores a snapshot of the chain range of
 	// every dequeued batch (one per chain it touches).
 	SnapshotOnDequeue bool
+	// VerifyInterval is how often the service verifies the entries every
+	// chain gained since the last round (one node at a time, by
+	// leadership; audit.IncrementalVerifier); default
+	// audit.DefaultVerifyInterval (1m); 0 turns it off.
+	VerifyInterval time.Duration
 }
 
 // Reload configures how a running service notices a changed file.
@@ -301,7 +307,7 @@ func Defaults() *Config {
 				Failed:    queue.DefaultRetainFailed,
 			},
 			Demo:   Demo{Rate: 2, Tenants: []string{"demo-a", "demo-b"}},
-			Audit:  Audit{CheckpointInterval: 10 * time.Second},
+			Audit:  Audit{CheckpointInterval: 10 * time.Second, VerifyInterval: audit.DefaultVerifyInterval},
 			Reload: Reload{PollInterval: 2 * time.Second},
 			Log:    Log{Level: "info", Format: "text"},
 		},

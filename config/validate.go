@@ -170,6 +170,7 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 		}
 	}
 	durRange("Ordo:Audit:CheckpointInterval", o.Audit.CheckpointInterval, 0, 24*time.Hour)
+	durRange("Ordo:Audit:VerifyInterval", o.Audit.VerifyInterval, 0, 24*time.Hour)
 	if o.Audit.SnapshotOnDequeue && o.Audit.SigningKeyFile == "" {
 		bad("Ordo:Audit:SnapshotOnDequeue", true, "needs Ordo:Audit:SigningKeyFile: snapshots are signed")
 	}

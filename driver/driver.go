@@ -289,6 +289,8 @@ type Leadership interface {
 // AuditStore is what the audit package needs: streaming chain reads,
 // Merkle tree hashes, checkpoints and snapshots.
 type AuditStore interface {
+	VerificationProgress // the periodic verification's progress (verifyprogress.go)
+	StartOrder           // when jobs first started, for verify --order
 	// Chains lists the chains that have log entries or a chain_heads row,
 	// of one tenant ("" for all tenants), sorted by tenant then partition.
 	Chains(ctx context.Context, tenantID string) ([]chain.Key, error)

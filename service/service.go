@@ -78,6 +78,10 @@ type Options struct {
 	// OnLongPollWait, if set, is called each time a long-polling dequeue
 	// found nothing and begins to wait (tests enqueue once it has).
 	OnLongPollWait func()
+	// OnVerifyRound, if set, is called after every round of the periodic
+	// verification (Ordo:Audit:VerifyInterval) has been recorded, with
+	// its outcome (tests wait on it).
+	OnVerifyRound func(*audit.Round, error)
 }
 
 // Service is one running node.
@@ -351,6 +355,7 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 		}()
 	}
+	s.startVerifier(bg, cfg)
 	s.startedAt = s.now()
 	s.bgWG.Add(1)
 	go func() {

@@ -93,9 +93,10 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 	var all, asJSON bool
 	var checkpoints []string
 	var maxIssues int
+	var order orderFlags
 	cmd := &cobra.Command{
 		Use:     "verify",
-		Example: "  ordo verify --tenant acme\n  ordo verify --db postgres://ordo@localhost/ordo --all --json\n  ordo verify --tenant acme --key node.pub --checkpoint acme.ckpt",
+		Example: "  ordo verify --tenant acme\n  ordo verify --db postgres://ordo@localhost/ordo --all --json\n  ordo verify --tenant acme --key node.pub --checkpoint acme.ckpt\n  ordo verify --order --tenant acme --strict orders",
 		Short:   "Verify the hash chains: links, order, payloads, heads, duplicates, signed checkpoints",
 		Long: `verify streams every entry of the chosen chains and checks them (docs/chain-spec.md section 8,
 docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
@@ -104,6 +105,8 @@ you kept yourself).
 
 Exit status: 0 when every chain is valid, 1 when issues were found (each is printed) or nothing matched (no
 chain entries for --tenant/--partition), 2 on error.
+
+` + orderHelp + `
 
 ` + readOnlyHelp,
 		Args: cobra.NoArgs,
@@ -115,6 +118,15 @@ chain entries for --tenant/--partition), 2 on error.
 				return errors.New("--partition needs --tenant, not --all")
 			}
 			ctx := cmd.Context()
+			if err := order.check(); err != nil {
+				return err
+			}
+			if order.order {
+				if cmd.Flags().Changed("partition") || keyFile != "" || len(checkpoints) > 0 {
+					return errors.New("--order compares start order with t_hlc order; it takes no --partition, --key or --checkpoint")
+				}
+				return g.runOrder(ctx, cmd.OutOrStdout(), &order, tenant, all, asJSON)
+			}
 			v := &audit.Verifier{MaxIssues: maxIssues}
 			if keyFile != "" {
 				k, err := readPublicKey(keyFile)
@@ -185,5 +197,8 @@ chain entries for --tenant/--partition), 2 on error.
 	cmd.Flags().StringVar(&keyFile, "key", "", "public key file that verifies checkpoint signatures")
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable); needs --key")
 	cmd.Flags().IntVar(&maxIssues, "max-issues", 1000, "issues listed per chain (all are counted)")
+	cmd.Flags().BoolVar(&order.order, "order", false, "compare the order jobs were first started in with their t_hlc order, instead of verifying the chains")
+	cmd.Flags().StringArrayVar(&order.strict, "strict", nil, "with --order: a partition dequeued with strict partitions, which must have no inversion (repeatable)")
+	cmd.Flags().BoolVar(&order.strictAll, "strict-all", false, "with --order: every partition is dequeued with strict partitions")
 	return cmd
 }

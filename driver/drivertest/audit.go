@@ -52,6 +52,11 @@ func runAudit(t *testing.T, newTarget func(t *testing.T) Target) {
 		{"snapshot of a dequeued batch", testBatchSnapshot},
 		{"checkpointer takes turns by leadership", testCheckpointerLeadership},
 		{"checkpointers racing on one tree", testCheckpointersRace},
+		{"periodic verification reads only the new entries", testVerifyLoopReadsOnlyNewEntries},
+		{"periodic verification finds and keeps reporting new tampering", testVerifyLoopFindsNewTampering},
+		{"periodic verification leaves history to the full verification", testVerifyLoopLeavesHistoryToFullVerify},
+		{"periodic verification takes turns by leadership", testVerifyLoopLeadership},
+		{"periodic verification catches up in bounded rounds", testVerifyLoopCatchesUp},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newAuditHarness(t, newTarget(t))
