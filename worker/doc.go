@@ -119,8 +119,10 @@
 // # Periodic jobs
 //
 // Config.PeriodicJobs are enqueued at each occurrence of their Schedule
-// (Every for fixed intervals aligned to the Unix epoch, Cron for
-// five-field cron expressions). Each occurrence's job has an idempotency
+// (Every for fixed intervals aligned to the Unix epoch, Cron for cron
+// expressions as github.com/robfig/cron/v3 reads them: five fields or six
+// with seconds, @daily and the other descriptors, CRON_TZ=, and @every as
+// Every). Each occurrence's job has an idempotency
 // key made of the schedule's name and the occurrence's time, so its job id
 // is the same whoever enqueues it: two leaders overlapping (during a
 // handover, or a network partition) still make one job per occurrence. A

@@ -2,10 +2,10 @@ package worker
 
 import (
 	"fmt"
-	"math/bits"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/robfig/cron/v3"
 )
 
 // Schedule says when a periodic job's occurrences are. Next returns the
@@ -71,74 +71,62 @@ func latest(s Schedule, after, now time.Time) time.Time {
 	return last
 }
 
-// CronSchedule is a parsed five-field cron expression.
+// CronSchedule is a parsed cron expression (github.com/robfig/cron/v3).
 type CronSchedule struct {
-	expr                   string
-	loc                    *time.Location
-	minute, hour, dom, dow uint64 // bit i set: value i matches
-	month                  uint64
-	domStar, dowStar       bool
+	expr string
+	spec *cron.SpecSchedule
 }
 
-// Cron parses a standard five-field cron expression, evaluated in UTC:
-//
-//	minute hour day-of-month month day-of-week
-//
-// Each field is "*", a number, a range "a-b", a list "a,b,c", and any of
-// these with a step "/n" ("*/15", "0-30/10", "5/10" meaning 5-max/10).
-// Months and weekdays may be named (jan-dec, sun-sat); weekday 0 and 7 are
-// both Sunday. As in Vixie cron, when both day-of-month and day-of-week
-// are restricted, a day matching either one matches. The macros @yearly
-// (@annually), @monthly, @weekly, @daily (@midnight) and @hourly are
-// accepted too. Seconds, "L", "W", "#" and "?" are not.
-func Cron(expr string) (*CronSchedule, error) { return CronIn(expr, time.UTC) }
+// cronParser reads what Go users know from robfig/cron: five fields
+// (minute hour day-of-month month day-of-week) or six with seconds first,
+// names (jan-dec, sun-sat), ranges, lists and steps, the descriptors
+// @yearly (@annually), @monthly, @weekly, @daily (@midnight) and @hourly,
+// and a CRON_TZ= (or TZ=) prefix naming the zone.
+var cronParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
-// CronIn is Cron evaluated in loc. Across a daylight-saving change, a time
-// that does not exist that day is skipped and one that exists twice fires
-// once.
-func CronIn(expr string, loc *time.Location) (*CronSchedule, error) {
+// Cron parses a cron expression, evaluated in UTC unless it starts with
+// CRON_TZ=Zone. As in Vixie cron, when both day-of-month and day-of-week
+// are restricted, a day matching either one matches. "@every D" is
+// Every(D): aligned to the Unix epoch, not to when a client started, so
+// that every client computes the same occurrences (robfig's own @every
+// counts from the time it is asked about, which would make two clients
+// enqueue different occurrences). An expression that can never fire ("0 0
+// 31 2 *") is refused.
+func Cron(expr string) (Schedule, error) { return CronIn(expr, time.UTC) }
+
+// CronIn is Cron evaluated in loc (a CRON_TZ= prefix wins). Across a
+// daylight-saving change, a time that does not exist that day is skipped
+// and one that exists twice fires once.
+func CronIn(expr string, loc *time.Location) (Schedule, error) {
 	if loc == nil {
 		return nil, fmt.Errorf("worker: cron %q: nil location", expr)
 	}
 	spec := strings.TrimSpace(expr)
-	switch spec {
-	case "@yearly", "@annually":
-		spec = "0 0 1 1 *"
-	case "@monthly":
-		spec = "0 0 1 * *"
-	case "@weekly":
-		spec = "0 0 * * 0"
-	case "@daily", "@midnight":
-		spec = "0 0 * * *"
-	case "@hourly":
-		spec = "0 * * * *"
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		every, err := time.ParseDuration(strings.TrimSpace(d))
+		if err != nil || every <= 0 {
+			return nil, fmt.Errorf("worker: cron %q: want @every and a positive duration such as 90s or 1h30m", expr)
+		}
+		return Every(every), nil
 	}
-	fields := strings.Fields(spec)
-	if len(fields) != 5 {
-		return nil, fmt.Errorf("worker: cron %q: want 5 fields (minute hour day-of-month month day-of-week), got %d", expr, len(fields))
+	if !strings.HasPrefix(spec, "CRON_TZ=") && !strings.HasPrefix(spec, "TZ=") && loc != time.UTC {
+		spec = "CRON_TZ=" + loc.String() + " " + spec
 	}
-	s := &CronSchedule{expr: expr, loc: loc}
-	var err error
-	if s.minute, err = parseField(fields[0], 0, 59, nil); err != nil {
-		return nil, fmt.Errorf("worker: cron %q: minute: %w", expr, err)
+	for _, f := range strings.Fields(spec) {
+		// robfig reads "1,,2" as "1,2"; an empty item is a typo to report.
+		if !strings.Contains(f, "=") && (strings.Contains(f, ",,") || strings.HasPrefix(f, ",") || strings.HasSuffix(f, ",")) {
+			return nil, fmt.Errorf("worker: cron %q: empty item in %q", expr, f)
+		}
 	}
-	if s.hour, err = parseField(fields[1], 0, 23, nil); err != nil {
-		return nil, fmt.Errorf("worker: cron %q: hour: %w", expr, err)
+	parsed, err := cronParser.Parse(spec)
+	if err != nil {
+		return nil, fmt.Errorf("worker: cron %q: %w", expr, err)
 	}
-	if s.dom, err = parseField(fields[2], 1, 31, nil); err != nil {
-		return nil, fmt.Errorf("worker: cron %q: day of month: %w", expr, err)
+	ss, ok := parsed.(*cron.SpecSchedule)
+	if !ok {
+		return nil, fmt.Errorf("worker: cron %q: unsupported schedule %T", expr, parsed)
 	}
-	if s.month, err = parseField(fields[3], 1, 12, monthNames); err != nil {
-		return nil, fmt.Errorf("worker: cron %q: month: %w", expr, err)
-	}
-	if s.dow, err = parseField(fields[4], 0, 7, dayNames); err != nil {
-		return nil, fmt.Errorf("worker: cron %q: day of week: %w", expr, err)
-	}
-	if s.dow&(1<<7) != 0 {
-		s.dow = s.dow&^(1<<7) | 1
-	}
-	s.domStar = strings.HasPrefix(fields[2], "*")
-	s.dowStar = strings.HasPrefix(fields[4], "*")
+	s := &CronSchedule{expr: expr, spec: ss}
 	if !s.possible() {
 		return nil, fmt.Errorf("worker: cron %q never fires (no such day in any of the months given)", expr)
 	}
@@ -146,7 +134,7 @@ func CronIn(expr string, loc *time.Location) (*CronSchedule, error) {
 }
 
 // MustCron is Cron for expressions known to be valid; it panics otherwise.
-func MustCron(expr string) *CronSchedule {
+func MustCron(expr string) Schedule {
 	s, err := Cron(expr)
 	if err != nil {
 		panic(err)
@@ -156,139 +144,44 @@ func MustCron(expr string) *CronSchedule {
 
 func (s *CronSchedule) String() string { return s.expr }
 
-var (
-	monthNames = map[string]int{"jan": 1, "feb": 2, "mar": 3, "apr": 4, "may": 5, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "oct": 10, "nov": 11, "dec": 12}
-	dayNames   = map[string]int{"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
-)
-
-func parseField(f string, lo, hi int, names map[string]int) (uint64, error) {
-	var set uint64
-	for item := range strings.SplitSeq(f, ",") {
-		if item == "" {
-			return 0, fmt.Errorf("empty item in %q", f)
-		}
-		rng, stepText, hasStep := strings.Cut(item, "/")
-		step := 1
-		if hasStep {
-			n, err := strconv.Atoi(stepText)
-			if err != nil || n < 1 {
-				return 0, fmt.Errorf("step %q: want a positive number", stepText)
-			}
-			step = n
-		}
-		var from, to int
-		switch {
-		case rng == "*":
-			from, to = lo, hi
-		case strings.Contains(rng, "-"):
-			a, b, _ := strings.Cut(rng, "-")
-			var err error
-			if from, err = value(a, lo, hi, names); err != nil {
-				return 0, err
-			}
-			if to, err = value(b, lo, hi, names); err != nil {
-				return 0, err
-			}
-			if from > to {
-				return 0, fmt.Errorf("range %q runs backwards", rng)
-			}
-		default:
-			v, err := value(rng, lo, hi, names)
-			if err != nil {
-				return 0, err
-			}
-			from, to = v, v
-			if hasStep {
-				to = hi // "5/10" is "5-max/10", as in Vixie cron
-			}
-		}
-		for v := from; v <= to; v += step {
-			set |= 1 << v
-		}
-	}
-	return set, nil
-}
-
-func value(s string, lo, hi int, names map[string]int) (int, error) {
-	if v, ok := names[strings.ToLower(s)]; ok {
-		return v, nil
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number", s)
-	}
-	if v < lo || v > hi {
-		return 0, fmt.Errorf("%d is out of range %d-%d", v, lo, hi)
-	}
-	return v, nil
-}
+// starBit marks a field written as "*" in robfig's SpecSchedule.
+const starBit = 1 << 63
 
 // possible rejects expressions such as "0 0 30 2 *" that name only days a
-// month never has, which would otherwise make Next search for years.
+// month never has: robfig's Next would search five years and give up.
 func (s *CronSchedule) possible() bool {
-	if !s.domStar && !s.dowStar || s.domStar {
-		return true // any weekday can satisfy an OR, and * matches every day
+	if s.spec.Dom&starBit != 0 || s.spec.Dow&starBit == 0 {
+		return true // * matches every day, and any weekday can satisfy an OR
 	}
 	maxDays := [13]int{0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}
 	for m := 1; m <= 12; m++ {
-		if s.month&(1<<m) != 0 && s.dom&(1<<(maxDays[m]+1)-1) != 0 {
+		if s.spec.Month&(1<<m) != 0 && s.spec.Dom&(1<<(maxDays[m]+1)-1) != 0 {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *CronSchedule) dayMatches(t time.Time) bool {
-	d := s.dom&(1<<t.Day()) != 0
-	w := s.dow&(1<<int(t.Weekday())) != 0
-	if s.domStar || s.dowStar {
-		return d && w
-	}
-	return d || w
-}
-
-// nextHour is the start of the local hour after t's. It works on local
-// fields rather than t.Truncate(time.Hour), which cuts absolute time and
-// so lands on the half hour in zones such as UTC+05:30.
-func (s *CronSchedule) nextHour(t time.Time) time.Time {
-	next := time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, s.loc)
-	if !next.After(t) {
-		// time.Date may resolve an hour repeated by a daylight-saving
-		// change to its first instance, which is behind us.
-		next = t.Add(time.Duration(60-t.Minute()) * time.Minute)
-	}
-	return next
-}
-
-// Next implements Schedule: the first matching minute strictly after t.
+// Next implements Schedule: the first occurrence strictly after t, in t's
+// location, or the zero time when there is none within five years. A
+// local time that a daylight-saving change repeats fires once, at its
+// first instance: robfig's Next would fire it again an hour later, and a
+// periodic job would run twice.
 func (s *CronSchedule) Next(t time.Time) time.Time {
-	orig := t.Location()
-	t = t.In(s.loc).Truncate(time.Minute).Add(time.Minute)
-	limit := t.Year() + 5 // 29 February on a Monday can take 28 years; five is plenty for real schedules
-	for t.Year() <= limit {
-		if s.month&(1<<int(t.Month())) == 0 {
-			t = time.Date(t.Year(), t.Month()+1, 1, 0, 0, 0, 0, s.loc)
-			continue
-		}
-		if !s.dayMatches(t) {
-			t = time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, s.loc)
-			continue
-		}
-		if s.hour&(1<<t.Hour()) == 0 {
-			t = s.nextHour(t)
-			continue
-		}
-		if s.minute&(1<<t.Minute()) == 0 {
-			// Jump straight to the next matching minute of this hour.
-			rest := s.minute >> (t.Minute() + 1) << (t.Minute() + 1)
-			if rest == 0 {
-				t = s.nextHour(t)
-			} else {
-				t = t.Add(time.Duration(bits.TrailingZeros64(rest)-t.Minute()) * time.Minute)
-			}
-			continue
-		}
-		return t.In(orig)
+	next := s.spec.Next(t)
+	if !next.IsZero() && sameWallClock(next, t.In(next.Location())) {
+		next = s.spec.Next(next)
 	}
-	return time.Time{}
+	if next.IsZero() {
+		return next
+	}
+	return next.In(t.Location())
+}
+
+// sameWallClock reports whether a and b (in one location) read the same
+// local date and time, to the second.
+func sameWallClock(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
 }

@@ -38,7 +38,11 @@ func TestCronNext(t *testing.T) {
 		{"30 2 1 * *", time.UTC, "2024-01-31 23:59", []string{"2024-02-01 02:30", "2024-03-01 02:30"}},
 		{"0 0 29 2 *", time.UTC, "2024-03-01 00:00", []string{"2028-02-29 00:00"}},
 		{"0 0 13 * 5", time.UTC, "2024-09-01 00:00", []string{"2024-09-06 00:00", "2024-09-13 00:00", "2024-09-20 00:00"}}, // the 13th OR a Friday
-		{"0 0 * * 7", time.UTC, "2024-01-01 00:00", []string{"2024-01-07 00:00"}},                                          // 7 is Sunday
+		{"0 0 * * 0", time.UTC, "2024-01-01 00:00", []string{"2024-01-07 00:00"}},                                          // 0 is Sunday
+		{"0 30 9 * * *", time.UTC, "2024-01-01 00:00", []string{"2024-01-01 09:30"}},                                       // six fields: seconds first
+		{"CRON_TZ=America/New_York 0 9 * * *", time.UTC, "2024-01-01 00:00", []string{"2024-01-01 14:00", "2024-01-02 14:00"}},
+		{"@daily", time.UTC, "2024-01-01 10:00", []string{"2024-01-02 00:00"}},
+		{"@every 90m", time.UTC, "2024-01-01 10:00", []string{"2024-01-01 10:30", "2024-01-01 12:00"}}, // aligned to the epoch
 		{"5/20 10-11 * JAN,dec *", time.UTC, "2024-01-01 10:50", []string{"2024-01-01 11:05", "2024-01-01 11:25", "2024-01-01 11:45", "2024-01-02 10:05"}},
 		{"@hourly", time.UTC, "2024-01-01 10:00", []string{"2024-01-01 11:00"}},
 		{"@weekly", time.UTC, "2024-01-01 10:00", []string{"2024-01-07 00:00"}},
@@ -65,15 +69,30 @@ func TestCronNext(t *testing.T) {
 	}
 }
 
+func TestCronSeconds(t *testing.T) {
+	at := mustTime(t, time.UTC, "2024-01-01 10:00")
+	s := worker.MustCron("*/20 * * * * *")
+	for _, want := range []time.Duration{20 * time.Second, 40 * time.Second, time.Minute} {
+		at = s.Next(at)
+		if w := mustTime(t, time.UTC, "2024-01-01 10:00").Add(want); !at.Equal(w) {
+			t.Fatalf("*/20 seconds: next is %v, want %v", at, w)
+		}
+	}
+}
+
 func TestCronErrors(t *testing.T) {
 	for expr, want := range map[string]string{
-		"* * * *":        "want 5 fields",
-		"60 * * * *":     "out of range",
-		"*/0 * * * *":    "step",
-		"5-1 * * * *":    "backwards",
-		"0 0 31 2,4 *":   "never fires",
-		"0 0 * * funday": "not a number",
-		"0 0 1,,2 * *":   "empty item",
+		"* * * *":                        "expected 5 to 6 fields",
+		"60 * * * *":                     "above maximum (59)",
+		"*/0 * * * *":                    "step",
+		"5-1 * * * *":                    "beyond end of range",
+		"0 0 31 2,4 *":                   "never fires",
+		"0 0 * * funday":                 "funday",
+		"0 0 1,,2 * *":                   "empty item",
+		"0 0 * * 7":                      "above maximum (6)",
+		"@every -5m":                     "positive duration",
+		"@every soon":                    "positive duration",
+		"CRON_TZ=Mars/Olympus 0 0 * * *": "Mars/Olympus",
 	} {
 		if _, err := worker.Cron(expr); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Cron(%q) = %v, want an error about %q", expr, err, want)
