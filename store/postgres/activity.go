@@ -225,7 +225,7 @@ SELECT kind, status, count(*) FROM (
   UNION ALL
 	SELECT kind, status FROM scheduler.jobs j
 	WHERE tenant_id = $1 AND (status IN ('pending', 'scheduled', 'running') OR status IN ('succeeded', 'failed') AND updated_at >= $2)
-	  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
+	  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id AND s.tenant_id = $1)
 ) x GROUP BY kind, status`
 
 // KindCounts implements driver.Insights.

@@ -71,6 +71,17 @@ func notPaused(ref string) string {
 	return `NOT EXISTS (SELECT 1 FROM scheduler.paused_queues pq WHERE pq.tenant_id = ` + ref + `.tenant_id AND pq.kind IN ('', ` + ref + `.kind))`
 }
 
+// ofTenant is the dequeue's tenant test ($4, empty for every tenant) on the
+// rows named by ref. A tenant's dequeue repeats it on every table it
+// reads, not only where the pick starts: rows reached by job id alone
+// would be the same rows, but a distributed PostgreSQL (docs/scaling.md)
+// routes a statement to one tenant's shards only when each of its table
+// references says which tenant (distribution_test.go checks the plans).
+// With an empty $4 it folds away.
+func ofTenant(ref string) string {
+	return `($4 = '' OR ` + ref + `.tenant_id = $4)`
+}
+
 // aliased qualifies each comma-separated term of an order by alias.
 func aliased(alias, order string) string {
 	terms := strings.Split(order, ", ")
@@ -106,7 +117,7 @@ func pickStrict(sd side) string {
 ), picked AS (
 	SELECT ` + a + `.` + sd.id + ` FROM ` + sd.table + ` ` + a + ` JOIN heads h ON h.` + sd.id + ` = ` + a + `.` + sd.id + `
 	WHERE h.status IN ('pending', 'scheduled') AND h.run_at <= $1 AND ($3::text[] IS NULL OR h.kind = ANY($3))
-	  AND ` + a + `.status IN ('pending', 'scheduled') AND ` + notPaused(a) + `
+	  AND ` + a + `.status IN ('pending', 'scheduled') AND ` + ofTenant(a) + ` AND ` + notPaused(a) + `
 	ORDER BY ` + aliased(a, sd.order) + `
 	LIMIT $2
 	FOR UPDATE OF ` + a + ` SKIP LOCKED
@@ -167,12 +178,12 @@ var (
 // after deadlock_timeout. A job skipped here stays for the next fetch.
 func lockOther(sd, other side) string {
 	return `, other AS (
-	SELECT ` + other.id + ` AS id FROM ` + other.table + ` WHERE ` + other.id + ` IN (SELECT ` + sd.id + ` FROM picked)
+	SELECT ` + other.id + ` AS id FROM ` + other.table + ` WHERE ` + other.id + ` IN (SELECT ` + sd.id + ` FROM picked) AND ` + ofTenant(other.table) + `
 	FOR UPDATE SKIP LOCKED
 ), ready AS (
 	SELECT p.` + sd.id + ` FROM picked p
 	WHERE p.` + sd.id + ` IN (SELECT id FROM other)
-	   OR NOT EXISTS (SELECT 1 FROM ` + other.table + ` o WHERE o.` + other.id + ` = p.` + sd.id + `)
+	   OR NOT EXISTS (SELECT 1 FROM ` + other.table + ` o WHERE o.` + other.id + ` = p.` + sd.id + ` AND ` + ofTenant("o") + `)
 )`
 }
 
@@ -186,13 +197,13 @@ var leaseHLC = lockOther(hlcSide, legacySide) + `, upd AS (
 	UPDATE scheduler.job_state s
 	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
 	    ` + firstStartSet("s") + `
-	FROM ready WHERE s.job_id = ready.job_id
+	FROM ready WHERE s.job_id = ready.job_id AND ` + ofTenant("s") + `
 	RETURNING s.job_id, s.tenant_id, s.partition_key, s.t_hlc, s.attempts, s.max_attempts, s.run_at, s.metadata
 ), legacy AS (
 	UPDATE scheduler.jobs j
 	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1,
 	    ` + firstStartSet("j") + `
-	FROM upd WHERE j.id = upd.job_id
+	FROM upd WHERE j.id = upd.job_id AND ` + ofTenant("j") + `
 )
 SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.partition_key,
        l.kind, l.payload, l.priority, l.created_at, u.metadata::text`
@@ -200,14 +211,14 @@ SELECT u.job_id, u.t_hlc, u.attempts, u.max_attempts, u.run_at, u.tenant_id, u.p
 const leaseHLCChainCols = `,
        l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc`
 
-const leaseHLCFrom = `
+var leaseHLCFrom = `
 FROM upd u
 LEFT JOIN scheduler.scheduler_log l
-       ON l.tenant_id = u.tenant_id AND l.t_hlc = u.t_hlc AND l.partition_key = u.partition_key AND l.job_id = u.job_id`
+       ON l.tenant_id = u.tenant_id AND l.t_hlc = u.t_hlc AND l.partition_key = u.partition_key AND l.job_id = u.job_id AND ` + ofTenant("l")
 
-const leaseHLCPredecessor = `
+var leaseHLCPredecessor = `
 LEFT JOIN scheduler.scheduler_log p
-       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1`
+       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1 AND ` + ofTenant("p")
 
 // leaseLegacy leases the picked jobs on the legacy side and mirrors the
 // lease on their HLC state, whose t_hlc it returns (NULL for a job that
@@ -216,14 +227,14 @@ var leaseLegacy = lockOther(legacySide, hlcSide) + `, upd AS (
 	UPDATE scheduler.jobs j
 	SET status = 'running', attempts = j.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("j.id") + `, lease_expires_at = $7, updated_at = $1,
 	    ` + firstStartSet("j") + `
-	FROM ready WHERE j.id = ready.id
+	FROM ready WHERE j.id = ready.id AND ` + ofTenant("j") + `
 	RETURNING j.id, j.tenant_id, COALESCE(j.project_id, '') AS partition_key, j.kind, j.payload::text AS payload, j.priority,
 	          j.attempts, j.max_attempts, j.run_at, j.created_at, j.metadata::text AS metadata
 ), hlc AS (
 	UPDATE scheduler.job_state s
 	SET status = 'running', attempts = s.attempts + 1, lease_owner = $5, lease_token = ` + leaseTokenSQL("s.job_id") + `, lease_expires_at = $7, updated_at = $1,
 	    ` + firstStartSet("s") + `
-	FROM upd WHERE s.job_id = upd.id
+	FROM upd WHERE s.job_id = upd.id AND ` + ofTenant("s") + `
 	RETURNING s.job_id, s.t_hlc
 )
 SELECT u.id, u.tenant_id, u.partition_key, u.kind, u.payload, u.priority, u.attempts, u.max_attempts, u.run_at, u.created_at, h.t_hlc,
@@ -579,12 +590,18 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 	return out, nil
 }
 
+// The fenced lease extension of each side: $1 job id, $2 lease token, $3
+// new expiry, $4 now.
+const (
+	extendLegacySQL = `UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND status = 'running'`
+	extendHLCSQL    = `UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4 WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`
+)
+
 // ExtendLease implements driver.Driver.
 func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
 	jobID, token, until, now := p.JobID, p.Token, p.Until, p.Now
 	n, err := db.fencedUpdate(ctx, "extending lease of job "+jobID.String(),
-		`UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND status = 'running'`,
-		`UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4 WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`,
+		extendLegacySQL, extendHLCSQL,
 		jobID, token, until, now)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ SELECT s.job_id, s.partition_key, s.t_hlc, s.kind, s.status, s.attempts, s.max_a
        s.lease_owner, s.lease_expires_at, s.last_error,
        l.seq_bigint, l.chain_pos, l.payload_hash, l.prev_link, l.link, l.priority, l.created_at,
        CASE WHEN $8 THEN l.payload END,
-       EXISTS (SELECT 1 FROM scheduler.jobs j WHERE j.id = s.job_id)
+       EXISTS (SELECT 1 FROM scheduler.jobs j WHERE j.id = s.job_id AND j.tenant_id = $1)
 FROM scheduler.job_state s
 JOIN scheduler.scheduler_log l
   ON l.tenant_id = s.tenant_id AND l.t_hlc = s.t_hlc AND l.partition_key = s.partition_key AND l.job_id = s.job_id
@@ -53,7 +53,7 @@ SELECT j.id, COALESCE(j.project_id, ''), j.kind, j.status, j.attempts, j.max_att
        CASE WHEN $8 THEN j.payload::text END
 FROM scheduler.jobs j
 WHERE j.tenant_id = $1
-  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id)
+  AND NOT EXISTS (SELECT 1 FROM scheduler.job_state s WHERE s.job_id = j.id AND s.tenant_id = $1)
   AND ($2::timestamptz IS NULL OR (j.created_at %[1]s= $2 AND (j.created_at %[1]s $2 OR j.id %[1]s $3)))
   AND (cardinality($4::text[]) = 0 OR j.status = ANY($4))
   AND ($5 = '' OR j.kind = $5)

@@ -177,6 +177,35 @@ func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error)
 	return n, err
 }
 
+// The statements of an enqueue (distribution_test.go names them).
+const (
+	// chainLocksSQL takes the advisory lock of each chain of the batch, $1
+	// the keys (chainLockKey), in key order.
+	chainLocksSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS keys`
+	// existingSQL: which of the job ids $1 the log or the legacy table
+	// has, $2 the batch's tenants. A job id names its tenant (chain.JobID),
+	// so the tenant test finds no fewer jobs; it is there so that a batch
+	// of one tenant is a statement about that tenant alone, as a
+	// distributed PostgreSQL routes it (docs/scaling.md).
+	existingSQL = `SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1) AND tenant_id = ANY($2)
+			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1) AND tenant_id = ANY($2)`
+	// predecessorsSQL: the last log entry of each chain (tenant $1[i],
+	// partition $2[i]), with the position the next entry takes; $3 the
+	// batch's tenants, for the same reason as in existingSQL (the planner
+	// cannot see through unnest which tenants $1 holds).
+	predecessorsSQL = `SELECT k.t, k.p, l.link, l.t_hlc, l.chain_pos + 1
+			FROM unnest($1::text[], $2::text[]) AS k(t, p)
+			CROSS JOIN LATERAL (SELECT link, t_hlc, chain_pos FROM scheduler.scheduler_log
+				WHERE tenant_id = k.t AND partition_key = k.p AND tenant_id = ANY($3) ORDER BY chain_pos DESC LIMIT 1) l`
+	// backfillLoggedSQL: which of the job ids $1 the log has (backfill).
+	backfillLoggedSQL = `SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`
+	// backfillLegacySQL locks the legacy rows of the job ids $1 and reads
+	// their state (backfill).
+	backfillLegacySQL = `SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''),
+			attempt_errors::text, metadata::text
+			FROM scheduler.jobs WHERE id = ANY($1) FOR UPDATE`
+)
+
 // enqueue is the body of Enqueue, EnqueueTx and Backfill. Chain heads are
 // locked with transaction-scoped advisory locks keyed by chain, taken in
 // key order, so batches that span chains cannot deadlock and a chain's
@@ -191,6 +220,14 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		ids[i] = j.JobID
 	}
 	keys, groups := driver.GroupByChain(b.Jobs)
+	var batchTenants []string // each tenant of the batch once
+	seenTenant := map[string]bool{}
+	for _, j := range b.Jobs {
+		if !seenTenant[j.TenantID] {
+			seenTenant[j.TenantID] = true
+			batchTenants = append(batchTenants, j.TenantID)
+		}
+	}
 	batch := &pgx.Batch{}
 	if ownTx {
 		batch.Queue("BEGIN")
@@ -202,13 +239,13 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		}
 		slices.Sort(lockKeys)
 		lockKeys = slices.Compact(lockKeys)
-		batch.Queue(`SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS keys`, lockKeys).
+		batch.Queue(chainLocksSQL, lockKeys).
 			QueryRow(func(pgx.Row) error { return nil })
 	}
 	existing := map[uuid.UUID]bool{}
 	scanIDs := addIDs(existing)
 	if backfill {
-		batch.Queue(`SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, ids).Query(scanIDs)
+		batch.Queue(backfillLoggedSQL, ids).Query(scanIDs)
 		// Lock the legacy rows and take their state as of now: a dequeue
 		// that leased one since it was listed must not be undone, and one
 		// that finished meanwhile needs no chain entry.
@@ -216,9 +253,7 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		for _, j := range b.Jobs {
 			byID[j.JobID] = j
 		}
-		batch.Queue(`SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''), attempt_errors::text,
-			metadata::text
-			FROM scheduler.jobs WHERE id = ANY($1) FOR UPDATE`, ids).Query(func(rows pgx.Rows) error {
+		batch.Queue(backfillLegacySQL, ids).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var id uuid.UUID
 				var status string
@@ -252,8 +287,7 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		// job whose state retention pruned is still in the chain, where
 		// appending it again would repeat its id. (A state row whose entry
 		// was deleted by hand makes the insert fail on job_state's key.)
-		batch.Queue(`SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)
-			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1)`, ids).Query(scanIDs)
+		batch.Queue(existingSQL, ids, batchTenants).Query(scanIDs)
 	}
 	heads := map[chain.Key]driver.Head{}
 	if b.HLC {
@@ -264,10 +298,7 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 		// The predecessor is the chain's last log entry, not chain_heads
 		// (see HeadRefreshInterval): read under the advisory lock, in a
 		// statement whose snapshot follows it, so it is the last committed.
-		batch.Queue(`SELECT k.t, k.p, l.link, l.t_hlc, l.chain_pos + 1
-			FROM unnest($1::text[], $2::text[]) AS k(t, p)
-			CROSS JOIN LATERAL (SELECT link, t_hlc, chain_pos FROM scheduler.scheduler_log
-				WHERE tenant_id = k.t AND partition_key = k.p ORDER BY chain_pos DESC LIMIT 1) l`, tenants, partitions).Query(func(rows pgx.Rows) error {
+		batch.Queue(predecessorsSQL, tenants, partitions, batchTenants).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var k chain.Key
 				var link []byte
