@@ -262,13 +262,12 @@ func TestClockStoreOnAnotherHandle(t *testing.T) {
 	backend := testdb.Open(t, sqlite.Open, path)
 	clock, wall := hlctest.ManualClock(t, t0, hlc.Config{Node: "node-a", Store: stateDB.HLCState(), StoreTimeout: 2 * time.Second})
 	f := &fixture{t: t, db: backend, wall: wall, clock: clock}
-	start := time.Now()
+	// A clock waiting for the write lock the enqueue's transaction holds
+	// would wait out its StoreTimeout and fail to persist, and so fail the
+	// enqueue (f.enqueue fails the test): no timing needs asserting.
 	for i := range 3 {
 		f.enqueue(true, true, f.job("acme", "", "k", fmt.Sprintf(`{"n":%d}`, i)))
 		wall.Advance(5 * time.Second) // past the clock's reserve: the next stamp persists again
-	}
-	if d := time.Since(start); d > time.Second {
-		t.Fatalf("three enqueues took %v: the clock waited for the write lock", d)
 	}
 	bound, err := stateDB.HLCState().Load(ctx, "node-a")
 	if err != nil || bound <= clock.Current().Physical {
