@@ -238,6 +238,11 @@ type Audit struct {
 	// SnapshotOnDequeue signs and stores a snapshot of the chain range of
 	// every dequeued batch (one per chain it touches).
 	SnapshotOnDequeue bool
+	// PublicTiles are the tenants whose chains `ordo serve` serves as
+	// tlog-tiles logs (checkpoint, tiles, entry bundles) to anyone, without
+	// a token; every other tenant's need a token that may act for it, as
+	// every route does. Default: none.
+	PublicTiles []string
 }
 
 // Reload configures how a running service notices a changed file.
