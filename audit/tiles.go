@@ -39,6 +39,21 @@ import (
 type Tiles struct {
 	store driver.AuditStore
 	cache *tileCache
+
+	mu sync.Mutex
+	// signed is, per chain, the largest tree size a checkpoint was seen to
+	// sign: a tile of that tree is a tile of every later one (a tree only
+	// grows), so serving it needs no look at the checkpoints.
+	signed map[chain.Key]int64
+}
+
+// HashRangeReader is what a store may offer besides driver.AuditStore:
+// the stored tree hashes of chain k at every index from lo to hi, in
+// index order, in one ordered read. A level-0 tile's 256 leaf hashes lie,
+// among the nodes above them, in 511 consecutive stored-hash indexes: one
+// range read instead of 256 lookups. Both of ordo's backends offer it.
+type HashRangeReader interface {
+	ReadHashRange(ctx context.Context, k chain.Key, lo, hi int64) ([]tlog.Hash, error)
 }
 
 // TileHeight is the tile height of C2SP tlog-tiles: a tile is a subtree
@@ -63,7 +78,7 @@ var (
 // (hash tiles and entry bundles; about 8.5 KiB each). cacheTiles <= 0
 // caches none.
 func NewTiles(store driver.AuditStore, cacheTiles int) *Tiles {
-	return &Tiles{store: store, cache: newTileCache(cacheTiles)}
+	return &Tiles{store: store, cache: newTileCache(cacheTiles), signed: map[chain.Key]int64{}}
 }
 
 // Checkpoint returns chain k's latest signed checkpoint, as the
@@ -137,18 +152,18 @@ func (t *Tiles) Tile(ctx context.Context, k chain.Key, tile tlog.Tile) ([]byte, 
 			return b, nil
 		}
 	}
-	_, size, err := t.Checkpoint(ctx, k)
-	if err != nil {
+	if err := t.checkSigned(ctx, k, tile); err != nil {
 		return nil, err
 	}
-	if !tileWithin(tile, size) {
-		return nil, fmt.Errorf("%w: %s is not part of the tree of size %d that the latest checkpoint of %s signs",
-			ErrNoTile, TilePath(tile), size, Origin(k))
-	}
 	var b []byte
-	if tile.L == -1 {
+	var err error
+	rr, ranged := t.store.(HashRangeReader)
+	switch {
+	case tile.L == -1:
 		b, err = t.entryBundle(ctx, k, tile)
-	} else {
+	case tile.L == 0 && ranged:
+		b, err = leafTile(ctx, rr, k, tile)
+	default:
 		b, err = tlog.ReadTileData(tile, tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 			return t.store.ReadHashes(ctx, k, indexes)
 		}))
@@ -158,6 +173,46 @@ func (t *Tiles) Tile(ctx context.Context, k chain.Key, tile tlog.Tile) ([]byte, 
 	}
 	if full {
 		t.cache.put(key, b)
+	}
+	return b, nil
+}
+
+// checkSigned returns nil when tile is a tile of the tree of chain k's
+// latest checkpoint (or of a smaller signed tree, which it then is too),
+// ErrNoTile or ErrNoCheckpoint otherwise.
+func (t *Tiles) checkSigned(ctx context.Context, k chain.Key, tile tlog.Tile) error {
+	t.mu.Lock()
+	size, seen := t.signed[k]
+	t.mu.Unlock()
+	if seen && tileWithin(tile, size) {
+		return nil
+	}
+	_, size, err := t.Checkpoint(ctx, k)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.signed[k] = max(t.signed[k], size)
+	t.mu.Unlock()
+	if !tileWithin(tile, size) {
+		return fmt.Errorf("%w: %s is not part of the tree of size %d that the latest checkpoint of %s signs",
+			ErrNoTile, TilePath(tile), size, Origin(k))
+	}
+	return nil
+}
+
+// leafTile reads a level-0 tile, the stored leaf hashes, in one range.
+func leafTile(ctx context.Context, rr HashRangeReader, k chain.Key, tile tlog.Tile) ([]byte, error) {
+	first := tile.N << TileHeight
+	lo := tlog.StoredHashIndex(0, first)
+	hashes, err := rr.ReadHashRange(ctx, k, lo, tlog.StoredHashIndex(0, first+int64(tile.W)-1))
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, tile.W*tlog.HashSize)
+	for i := range int64(tile.W) {
+		h := hashes[tlog.StoredHashIndex(0, first+i)-lo]
+		b = append(b, h[:]...)
 	}
 	return b, nil
 }
@@ -183,15 +238,30 @@ func tileWithin(tile tlog.Tile, n int64) bool {
 func (t *Tiles) entryBundle(ctx context.Context, k chain.Key, tile tlog.Tile) ([]byte, error) {
 	from := tile.N << TileHeight
 	b := make([]byte, 0, tile.W*(2+linkSize))
-	err := t.store.Scan(ctx, driver.ScanParams{Key: k, From: from, To: from + int64(tile.W)}, func(e *driver.LogEntry) error {
-		if len(e.Link) > 0xFFFF {
-			return fmt.Errorf("chain_pos %d: a link of %d bytes", e.Pos, len(e.Link))
+	add := func(pos int64, link []byte) error {
+		if len(link) > 0xFFFF {
+			return fmt.Errorf("chain_pos %d: a link of %d bytes", pos, len(link))
 		}
-		b = append(b, byte(len(e.Link)>>8), byte(len(e.Link)))
-		b = append(b, e.Link...)
+		b = append(b, byte(len(link)>>8), byte(len(link)))
+		b = append(b, link...)
 		return nil
+	}
+	if lr, ok := t.store.(LinkReader); ok {
+		return b, lr.ReadLinks(ctx, k, from, from+int64(tile.W), add)
+	}
+	err := t.store.Scan(ctx, driver.ScanParams{Key: k, From: from, To: from + int64(tile.W)}, func(e *driver.LogEntry) error {
+		return add(e.Pos, e.Link)
 	})
 	return b, err
+}
+
+// LinkReader is what a store may offer besides driver.AuditStore: the
+// chain_pos and link of every entry of chain k whose chain_pos is in
+// [from, to), in chain_pos order, link valid during the call only. An
+// entry bundle needs the links alone; Scan reads whole entries. Both of
+// ordo's backends offer it.
+type LinkReader interface {
+	ReadLinks(ctx context.Context, k chain.Key, from, to int64, fn func(pos int64, link []byte) error) error
 }
 
 // tileKey names a full tile of one chain (level -1: an entry bundle).
