@@ -83,7 +83,9 @@ func NewTiles(store driver.AuditStore, cacheTiles int) *Tiles {
 
 // Checkpoint returns chain k's latest signed checkpoint, as the
 // checkpointer stored it, and the tree size its note signs (not the
-// column beside it, which nothing signs).
+// column beside it, which nothing signs). A note changed in the database
+// so that it no longer reads is returned as it is, with the column's
+// size: whoever checks its signature refuses it, as it must.
 func (t *Tiles) Checkpoint(ctx context.Context, k chain.Key) (driver.Checkpoint, int64, error) {
 	cps, err := t.store.Checkpoints(ctx, k, 1)
 	if err != nil {
@@ -92,11 +94,11 @@ func (t *Tiles) Checkpoint(ctx context.Context, k chain.Key) (driver.Checkpoint,
 	if len(cps) == 0 {
 		return driver.Checkpoint{}, 0, fmt.Errorf("%w: chain %s has no signed checkpoint (an unknown chain, or one the checkpointer has not signed yet)", ErrNoCheckpoint, Origin(k))
 	}
-	b, _, err := OpenCheckpoint(cps[0].Note, nil)
-	if err != nil {
-		return driver.Checkpoint{}, 0, fmt.Errorf("audit: the stored checkpoint of %s does not parse: %w", Origin(k), err)
+	size := cps[0].Size
+	if b, _, err := OpenCheckpoint(cps[0].Note, nil); err == nil {
+		size = b.Size
 	}
-	return cps[0], b.Size, nil
+	return cps[0], size, nil
 }
 
 // ParseTilePath reads the part of a tlog-tiles URL after "tile/": level is

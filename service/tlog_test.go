@@ -293,6 +293,24 @@ func TestTlogTiles(t *testing.T) {
 				t.Fatalf("entry %d: a changed leaf hash in a level-0 tile was accepted", i)
 			}
 		}
+
+		// A checkpoint changed in the database (its size) is served as it
+		// is, and refused by its signature.
+		var note600 string
+		if err := te.Raw.QueryRow("SELECT note FROM "+te.Prefix+"chain_checkpoints WHERE tenant_id = 'acme' AND partition_key = '' AND tree_size = 600").Scan(&note600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := te.Raw.Exec("UPDATE "+te.Prefix+"chain_checkpoints SET note = "+te.Ph(1)+" WHERE tenant_id = 'acme' AND partition_key = '' AND tree_size = 600",
+			strings.Replace(note600, "\n600\n", "\n599\n", 1)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := tc.fetcher.ReadEndpoint(ctx, "checkpoint")
+		if err != nil || !strings.Contains(string(b), "\n599\n") {
+			t.Fatalf("the changed checkpoint: %q, %v", b, err)
+		}
+		if _, err := note.Open(b, note.VerifierList(te.pub.NoteVerifier())); err == nil {
+			t.Fatal("a changed checkpoint verifies")
+		}
 	})
 }
 
