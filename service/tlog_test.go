@@ -297,7 +297,7 @@ func TestTlogTiles(t *testing.T) {
 		// A checkpoint changed in the database (its size) is served as it
 		// is, and refused by its signature.
 		var note600 string
-		if err := te.Raw.QueryRow("SELECT note FROM "+te.Prefix+"chain_checkpoints WHERE tenant_id = 'acme' AND partition_key = '' AND tree_size = 600").Scan(&note600); err != nil {
+		if err := te.Raw.QueryRow("SELECT note FROM " + te.Prefix + "chain_checkpoints WHERE tenant_id = 'acme' AND partition_key = '' AND tree_size = 600").Scan(&note600); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := te.Raw.Exec("UPDATE "+te.Prefix+"chain_checkpoints SET note = "+te.Ph(1)+" WHERE tenant_id = 'acme' AND partition_key = '' AND tree_size = 600",
