@@ -458,23 +458,39 @@ func scanLegacyLeases(rows pgx.Rows, p driver.DequeueParams) ([]driver.Lease, er
 // transaction and reports how many rows each changed.
 func (db *DB) fencedUpdate(ctx context.Context, what, legacySQL, hlcSQL string, args ...any) (int64, error) {
 	batch := &pgx.Batch{}
-	batch.Queue(legacySQL, args...)
-	batch.Queue(hlcSQL, args...)
-	br := db.Pool.SendBatch(ctx, batch)
-	a, err := br.Exec()
-	if err != nil {
-		br.Close()
-		return 0, wrap(what, err)
+	for _, q := range bothSidesOrder(legacySQL, hlcSQL) {
+		batch.Queue(q, args...)
 	}
-	b, err := br.Exec()
-	if err != nil {
-		br.Close()
-		return 0, wrap(what, err)
+	br := db.Pool.SendBatch(ctx, batch)
+	var n int64
+	for range batch.Len() {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return 0, wrap(what, err)
+		}
+		n += tag.RowsAffected()
 	}
 	if err := br.Close(); err != nil {
 		return 0, wrap(what, err)
 	}
-	return a.RowsAffected() + b.RowsAffected(), nil
+	return n, nil
+}
+
+// bothSidesOrder is the order in which a change of a job's state runs
+// its legacy and HLC statements, in one transaction: legacy, HLC, and the
+// legacy one again. A reconciliation in another process (backfill copies
+// a legacy row to the HLC side, the rollback drain an HLC row to the
+// legacy side, each under the source row's lock) may commit the copy while
+// the change waits for that lock; a statement that ran before the copy
+// committed cannot see it. Legacy first waits for a backfill's lock and
+// then sees its copy from the HLC statement; the HLC statement waits for
+// a drain's lock, and the legacy statement after it sees its copy. (In
+// one process, queue.Queue's reconcileMu keeps them apart already.) The
+// repeat matches nothing when the first legacy statement did its work:
+// every change is fenced by the state it leaves.
+func bothSidesOrder(legacySQL, hlcSQL string) []string {
+	return []string{legacySQL, hlcSQL, legacySQL}
 }
 
 // TransitionJob implements driver.Driver.
@@ -519,7 +535,7 @@ func (db *DB) TransitionJobTx(ctx context.Context, tx any, t driver.Transition) 
 	}
 	args := []any{[]uuid.UUID{t.JobID}, []uuid.UUID{t.Token}, []string{status}, []*time.Time{runAt}, []string{t.Error}, []int32{undo}, []time.Time{t.Now}}
 	done := 0
-	for _, q := range []string{transitionsLegacySQL, transitionsHLCSQL} {
+	for _, q := range bothSidesOrder(transitionsLegacySQL, transitionsHLCSQL) {
 		rows, err := ptx.Query(ctx, q, args...)
 		if err != nil {
 			return wrap("finishing job "+t.JobID.String(), err)
@@ -572,8 +588,9 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 	for range maxRetries {
 		clear(done)
 		batch := &pgx.Batch{}
-		batch.Queue(transitionsLegacySQL, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
-		batch.Queue(transitionsHLCSQL, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
+		for _, q := range bothSidesOrder(transitionsLegacySQL, transitionsHLCSQL) {
+			batch.Queue(q, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
+		}
 		if err = db.Pool.SendBatch(ctx, batch).Close(); !retryable(err) {
 			break
 		}
@@ -631,9 +648,10 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 	batch := &pgx.Batch{}
 	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
 	batch.Queue(violationHLCSQL, jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
+	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now) // see bothSidesOrder
 	res := db.Pool.SendBatch(ctx, batch)
 	var changed int64
-	for range 2 {
+	for range batch.Len() {
 		tag, err := res.Exec()
 		if err != nil {
 			_ = res.Close()
