@@ -3,7 +3,8 @@
 #
 #   make test                 gofmt check, go vet, go test against a PostgreSQL
 #                             (scripts/with-postgres.sh starts a throwaway one
-#                             unless ORDO_TEST_DATABASE_URL answers), chain vectors
+#                             unless ORDO_TEST_DATABASE_URL answers), chain vectors,
+#                             promtool on deploy/prometheus (make prom-rules)
 #   make test PKGS=./store/... only some packages
 #   make test RACE=           without the race detector (on by default: see below)
 
@@ -26,12 +27,13 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
+.PHONY: test fmt-check vet bench-vet go-test chain-vectors prom-rules build fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory chain-vectors
+	$(MAKE) --no-print-directory prom-rules
 	$(MAKE) --no-print-directory go-test
 
 # All Go files to format-check; testdata may hold deliberately bad Go.
@@ -75,8 +77,25 @@ chain-vectors:
 		node $(CHAIN_VECTORS); \
 	fi
 
+# make build stamps the binary `ordo version` describes: VERSION (default:
+# the v* tag at HEAD, if any), COMMIT and BUILD_DATE. A release:
+#   git tag v0.1.0 && make build     (or make build VERSION=v0.1.0)
+VERSION    ?= $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BIN        ?= bin/ordo
+# deploy/prometheus's rules: promtool (Debian's prometheus package, installed
+# when missing, as root) checks them and runs their unit tests. go-test runs
+# deploy/deploy_test.go: the rules' and the Grafana dashboard's metrics
+# against a live service's /metrics, runbook anchors, the systemd unit.
+PROM_RULES := deploy/prometheus/ordo-rules.yml
+prom-rules:
+	scripts/ensure-promtool.sh
+	promtool check rules $(PROM_RULES)
+	promtool test rules deploy/prometheus/*_test.yml
+
 build:
-	$(GO) build -o bin/ordo ./cmd/ordo
+	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
 
 fmt:
 	$(GOFILES) -print0 | xargs -0 -r gofmt -w
