@@ -27,7 +27,7 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test fmt-check vet bench-vet go-test chain-vectors prom-rules build fmt bench fuzz clean
+.PHONY: test fmt-check vet bench-vet go-test chain-vectors prom-rules build container fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
@@ -60,6 +60,8 @@ go-test:
 	@if [ -z "$(RACE)" ]; then echo "note: race detector off (RACE is empty, or cgo/C compiler unavailable)"; fi
 	@# The dashboard's browser tests drive Debian's chromium (installed here when missing, as root).
 	scripts/ensure-chromium.sh
+	@# deploy/container_test.go builds and runs the container image with podman.
+	scripts/ensure-podman.sh
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)
@@ -96,6 +98,23 @@ prom-rules:
 
 build:
 	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
+
+# The container image of deploy/container/Containerfile, built with podman
+# (no daemon) from a context of a static binary (make build, so stamped the
+# same way), the CA certificates and an empty state directory. PODMAN's
+# flags are the ones deploy/deploy_test.go uses: the vfs storage driver
+# works in any file system, a container in a VM included.
+# CONTAINER_BIN names a static binary built already (the test's).
+CONTAINER_TAG ?= localhost/ordo:$(or $(VERSION),dev)
+CONTAINER_BIN ?=
+PODMAN        ?= podman --storage-driver vfs
+container:
+	scripts/ensure-podman.sh
+	ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	if [ -n "$(CONTAINER_BIN)" ]; then cp "$(CONTAINER_BIN)" "$$ctx/ordo"; \
+	else CGO_ENABLED=0 GOFLAGS=-tags=timetzdata $(MAKE) --no-print-directory build BIN="$$ctx/ordo"; fi && \
+	cp /etc/ssl/certs/ca-certificates.crt "$$ctx/" && mkdir "$$ctx/state" && \
+	$(PODMAN) build --quiet -f deploy/container/Containerfile -t $(CONTAINER_TAG) "$$ctx"
 
 fmt:
 	$(GOFILES) -print0 | xargs -0 -r gofmt -w

@@ -70,7 +70,9 @@ var (
 )
 
 // ordoBinary builds the ordo binary once per test process with
-// `make build`, as a release is built, with testVersion.
+// `make build`, as a release is built, with testVersion, static
+// (CGO_ENABLED=0) and with Go's time zone database, as make container
+// builds it.
 func ordoBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -78,7 +80,10 @@ func ordoBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(binDir, "ordo")
+		// Static, as make container builds it, so that the container
+		// test can run this binary too.
 		cmd := exec.Command("make", "-s", "-C", "..", "build", "VERSION="+testVersion, "BIN="+binPath)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-tags=timetzdata")
 		var out []byte
 		if out, buildErr = cmd.CombinedOutput(); buildErr != nil {
 			buildErr = fmt.Errorf("make build: %v\n%s", buildErr, out)

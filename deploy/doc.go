@@ -14,6 +14,9 @@
 //   - systemd/ordo.service: the unit. `systemd-analyze verify` accepts it
 //     without a word, with ExecStart pointing at a binary built by
 //     `make build`.
+//   - container/Containerfile: the image `make container` builds with
+//     podman. It builds, and runs ordo serve as a non-root user until
+//     SIGTERM ends it with exit status 0.
 //
 // The tests also hold `make build` to what `ordo version` prints.
 package deploy
