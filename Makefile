@@ -79,6 +79,16 @@ chain-vectors:
 		node $(CHAIN_VECTORS); \
 	fi
 
+# deploy/prometheus's rules: promtool (Debian's prometheus package, installed
+# when missing, as root) checks them and runs their unit tests. go-test runs
+# deploy/*_test.go: the rules' and the Grafana dashboard's metrics against a
+# live service's /metrics, runbook anchors, the systemd unit, the container.
+PROM_RULES := deploy/prometheus/ordo-rules.yml
+prom-rules:
+	scripts/ensure-promtool.sh
+	promtool check rules $(PROM_RULES)
+	promtool test rules deploy/prometheus/*_test.yml
+
 # make build stamps the binary `ordo version` describes: VERSION (default:
 # the v* tag at HEAD, if any), COMMIT and BUILD_DATE. A release:
 #   git tag v0.1.0 && make build     (or make build VERSION=v0.1.0)
@@ -86,23 +96,14 @@ VERSION    ?= $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null
 COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN        ?= bin/ordo
-# deploy/prometheus's rules: promtool (Debian's prometheus package, installed
-# when missing, as root) checks them and runs their unit tests. go-test runs
-# deploy/deploy_test.go: the rules' and the Grafana dashboard's metrics
-# against a live service's /metrics, runbook anchors, the systemd unit.
-PROM_RULES := deploy/prometheus/ordo-rules.yml
-prom-rules:
-	scripts/ensure-promtool.sh
-	promtool check rules $(PROM_RULES)
-	promtool test rules deploy/prometheus/*_test.yml
-
+BUILD_TAGS ?=
 build:
-	$(GO) build -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
+	$(GO) build -tags '$(BUILD_TAGS)' -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
 
 # The container image of deploy/container/Containerfile, built with podman
 # (no daemon) from a context of a static binary (make build, so stamped the
 # same way), the CA certificates and an empty state directory. PODMAN's
-# flags are the ones deploy/deploy_test.go uses: the vfs storage driver
+# flags are the ones deploy/container_test.go uses: the vfs storage driver
 # works in any file system, a container in a VM included.
 # CONTAINER_BIN names a static binary built already (the test's).
 CONTAINER_TAG ?= localhost/ordo:$(or $(VERSION),dev)
@@ -112,7 +113,7 @@ container:
 	scripts/ensure-podman.sh
 	ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
 	if [ -n "$(CONTAINER_BIN)" ]; then cp "$(CONTAINER_BIN)" "$$ctx/ordo"; \
-	else CGO_ENABLED=0 GOFLAGS=-tags=timetzdata $(MAKE) --no-print-directory build BIN="$$ctx/ordo"; fi && \
+	else CGO_ENABLED=0 $(MAKE) --no-print-directory build BUILD_TAGS=timetzdata BIN="$$ctx/ordo"; fi && \
 	cp /etc/ssl/certs/ca-certificates.crt "$$ctx/" && mkdir "$$ctx/state" && \
 	$(PODMAN) build --quiet -f deploy/container/Containerfile -t $(CONTAINER_TAG) "$$ctx"
 

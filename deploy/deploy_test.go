@@ -82,8 +82,8 @@ func ordoBinary(t *testing.T) string {
 		binPath = filepath.Join(binDir, "ordo")
 		// Static, as make container builds it, so that the container
 		// test can run this binary too.
-		cmd := exec.Command("make", "-s", "-C", "..", "build", "VERSION="+testVersion, "BIN="+binPath)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-tags=timetzdata")
+		cmd := exec.Command("make", "-s", "-C", "..", "build", "VERSION="+testVersion, "BUILD_TAGS=timetzdata", "BIN="+binPath)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var out []byte
 		if out, buildErr = cmd.CombinedOutput(); buildErr != nil {
 			buildErr = fmt.Errorf("make build: %v\n%s", buildErr, out)
