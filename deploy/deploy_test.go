@@ -571,3 +571,42 @@ func TestSystemdUnit(t *testing.T) {
 		t.Errorf("exposure level %.1f, above %.1f:\n%s", level, maxExposure, out)
 	}
 }
+
+// TestEveryAlertIsUnitTested: each alert fires in at least one of
+// promtool's unit tests (make prom-rules runs them).
+func TestEveryAlertIsUnitTested(t *testing.T) {
+	files, err := filepath.Glob("prometheus/*_test.yml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no prometheus/*_test.yml (%v)", err)
+	}
+	fired := map[string]bool{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tests struct {
+			Tests []struct {
+				AlertRuleTest []struct {
+					Alertname string           `yaml:"alertname"`
+					ExpAlerts []map[string]any `yaml:"exp_alerts"`
+				} `yaml:"alert_rule_test"`
+			} `yaml:"tests"`
+		}
+		if err := yaml.Unmarshal(b, &tests); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, tc := range tests.Tests {
+			for _, a := range tc.AlertRuleTest {
+				if len(a.ExpAlerts) > 0 {
+					fired[a.Alertname] = true
+				}
+			}
+		}
+	}
+	for _, r := range loadRules(t) {
+		if r.Alert != "" && !fired[r.Alert] {
+			t.Errorf("%s never fires in %v", r.Alert, files)
+		}
+	}
+}
