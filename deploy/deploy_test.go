@@ -200,15 +200,15 @@ func parseExposition(page string) exposition {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		name, rest, _ := strings.Cut(line, " ")
-		labels := ""
-		if n, l, ok := strings.Cut(name, "{"); ok {
-			name, labels = n, l
-			if i := strings.LastIndex(line, "}"); i > 0 {
-				labels = line[strings.Index(line, "{")+1 : i]
-			}
+		// name{label="value",...} value, or name value; a label value
+		// may hold spaces and braces, the sample value holds neither.
+		name, labels := line, ""
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name = line[:i]
 		}
-		_ = rest
+		if end := strings.LastIndex(line, "}"); strings.HasPrefix(line[len(name):], "{") && end > len(name) {
+			labels = line[len(name)+1 : end]
+		}
 		if e[name] == nil {
 			e[name] = map[string]bool{}
 		}
