@@ -3,7 +3,8 @@
 #
 #   make test                 gofmt check, go vet, go test against a PostgreSQL
 #                             (scripts/with-postgres.sh starts a throwaway one
-#                             unless ORDO_TEST_DATABASE_URL answers), chain vectors
+#                             unless ORDO_TEST_DATABASE_URL answers), chain vectors,
+#                             promtool on deploy/prometheus (make prom-rules)
 #   make test PKGS=./store/... only some packages
 #   make test RACE=           without the race detector (on by default: see below)
 #   make test-matrix          the PostgreSQL suites on every major version
@@ -33,12 +34,13 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test test-matrix fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
+.PHONY: test test-matrix fmt-check vet bench-vet go-test chain-vectors prom-rules build container fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory chain-vectors
+	$(MAKE) --no-print-directory prom-rules
 	$(MAKE) --no-print-directory go-test
 
 # All Go files to format-check; testdata may hold deliberately bad Go.
@@ -65,6 +67,8 @@ go-test:
 	@if [ -z "$(RACE)" ]; then echo "note: race detector off (RACE is empty, or cgo/C compiler unavailable)"; fi
 	@# The dashboard's browser tests drive Debian's chromium (installed here when missing, as root).
 	scripts/ensure-chromium.sh
+	@# deploy/container_test.go builds and runs the container image with podman.
+	scripts/ensure-podman.sh
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)
@@ -98,8 +102,43 @@ chain-vectors:
 		node $(CHAIN_VECTORS); \
 	fi
 
+# deploy/prometheus's rules: promtool (Debian's prometheus package, installed
+# when missing, as root) checks them and runs their unit tests. go-test runs
+# deploy/*_test.go: the rules' and the Grafana dashboard's metrics against a
+# live service's /metrics, runbook anchors, the systemd unit, the container.
+PROM_RULES := deploy/prometheus/ordo-rules.yml
+prom-rules:
+	scripts/ensure-promtool.sh
+	promtool check rules $(PROM_RULES)
+	promtool test rules deploy/prometheus/*_test.yml
+
+# make build stamps the binary `ordo version` describes: VERSION (default:
+# the v* tag at HEAD, if any), COMMIT and BUILD_DATE. A release:
+#   git tag v0.1.0 && make build     (or make build VERSION=v0.1.0)
+VERSION    ?= $(shell git describe --tags --exact-match --match 'v*' 2>/dev/null)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+BIN        ?= bin/ordo
+BUILD_TAGS ?=
 build:
-	$(GO) build -o bin/ordo ./cmd/ordo
+	$(GO) build -tags '$(BUILD_TAGS)' -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
+
+# The container image of deploy/container/Containerfile, built with podman
+# (no daemon) from a context of a static binary (make build, so stamped the
+# same way), the CA certificates and an empty state directory. PODMAN's
+# flags are the ones deploy/container_test.go uses: the vfs storage driver
+# works in any file system, a container in a VM included.
+# CONTAINER_BIN names a static binary built already (the test's).
+CONTAINER_TAG ?= localhost/ordo:$(or $(VERSION),dev)
+CONTAINER_BIN ?=
+PODMAN        ?= podman --storage-driver vfs
+container:
+	scripts/ensure-podman.sh
+	ctx=$$(mktemp -d) && trap 'rm -rf "$$ctx"' EXIT && \
+	if [ -n "$(CONTAINER_BIN)" ]; then cp "$(CONTAINER_BIN)" "$$ctx/ordo"; \
+	else CGO_ENABLED=0 $(MAKE) --no-print-directory build BUILD_TAGS=timetzdata BIN="$$ctx/ordo"; fi && \
+	cp /etc/ssl/certs/ca-certificates.crt "$$ctx/" && mkdir "$$ctx/state" && \
+	$(PODMAN) build --quiet -f deploy/container/Containerfile -t $(CONTAINER_TAG) "$$ctx"
 
 fmt:
 	$(GOFILES) -print0 | xargs -0 -r gofmt -w
