@@ -26,12 +26,13 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test fmt-check vet bench-vet go-test chain-vectors build fmt bench fuzz clean
+.PHONY: test fmt-check vet bench-vet go-test chain-vectors ts-client build fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory chain-vectors
+	$(MAKE) --no-print-directory ts-client
 	$(MAKE) --no-print-directory go-test
 
 # All Go files to format-check; testdata may hold deliberately bad Go.
@@ -74,6 +75,14 @@ chain-vectors:
 		echo "node $(CHAIN_VECTORS)"; \
 		node $(CHAIN_VECTORS); \
 	fi
+
+# The TypeScript client (clients/typescript): npm ci, its generated types
+# checked against docs/openapi.yaml, compiled, and its tests run with
+# node --test against a real `ordo serve` they start on loopback.
+ts-client:
+	scripts/ensure-node.sh
+	$(GO) build -o bin/ordo ./cmd/ordo
+	cd clients/typescript && npm ci --no-audit --no-fund && npm run --silent check-types && npm run --silent build && ORDO_BIN=$(CURDIR)/bin/ordo npm test
 
 build:
 	$(GO) build -o bin/ordo ./cmd/ordo
