@@ -34,13 +34,14 @@ CHAIN_VECTORS := docs/verify-chain-vectors.mjs
 # their own cluster after it.
 ALONE_TESTS  := ^TestOutcomesSurviveAPostgresRestart$$
 
-.PHONY: test test-matrix fmt-check vet bench-vet go-test chain-vectors prom-rules build container fmt bench fuzz clean
+.PHONY: test test-matrix fmt-check vet bench-vet go-test chain-vectors prom-rules ts-client build container fmt bench fuzz clean
 
 test:
 	$(MAKE) --no-print-directory fmt-check
 	$(MAKE) --no-print-directory vet
 	$(MAKE) --no-print-directory chain-vectors
 	$(MAKE) --no-print-directory prom-rules
+	$(MAKE) --no-print-directory ts-client
 	$(MAKE) --no-print-directory go-test
 
 # All Go files to format-check; testdata may hold deliberately bad Go.
@@ -120,6 +121,14 @@ COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 BIN        ?= bin/ordo
 BUILD_TAGS ?=
+# The TypeScript client (clients/typescript): npm ci, its generated types
+# checked against docs/openapi.yaml, compiled, and its tests run with
+# node --test against a real `ordo serve` they start on loopback.
+ts-client:
+	scripts/ensure-node.sh
+	$(GO) build -o bin/ordo ./cmd/ordo
+	cd clients/typescript && npm ci --no-audit --no-fund && npm run --silent check-types && npm run --silent build && ORDO_BIN=$(CURDIR)/bin/ordo npm test
+
 build:
 	$(GO) build -tags '$(BUILD_TAGS)' -ldflags '-X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildDate=$(BUILD_DATE)' -o $(BIN) ./cmd/ordo
 
