@@ -244,6 +244,11 @@ type Audit struct {
 	// leadership; audit.IncrementalVerifier); default
 	// audit.DefaultVerifyInterval (1m); 0 turns it off.
 	VerifyInterval time.Duration
+	// PublicTiles are the tenants whose chains `ordo serve` serves as
+	// tlog-tiles logs (checkpoint, tiles, entry bundles) to anyone, without
+	// a token; every other tenant's need a token that may act for it, as
+	// every route does. Default: none.
+	PublicTiles []string
 }
 
 // Reload configures how a running service notices a changed file.

@@ -171,6 +171,11 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 	}
 	durRange("Ordo:Audit:CheckpointInterval", o.Audit.CheckpointInterval, 0, 24*time.Hour)
 	durRange("Ordo:Audit:VerifyInterval", o.Audit.VerifyInterval, 0, 24*time.Hour)
+	for i, t := range o.Audit.PublicTiles {
+		if err := chain.ValidateTenantID(t); err != nil {
+			bad(fmt.Sprintf("Ordo:Audit:PublicTiles:%d", i), t, "want a tenant id: 1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit")
+		}
+	}
 	if o.Audit.SnapshotOnDequeue && o.Audit.SigningKeyFile == "" {
 		bad("Ordo:Audit:SnapshotOnDequeue", true, "needs Ordo:Audit:SigningKeyFile: snapshots are signed")
 	}

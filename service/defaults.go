@@ -26,3 +26,23 @@ const (
 	// cross-process notification.
 	longPollRecheck = time.Second
 )
+
+// The tlog-tiles routes (tlog.go): what they let caches keep, in seconds,
+// and how many full tiles a node keeps in memory.
+const (
+	// tlogFullTileMaxAge: a full tile or entry bundle never changes (C2SP
+	// tlog-tiles: "immutable", long-lived caching); a year, with
+	// immutable.
+	tlogFullTileMaxAge = 365 * 24 * 60 * 60
+	// tlogPartialTileMaxAge: a partial tile says the same for as long as
+	// it is served, but it is wanted only until the tree fills it; caches
+	// need not keep it for long.
+	tlogPartialTileMaxAge = 60
+	// tlogCheckpointMaxAge: the checkpoint changes with every signing
+	// (Ordo:Audit:CheckpointInterval, 10 s by default); the spec asks for
+	// no caching beyond a few seconds.
+	tlogCheckpointMaxAge = 5
+	// tlogCacheTiles bounds the full tiles kept in memory (audit.Tiles):
+	// about 8.5 KiB each, so under 9 MiB.
+	tlogCacheTiles = 1024
+)

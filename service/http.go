@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/driver"
@@ -331,8 +332,17 @@ func (s *Service) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metricsRoute(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})))
+	s.tiles = audit.NewTiles(s.q.Backend().AuditStore(), tlogCacheTiles)
+	tiles := map[string]bool{}
+	for _, rt := range s.tlogRoutes() {
+		tiles[rt.pattern] = true
+	}
 	for _, rt := range s.apiRoutes() {
-		mux.Handle(rt.pattern, s.tenantRoute(rt.h))
+		h := s.tenantRoute(rt.h)
+		if tiles[rt.pattern] {
+			h = s.publicTiles(rt.h, h) // Ordo:Audit:PublicTiles
+		}
+		mux.Handle(rt.pattern, h)
 	}
 	var dash http.Handler
 	if d, err := s.newDashboard(); err != nil {
@@ -375,7 +385,7 @@ type apiRoute struct {
 
 // apiRoutes lists every tenant route (the authorisation tests walk it).
 func (s *Service) apiRoutes() []apiRoute {
-	return []apiRoute{
+	return append([]apiRoute{
 		{"POST /v1/tenants/{tenant}/jobs", s.enqueueOne},
 		{"POST /v1/tenants/{tenant}/jobs/batch", s.enqueueBatch},
 		{"GET /v1/tenants/{tenant}/jobs", s.listJobs},
@@ -393,7 +403,7 @@ func (s *Service) apiRoutes() []apiRoute {
 		{"GET /v1/tenants/{tenant}/checkpoints", s.checkpoints},
 		{"GET /v1/tenants/{tenant}/snapshots", s.snapshots},
 		{"POST /v1/tenants/{tenant}/snapshots", s.createSnapshot},
-	}
+	}, s.tlogRoutes()...)
 }
 
 // Routes lists the patterns of the tenant routes, for documentation and

@@ -44,6 +44,13 @@ func everyRoute(t *testing.T, svc *service.Service) map[string]routeCase {
 		"GET /v1/tenants/{tenant}/checkpoints":         {"GET", "/v1/tenants/{tenant}/checkpoints", nil, false},
 		"GET /v1/tenants/{tenant}/snapshots":           {"GET", "/v1/tenants/{tenant}/snapshots", nil, false},
 		"POST /v1/tenants/{tenant}/snapshots":          {"POST", "/v1/tenants/{tenant}/snapshots", nil, false},
+
+		"GET /v1/tenants/{tenant}/tlog/checkpoint":                                     {"GET", "/v1/tenants/{tenant}/tlog/checkpoint", nil, false},
+		"GET /v1/tenants/{tenant}/tlog/tile/{level}/{index...}":                        {"GET", "/v1/tenants/{tenant}/tlog/tile/0/000.p/1", nil, false},
+		"GET /v1/tenants/{tenant}/tlog/tile/entries/{index...}":                        {"GET", "/v1/tenants/{tenant}/tlog/tile/entries/000.p/1", nil, false},
+		"GET /v1/tenants/{tenant}/partitions/{partition}/tlog/checkpoint":              {"GET", "/v1/tenants/{tenant}/partitions/p/tlog/checkpoint", nil, false},
+		"GET /v1/tenants/{tenant}/partitions/{partition}/tlog/tile/{level}/{index...}": {"GET", "/v1/tenants/{tenant}/partitions/p/tlog/tile/0/000", nil, false},
+		"GET /v1/tenants/{tenant}/partitions/{partition}/tlog/tile/entries/{index...}": {"GET", "/v1/tenants/{tenant}/partitions/p/tlog/tile/entries/000", nil, false},
 	}
 	routes := svc.Routes()
 	sort.Strings(routes)

@@ -31,6 +31,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/listquery"
+	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/service"
 )
 
@@ -647,6 +648,18 @@ func openAPIScenario(t *testing.T, c *contract, e *env, signer *audit.PrivateKey
 	c.do(exchange{method: "POST", path: acme + "/verify", token: tok, body: map[string]any{"partition": strings.Repeat("p", 300)}, want: 400, docRejects: true})
 	c.do(exchange{method: "GET", path: acme + "/checkpoints", token: tok, want: 200}) // none yet
 	c.do(exchange{method: "GET", path: acme + "/jobs/" + email + "/proof", token: tok, want: 409})
+	// Both chains get a full tile (256 entries) for the tlog routes below;
+	// through the queue, as a batch that large exceeds the body limit here.
+	for _, p := range []string{"", "eu"} {
+		var fill []queue.Job
+		for i := range 256 {
+			fill = append(fill, queue.Job{TenantID: "acme", PartitionKey: p, Kind: "tile.fill", Payload: []byte(fmt.Sprintf(`{"n":%d}`, i))})
+		}
+		if _, err := e.Svc.Queue().EnqueueMany(context.Background(), fill); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.do(exchange{method: "GET", path: acme + "/tlog/checkpoint", token: tok, want: 404}) // not signed yet
 	cp := &audit.Checkpointer{Store: e.Svc.Queue().Backend().AuditStore(), Key: signer, Holder: "test-node",
 		Now: func() time.Time { return time.UnixMilli(e.Wall.UnixMilli()) }}
 	if res, err := cp.RunOnce(context.Background()); err != nil || len(res.Checkpoints) != 2 {
@@ -671,6 +684,25 @@ func openAPIScenario(t *testing.T, c *contract, e *env, signer *audit.PrivateKey
 		t.Errorf("snapshots: %s", sn.raw)
 	}
 	c.do(exchange{method: "GET", path: acme + "/snapshots?limit=1", token: tok, want: 200})
+
+	// The chains as tlog-tiles logs (tlog_test.go tests them with a tlog
+	// client, partial tiles too: a multi-segment {index} has no route in
+	// the document's router, so only single-segment ones are called here).
+	for _, prefix := range []string{acme + "/tlog", acme + "/partitions/eu/tlog"} {
+		c.do(exchange{method: "GET", path: prefix + "/checkpoint", token: tok, want: 200})
+		c.do(exchange{method: "GET", path: prefix + "/tile/0/000", token: tok, want: 200})
+		c.do(exchange{method: "GET", path: prefix + "/tile/entries/000", token: adminToken, want: 200})
+		c.do(exchange{method: "GET", path: prefix + "/tile/1/000", token: tok, want: 404})       // the tree has a partial one only
+		c.do(exchange{method: "GET", path: prefix + "/tile/entries/999", token: tok, want: 404}) // beyond the tree
+		c.do(exchange{method: "GET", path: prefix + "/tile/64/000", token: tok, want: 400, docRejects: true})
+		c.do(exchange{method: "GET", path: prefix + "/tile/0/1000", token: tok, want: 400, docRejects: true})
+		c.do(exchange{method: "GET", path: prefix + "/tile/entries/07", token: tok, want: 400, docRejects: true})
+		c.do(exchange{method: "GET", path: prefix + "/checkpoint", want: 401}) // the document allows no token: public tenants
+		c.do(exchange{method: "POST", path: prefix + "/checkpoint", token: tok, want: 405})
+	}
+	c.do(exchange{method: "GET", path: acme + "/partitions/nowhere/tlog/checkpoint", token: tok, want: 404})
+	c.do(exchange{method: "GET", path: acme + "/partitions/bad%01key/tlog/checkpoint", token: tok, want: 400})
+	c.do(exchange{method: "GET", path: globex + "/tlog/tile/0/000", token: tok, want: 403})
 	c.do(exchange{method: "GET", path: acme + "/snapshots?limit=0", token: tok, want: 400, docRejects: true})
 
 	// A chain whose history was changed: the verdict lists the issues.

@@ -98,6 +98,7 @@ type Service struct {
 	hosts   atomic.Pointer[hostList] // the http kind's allow-list
 	audit   *audit.PublicKey         // verifies checkpoint signatures
 	signer  *audit.PrivateKey        // signs checkpoints and snapshots
+	tiles   *audit.Tiles             // the chains as tlog-tiles logs (tlog.go)
 	// batchSlots holds one token per batch enqueue being decoded or
 	// written (Ordo:Http:MaxConcurrentBatches).
 	batchSlots chan struct{}
