@@ -65,6 +65,8 @@ go-test:
 	@if [ -z "$(RACE)" ]; then echo "note: race detector off (RACE is empty, or cgo/C compiler unavailable)"; fi
 	@# The dashboard's browser tests drive Debian's chromium (installed here when missing, as root).
 	scripts/ensure-chromium.sh
+	@# The witness test runs litewitness with a dedicated ssh-agent (openssh-client, installed here when missing, as root).
+	scripts/ensure-openssh.sh
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)

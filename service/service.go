@@ -342,6 +342,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.signer != nil && cfg.Ordo.Audit.CheckpointInterval > 0 {
 		cp := &audit.Checkpointer{Store: s.db.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
 			Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log, Leader: s.db}
+		if err := s.configureWitnesses(cp, cfg); err != nil {
+			return err
+		}
 		if s.opts.OnCheckpoint != nil {
 			cp.Store = checkpointHook{cp.Store, s.opts.OnCheckpoint}
 		}

@@ -1,0 +1,33 @@
+package service
+
+import (
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/config"
+)
+
+// configureWitnesses gives the checkpointer the witnesses of
+// Ordo:Audit:Witnesses (validated with the configuration), the store of
+// their cosignatures, and ordo_witness_submissions_total. The list is
+// read at start: a reload does not change it.
+func (s *Service) configureWitnesses(cp *audit.Checkpointer, cfg *config.Config) error {
+	for _, w := range cfg.Ordo.Audit.Witnesses {
+		k, err := audit.ParseWitnessKey(w.Key)
+		if err != nil {
+			return err
+		}
+		cp.Witnesses = append(cp.Witnesses, &audit.Witness{URL: w.URL, Key: k})
+	}
+	if len(cp.Witnesses) == 0 {
+		return nil
+	}
+	cp.Cosignatures = audit.CosignatureStoreOf(s.db.AuditStore())
+	if m := s.q.Metrics(); m != nil {
+		for _, w := range cp.Witnesses {
+			for _, r := range audit.WitnessResults {
+				m.WitnessSubmissions.WithLabelValues(w.URL, r)
+			}
+		}
+		cp.WitnessObserver = func(witness, result string) { m.WitnessSubmissions.WithLabelValues(witness, result).Inc() }
+	}
+	return nil
+}
