@@ -50,14 +50,6 @@ func runAuditCLI(t *testing.T, args ...string) (stdout string, code int) {
 // fill enqueues n jobs into acme/"" of the SQLite database at path.
 func fill(t *testing.T, path string, n int) []queue.EnqueueResult {
 	t.Helper()
-	return fillKeys(t, path, "k", n)
-}
-
-// fillKeys enqueues n jobs into acme/"" with idempotency keys prefix0 ..
-// prefix<n-1>: the jobs an earlier call with the same prefix enqueued are
-// deduplicated.
-func fillKeys(t *testing.T, path, prefix string, n int) []queue.EnqueueResult {
-	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+path)
 	if err != nil {
@@ -81,7 +73,7 @@ func fillKeys(t *testing.T, path, prefix string, n int) []queue.EnqueueResult {
 	for i := range n {
 		// Idempotency keys: the job ids do not depend on the payloads, so
 		// a forger can change a payload without changing its job id.
-		jobs = append(jobs, queue.Job{TenantID: "acme", Kind: "email.send", Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), IdempotencyKey: fmt.Sprint(prefix, i)})
+		jobs = append(jobs, queue.Job{TenantID: "acme", Kind: "email.send", Payload: []byte(fmt.Sprintf(`{"n":%d}`, i)), IdempotencyKey: fmt.Sprint("k", i)})
 	}
 	res, err := q.EnqueueMany(ctx, jobs)
 	if err != nil {
