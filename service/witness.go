@@ -21,13 +21,22 @@ func (s *Service) configureWitnesses(cp *audit.Checkpointer, cfg *config.Config)
 		return nil
 	}
 	cp.Cosignatures = audit.CosignatureStoreOf(s.db.AuditStore())
-	if m := s.q.Metrics(); m != nil {
+	m, hook := s.q.Metrics(), s.opts.OnWitnessSubmission
+	if m != nil {
+		// Every series from the start, so that dashboards see zeros.
 		for _, w := range cp.Witnesses {
 			for _, r := range audit.WitnessResults {
 				m.WitnessSubmissions.WithLabelValues(w.URL, r)
 			}
 		}
-		cp.WitnessObserver = func(witness, result string) { m.WitnessSubmissions.WithLabelValues(witness, result).Inc() }
+	}
+	cp.WitnessObserver = func(witness, result string) {
+		if m != nil {
+			m.WitnessSubmissions.WithLabelValues(witness, result).Inc()
+		}
+		if hook != nil {
+			hook(witness, result)
+		}
 	}
 	return nil
 }

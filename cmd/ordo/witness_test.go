@@ -6,12 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -27,214 +22,13 @@ import (
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/internal/testdb"
+	"github.com/ordo-sched/ordo/internal/witnesstest"
 	"github.com/ordo-sched/ordo/metrics"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 	"github.com/ordo-sched/ordo/store/postgres"
 	"github.com/ordo-sched/ordo/store/sqlite"
 )
-
-// witnessWait bounds every wait of the witness test: a process starting,
-// a listener accepting.
-const witnessWait = 30 * time.Second
-
-// torchwoodVersion is the witness the test runs; tools/witness/go.mod
-// pins it.
-const torchwoodVersion = "v0.6.1"
-
-var (
-	witnessToolsOnce sync.Once
-	witnessToolsDir  string
-	witnessToolsErr  error
-)
-
-// witnessTools builds litewitness and witnessctl from the Go module proxy,
-// in the tools/witness module, once per user cache (the binaries are
-// reused by later runs).
-func witnessTools(t *testing.T) (litewitness, witnessctl string) {
-	t.Helper()
-	witnessToolsOnce.Do(func() {
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			cache = os.TempDir()
-		}
-		dir := filepath.Join(cache, "ordo-test-tools", "torchwood-"+torchwoodVersion)
-		if fileExists(filepath.Join(dir, "litewitness")) && fileExists(filepath.Join(dir, "witnessctl")) {
-			witnessToolsDir = dir
-			return
-		}
-		if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-			witnessToolsErr = err
-			return
-		}
-		tmp, err := os.MkdirTemp(filepath.Dir(dir), "build-")
-		if err != nil {
-			witnessToolsErr = err
-			return
-		}
-		defer os.RemoveAll(tmp)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp+string(filepath.Separator),
-			"filippo.io/torchwood/cmd/litewitness", "filippo.io/torchwood/cmd/witnessctl")
-		cmd.Dir = filepath.Join("..", "..", "tools", "witness")
-		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			witnessToolsErr = fmt.Errorf("building litewitness %s in tools/witness: %v\n%s", torchwoodVersion, err, out)
-			return
-		}
-		// Another test process may have won the race: either copy works.
-		if err := os.Rename(tmp, dir); err != nil && !fileExists(filepath.Join(dir, "litewitness")) {
-			witnessToolsErr = err
-			return
-		}
-		witnessToolsDir = dir
-	})
-	if witnessToolsErr != nil {
-		t.Fatal(witnessToolsErr)
-	}
-	return filepath.Join(witnessToolsDir, "litewitness"), filepath.Join(witnessToolsDir, "witnessctl")
-}
-
-func fileExists(p string) bool {
-	st, err := os.Stat(p)
-	return err == nil && !st.IsDir()
-}
-
-// startProcess starts cmd, its output into a file of dir, and stops it at
-// the test's end. The returned channel closes when it exits.
-func startProcess(t *testing.T, dir, name string, cmd *exec.Cmd) (logFile string, exited <-chan struct{}, stop func()) {
-	t.Helper()
-	logFile = filepath.Join(dir, name+".log")
-	f, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(done)
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Kill()
-			select {
-			case <-done:
-			case <-time.After(witnessWait):
-				t.Errorf("%s did not exit within %v of SIGKILL", name, witnessWait)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return logFile, done, stop
-}
-
-// waitFor calls ok until it holds, failing the test when the process
-// exits first or witnessWait passes.
-func waitFor(t *testing.T, what, logFile string, exited <-chan struct{}, ok func() bool) {
-	t.Helper()
-	deadline := time.After(witnessWait)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !ok() {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(logFile)
-			t.Fatalf("%s: the process exited:\n%s", what, b)
-		case <-deadline:
-			b, _ := os.ReadFile(logFile)
-			t.Fatalf("%s: not within %v:\n%s", what, witnessWait, b)
-		case <-tick.C:
-		}
-	}
-}
-
-// freeLoopbackAddr returns a 127.0.0.1 address no one listens on now.
-func freeLoopbackAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	_ = l.Close()
-	return addr
-}
-
-type litewitnessProc struct {
-	url, vkey, db, witnessctl string
-	stop                      func()
-}
-
-// startLitewitness runs a dedicated ssh-agent holding a new Ed25519 key
-// and a litewitness signing with it, on loopback.
-func startLitewitness(t *testing.T) *litewitnessProc {
-	t.Helper()
-	for _, tool := range []string{"ssh-agent", "ssh-add", "ssh-keygen"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not found: the witness test needs openssh-client (run scripts/ensure-openssh.sh as root)", tool)
-		}
-	}
-	litewitness, witnessctl := witnessTools(t)
-	// A short directory: a unix socket path is limited to ~100 bytes.
-	dir, err := os.MkdirTemp("", "ow")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	keyFile := filepath.Join(dir, "witness")
-	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ordo-test-witness", "-f", keyFile).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-keygen: %v\n%s", err, out)
-	}
-	fp, err := exec.Command("ssh-keygen", "-l", "-E", "sha256", "-f", keyFile+".pub").Output()
-	if err != nil {
-		t.Fatalf("ssh-keygen -l: %v", err)
-	}
-	fields := strings.Fields(string(fp))
-	if len(fields) < 2 || !strings.HasPrefix(fields[1], "SHA256:") {
-		t.Fatalf("ssh-keygen -l: %q", fp)
-	}
-	sock := filepath.Join(dir, "agent.sock")
-	agentLog, agentExited, _ := startProcess(t, dir, "ssh-agent", exec.Command("ssh-agent", "-a", sock, "-D"))
-	waitFor(t, "ssh-agent listening", agentLog, agentExited, func() bool {
-		c, err := net.Dial("unix", sock)
-		if err == nil {
-			_ = c.Close()
-		}
-		return err == nil
-	})
-	add := exec.Command("ssh-add", keyFile)
-	add.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
-	if out, err := add.CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v\n%s", err, out)
-	}
-	addr := freeLoopbackAddr(t)
-	db := filepath.Join(dir, "litewitness.db")
-	lw := exec.Command(litewitness, "-db", db, "-name", "witness.test/ordo", "-key", fields[1], "-ssh-agent", sock, "-listen", addr)
-	lwLog, lwExited, stop := startProcess(t, dir, "litewitness", lw)
-	url := "http://" + addr
-	var index []byte
-	waitFor(t, "litewitness serving", lwLog, lwExited, func() bool {
-		resp, err := http.Get(url + "/")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		index, _ = io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK
-	})
-	vkey := regexp.MustCompile(`witness\.test/ordo\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+`).Find(index)
-	if vkey == nil {
-		t.Fatalf("no verifier key on litewitness's index page:\n%s", index)
-	}
-	return &litewitnessProc{url: url, vkey: string(vkey), db: db, witnessctl: witnessctl, stop: stop}
-}
 
 // lockedLog is a log sink the checkpointer's goroutines may share.
 type lockedLog struct {
@@ -372,7 +166,7 @@ func TestLitewitnessCosignsAndRefusesARewrittenHistory(t *testing.T) {
 
 func testLitewitness(t *testing.T, dbURL string) {
 	ctx := context.Background()
-	w := startLitewitness(t)
+	w := witnesstest.Start(t)
 	dir := t.TempDir()
 	db := openWitnessTestDB(t, dbURL)
 	db.enqueue("k", 5)
@@ -388,20 +182,13 @@ func testLitewitness(t *testing.T, dbURL string) {
 	if code != 0 || m == nil || m[1] != "ordo/acme/" || !strings.HasPrefix(m[2], "ordo/acme/+") {
 		t.Fatalf("witness log-key: %d %q", code, out)
 	}
-	for _, args := range [][]string{
-		{"add-log", "-db", w.db, "-origin", m[1]},
-		{"add-key", "-db", w.db, "-origin", m[1], "-key", m[2]},
-	} {
-		if out, err := exec.Command(w.witnessctl, args...).CombinedOutput(); err != nil {
-			t.Fatalf("witnessctl %v: %v\n%s", args, err, out)
-		}
-	}
+	w.Register(t, m[1], m[2])
 
 	priv, err := readPrivateKey(prefix + ".key")
 	if err != nil {
 		t.Fatal(err)
 	}
-	wkey, err := audit.ParseWitnessKey(w.vkey)
+	wkey, err := audit.ParseWitnessKey(w.VKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,13 +197,13 @@ func testLitewitness(t *testing.T, dbURL string) {
 		t.Fatal(err)
 	}
 	submissions := func(result string) float64 {
-		return testutil.ToFloat64(met.WitnessSubmissions.WithLabelValues(w.url, result))
+		return testutil.ToFloat64(met.WitnessSubmissions.WithLabelValues(w.URL, result))
 	}
 	var logs lockedLog
 	cp := &audit.Checkpointer{
 		Store: db.AuditStore(), Key: priv, Holder: "node-a",
 		Logger:       slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Witnesses:    []*audit.Witness{{URL: w.url, Key: wkey}},
+		Witnesses:    []*audit.Witness{{URL: w.URL, Key: wkey}},
 		Cosignatures: audit.CosignatureStoreOf(db.AuditStore()),
 		WitnessObserver: func(witness, result string) {
 			met.WitnessSubmissions.WithLabelValues(witness, result).Inc()
@@ -465,7 +252,7 @@ func testLitewitness(t *testing.T, dbURL string) {
 	}
 
 	// The auditor's commands.
-	otherSigner, err := torchwood.NewCosignatureSigner("witness.test/ordo", ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)))
+	otherSigner, err := torchwood.NewCosignatureSigner(witnesstest.Name, ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,10 +261,10 @@ func testLitewitness(t *testing.T, dbURL string) {
 		args []string
 		code int
 	}{
-		{[]string{"--witness-key", w.vkey, "--min-witnesses", "1"}, 0},
-		{[]string{"--witness-key", w.vkey}, 0},
+		{[]string{"--witness-key", w.VKey, "--min-witnesses", "1"}, 0},
+		{[]string{"--witness-key", w.VKey}, 0},
 		{[]string{"--witness-key", wrongKey, "--min-witnesses", "1"}, 1},
-		{[]string{"--witness-key", w.vkey, "--min-witnesses", "2"}, 1},
+		{[]string{"--witness-key", w.VKey, "--min-witnesses", "2"}, 1},
 		{[]string{"--witness-key", "not-a-key"}, 2},
 		{[]string{"--min-witnesses", "1"}, 2},
 	} {
@@ -500,10 +287,10 @@ func testLitewitness(t *testing.T, dbURL string) {
 		args []string
 		code int
 	}{
-		{proofFile, []string{"--witness-key", w.vkey, "--min-witnesses", "1"}, 0},
-		{grow, []string{"--witness-key", w.vkey, "--min-witnesses", "1"}, 0},
+		{proofFile, []string{"--witness-key", w.VKey, "--min-witnesses", "1"}, 0},
+		{grow, []string{"--witness-key", w.VKey, "--min-witnesses", "1"}, 0},
 		{proofFile, []string{"--witness-key", wrongKey, "--min-witnesses", "1"}, 1},
-		{proofFile, []string{"--witness-key", w.vkey, "--min-witnesses", "2"}, 1},
+		{proofFile, []string{"--witness-key", w.VKey, "--min-witnesses", "2"}, 1},
 	} {
 		args := append([]string{"proof", "check", "--key", pub, c.file}, c.args...)
 		if out, code := runAuditCLI(t, args...); code != c.code {
@@ -520,20 +307,12 @@ func testLitewitness(t *testing.T, dbURL string) {
 	if n, problems := audit.CountCosignatures(cosigned(13), []*audit.WitnessKey{wkey}); n != 1 || submissions(audit.WitnessCosigned) != 3 {
 		t.Fatalf("size 13 after a 409: %d cosignatures (%v)\n%s", n, problems, logs.String())
 	}
-	witnessState := func() string {
-		t.Helper()
-		out, err := exec.Command(w.witnessctl, "list-logs", "-db", w.db).CombinedOutput()
-		if err != nil {
-			t.Fatalf("witnessctl list-logs: %v\n%s", err, out)
-		}
-		return string(out)
-	}
 	genuine, _, err := audit.OpenCheckpoint(cosigned(13), priv.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
 	wantState := fmt.Sprintf(`"origin":"ordo/acme/","size":13,"root_hash":"%s"`, base64.StdEncoding.EncodeToString(genuine.Root[:]))
-	if st := witnessState(); !strings.Contains(st, wantState) {
+	if st := w.Logs(t); !strings.Contains(st, wantState) {
 		t.Fatalf("the witness's state %s, want %s", st, wantState)
 	}
 
@@ -554,16 +333,16 @@ func testLitewitness(t *testing.T, dbURL string) {
 		t.Fatalf("the rewritten checkpoint carries %d cosignatures", n)
 	}
 	// The witness still holds the genuine tree.
-	if st := witnessState(); !strings.Contains(st, wantState) {
+	if st := w.Logs(t); !strings.Contains(st, wantState) {
 		t.Fatalf("after the refusal the witness's state is %s, want %s", st, wantState)
 	}
-	if out, code := runAuditCLI(t, "--db", dbURL, "verify", "--tenant", "acme", "--witness-key", w.vkey); code != 1 {
+	if out, code := runAuditCLI(t, "--db", dbURL, "verify", "--tenant", "acme", "--witness-key", w.VKey); code != 1 {
 		t.Fatalf("verify --witness-key of the rewritten chain: exit %d, want 1\n%s", code, out)
 	}
 
 	// A witness that is down: enqueues and checkpoints go on, the
 	// failure is counted.
-	w.stop()
+	w.Stop()
 	more := db.enqueue("witness-down-", 2)
 	if len(more) != 2 || more[1].Deduplicated {
 		t.Fatalf("enqueue with the witness down: %d results", len(more))
