@@ -72,6 +72,8 @@ go-test:
 	scripts/ensure-chromium.sh
 	@# deploy/container_test.go builds and runs the container image with podman.
 	scripts/ensure-podman.sh
+	@# The witness test runs litewitness with a dedicated ssh-agent (openssh-client, installed here when missing, as root).
+	scripts/ensure-openssh.sh
 	$(GO) build -o bin/testsummary ./internal/testsummary
 	@# Allocation tests are built only without -race (it allocates itself).
 	$(GO) test -count=1 -run 'AllocatesNothing' $(ALLOC_PKGS)

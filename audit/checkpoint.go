@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -246,6 +247,18 @@ type Checkpointer struct {
 	// Chunk bounds the leaves hashed per transaction (default 10,000).
 	Chunk  int
 	Logger *slog.Logger
+
+	// Witnesses get every new checkpoint (witness.go); with any, each
+	// checkpoint is also signed under a key named by its origin.
+	Witnesses []*Witness
+	// Cosignatures stores the witnesses' cosignatures and where each
+	// witness is (nil: every submission starts from size 0, and the 409
+	// Conflict the witness answers corrects it).
+	Cosignatures    driver.CosignatureStore
+	WitnessObserver WitnessObserver
+
+	witnessMu   sync.Mutex
+	unwitnessed map[*Witness]map[chain.Key]signedCheckpoint
 }
 
 // RunResult reports one RunOnce.
@@ -305,6 +318,10 @@ func (c *Checkpointer) RunOnce(ctx context.Context) (RunResult, error) {
 	if err != nil {
 		return res, err
 	}
+	var signed []signedCheckpoint
+	// The witnesses get what was signed even when a later chain fails the
+	// round; their failures are logged and counted, never returned.
+	defer func() { c.witnessRound(ctx, signed) }()
 chains:
 	for _, p := range behind {
 		size := p.TreeSize
@@ -341,7 +358,10 @@ chains:
 		if len(latest) > 0 && latest[0].Size >= size {
 			continue
 		}
-		body, err := c.sign(ctx, p.Key, size)
+		body, msg, err := c.sign(ctx, p.Key, size)
+		if err == nil {
+			signed = append(signed, signedCheckpoint{key: p.Key, body: body, note: msg})
+		}
 		if errors.Is(err, ErrHistoryMismatch) {
 			c.log().Error("checkpointer: refusing to sign a tree that does not follow what was signed", "tenant_id", p.Key.TenantID, "partition_key", p.Key.PartitionKey, "error", err)
 			res.ChainsFailed = append(res.ChainsFailed, p.Key)
@@ -380,25 +400,29 @@ func (c *Checkpointer) Run(ctx context.Context) error {
 	}
 }
 
-func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (CheckpointBody, error) {
+func (c *Checkpointer) sign(ctx context.Context, k chain.Key, size int64) (CheckpointBody, []byte, error) {
 	r := c.reader(ctx, k, nil)
 	root, err := tlog.TreeHash(size, r)
 	if err != nil {
-		return CheckpointBody{}, fmt.Errorf("audit: tree hash of %s at size %d: %w", Origin(k), size, err)
+		return CheckpointBody{}, nil, fmt.Errorf("audit: tree hash of %s at size %d: %w", Origin(k), size, err)
 	}
 	if err := c.checkConsistent(ctx, k, size, root, r); err != nil {
-		return CheckpointBody{}, err
+		return CheckpointBody{}, nil, err
 	}
 	body := CheckpointBody{Origin: Origin(k), Size: size, Root: root}
-	msg, err := SignCheckpoint(body, c.Key)
+	sign := SignCheckpoint
+	if len(c.Witnesses) > 0 {
+		sign = SignCheckpointForWitnesses
+	}
+	msg, err := sign(body, c.Key)
 	if err != nil {
-		return body, err
+		return body, nil, err
 	}
 	err = c.Store.InsertCheckpoint(ctx, &driver.Checkpoint{Key: k, Size: size, Root: root, Note: msg, KeyName: c.Key.KeyID(), CreatedAt: c.now()})
 	if err == nil {
 		c.log().Debug("audit: checkpoint signed", "origin", body.Origin, "size", size)
 	}
-	return body, err
+	return body, msg, err
 }
 
 // checkConsistent refuses to sign root at size unless it is proven

@@ -107,9 +107,13 @@ func ProveInclusion(ctx context.Context, s driver.AuditStore, r driver.JobRef) (
 		p := l.PrevLink.String()
 		e.PrevLink = &p
 	}
+	msg, err := WithCosignatures(ctx, CosignatureStoreOf(s), cp)
+	if err != nil {
+		return nil, err
+	}
 	return &Proof{
 		Format: ProofFormat, Type: "inclusion", TenantID: l.Key.TenantID, PartitionKey: l.Key.PartitionKey,
-		Checkpoint: string(cp.Note), Entry: e, LeafIndex: &l.Pos, Hashes: hashes64(rp),
+		Checkpoint: string(msg), Entry: e, LeafIndex: &l.Pos, Hashes: hashes64(rp),
 	}, nil
 }
 
@@ -147,9 +151,13 @@ func ProveConsistency(ctx context.Context, s driver.AuditStore, k chain.Key, old
 	if err != nil {
 		return nil, err
 	}
+	msg, err := WithCosignatures(ctx, CosignatureStoreOf(s), *newCP)
+	if err != nil {
+		return nil, err
+	}
 	p := &Proof{
 		Format: ProofFormat, Type: "consistency", TenantID: k.TenantID, PartitionKey: k.PartitionKey,
-		Checkpoint: string(newCP.Note), OldSize: oldSize, OldRoot: b64(oldRoot), Hashes: hashes64(tp),
+		Checkpoint: string(msg), OldSize: oldSize, OldRoot: b64(oldRoot), Hashes: hashes64(tp),
 	}
 	if oldCP != nil {
 		p.OldCheckpoint = string(oldCP.Note)

@@ -249,6 +249,21 @@ type Audit struct {
 	// a token; every other tenant's need a token that may act for it, as
 	// every route does. Default: none.
 	PublicTiles []string
+	// Witnesses are the C2SP tlog-witness witnesses the checkpointer
+	// submits every new checkpoint to (docs/audit.md, "Witnesses"); their
+	// cosignatures are stored and served with the checkpoints. Needs
+	// SigningKeyFile. Default: none.
+	Witnesses []Witness
+}
+
+// Witness is one witness of Ordo:Audit:Witnesses.
+type Witness struct {
+	// URL is the witness's URL prefix: checkpoints are posted to
+	// URL/add-checkpoint. http or https.
+	URL string
+	// Key is the witness's verifier key, in the vkey form of C2SP
+	// tlog-cosignature (<name>+<hash>+<base64>), as litewitness prints it.
+	Key string
 }
 
 // Reload configures how a running service notices a changed file.

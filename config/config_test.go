@@ -264,6 +264,12 @@ func TestInvalidConfiguration(t *testing.T) {
 		{"demo tenant", "Ordo: {Demo: {Tenants: ['bad tenant']}}", nil, []string{`Ordo:Demo:Tenants:0 = "bad tenant"`}},
 		{"log level", "Ordo: {Log: {Level: loud}}", nil, []string{`Ordo:Log:Level = "loud"`, "want debug, info, warn or error"}},
 		{"missing key file", "Ordo: {Audit: {PublicKeyFile: /nonexistent/key.pub}}", nil, []string{"Ordo:Audit:PublicKeyFile", "readable file"}},
+		{"malformed witness key", "Ordo: {Audit: {Witnesses: [{URL: 'http://127.0.0.1:7380', Key: 'witness.example+zz+AAAA'}]}}", nil,
+			[]string{`Ordo:Audit:Witnesses:0:Key = "witness.example+zz+AAAA"`, "want the witness's verifier key", "8 hex digits"}},
+		{"witness URL", "Ordo: {Audit: {Witnesses: [{URL: 'ftp://w', Key: 'w.example+41aab8ed+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c'}]}}", nil,
+			[]string{`Ordo:Audit:Witnesses:0:URL = "ftp://w"`, "want the witness's http or https URL"}},
+		{"witnesses without a signing key", "Ordo: {Audit: {Witnesses: [{URL: 'http://w', Key: 'w.example+41aab8ed+BIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c'}]}}", nil,
+			[]string{"Ordo:Audit:Witnesses", "needs Ordo:Audit:SigningKeyFile"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,11 +4,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
@@ -175,6 +177,25 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 		if err := chain.ValidateTenantID(t); err != nil {
 			bad(fmt.Sprintf("Ordo:Audit:PublicTiles:%d", i), t, "want a tenant id: 1 to 64 characters of A-Z a-z 0-9 . _ - starting with a letter or digit")
 		}
+	}
+	witnessKeys := map[string]bool{}
+	for i, w := range o.Audit.Witnesses {
+		field := fmt.Sprintf("Ordo:Audit:Witnesses:%d", i)
+		if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad(field+":URL", w.URL, "want the witness's http or https URL prefix (checkpoints are posted to URL/add-checkpoint)")
+		}
+		k, err := audit.ParseWitnessKey(w.Key)
+		switch {
+		case err != nil:
+			bad(field+":Key", w.Key, "want the witness's verifier key <name>+<hash>+<base64> (C2SP tlog-cosignature, as litewitness prints it): %v", err)
+		case witnessKeys[k.KeyID()]:
+			bad(field+":Key", w.Key, "this witness key is listed twice")
+		default:
+			witnessKeys[k.KeyID()] = true
+		}
+	}
+	if len(o.Audit.Witnesses) > 0 && o.Audit.SigningKeyFile == "" {
+		bad("Ordo:Audit:Witnesses", len(o.Audit.Witnesses), "needs Ordo:Audit:SigningKeyFile: only signed checkpoints are witnessed")
 	}
 	if o.Audit.SnapshotOnDequeue && o.Audit.SigningKeyFile == "" {
 		bad("Ordo:Audit:SnapshotOnDequeue", true, "needs Ordo:Audit:SigningKeyFile: snapshots are signed")

@@ -1,6 +1,7 @@
 package driver
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -101,4 +102,29 @@ type Checkpoint struct {
 	Note      []byte // the signed note, C2SP tlog-checkpoint body
 	KeyName   string
 	CreatedAt time.Time
+}
+
+// Cosignature is a witness's cosignature (C2SP tlog-cosignature) of the
+// checkpoint of chain Key at tree size Size, verified with the witness's
+// key before it was stored.
+type Cosignature struct {
+	Key           chain.Key
+	Size          int64
+	WitnessKeyID  string // <name>+<hash> of the witness's verifier key
+	SignatureLine string // "— <name> <base64>", as appended to the note
+	CreatedAt     time.Time
+}
+
+// CosignatureStore stores witness cosignatures; both of ordo's backends'
+// audit stores implement it (a type assertion on AuditStore).
+type CosignatureStore interface {
+	// InsertCosignature stores a cosignature; a second one of the same
+	// chain, size and witness key replaces nothing (it is ignored).
+	InsertCosignature(ctx context.Context, c *Cosignature) error
+	// Cosignatures returns the cosignatures of chain k's checkpoint of
+	// tree size size, ordered by witness key id.
+	Cosignatures(ctx context.Context, k chain.Key, size int64) ([]Cosignature, error)
+	// WitnessedSize returns the largest tree size of chain k that the
+	// witness with key id witnessKeyID cosigned (0: none).
+	WitnessedSize(ctx context.Context, k chain.Key, witnessKeyID string) (int64, error)
 }

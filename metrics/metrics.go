@@ -31,6 +31,11 @@ type Metrics struct {
 	DrainedToLegacy    prometheus.Counter
 	JobTransitions     *prometheus.CounterVec // by resulting status
 	JobsPruned         *prometheus.CounterVec // ordo_jobs_pruned_total, by side
+	// WitnessSubmissions is ordo_witness_submissions_total{witness,result}:
+	// checkpoints submitted to each witness (its URL), by result (see
+	// audit.WitnessResults; "inconsistent" is a witness refusing a
+	// rewritten history).
+	WitnessSubmissions *prometheus.CounterVec
 }
 
 // New creates the metrics and registers them with reg (nil: none).
@@ -63,6 +68,9 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		JobTransitions:  counterVec("ordo_job_transitions_total", "Job state changes made through the queue, by resulting status.", "status"),
 		JobsPruned: counterVec("ordo_jobs_pruned_total",
 			"Finished jobs' state rows deleted by retention, by side (hlc: job_state, legacy: scheduler.jobs); their log entries stay.", "side"),
+		WitnessSubmissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ordo_witness_submissions_total",
+			Help: "Checkpoints submitted to witnesses, by witness URL and result (cosigned, inconsistent: the witness refused a rewritten history, refused, conflict, unreachable, bad_response, error)."},
+			[]string{"witness", "result"}),
 	}
 	// Pre-create both result series so dashboards see zeros, not gaps.
 	m.ChainVerifications.WithLabelValues("valid")
@@ -74,7 +82,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			m.HlcEnqueues, m.HlcDeduplicated, m.HlcEnqueueDuration, m.HlcDequeues, m.HlcDequeuedEntries,
 			m.ChainVerifications, m.ChainIssues, m.BatchSnapshots, m.LegacyEnqueues, m.LegacyDequeues,
 			m.LegacyDeduplicated, m.LeaseExpiries, m.ClockDriftRefusals, m.DequeueDuration, m.Backfilled,
-			m.DrainedToLegacy, m.JobTransitions, m.JobsPruned,
+			m.DrainedToLegacy, m.JobTransitions, m.JobsPruned, m.WitnessSubmissions,
 		} {
 			if err := reg.Register(c); err != nil {
 				return nil, err

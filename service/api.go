@@ -887,8 +887,14 @@ func (s *Service) checkpoints(w http.ResponseWriter, r *http.Request, tenant str
 			if b, _, err := audit.OpenCheckpoint(cp.Note, nil); err == nil {
 				cp.Size, cp.Root = b.Size, b.Root
 			}
+			// With the witnesses' cosignatures as extra signature lines.
+			msg, err := audit.WithCosignatures(r.Context(), audit.CosignatureStoreOf(as), cp)
+			if err != nil {
+				s.internal(w, r, err)
+				return
+			}
 			out = append(out, checkpointJSON{PartitionKey: k.PartitionKey, Size: cp.Size, RootHash: cp.Root.String(),
-				KeyName: cp.KeyName, Note: string(cp.Note), CreatedAt: cp.CreatedAt.UTC()})
+				KeyName: cp.KeyName, Note: string(msg), CreatedAt: cp.CreatedAt.UTC()})
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"checkpoints": out})

@@ -75,6 +75,11 @@ type Options struct {
 	// was written; nil (the default) leaves the checkpointer writing to
 	// the store directly.
 	OnCheckpoint func(*driver.Checkpoint)
+	// OnWitnessSubmission, if set, is called after each submission of a
+	// checkpoint to a witness of Ordo:Audit:Witnesses, with the witness's
+	// URL and the result (audit.WitnessResults), as the metric counts it.
+	// It exists for tests, which otherwise could only poll /metrics.
+	OnWitnessSubmission func(witness, result string)
 	// OnLongPollWait, if set, is called each time a long-polling dequeue
 	// found nothing and begins to wait (tests enqueue once it has).
 	OnLongPollWait func()
@@ -342,6 +347,9 @@ func (s *Service) Start(ctx context.Context) error {
 	if s.signer != nil && cfg.Ordo.Audit.CheckpointInterval > 0 {
 		cp := &audit.Checkpointer{Store: s.db.AuditStore(), Key: s.signer, Holder: cfg.Ordo.NodeId,
 			Interval: cfg.Ordo.Audit.CheckpointInterval, Logger: s.log, Leader: s.db}
+		if err := s.configureWitnesses(cp, cfg); err != nil {
+			return err
+		}
 		if s.opts.OnCheckpoint != nil {
 			cp.Store = checkpointHook{cp.Store, s.opts.OnCheckpoint}
 		}

@@ -96,7 +96,8 @@ func (s *Service) tlogError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // GET .../tlog/checkpoint: the chain's latest checkpoint, the signed note
-// exactly as the checkpointer stored it.
+// exactly as the checkpointer stored it, followed by the witnesses'
+// cosignatures of it (extra signature lines).
 func (s *Service) tlogCheckpoint(w http.ResponseWriter, r *http.Request, tenant string, _ principal) {
 	k, ok := tlogChain(w, r, tenant)
 	if !ok {
@@ -107,9 +108,14 @@ func (s *Service) tlogCheckpoint(w http.ResponseWriter, r *http.Request, tenant 
 		s.tlogError(w, r, err)
 		return
 	}
+	msg, err := audit.WithCosignatures(r.Context(), audit.CosignatureStoreOf(s.q.Backend().AuditStore()), cp)
+	if err != nil {
+		s.tlogError(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", s.cacheControl(tenant, tlogCheckpointMaxAge, false))
-	_, _ = w.Write(cp.Note)
+	_, _ = w.Write(msg)
 }
 
 // GET .../tlog/tile/<L>/<N>[.p/<W>] and .../tlog/tile/entries/<N>[.p/<W>].

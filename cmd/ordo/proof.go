@@ -113,7 +113,12 @@ func newProofCheckpointCommand(g *globalFlags) *cobra.Command {
 			if len(cps) == 0 {
 				return fmt.Errorf("chain %s/%q has no checkpoint yet", tenant, partition)
 			}
-			return writeOut(cmd, out, cps[0].Note)
+			// With the witnesses' cosignatures, as ordo serve serves it.
+			msg, err := audit.WithCosignatures(ctx, audit.CosignatureStoreOf(as), cps[0])
+			if err != nil {
+				return err
+			}
+			return writeOut(cmd, out, msg)
 		},
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the chain's tenant")
@@ -175,15 +180,23 @@ func newProofCheckCommand() *cobra.Command {
 	var keyFile string
 	var checkpoints []string
 	var asJSON bool
+	var witnesses witnessFlags
 	cmd := &cobra.Command{
 		Use:     "check PROOF-FILE",
 		Example: "  ordo proof check job.proof --key node.pub\n  ordo proof check grow.proof --key node.pub --checkpoint old.ckpt",
 		Short:   "Check a proof offline, with the public key (and checkpoints you kept); no database",
-		Long:    "Exit status: 0 when the proof holds, 1 when it does not, 2 on error.",
-		Args:    cobra.ExactArgs(1),
+		Long: `With --witness-key, the proof's checkpoint must also carry at least --min-witnesses (default 1) valid
+cosignatures by those witness keys (docs/audit.md, "Witnesses").
+
+Exit status: 0 when the proof holds, 1 when it does not, 2 on error.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if keyFile == "" {
 				return errors.New("--key: the public key file is required")
+			}
+			needWitnesses, err := witnesses.parse(cmd)
+			if err != nil {
+				return err
 			}
 			key, err := readPublicKey(keyFile)
 			if err != nil {
@@ -221,9 +234,15 @@ func newProofCheckCommand() *cobra.Command {
 			if !res.Valid {
 				return &exitError{code: 1, err: fmt.Errorf("the %s proof does not hold: %s", res.Type, res.Problem)}
 			}
+			if needWitnesses {
+				if err := witnesses.check(cmd.ErrOrStderr(), fmt.Sprintf("the proof's checkpoint (%s size %d)", res.Origin, res.Size), []byte(p.Checkpoint)); err != nil {
+					return &exitError{code: 1, err: err}
+				}
+			}
 			return nil
 		},
 	}
+	witnesses.register(cmd)
 	cmd.Flags().StringVar(&keyFile, "key", "", "public key file (required)")
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

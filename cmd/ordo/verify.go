@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -94,6 +95,7 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 	var checkpoints []string
 	var maxIssues int
 	var order orderFlags
+	var witnesses witnessFlags
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Example: "  ordo verify --tenant acme\n  ordo verify --db postgres://ordo@localhost/ordo --all --json\n  ordo verify --tenant acme --key node.pub --checkpoint acme.ckpt\n  ordo verify --order --tenant acme --strict orders",
@@ -101,7 +103,8 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 		Long: `verify streams every entry of the chosen chains and checks them (docs/chain-spec.md section 8,
 docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
 gaps, the stored Merkle tree, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
-you kept yourself).
+you kept yourself). With --witness-key, the latest checkpoint of every chain verified must also carry at least
+--min-witnesses (default 1) valid cosignatures by those witness keys (docs/audit.md, "Witnesses").
 
 Exit status: 0 when every chain is valid, 1 when issues were found (each is printed) or nothing matched (no
 chain entries for --tenant/--partition), 2 on error.
@@ -121,7 +124,14 @@ chain entries for --tenant/--partition), 2 on error.
 			if err := order.check(); err != nil {
 				return err
 			}
+			needWitnesses, err := witnesses.parse(cmd)
+			if err != nil {
+				return err
+			}
 			if order.order {
+				if needWitnesses {
+					return errors.New("--order compares start order with t_hlc order; it takes no --witness-key")
+				}
 				if cmd.Flags().Changed("partition") || keyFile != "" || len(checkpoints) > 0 {
 					return errors.New("--order compares start order with t_hlc order; it takes no --partition, --key or --checkpoint")
 				}
@@ -135,7 +145,6 @@ chain entries for --tenant/--partition), 2 on error.
 				}
 				v.Key = k
 			}
-			var err error
 			if v.Checkpoints, err = readFiles(checkpoints); err != nil {
 				return err
 			}
@@ -187,6 +196,13 @@ chain entries for --tenant/--partition), 2 on error.
 			if res.EntriesChecked == 0 {
 				return &exitError{code: 1, err: errors.New("nothing was verified: no chain entries match (check --tenant, --partition and --db)")}
 			}
+			if needWitnesses {
+				var chains []chain.Key
+				for _, c := range res.Chains {
+					chains = append(chains, chain.Key{TenantID: c.TenantID, PartitionKey: c.PartitionKey})
+				}
+				return witnesses.checkStoredCheckpoints(ctx, cmd.ErrOrStderr(), as, chains)
+			}
 			return nil
 		},
 	}
@@ -196,6 +212,7 @@ chain entries for --tenant/--partition), 2 on error.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&keyFile, "key", "", "public key file that verifies checkpoint signatures")
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable); needs --key")
+	witnesses.register(cmd)
 	cmd.Flags().IntVar(&maxIssues, "max-issues", 1000, "issues listed per chain (all are counted)")
 	cmd.Flags().BoolVar(&order.order, "order", false, "compare the order jobs were first started in with their t_hlc order, instead of verifying the chains")
 	cmd.Flags().StringArrayVar(&order.strict, "strict", nil, "with --order: a partition dequeued with strict partitions, which must have no inversion (repeatable)")

@@ -553,7 +553,7 @@ func testBatchSnapshot(h *auditHarness) {
 func testCheckpointerLeadership(h *auditHarness) {
 	t := h.t
 	h.build(3)
-	b := *h.cp
+	b := checkpointerLike(h.cp)
 	b.Holder = "node-b"
 	res, err := h.cp.RunOnce(h.ctx)
 	if err != nil || !res.Led || len(res.Checkpoints) != 2 {
@@ -573,6 +573,14 @@ func testCheckpointerLeadership(h *auditHarness) {
 	if err != nil || !res.Led || len(res.Checkpoints) != 2 {
 		t.Fatalf("node-b after node-a's lease expired: %+v, %v", res, err)
 	}
+}
+
+// checkpointerLike is a second checkpointer configured as cp is (a
+// Checkpointer holds state of its own and is not copied).
+func checkpointerLike(cp *audit.Checkpointer) *audit.Checkpointer {
+	return &audit.Checkpointer{Store: cp.Store, Key: cp.Key, Leader: cp.Leader, Holder: cp.Holder, Now: cp.Now,
+		LeaseFor: cp.LeaseFor, Interval: cp.Interval, Chunk: cp.Chunk, Logger: cp.Logger,
+		Witnesses: cp.Witnesses, Cosignatures: cp.Cosignatures, WitnessObserver: cp.WitnessObserver}
 }
 
 // racingStore lets another checkpointer run to the end just before this
@@ -597,7 +605,7 @@ func (s *racingStore) AppendHashes(ctx context.Context, p driver.AppendHashesPar
 func testCheckpointersRace(h *auditHarness) {
 	t := h.t
 	h.build(3)
-	other := *h.cp
+	other := checkpointerLike(h.cp)
 	other.Leader = nil
 	racing := &racingStore{AuditStore: h.store}
 	racing.other = func() {
@@ -605,7 +613,7 @@ func testCheckpointersRace(h *auditHarness) {
 			t.Errorf("the other checkpointer: %v", err)
 		}
 	}
-	first := *h.cp
+	first := checkpointerLike(h.cp)
 	first.Leader, first.Store = nil, racing
 	if _, err := first.RunOnce(h.ctx); err != nil {
 		t.Fatalf("a checkpointer that lost the race: %v", err)

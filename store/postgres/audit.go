@@ -339,3 +339,33 @@ func (s auditStore) Checkpoints(ctx context.Context, k chain.Key, limit int) ([]
 	})
 	return out, wrap("reading checkpoints", err)
 }
+
+func (s auditStore) InsertCosignature(ctx context.Context, c *driver.Cosignature) error {
+	_, err := s.db.Pool.Exec(ctx, `INSERT INTO scheduler.chain_cosignatures (tenant_id, partition_key, tree_size, witness_key_id, signature_line, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
+		c.Key.TenantID, c.Key.PartitionKey, c.Size, c.WitnessKeyID, c.SignatureLine, c.CreatedAt)
+	return wrap("storing a cosignature", err)
+}
+
+func (s auditStore) Cosignatures(ctx context.Context, k chain.Key, size int64) ([]driver.Cosignature, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT witness_key_id, signature_line, created_at FROM scheduler.chain_cosignatures
+		WHERE tenant_id = $1 AND partition_key = $2 AND tree_size = $3 ORDER BY witness_key_id`, k.TenantID, k.PartitionKey, size)
+	if err != nil {
+		return nil, wrap("reading cosignatures", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (driver.Cosignature, error) {
+		c := driver.Cosignature{Key: k, Size: size}
+		err := r.Scan(&c.WitnessKeyID, &c.SignatureLine, &c.CreatedAt)
+		return c, err
+	})
+	return out, wrap("reading cosignatures", err)
+}
+
+func (s auditStore) WitnessedSize(ctx context.Context, k chain.Key, witnessKeyID string) (int64, error) {
+	var size int64
+	err := s.db.Pool.QueryRow(ctx, `SELECT COALESCE(MAX(tree_size), 0) FROM scheduler.chain_cosignatures
+		WHERE tenant_id = $1 AND partition_key = $2 AND witness_key_id = $3`, k.TenantID, k.PartitionKey, witnessKeyID).Scan(&size)
+	return size, wrap("reading a witness's cosigned size", err)
+}
+
+var _ driver.CosignatureStore = auditStore{}

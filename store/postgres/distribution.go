@@ -56,6 +56,7 @@ var tablePlacements = map[string]tablePlacement{
 	"chain_trees":          {distributed, "one Merkle tree per (tenant, partition) chain"},
 	"chain_tree_hashes":    {distributed, "the hashes of one chain's tree"},
 	"chain_checkpoints":    {distributed, "signed checkpoints of one chain's tree"},
+	"chain_cosignatures":   {distributed, "witness cosignatures of one chain's checkpoints"},
 	"paused_queues":        {distributed, "a tenant's paused queues, read by that tenant's dequeue"},
 	"verification_results": {distributed, "one row per tenant"},
 	"chain_verification":   {distributed, "the periodic verifier's progress on one (tenant, partition) chain"},
