@@ -129,6 +129,12 @@ export const ROUTES = {
   listCheckpoints: ["get", "/v1/tenants/{tenant}/checkpoints"],
   listSnapshots: ["get", "/v1/tenants/{tenant}/snapshots"],
   createSnapshot: ["post", "/v1/tenants/{tenant}/snapshots"],
+  getTlogCheckpoint: ["get", "/v1/tenants/{tenant}/tlog/checkpoint"],
+  getTlogTile: ["get", "/v1/tenants/{tenant}/tlog/tile/{level}/{index}"],
+  getTlogEntries: ["get", "/v1/tenants/{tenant}/tlog/tile/entries/{index}"],
+  getTlogCheckpointPartition: ["get", "/v1/tenants/{tenant}/partitions/{partition}/tlog/checkpoint"],
+  getTlogTilePartition: ["get", "/v1/tenants/{tenant}/partitions/{partition}/tlog/tile/{level}/{index}"],
+  getTlogEntriesPartition: ["get", "/v1/tenants/{tenant}/partitions/{partition}/tlog/tile/entries/{index}"],
   healthz: ["get", "/healthz"],
   readyz: ["get", "/readyz"],
   metrics: ["get", "/metrics"],
@@ -343,6 +349,32 @@ export class OrdoClient {
     return this.#call("healthz", {}, { signal: opts.signal });
   }
 
+  /**
+   * The latest signed checkpoint of a chain as a C2SP tlog-tiles log
+   * serves it (the note text, with any witnesses' cosignatures); the
+   * default partition unless `partition` is given. 404 `not_found` before
+   * the chain has a checkpoint.
+   */
+  async tlogCheckpoint(partition?: string, opts: RequestOptions = {}): Promise<string> {
+    const [op, params] = partition === undefined ? (["getTlogCheckpoint", {}] as const) : (["getTlogCheckpointPartition", { partition }] as const);
+    return this.#call(op, params, { signal: opts.signal, text: true });
+  }
+
+  /**
+   * A hash tile of a chain's Merkle tree (tlog-tiles `tile/<level>/<N>`),
+   * full or, with `width`, partial: 32 bytes per hash.
+   */
+  async tlogTile(level: number, index: number, o: { width?: number; partition?: string } & RequestOptions = {}): Promise<Uint8Array> {
+    const params = { level: String(level), index: tileIndexPath(index, o.width), partition: o.partition };
+    return this.#call(o.partition === undefined ? "getTlogTile" : "getTlogTilePartition", params, { signal: o.signal, bytes: true });
+  }
+
+  /** An entry bundle of a chain (tlog-tiles `tile/entries/<N>`), full or, with `width`, partial. */
+  async tlogEntries(index: number, o: { width?: number; partition?: string } & RequestOptions = {}): Promise<Uint8Array> {
+    const params = { index: tileIndexPath(index, o.width), partition: o.partition };
+    return this.#call(o.partition === undefined ? "getTlogEntries" : "getTlogEntriesPartition", params, { signal: o.signal, bytes: true });
+  }
+
   /** GET /readyz: a 503 answer is returned too (`status` "not ready"), not thrown. */
   async ready(opts: RequestOptions = {}): Promise<Readiness> {
     return this.#call("readyz", {}, { signal: opts.signal, okStatuses: [200, 503] });
@@ -355,7 +387,7 @@ export class OrdoClient {
 
   async #call<T>(
     op: OperationId,
-    params: { id?: string },
+    params: { id?: string; partition?: string | undefined; level?: string; index?: string },
     o: {
       body?: unknown;
       query?: URLSearchParams;
@@ -364,12 +396,16 @@ export class OrdoClient {
       extraTimeoutMs?: number;
       okStatuses?: number[];
       text?: boolean;
+      bytes?: boolean;
     },
   ): Promise<T> {
     const [method, template] = ROUTES[op];
     const path = template
       .replace("{tenant}", encodeURIComponent(this.tenant))
-      .replace("{id}", encodeURIComponent(params.id ?? ""));
+      .replace("{id}", encodeURIComponent(params.id ?? ""))
+      .replace("{partition}", encodeURIComponent(params.partition ?? ""))
+      .replace("{level}", params.level ?? "")
+      .replace("{index}", params.index ?? ""); // a tile index path, several segments: not escaped
     const qs = o.query?.toString();
     const url = this.baseUrl + path + (qs ? `?${qs}` : "");
     const what = `${method.toUpperCase()} ${path}`;
@@ -384,6 +420,7 @@ export class OrdoClient {
     const timeout = AbortSignal.timeout(this.#timeoutMs + (o.extraTimeoutMs ?? 0));
     const signal = o.signal ? anySignal(o.signal, timeout) : timeout;
     const res = await this.#fetch(url, { method: method.toUpperCase(), headers, body, signal });
+    if (o.bytes && res.ok) return new Uint8Array(await res.arrayBuffer()) as T;
     const text = await res.text();
     const ok = o.okStatuses ? o.okStatuses.includes(res.status) : res.ok;
     if (ok) {
@@ -396,6 +433,27 @@ export class OrdoClient {
     }
     throw errorFrom(res, text, what);
   }
+}
+
+/**
+ * The tile index N as C2SP tlog-tiles writes it in a path: zero-padded
+ * 3-digit elements, all but the last prefixed with `x` (1234067 is
+ * `x001/x234/067`), and `.p/<W>` for a partial tile of width W (1 to 255).
+ */
+export function tileIndexPath(n: number, width?: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`tile index ${n}: want a non-negative integer`);
+  const parts: string[] = [];
+  let rest = n;
+  do {
+    parts.unshift(String(rest % 1000).padStart(3, "0"));
+    rest = Math.floor(rest / 1000);
+  } while (rest > 0);
+  let path = parts.map((p, i) => (i < parts.length - 1 ? "x" + p : p)).join("/");
+  if (width !== undefined) {
+    if (!Number.isInteger(width) || width < 1 || width > 255) throw new RangeError(`tile width ${width}: want 1 to 255`);
+    path += `.p/${width}`;
+  }
+  return path;
 }
 
 /** Aborted when a or b is (AbortSignal.any, which Node has from 20.3 only). */

@@ -349,6 +349,194 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenant}/tlog/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The latest signed checkpoint of the chain of the default partition (tlog-tiles)
+         * @description The C2SP signed note the checkpointer stored, as it stored it. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogCheckpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}/tlog/tile/{level}/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /** @description The tile's level, 0 to 63, decimal without leading zeros (else 400 with `field` `tile`). */
+                level: components["parameters"]["tileLevel"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A Merkle tree tile of the chain of the default partition (tlog-tiles)
+         * @description Level `level`, index and width in `index`, of the tree of the latest checkpoint. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogTile"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}/tlog/tile/entries/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An entry bundle (data tile) of the chain of the default partition (tlog-tiles)
+         * @description The links of the entries at chain_pos 256·N to 256·N+W−1. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}/partitions/{partition}/tlog/checkpoint": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The latest signed checkpoint of the chain of a named partition (tlog-tiles)
+         * @description The C2SP signed note the checkpointer stored, as it stored it. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogCheckpointPartition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}/partitions/{partition}/tlog/tile/{level}/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+                /** @description The tile's level, 0 to 63, decimal without leading zeros (else 400 with `field` `tile`). */
+                level: components["parameters"]["tileLevel"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        /**
+         * A Merkle tree tile of the chain of a named partition (tlog-tiles)
+         * @description Level `level`, index and width in `index`, of the tree of the latest checkpoint. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogTilePartition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tenants/{tenant}/partitions/{partition}/tlog/tile/entries/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An entry bundle (data tile) of the chain of a named partition (tlog-tiles)
+         * @description The links of the entries at chain_pos 256·N to 256·N+W−1. Without a token when the tenant is in `Ordo:Audit:PublicTiles`.
+         */
+        get: operations["getTlogEntriesPartition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenant}/snapshots": {
         parameters: {
             query?: never;
@@ -943,6 +1131,55 @@ export interface components {
         };
     };
     responses: {
+        /** @description the checkpoint, a C2SP signed note (docs/audit.md, "Checkpoint format") */
+        TlogCheckpoint: {
+            headers: {
+                "Cache-Control": components["headers"]["TlogCacheControl"];
+                [name: string]: unknown;
+            };
+            content: {
+                "text/plain; charset=utf-8": string;
+            };
+        };
+        /**
+         * @description The tile: its hashes, 32 bytes each, 256 of them (8,192 bytes) in a full tile, W in a partial
+         *     one. At level 0 the leaf hashes, SHA-256(0x00 || link); above, the hashes of the full tiles of
+         *     the level below.
+         */
+        TlogTile: {
+            headers: {
+                "Cache-Control": components["headers"]["TlogCacheControl"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        /**
+         * @description The entry bundle: per entry, in chain_pos order, a big-endian uint16 length (32) and the entry's
+         *     link; 256 entries (8,704 bytes) when full, W when partial.
+         */
+        TlogEntryBundle: {
+            headers: {
+                "Cache-Control": components["headers"]["TlogCacheControl"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        /**
+         * @description `not_found`: the chain has no signed checkpoint (it does not exist, or the checkpointer has not
+         *     signed it yet), or the tile is not part of the tree its latest checkpoint signs; or no such route
+         */
+        TlogNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["Error"] & components["schemas"]["CodeNotFound"];
+            };
+        };
         /**
          * @description `invalid_json` (the body is not one JSON object, or breaks the rules of request bodies),
          *     `unknown_field` (a member or query parameter the route does not know; `field` names it),
@@ -1069,11 +1306,31 @@ export interface components {
         tenant: components["schemas"]["TenantID"];
         /** @description The job id (400 with `field` `id` when it is not a UUID). */
         jobId: components["schemas"]["UUID"];
+        /**
+         * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+         *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+         *     its own, without `partitions/`.
+         */
+        partition: string;
+        /** @description The tile's level, 0 to 63, decimal without leading zeros (else 400 with `field` `tile`). */
+        tileLevel: string;
+        /**
+         * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+         *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+         *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+         *     several path segments. Any other spelling gets 400 with `field` `tile`.
+         */
+        tileIndex: string;
         /** @description The job's `idempotency_key`, as HTTP APIs commonly take it; given once. */
         IdempotencyKey: components["schemas"]["IdempotencyKey"];
     };
     requestBodies: never;
     headers: {
+        /**
+         * @description `private` behind a token, `public` for a tenant in `Ordo:Audit:PublicTiles`; a full tile or
+         *     bundle `max-age=31536000, immutable`, a partial one `max-age=60`, the checkpoint `max-age=5`.
+         */
+        TlogCacheControl: string;
         "WWW-Authenticate": "Bearer realm=\"ordo\"";
         /** @description Seconds to wait before trying again. */
         "Retry-After": number;
@@ -1707,6 +1964,188 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogCheckpoint"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogTile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /** @description The tile's level, 0 to 63, decimal without leading zeros (else 400 with `field` `tile`). */
+                level: components["parameters"]["tileLevel"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogTile"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogEntries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogEntryBundle"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogCheckpointPartition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogCheckpoint"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogTilePartition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+                /** @description The tile's level, 0 to 63, decimal without leading zeros (else 400 with `field` `tile`). */
+                level: components["parameters"]["tileLevel"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogTile"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["Internal"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    getTlogEntriesPartition: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant id (400 with `field` `tenant` when it is not a valid one). */
+                tenant: components["parameters"]["tenant"];
+                /**
+                 * @description The partition key, as one path segment: percent-encoded, `/` as `%2F` (400 with `field`
+                 *     `partition` when it is not a valid partition key). The default partition's log has a prefix of
+                 *     its own, without `partitions/`.
+                 */
+                partition: components["parameters"]["partition"];
+                /**
+                 * @description `<N>[.p/<W>]` as C2SP tlog-tiles writes it: the tile index N in zero-padded 3-digit path elements,
+                 *     all but the last prefixed with `x` (1234067 is `x001/x234/067`), and for a partial tile `.p/`
+                 *     and its width W, 1 to 255 without leading zeros. Unlike other path parameters it may span
+                 *     several path segments. Any other spelling gets 400 with `field` `tile`.
+                 */
+                index: components["parameters"]["tileIndex"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["TlogEntryBundle"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TlogNotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["Internal"];
             503: components["responses"]["Unavailable"];

@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import dc from "node:diagnostics_channel";
 
-import { JobFailure, OrdoClient, OrdoError, runWorker, type Lease, type WorkerEvent } from "../src/index.js";
+import { JobFailure, OrdoClient, OrdoError, runWorker, tileIndexPath, type Lease, type WorkerEvent } from "../src/index.js";
 import { startServer, type Server } from "./server.js";
 
 let srv: Server;
@@ -410,6 +410,35 @@ describe("audit", () => {
     assert.ok((await c.snapshots()).some((s) => s.batch_id === snap.batch_id));
     const e = await rejection(c.createSnapshot({ from_chain_pos: pos + 1000, to_chain_pos: pos + 1001 }));
     assert.deepEqual([e.status, e.code], [409, "snapshot_refused"]);
+  });
+
+  it("serves the chain as a tlog-tiles log: checkpoint, hash tile, entry bundle", { timeout: 30_000 }, async () => {
+    await c.enqueue({ kind: kind("tiles"), payload: { tiled: true } });
+    // A checkpoint of the default partition exists once the server has
+    // checkpointed (every second, test/server.ts): wait at most 15s.
+    const deadline = Date.now() + 15_000;
+    let note: string | undefined;
+    while (note === undefined) {
+      try {
+        note = await c.tlogCheckpoint();
+      } catch (e) {
+        assert.ok(e instanceof OrdoError && e.status === 404, `checkpoint: ${e}`);
+        assert.ok(Date.now() < deadline, "no checkpoint within 15s");
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const [origin, sizeLine] = note.split("\n");
+    assert.equal(origin, `ordo/${c.tenant}/`);
+    const size = Number(sizeLine);
+    assert.ok(size >= 1);
+    const width = Math.min(size, 256);
+    const hashes = await c.tlogTile(0, 0, width < 256 ? { width } : {});
+    assert.equal(hashes.length, 32 * width);
+    const bundle = await c.tlogEntries(0, width < 256 ? { width } : {});
+    assert.ok(bundle.length >= 32 * width, `entry bundle of ${bundle.length} bytes for ${width} entries`);
+    const e = await rejection(c.tlogTile(0, 999_999, { width: 1 }));
+    assert.equal(e.status, 404);
+    assert.equal(tileIndexPath(1234067, 5), "x001/x234/067.p/5");
   });
 
   it("health, readiness and metrics", async () => {
