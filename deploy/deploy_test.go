@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,8 +23,11 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/torchwood"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ordo-sched/ordo/audit"
+	"github.com/ordo-sched/ordo/config"
 	"github.com/ordo-sched/ordo/internal/servicetest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/service"
@@ -233,9 +238,45 @@ func liveMetrics(t *testing.T) exposition {
 	return e
 }
 
+// withAWitness gives the service a signing key and one witness, so that
+// ordo_witness_submissions_total, which the rules read, is exposed as in a
+// deployment with witnesses (each configured witness's series start at
+// 0). The witness is a server of the test's own on loopback that refuses
+// every checkpoint: whether the service submits one during the scrape
+// does not matter here.
+func withAWitness(t *testing.T, cfg *config.Config) error {
+	priv, _, err := audit.GenerateKey(rand.Reader, "deploy-test")
+	if err != nil {
+		return err
+	}
+	keyFile := filepath.Join(t.TempDir(), "node.key")
+	if err := os.WriteFile(keyFile, []byte(priv), 0o600); err != nil {
+		return err
+	}
+	_, witnessPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	signer, err := torchwood.NewCosignatureSigner("witness.deploy.test", witnessPriv)
+	if err != nil {
+		return err
+	}
+	witness := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "unknown log", http.StatusNotFound)
+	}))
+	t.Cleanup(witness.Close)
+	cfg.Ordo.Audit.SigningKeyFile = keyFile
+	cfg.Ordo.Audit.Witnesses = []config.Witness{{URL: witness.URL + "/", Key: signer.Verifier().String()}}
+	return nil
+}
+
 func scrape(t *testing.T) (exposition, error) {
 	dbURL := testdb.SQLiteURL(t)
-	svc, err := service.New(context.Background(), servicetest.Config(dbURL), service.Options{Wall: servicetest.Wall(), LogOutput: io.Discard})
+	cfg := servicetest.Config(dbURL)
+	if err := withAWitness(t, cfg); err != nil {
+		return nil, err
+	}
+	svc, err := service.New(context.Background(), cfg, service.Options{Wall: servicetest.Wall(), LogOutput: io.Discard})
 	if err != nil {
 		return nil, err
 	}

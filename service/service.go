@@ -206,6 +206,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Service, error
 		return nil, err
 	}
 	s.q = q
+	s.exposeWitnessSeries(cfg)
 	s.hosts.Store(newHostList(cfg.Ordo.Worker.HttpKind.AllowedHosts))
 	s.auth = newAuthenticator(cfg.Ordo.Auth.Tokens, db, s.now)
 	if s.metrics, err = newServiceMetrics(s); err != nil {

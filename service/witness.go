@@ -22,14 +22,6 @@ func (s *Service) configureWitnesses(cp *audit.Checkpointer, cfg *config.Config)
 	}
 	cp.Cosignatures = audit.CosignatureStoreOf(s.db.AuditStore())
 	m, hook := s.q.Metrics(), s.opts.OnWitnessSubmission
-	if m != nil {
-		// Every series from the start, so that dashboards see zeros.
-		for _, w := range cp.Witnesses {
-			for _, r := range audit.WitnessResults {
-				m.WitnessSubmissions.WithLabelValues(w.URL, r)
-			}
-		}
-	}
 	cp.WitnessObserver = func(witness, result string) {
 		if m != nil {
 			m.WitnessSubmissions.WithLabelValues(witness, result).Inc()
@@ -39,4 +31,20 @@ func (s *Service) configureWitnesses(cp *audit.Checkpointer, cfg *config.Config)
 		}
 	}
 	return nil
+}
+
+// exposeWitnessSeries makes every series of ordo_witness_submissions_total
+// of the configured witnesses exist from the start, at zero, so that
+// alerts (deploy/prometheus) and dashboards see a witness before its first
+// submission, and whether or not this node's checkpointer runs.
+func (s *Service) exposeWitnessSeries(cfg *config.Config) {
+	m := s.q.Metrics()
+	if m == nil {
+		return
+	}
+	for _, w := range cfg.Ordo.Audit.Witnesses {
+		for _, r := range audit.WitnessResults {
+			m.WitnessSubmissions.WithLabelValues(w.URL, r)
+		}
+	}
 }
