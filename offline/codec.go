@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/secure-systems-lab/go-securesystemslib/dsse"
 
@@ -93,6 +94,20 @@ func Decode(ctx context.Context, name string, data []byte, keys []*audit.PublicK
 	}
 	if b.Format != Format {
 		return nil, fmt.Errorf("offline: %s: format %q, want %q", name, b.Format, Format)
+	}
+	if d.SignedBy != "" {
+		// A node signs for itself: its key is named by its node id (`ordo
+		// keygen --name NODE`), and every entry must be one its clock
+		// stamped, so that one node's key cannot vouch for another's.
+		signer, _, _ := strings.Cut(d.SignedBy, "+")
+		for _, c := range b.Chains {
+			for _, e := range c.Entries {
+				if e.Node != signer {
+					return nil, fmt.Errorf("%w: %s is signed by node %s's key but holds node %s's entry %s (chain %q)",
+						ErrSignature, name, signer, e.Node, e.THLC, c.Partition)
+				}
+			}
+		}
 	}
 	d.Bundle = &b
 	return d, nil

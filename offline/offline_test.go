@@ -81,7 +81,12 @@ func centralEntries(t *testing.T, q *queue.Queue) []string {
 			if !r.Entry.PrevLinkNull {
 				prev = r.Entry.PrevLink.String()
 			}
-			out = append(out, fmt.Sprintf("%q %d %s %s %s %s %s", k.PartitionKey, r.Entry.Pos, r.Entry.THLC, r.JobID, r.Entry.PayloadHash, prev, r.Entry.Link))
+			src := "local"
+			if s := r.Source; s != nil {
+				src = fmt.Sprintf("from %s %s %s", s.Node, s.THLC, s.Link)
+			}
+			out = append(out, fmt.Sprintf("%q %d %s %s %s %s %s node %s priority %d run_at %d created_at %d %s", k.PartitionKey, r.Entry.Pos,
+				r.Entry.THLC, r.JobID, r.Entry.PayloadHash, prev, r.Entry.Link, r.Node, r.Priority, r.RunAt.UnixMilli(), r.CreatedAt.UnixMilli(), src))
 		}
 	}
 	return out
@@ -251,6 +256,39 @@ func TestBadBundlesAreRefused(t *testing.T) {
 		}
 		if d, err := offline.Decode(ctx, "signed.bundle", signed, []*audit.PublicKey{other, verifier}, true); err != nil || d.SignedBy != verifier.KeyID() {
 			t.Errorf("the signed bundle with its key: %+v, %v", d, err)
+		}
+		// One node's key does not vouch for another node's entries.
+		bPriv, bPub, _ := audit.GenerateKey(nil, "field-b")
+		bSigner, _ := audit.ParsePrivateKey(bPriv)
+		bVerifier, _ := audit.ParsePublicKey(bPub)
+		posing := offlineNode(t, "field-a", t0, jobs, bSigner)
+		if _, err := offline.Decode(ctx, "posing.bundle", posing, []*audit.PublicKey{bVerifier}, true); !errors.Is(err, offline.ErrSignature) ||
+			!strings.Contains(err.Error(), "signed by node field-b's key but holds node field-a's entry") {
+			t.Errorf("field-a's entries signed with field-b's key: %v, want ErrSignature naming both", err)
+		}
+
+		// One source entry twice with different contents (a field the
+		// link does not cover changed): refused, not a choice that would
+		// depend on the order of the bundles.
+		var other2 offline.Bundle
+		if err := json.Unmarshal(plain, &other2); err != nil {
+			t.Fatal(err)
+		}
+		other2.Chains[0].Entries[0].Priority = 7
+		fresh, _ := openNode(t, testdb.SQLiteURL(t), "central-x", t0+60_000)
+		_, err = offline.Import(ctx, fresh, []*offline.Decoded{decode(t, "a.bundle", plain), {Name: "a2.bundle", Bundle: &other2}}, offline.ImportOptions{})
+		if err == nil || !strings.Contains(err.Error(), "comes twice with different entries") {
+			t.Errorf("one job id, two different entries: %v", err)
+		}
+		if entries := centralEntries(t, fresh); len(entries) != 0 {
+			t.Errorf("a refused import wrote %d entries", len(entries))
+		}
+
+		// A bundle of a node that has the importer's own id is refused.
+		same, _ := openNode(t, testdb.SQLiteURL(t), "field-a", t0+60_000)
+		if _, err := offline.Import(ctx, same, []*offline.Decoded{decode(t, "a.bundle", plain)}, offline.ImportOptions{}); err == nil ||
+			!strings.Contains(err.Error(), "is the importing node itself") {
+			t.Errorf("a bundle of the importer's own node id: %v", err)
 		}
 	})
 }

@@ -66,6 +66,12 @@ func (q *Queue) Import(ctx context.Context, jobs []ImportedJob) (ImportResult, e
 		if src.Node != ij.Source.Node {
 			return res, fmt.Errorf("%w: %s: its t_hlc names node %s", ErrInvalidJob, what, src.Node)
 		}
+		if src.Node == q.clock.NodeID() {
+			// Its timestamps would be this node's own: the clock may issue
+			// the ones Import gives merged entries, and a tenant's t_hlc
+			// would no longer be unique.
+			return res, fmt.Errorf("%w: %s: node %s is the importing node itself; an offline node needs an id of its own", ErrInvalidJob, what, src.Node)
+		}
 		p, err := q.prepare(ij.Job, now)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", what, err)
@@ -89,22 +95,32 @@ func (q *Queue) Import(ctx context.Context, jobs []ImportedJob) (ImportResult, e
 			return res, fmt.Errorf("queue: import: %w", err)
 		}
 	}
-	slices.SortFunc(items, func(a, b item) int {
+	slices.SortStableFunc(items, func(a, b item) int {
 		return cmp.Or(a.src.Compare(b.src), bytes.Compare(a.p.JobID[:], b.p.JobID[:]))
 	})
 
 	// Plan every new entry's timestamp, tenant by tenant.
 	audit := q.backend.AuditStore()
 	cursor := map[string]hlc.Timestamp{}
-	seen := map[uuid.UUID]bool{}
+	seen := map[uuid.UUID]*driver.Prepared{}
 	var fresh []*driver.Prepared
 	for _, it := range items {
 		p := it.p
-		if seen[p.JobID] {
-			res.Present++ // the same job from two bundles: the first stands
+		if first, ok := seen[p.JobID]; ok {
+			// A job two nodes enqueued each is merged once, as the one
+			// first in merge order (the earlier source t_hlc): that does
+			// not depend on the order of the bundles. The same source
+			// entry from two bundles (overlapping exports) is merged once
+			// too; but two different entries with one source t_hlc would
+			// make the result depend on which bundle came first.
+			if first.Source.THLC == p.Source.THLC && !sameImported(first, p) {
+				return res, fmt.Errorf("%w: job %s comes twice with different entries (source t_hlc %s and %s): refusing to choose one",
+					ErrInvalidJob, p.JobID, first.Source.THLC, p.Source.THLC)
+			}
+			res.Present++
 			continue
 		}
-		seen[p.JobID] = true
+		seen[p.JobID] = p
 		if _, err := q.backend.GetJob(ctx, driver.JobRef{TenantID: p.TenantID, JobID: p.JobID}); err == nil {
 			res.Present++
 			continue
@@ -142,4 +158,14 @@ func (q *Queue) Import(ctx context.Context, jobs []ImportedJob) (ImportResult, e
 		}
 	}
 	return res, nil
+}
+
+// sameImported reports whether two imported jobs are the same entry of
+// the same offline chain: the same source, and every field of the job.
+func sameImported(a, b *driver.Prepared) bool {
+	return a.Source.Node == b.Source.Node && a.Source.THLC == b.Source.THLC && a.Source.Link == b.Source.Link &&
+		a.Source.PrevLink == b.Source.PrevLink && a.Source.PrevNull == b.Source.PrevNull &&
+		a.PayloadHash == b.PayloadHash && a.Kind == b.Kind && a.IdempotencyKey == b.IdempotencyKey &&
+		a.Priority == b.Priority && a.MaxAttempts == b.MaxAttempts && a.RunAt.Equal(b.RunAt) && a.CreatedAt.Equal(b.CreatedAt) &&
+		bytes.Equal(a.Metadata, b.Metadata)
 }

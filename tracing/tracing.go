@@ -14,7 +14,8 @@
 //     status Error and the error recorded, a snoozed one does not.
 //   - Tracing never fails a job or an insert: a job without a trace
 //     context (enqueued by another client, the HTTP API or before tracing
-//     was on) runs under a new root span.
+//     was on, or whose own metadata left no room for it within
+//     driver.EncodeMetadata's limits) runs under a new root span.
 //
 // Metrics stay Prometheus (package metrics); this package only traces.
 package tracing
@@ -29,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/worker"
 )
@@ -51,6 +53,7 @@ const (
 	AttrDeduplicated = attribute.Key("ordo.job.deduplicated")
 	AttrBatchSize    = attribute.Key("ordo.batch.size")
 	AttrSnoozed      = attribute.Key("ordo.job.snoozed")
+	AttrJobIndex     = attribute.Key("ordo.batch.index")
 )
 
 // Config configures the middleware. The zero value uses the global
@@ -105,7 +108,17 @@ func (m *Middleware) Insert() worker.InsertMiddleware {
 				md = map[string]string{}
 			}
 			m.propagator.Inject(ctx, propagation.MapCarrier(md))
-			j.Metadata = md
+			_, withTrace := driver.EncodeMetadata(md)
+			if _, own := driver.EncodeMetadata(j.Metadata); withTrace == nil || own != nil {
+				// Carried; or the caller's own metadata is refused anyway,
+				// and the insert fails naming the caller's key.
+				j.Metadata = md
+			} else {
+				// The caller's metadata leaves no room for the trace
+				// context: the job goes without it rather than failing.
+				span.AddEvent("ordo.trace_context_not_carried", trace.WithAttributes(
+					AttrJobIndex.Int(i), attribute.String("reason", withTrace.Error())))
+			}
 			carried[i] = j
 		}
 		res, err := next(ctx, carried)

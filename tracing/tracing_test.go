@@ -3,6 +3,8 @@ package tracing_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ordo-sched/ordo"
+	"github.com/ordo-sched/ordo/driver"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/tracing"
@@ -196,4 +199,42 @@ func TestSpans(t *testing.T) {
 			t.Errorf("the retried job's spans are of attempts %v, want [1 2]", got)
 		}
 	})
+}
+
+// Tracing never fails an insert: a job whose own metadata leaves no room
+// for the trace context (driver.EncodeMetadata's limits) is inserted
+// without it, and the insert's span says so.
+func TestFullMetadataIsInsertedWithoutTheTraceContext(t *testing.T) {
+	ctx := context.Background()
+	q, err := ordo.Open(ctx, testdb.SQLiteURL(t), ordo.Config{Node: "trace-node", Hlc: queue.Options{EnableHlcOrdering: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	recorder := tracetest.NewSpanRecorder()
+	mw := tracing.New(tracing.Config{TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))})
+	client, err := worker.NewClient(q, worker.Config{Workers: worker.NewWorkers(), InsertMiddleware: []worker.InsertMiddleware{mw.Insert()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := map[string]string{}
+	for i := range driver.MaxMetadataKeys {
+		full[fmt.Sprint("k", i)] = "v"
+	}
+	res, err := client.Insert(ctx, "acme", invoiceArgs{Number: 9}, &worker.InsertOpts{Metadata: full})
+	if err != nil {
+		t.Fatalf("an insert whose metadata has no room for the trace context: %v", err)
+	}
+	info, err := q.Get(ctx, res.JobID)
+	if err != nil || len(info.Metadata) != driver.MaxMetadataKeys || info.Metadata["traceparent"] != "" {
+		t.Fatalf("stored metadata: %d keys, traceparent %q, %v; want the caller's %d keys alone", len(info.Metadata), info.Metadata["traceparent"], err, driver.MaxMetadataKeys)
+	}
+	spans := recorder.Ended()
+	if len(spans) != 1 || len(spans[0].Events()) != 1 || spans[0].Events()[0].Name != "ordo.trace_context_not_carried" {
+		t.Fatalf("the insert's span does not say the trace context was left out: %+v", spans)
+	}
+	// Metadata the caller got wrong is still refused, naming its key.
+	if _, err := client.Insert(ctx, "acme", invoiceArgs{Number: 10}, &worker.InsertOpts{Metadata: map[string]string{"bad key": "v"}}); err == nil || !strings.Contains(err.Error(), `"bad key"`) {
+		t.Fatalf("an insert with a bad metadata key: %v", err)
+	}
 }

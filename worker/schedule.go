@@ -165,11 +165,13 @@ func (s *CronSchedule) possible() bool {
 // Next implements Schedule: the first occurrence strictly after t, in t's
 // location, or the zero time when there is none within five years. A
 // local time that a daylight-saving change repeats fires once, at its
-// first instance: robfig's Next would fire it again an hour later, and a
-// periodic job would run twice.
+// first instance: robfig's Next fires the repeated hour's times again
+// (01:00 EDT, 01:30 EDT, then 01:00 EST, 01:30 EST), and a periodic job
+// would run twice. So an occurrence whose local reading is not later than
+// t's is skipped.
 func (s *CronSchedule) Next(t time.Time) time.Time {
 	next := s.spec.Next(t)
-	if !next.IsZero() && sameWallClock(next, t.In(next.Location())) {
+	for !next.IsZero() && !wallClockAfter(next, t.In(next.Location())) {
 		next = s.spec.Next(next)
 	}
 	if next.IsZero() {
@@ -178,10 +180,12 @@ func (s *CronSchedule) Next(t time.Time) time.Time {
 	return next.In(t.Location())
 }
 
-// sameWallClock reports whether a and b (in one location) read the same
-// local date and time, to the second.
-func sameWallClock(a, b time.Time) bool {
-	ay, am, ad := a.Date()
-	by, bm, bd := b.Date()
-	return ay == by && am == bm && ad == bd && a.Hour() == b.Hour() && a.Minute() == b.Minute() && a.Second() == b.Second()
+// wallClockAfter reports whether a's local date and time (to the second)
+// read later than b's, both in one location: the order of the clock on
+// the wall, which goes back by an hour when daylight saving time ends.
+func wallClockAfter(a, b time.Time) bool {
+	wall := func(t time.Time) time.Time {
+		return time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), 0, time.UTC)
+	}
+	return wall(a).After(wall(b))
 }

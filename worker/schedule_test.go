@@ -50,6 +50,10 @@ func TestCronNext(t *testing.T) {
 		{"30 2 * * *", ny, "2024-03-09 03:00", []string{"2024-03-11 02:30"}},
 		// 01:30 happens twice on 3 November 2024: fires once.
 		{"30 1 * * *", ny, "2024-11-03 00:00", []string{"2024-11-03 01:30", "2024-11-04 01:30"}},
+		// So do 01:00 and 01:30 of the repeated hour: each fires once.
+		{"0,30 1 * * *", ny, "2024-11-03 00:00", []string{"2024-11-03 01:00", "2024-11-03 01:30", "2024-11-04 01:00"}},
+		// Every 20 minutes through the repeated hour: 01:00, 01:20, 01:40 once, then 02:00.
+		{"*/20 * * * *", ny, "2024-11-03 00:40", []string{"2024-11-03 01:00", "2024-11-03 01:20", "2024-11-03 01:40", "2024-11-03 02:00"}},
 		// A half-hour zone: the next hour is 11:00 local, not 11:30.
 		{"0 * * * *", kolkata, "2024-01-01 10:45", []string{"2024-01-01 11:00", "2024-01-01 12:00"}},
 	} {

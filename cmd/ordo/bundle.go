@@ -72,7 +72,7 @@ Format: docs/offline.md.`,
 	}
 	cmd.Flags().StringVar(&tenant, "tenant", "", "the tenant whose chains to export (required)")
 	cmd.Flags().StringVar(&out, "out", "", "the bundle file to write (required)")
-	cmd.Flags().StringVar(&node, "node", "", "only the entries this node appended")
+	cmd.Flags().StringVar(&node, "node", "", "only the entries this node stamped (node_id)")
 	cmd.Flags().StringVar(&since, "since", "", "only entries after this t_hlc, or from this RFC 3339 time on")
 	cmd.Flags().StringVar(&signKey, "sign", "", "sign the bundle (DSSE) with this private key file")
 	_ = cmd.MarkFlagRequired("tenant")
@@ -120,7 +120,8 @@ nothing.
 
 A bundle with a bad entry is refused whole, nothing written, naming the first bad entry; --force takes, of each
 chain with a bad entry, the entries before it. A signed bundle is checked with the --key files (a bad signature
-is never forced); --require-signature refuses unsigned ones.
+is never forced) and must be the key of the node whose entries it holds (named by its node id, as
+` + "`ordo keygen --name NODE`" + ` makes it); with --key, or --require-signature, unsigned bundles are refused.
 
 Exit status: 0 when every bundle verified (and was merged); 1 when one was refused; 2 on an error.`,
 		Example: `  ordo jobs import --db postgres://ordo@central/ordo acme-field-a.bundle acme-field-b.bundle --key field-a.pub --key field-b.pub
@@ -136,6 +137,9 @@ Exit status: 0 when every bundle verified (and was merged); 1 when one was refus
 				}
 				pubs = append(pubs, k)
 			}
+			// Keys given say whose bundles are trusted: an unsigned one is
+			// then refused too.
+			requireSigned = requireSigned || len(pubs) > 0
 			var bundles []*offline.Decoded
 			for _, path := range args {
 				data, err := os.ReadFile(path)
@@ -180,7 +184,7 @@ Exit status: 0 when every bundle verified (and was merged); 1 when one was refus
 		},
 	}
 	hf.register(cmd.Flags())
-	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key file of a node whose signed bundles to accept (repeatable)")
+	cmd.Flags().StringArrayVar(&keys, "key", nil, "public key file of a node whose signed bundles to accept (repeatable); unsigned bundles are then refused")
 	cmd.Flags().BoolVar(&requireSigned, "require-signature", false, "refuse unsigned bundles")
 	cmd.Flags().BoolVar(&verifyOnly, "verify-only", false, "verify the bundles and write nothing")
 	cmd.Flags().BoolVar(&force, "force", false, "take, of each chain with a bad entry, the entries before it")

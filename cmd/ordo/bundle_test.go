@@ -54,4 +54,5 @@ func TestExportImportCommands(t *testing.T) {
 	must(1, `chain "", entry 1`, "jobs", "import", tampered, "--db", other, "--node", "central", "--enable-hlc-ordering")
 	must(2, "no chain entries", "jobs", "export", "--db", other, "--tenant", "acme", "--out", filepath.Join(dir, "x.bundle"))
 	must(1, "not signed, and a signature is required", "jobs", "import", plain, "--require-signature", "--verify-only")
+	must(1, "not signed, and a signature is required", "jobs", "import", plain, "--key", key+".pub", "--verify-only")
 }

@@ -487,8 +487,9 @@ func (db *DB) fencedUpdate(ctx context.Context, what, legacySQL, hlcSQL string, 
 // then sees its copy from the HLC statement; the HLC statement waits for
 // a drain's lock, and the legacy statement after it sees its copy. (In
 // one process, queue.Queue's reconcileMu keeps them apart already.) The
-// repeat matches nothing when the first legacy statement did its work:
-// every change is fenced by the state it leaves.
+// repeat matches nothing when the first legacy statement did its work
+// (a change moves the job off the status it is fenced on), except for a
+// lease extension, which it writes again with the same values.
 func bothSidesOrder(legacySQL, hlcSQL string) []string {
 	return []string{legacySQL, hlcSQL, legacySQL}
 }

@@ -449,14 +449,16 @@ func writeRows(ctx context.Context, tx querier, hc *headCache, b *driver.Enqueue
 		}
 		var srcNode, srcTHLC *string
 		var srcPrev, srcLink []byte
+		node := b.Node
 		if src := j.Source; src != nil {
 			srcNode, srcTHLC, srcLink = &src.Node, &src.THLC, src.Link[:]
 			if !src.PrevNull {
 				srcPrev = src.PrevLink[:]
 			}
+			node = src.Node // the node its t_hlc names, whichever node imports it
 		}
 		logRows[i] = []any{j.TenantID, e.THLCText, j.PartitionKey, j.JobID, j.PayloadHash[:], prev, e.Link[:],
-			j.CreatedAt, e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, j.RunAt, idem,
+			j.CreatedAt, e.Pos, node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, j.RunAt, idem,
 			srcNode, srcTHLC, srcPrev, srcLink}
 		status := j.Status
 		var owner *string

@@ -326,14 +326,16 @@ func (t *txn) appendChains(b *driver.EnqueueBatch, fresh []*driver.Prepared, bac
 				prev = e.PrevLink[:]
 			}
 			var srcNode, srcTHLC, srcPrev, srcLink any
+			node := b.Node
 			if src := j.Source; src != nil {
 				srcNode, srcTHLC, srcLink = src.Node, src.THLC, src.Link[:]
 				if !src.PrevNull {
 					srcPrev = src.PrevLink[:]
 				}
+				node = src.Node // the node its t_hlc names, whichever node imports it
 			}
 			if _, err := logStmt.ExecContext(t.ctx, j.TenantID, e.THLCText, j.PartitionKey, j.JobID.String(), j.PayloadHash[:], prev,
-				e.Link[:], ms(j.CreatedAt), e.Pos, b.Node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, ms(j.RunAt),
+				e.Link[:], ms(j.CreatedAt), e.Pos, node, j.Kind, string(j.Payload), j.Priority, j.MaxAttempts, ms(j.RunAt),
 				nullText(j.IdempotencyKey), srcNode, srcTHLC, srcPrev, srcLink); err != nil {
 				return nil, fmt.Errorf("writing the log entry of job %s: %w", j.JobID, err)
 			}
