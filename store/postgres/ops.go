@@ -53,15 +53,17 @@ func (db *DB) PausedQueues(ctx context.Context, tenant string) ([]driver.PausedQ
 
 // RetryJob implements driver.Operations. The HLC side decides when the job
 // has one: its legacy row of a chain_violation job says failed, and must
-// not make that job runnable again.
+// not make that job runnable again. The rows are locked legacy first, in
+// the order a state change takes them (bothSidesOrder): in the other
+// order, a retry of a running job racing its completion deadlocked.
 func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) error {
 	return db.inTx(ctx, "retrying job "+jobID.String(), func(tx pgx.Tx) error {
 		var hlcStatus, legacyStatus *string
-		err := tx.QueryRow(ctx, `SELECT status FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&hlcStatus)
+		err := tx.QueryRow(ctx, `SELECT status FROM scheduler.jobs WHERE id = $1 FOR UPDATE`, jobID).Scan(&legacyStatus)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
-		err = tx.QueryRow(ctx, `SELECT status FROM scheduler.jobs WHERE id = $1 FOR UPDATE`, jobID).Scan(&legacyStatus)
+		err = tx.QueryRow(ctx, `SELECT status FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE`, jobID).Scan(&hlcStatus)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
@@ -87,13 +89,13 @@ func (db *DB) RetryJob(ctx context.Context, jobID uuid.UUID, now time.Time) erro
 
 // DeleteJob implements driver.Operations. Both rows are locked before
 // either is judged, so a retry racing the delete either wins (nothing is
-// deleted) or waits and finds no state.
+// deleted) or waits and finds no state; legacy first, as RetryJob.
 func (db *DB) DeleteJob(ctx context.Context, jobID uuid.UUID) error {
 	return db.inTx(ctx, "deleting job "+jobID.String(), func(tx pgx.Tx) error {
 		var statuses []string
 		for _, q := range []string{
-			`SELECT status FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE`,
 			`SELECT status FROM scheduler.jobs WHERE id = $1 FOR UPDATE`,
+			`SELECT status FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE`,
 		} {
 			var st string
 			switch err := tx.QueryRow(ctx, q, jobID).Scan(&st); {

@@ -2,10 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ordo-sched/ordo/queue"
@@ -114,6 +116,71 @@ func TestStateChangeFollowsACopyCommittedMeanwhile(t *testing.T) {
 			}
 			if legacy != "succeeded" || hlcSide != "succeeded" {
 				t.Fatalf("after the completion: legacy row %s, HLC state %s; want both succeeded", legacy, hlcSide)
+			}
+		})
+	}
+}
+
+// TestRetryAndDeleteTakeLocksInTheStateChangesOrder: a state change locks
+// a job's legacy row, then its HLC row. A retry or delete of the running
+// job that came in between must wait for the legacy row rather than hold
+// the HLC row the change needs next: in the other order the two
+// deadlocked, and PostgreSQL aborted one (40P01) instead of the retry
+// answering ErrNotRetryable.
+func TestRetryAndDeleteTakeLocksInTheStateChangesOrder(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		op   func(q *queue.Queue, id uuid.UUID) error
+		want error
+	}{
+		{"retry", func(q *queue.Queue, id uuid.UUID) error { return q.Retry(ctx, id) }, queue.ErrNotRetryable},
+		{"delete", func(q *queue.Queue, id uuid.UUID) error { return q.DeleteJob(ctx, id) }, queue.ErrJobNotFinished},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			qs := newQueues(t)
+			q := qs.queue(queue.Options{EnableHlcOrdering: true, DualWriteMode: true})
+			res, err := q.Enqueue(ctx, queue.Job{TenantID: "acme", Kind: "k", Payload: []byte(fmt.Sprintf(`{"case":%q}`, c.name))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if leases, err := q.Dequeue(ctx, queue.DequeueOptions{Limit: 1, LeaseFor: time.Minute}); err != nil || len(leases) != 1 {
+				t.Fatalf("dequeue: %v, %v", leases, err)
+			}
+
+			// The state change's first statement: the legacy row, locked.
+			change, err := qs.db.Pool.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = change.Rollback(ctx) }()
+			var pid int
+			if err := change.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := change.Exec(ctx, `SELECT 1 FROM scheduler.jobs WHERE id = $1 FOR UPDATE`, res.JobID); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- c.op(q, res.JobID) }()
+			waitBlockedBy(t, qs.db.Pool, pid)
+			// Its next statement: the HLC row. The retry or delete, waiting
+			// for the legacy row, must not hold it (NOWAIT: a lock held
+			// there would be the deadlock, which PostgreSQL breaks only
+			// after deadlock_timeout).
+			if _, err := change.Exec(ctx, `SELECT 1 FROM scheduler.job_state WHERE job_id = $1 FOR UPDATE NOWAIT`, res.JobID); err != nil {
+				t.Fatalf("the %s holds the HLC row while it waits for the legacy one: %v", c.name, err)
+			}
+			if err := change.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, c.want) {
+					t.Fatalf("%s of a running job: %v, want %v", c.name, err, c.want)
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s did not return after the state change committed", c.name)
 			}
 		})
 	}
