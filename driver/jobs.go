@@ -408,3 +408,20 @@ func LeaseToken(batch, job uuid.UUID) uuid.UUID {
 	sum := sha256.Sum256(b[:])
 	return uuid.UUID(sum[:16])
 }
+
+// SetStoredHashes sets e's payload hash, prev link and link from the
+// bytes a backend stored. A malformed stored prev_link is kept as a
+// non-zero hash, so the verifier reports it rather than reading the entry
+// as a genesis entry.
+func (e *ChainEntry) SetStoredHashes(hash, prev, link []byte) {
+	e.PayloadHash, _ = chain.HashFromBytes(hash)
+	e.Link, _ = chain.HashFromBytes(link)
+	e.PrevLinkNull = prev == nil
+	e.PrevLink = chain.Hash{}
+	if prev != nil {
+		var err error
+		if e.PrevLink, err = chain.HashFromBytes(prev); err != nil {
+			e.PrevLink = chain.Hash{0xff}
+		}
+	}
+}

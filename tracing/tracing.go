@@ -108,11 +108,14 @@ func (m *Middleware) Insert() worker.InsertMiddleware {
 				md = map[string]string{}
 			}
 			m.propagator.Inject(ctx, propagation.MapCarrier(md))
+			// The caller's own metadata is encoded only when the trace
+			// context does not fit (rare): the insert path pays for one
+			// check here, and the queue's own when it prepares the job.
 			_, withTrace := driver.EncodeMetadata(md)
-			if _, own := driver.EncodeMetadata(j.Metadata); withTrace == nil || own != nil {
-				// Carried; or the caller's own metadata is refused anyway,
-				// and the insert fails naming the caller's key.
+			if withTrace == nil {
 				j.Metadata = md
+			} else if _, own := driver.EncodeMetadata(j.Metadata); own != nil {
+				j.Metadata = md // refused anyway: the insert fails naming the caller's key
 			} else {
 				// The caller's metadata leaves no room for the trace
 				// context: the job goes without it rather than failing.

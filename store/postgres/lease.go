@@ -276,17 +276,7 @@ ORDER BY l.seq_bigint`
 // fillChainEntry sets the hashes of e from their stored bytes.
 func fillChainEntry(e *driver.ChainEntry, payload, hash, prev, link, predLink []byte, predTHLC *string) {
 	e.Payload = payload
-	e.PayloadHash, _ = chain.HashFromBytes(hash)
-	e.Link, _ = chain.HashFromBytes(link)
-	e.PrevLinkNull = prev == nil
-	if prev != nil {
-		// A malformed stored value is kept as a non-zero hash so the
-		// verifier reports it rather than reading it as genesis.
-		var err error
-		if e.PrevLink, err = chain.HashFromBytes(prev); err != nil {
-			e.PrevLink = chain.Hash{0xff}
-		}
-	}
+	e.SetStoredHashes(hash, prev, link)
 	if predTHLC != nil {
 		e.HasPredecessor = true
 		e.PredecessorTHLC = *predTHLC

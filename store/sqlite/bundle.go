@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 
-	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
 )
 
@@ -34,15 +33,7 @@ func (s auditStore) ExportEntries(ctx context.Context, p driver.ExportParams) ([
 		e.Payload, e.CreatedAt, e.RunAt = []byte(payload), fromMS(created), fromMS(runAt)
 		e.Source = driver.ReadImportSource(srcNode, srcTHLC, srcPrev, srcLink)
 		e.Entry.Payload = e.Payload
-		e.Entry.PayloadHash, _ = chain.HashFromBytes(hash)
-		e.Entry.Link, _ = chain.HashFromBytes(link)
-		e.Entry.PrevLinkNull = prev == nil
-		if prev != nil {
-			var err error
-			if e.Entry.PrevLink, err = chain.HashFromBytes(prev); err != nil {
-				e.Entry.PrevLink = chain.Hash{0xff} // malformed: kept visible to the bundle's verifier
-			}
-		}
+		e.Entry.SetStoredHashes(hash, prev, link)
 		return e, nil
 	})
 	return out, auditErr("exporting the chain", err)

@@ -388,12 +388,7 @@ func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*driver.LoggedJob
 		}
 		r.Payload, r.CreatedAt, r.RunAt = []byte(payload), fromMS(createdAt), fromMS(runAt)
 		e.Payload = r.Payload
-		e.PayloadHash, _ = chain.HashFromBytes(hash) // the columns' CHECKs guarantee 32 bytes
-		e.Link, _ = chain.HashFromBytes(link)
-		e.PrevLinkNull = prev == nil
-		if prev != nil {
-			e.PrevLink, _ = chain.HashFromBytes(prev)
-		}
+		e.SetStoredHashes(hash, prev, link)
 		if predTHLC.Valid {
 			e.HasPredecessor = true
 			e.PredecessorTHLC = predTHLC.String
