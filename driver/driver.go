@@ -291,6 +291,7 @@ type Leadership interface {
 type AuditStore interface {
 	VerificationProgress // the periodic verification's progress (verifyprogress.go)
 	StartOrder           // when jobs first started, for verify --order
+	LogArchive           // archived ranges of chains, and dropping them (archive.go)
 	// Chains lists the chains that have log entries or a chain_heads row,
 	// of one tenant ("" for all tenants), sorted by tenant then partition.
 	Chains(ctx context.Context, tenantID string) ([]chain.Key, error)

@@ -60,6 +60,7 @@ var tablePlacements = map[string]tablePlacement{
 	"paused_queues":        {distributed, "a tenant's paused queues, read by that tenant's dequeue"},
 	"verification_results": {distributed, "one row per tenant"},
 	"chain_verification":   {distributed, "the periodic verifier's progress on one (tenant, partition) chain"},
+	"chain_archives":       {distributed, "archived ranges of one (tenant, partition) chain"},
 	"operator_actions":     {distributed, "what operators did to one tenant's jobs and queues"},
 	"activity_minutes":     {distributed, "per-tenant, per-minute rollup of one tenant's jobs"},
 
