@@ -247,6 +247,11 @@ func (v *IncrementalVerifier) verifyChain(ctx context.Context, p *driver.ChainVe
 			"tenant_id", k.TenantID, "partition_key", k.PartitionKey, "verified_size", p.VerifiedSize, "tree_edge", len(p.TreeEdge))
 		*p = driver.ChainVerification{Key: k}
 	}
+	if start, err := droppedStart(ctx, v.Store, p); err != nil {
+		return nil, v.fail(k, err)
+	} else if start != nil {
+		*p = *start
+	}
 	maxEntries := v.MaxRoundEntries
 	if maxEntries <= 0 {
 		maxEntries = DefaultMaxRoundEntries

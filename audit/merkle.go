@@ -1,6 +1,9 @@
 package audit
 
 import (
+	"fmt"
+	"math/bits"
+
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/chain"
@@ -59,3 +62,31 @@ func RangeRoot(links []chain.Hash) tlog.Hash {
 	}
 	return b.root()
 }
+
+// Tree is an RFC 6962 Merkle tree grown leaf by leaf in O(log n) memory:
+// what an archive writer or reader continues from a recorded edge.
+type Tree struct{ b *treeBuilder }
+
+// ContinueTree returns the tree of size leaves whose right edge (the
+// hashes of its complete subtrees, largest first, one per set bit of
+// size) is edge; ContinueTree(0, nil) is the empty tree. It fails when
+// edge does not have one hash per set bit of size.
+func ContinueTree(size int64, edge []tlog.Hash) (*Tree, error) {
+	if size < 0 || len(edge) != bits.OnesCount64(uint64(size)) {
+		return nil, fmt.Errorf("audit: a tree of %d leaves has %d edge hashes, not %d", size, bits.OnesCount64(uint64(max(size, 0))), len(edge))
+	}
+	return &Tree{restoreTree(size, edge)}, nil
+}
+
+// AddLink adds the leaf of an entry with link l.
+func (t *Tree) AddLink(l chain.Hash) { t.b.add(LeafHash(l)) }
+
+// Size returns the number of leaves.
+func (t *Tree) Size() int64 { return t.b.size() }
+
+// Root returns the tree hash (zero for the empty tree).
+func (t *Tree) Root() tlog.Hash { return t.b.root() }
+
+// Edge returns the hashes of the complete subtrees along the right edge,
+// largest first: what ContinueTree takes.
+func (t *Tree) Edge() []tlog.Hash { return append([]tlog.Hash(nil), t.b.hashes...) }

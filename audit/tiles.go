@@ -163,6 +163,9 @@ func (t *Tiles) Tile(ctx context.Context, k chain.Key, tile tlog.Tile) ([]byte, 
 	switch {
 	case tile.L == -1:
 		b, err = t.entryBundle(ctx, k, tile)
+		if err == nil && len(b) < tile.W*(2+linkSize) {
+			err = t.checkArchived(ctx, k, tile)
+		}
 	case tile.L == 0 && ranged:
 		b, err = leafTile(ctx, rr, k, tile)
 	default:
@@ -255,6 +258,24 @@ func (t *Tiles) entryBundle(ctx context.Context, k chain.Key, tile tlog.Tile) ([
 		return add(e.Pos, e.Link)
 	})
 	return b, err
+}
+
+// checkArchived returns ErrNoTile when entries of the bundle tile were
+// dropped from the database after archiving: their links are in the
+// archive files, not here (the hash tiles still are). Any other short
+// bundle is served as it is, for the client to refuse.
+func (t *Tiles) checkArchived(ctx context.Context, k chain.Key, tile tlog.Tile) error {
+	recs, err := t.store.ChainArchives(ctx, k)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if !r.DroppedAt.IsZero() && tile.N<<TileHeight < r.EndPos {
+			return fmt.Errorf("%w: the entries of %s were archived and dropped from the database (archive of chain_pos %d to %d)",
+				ErrNoTile, TilePath(tile), r.StartPos, r.EndPos-1)
+		}
+	}
+	return nil
 }
 
 // LinkReader is what a store may offer besides driver.AuditStore: the

@@ -104,6 +104,10 @@ type ChainResult struct {
 	// CheckpointsChecked counts the signed checkpoints compared with the
 	// entries (the latest stored one and any the auditor supplied).
 	CheckpointsChecked int `json:"checkpoints_checked"`
+	// ArchivedEntries counts the entries before the database's first,
+	// dropped after archiving: verified from the archive files given
+	// (Verifier.Archived), or else joined through the database's record.
+	ArchivedEntries int64 `json:"archived_entries,omitempty"`
 }
 
 // Result is the verdict on one or more chains.
@@ -147,6 +151,12 @@ type Verifier struct {
 	MaxIssues int
 	// Workers hash entries in parallel (default GOMAXPROCS).
 	Workers int
+	// Archived holds, per chain, its beginning as archive files hold it
+	// (package archive verifies them): the database's entries are joined
+	// to it, so a chain whose oldest entries were dropped verifies from
+	// its genesis. Without it, such a chain is joined to the database's
+	// record of the dropped range (scheduler.chain_archives) instead.
+	Archived map[chain.Key]*ArchivedPrefix
 }
 
 // Verify checks the chains of tenantID: the one of partition if given,
@@ -334,9 +344,15 @@ type chainVerifier struct {
 	from, to int64
 	newIDs   []uuid.UUID
 	cpNext   int
-	partOK   bool  // tenant and partition are valid identifiers
-	firstGap int64 // first missing chain_pos, -1 while none
-	maxIssue int
+	partOK   bool // tenant and partition are valid identifiers
+	// archived entries (chain_pos 0..archived-1) were dropped from the
+	// database; prefix holds them when archive files were given.
+	archived      int64
+	prefix        *ArchivedPrefix
+	headUnchecked bool        // chain_heads names a dropped entry the record cannot show
+	archiveEdge   []tlog.Hash // the record's tree edge at archived, when no prefix
+	firstGap      int64       // first missing chain_pos, -1 while none
+	maxIssue      int
 }
 
 // checkpointCheck is one signed checkpoint to hold the chain against.
@@ -386,6 +402,15 @@ func (cv *chainVerifier) run(ctx context.Context) error {
 	}
 	if len(cv.cps) > 0 {
 		cv.tree = &treeBuilder{}
+	}
+	st, err := cv.loadArchiveStart(ctx)
+	if err != nil {
+		return err
+	}
+	if st.dropped > 0 {
+		cv.seedFromArchive(st)
+	} else {
+		cv.prefix = st.prefix // archived, not dropped: the overlap is compared
 	}
 	if err := cv.stream(ctx); err != nil {
 		return err
@@ -455,9 +480,9 @@ func (cv *chainVerifier) stream(ctx context.Context) error {
 			cur = nil
 			return true
 		}
-		from, to := int64(0), int64(-1)
+		from, to := cv.from, int64(-1)
 		if cv.resume {
-			from, to = cv.from, cv.to
+			to = cv.to
 		}
 		scanErr = cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: from, To: to, WithPayload: true}, func(e *driver.LogEntry) error {
 			if cur == nil {
@@ -569,13 +594,17 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 	} else {
 		cv.bloomAdd(r.jobID)
 	}
+	if p := cv.prefix; p != nil {
+		if r.pos < p.Len() && p.Links[r.pos] != r.link {
+			cv.issue(IssueArchiveMismatch, r, str(), fmt.Sprintf("the archives given (%s) hold another entry at this chain_pos (link %s, not %s)",
+				p.Source, short(p.Links[r.pos]), short(r.link)))
+		} else if at := p.posOf(r.jobID); at >= 0 && at != r.pos {
+			cv.issue(IssueDuplicateJobID, r, str(), fmt.Sprintf("job id occurs in the archives given (%s) at chain_pos %d too", p.Source, at))
+		}
+	}
 	if cv.tree != nil && cv.firstGap < 0 {
 		cv.tree.add(LeafHash(r.link))
-		for cv.cpNext < len(cv.cps) && cv.cps[cv.cpNext].size == cv.tree.size() {
-			root := cv.tree.root()
-			cv.cps[cv.cpNext].got = &root
-			cv.cpNext++
-		}
+		cv.matchCheckpoints()
 	}
 	if r.pos == cv.headPos && !cv.headSeen {
 		cv.headSeen, cv.headLink, cv.headTHLC = true, r.link, str()
@@ -588,6 +617,9 @@ func (cv *chainVerifier) sequential(b *batch, r *rec, probs []problem) {
 // previous names the entry before the current one in messages: the
 // previous entry read, or the last one an earlier round verified.
 func (cv *chainVerifier) previous() string {
+	if cv.n == 0 && cv.archived > 0 && !cv.resume {
+		return fmt.Sprintf("the last archived entry (chain_pos %d)", cv.lastPos)
+	}
 	if cv.n == 0 && cv.resume {
 		return fmt.Sprintf("the last entry verified by an earlier round (chain_pos %d)", cv.lastPos)
 	}
@@ -670,7 +702,7 @@ func (cv *chainVerifier) checkHead(h driver.HeadRow, ok bool) {
 	switch {
 	case cv.n == 0 && !ok:
 		return
-	case cv.n == 0:
+	case cv.n == 0 && cv.archived == 0:
 		cv.issue(IssueHeadMismatch, nil, "", fmt.Sprintf("chain_heads has a head (%d entries, t_hlc %s) but the chain has no entries: every entry was removed", h.EntryCount, h.LastTHLC))
 		return
 	case !ok:
@@ -685,6 +717,9 @@ func (cv *chainVerifier) checkHead(h driver.HeadRow, ok bool) {
 			desc += " (entries removed from the end?)"
 		}
 		cv.issue(IssueHeadMismatch, cv.lastRec(), string(cv.lastTHLC), desc)
+		return
+	}
+	if !cv.headSeen && cv.headUnchecked {
 		return
 	}
 	if !cv.headSeen {

@@ -73,7 +73,7 @@ func (cv *chainVerifier) checkCheckpoints(ctx context.Context) error {
 			unsigned = " (signature not checked: no public key given)"
 		}
 		end := int64(0) // one past the last chain_pos present
-		if cv.n > 0 {
+		if cv.n > 0 || cv.archived > 0 {
 			end = cv.lastPos + 1
 		}
 		if c.size > end {
@@ -127,7 +127,7 @@ func (cv *chainVerifier) locate(ctx context.Context, c checkpointCheck) (*rec, e
 		return nil, nil // the stored tree was changed too, or is incomplete: no leaf to trust
 	}
 	const chunk = 4096
-	for from := int64(0); from < c.size; from += chunk {
+	for from := cv.archived; from < c.size; from += chunk {
 		end := min(c.size, from+chunk)
 		idx := make([]int64, 0, end-from)
 		for i := from; i < end; i++ {

@@ -31,7 +31,41 @@ func (cv *chainVerifier) checkStoredTree(ctx context.Context) error {
 		return nil
 	}
 	var w treeWalker
-	for from := int64(0); from < size; from += treeCheckChunk {
+	from := int64(0)
+	if cv.archived > 0 && cv.archived <= size {
+		// The dropped leaves: from the archive files when given (every
+		// stored hash over them is compared), else the walk starts from
+		// the recorded edge, whose stored copies are compared.
+		if p := cv.prefix; p != nil {
+			for ; from < cv.archived; from += treeCheckChunk {
+				var computed []storedHash
+				for _, l := range p.Links[from:min(cv.archived, from+treeCheckChunk)] {
+					computed = w.add(LeafHash(l), computed)
+				}
+				if bad, err := cv.compareStored(ctx, computed); bad || err != nil {
+					return err
+				}
+			}
+		} else {
+			// The edge of the tree of the dropped leaves, largest subtree
+			// first: one per set bit of their count.
+			edge := cv.archiveEdge
+			var computed []storedHash
+			start := int64(0)
+			for l := 62; l >= 0 && len(computed) < len(edge); l-- {
+				if cv.archived>>l&1 == 1 {
+					computed = append(computed, storedHash{tlog.StoredHashIndex(l, start>>l), edge[len(computed)]})
+					w.stack, w.level = append(w.stack, edge[len(computed)-1]), append(w.level, l)
+					start += 1 << l
+				}
+			}
+			w.n, from = cv.archived, cv.archived
+			if bad, err := cv.compareStored(ctx, computed); bad || err != nil {
+				return err
+			}
+		}
+	}
+	for ; from < size; from += treeCheckChunk {
 		to := min(size, from+treeCheckChunk)
 		var computed []storedHash
 		err := cv.v.Store.Scan(ctx, driver.ScanParams{Key: cv.key, From: from, To: to}, func(e *driver.LogEntry) error {
@@ -48,24 +82,33 @@ func (cv *chainVerifier) checkStoredTree(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		indexes := make([]int64, len(computed))
-		for i, c := range computed {
-			indexes[i] = c.index
-		}
-		stored, err := cv.v.Store.ReadHashes(ctx, cv.key, indexes)
-		if err != nil {
+		if bad, err := cv.compareStored(ctx, computed); bad || err != nil {
 			return err
-		}
-		for i, c := range computed {
-			if stored[i] != c.hash {
-				level, n := tlog.SplitStoredHashIndex(c.index)
-				cv.issue(IssueTreeMismatch, nil, "", fmt.Sprintf("the stored tree hash at level %d, index %d (leaves %d..%d) is not the hash of those entries",
-					level, n, n<<level, (n+1)<<level-1))
-				return nil
-			}
 		}
 	}
 	return nil
+}
+
+// compareStored compares computed hashes with the stored ones and reports
+// the first that differs; bad says one did.
+func (cv *chainVerifier) compareStored(ctx context.Context, computed []storedHash) (bad bool, err error) {
+	indexes := make([]int64, len(computed))
+	for i, c := range computed {
+		indexes[i] = c.index
+	}
+	stored, err := cv.v.Store.ReadHashes(ctx, cv.key, indexes)
+	if err != nil {
+		return false, err
+	}
+	for i, c := range computed {
+		if stored[i] != c.hash {
+			level, n := tlog.SplitStoredHashIndex(c.index)
+			cv.issue(IssueTreeMismatch, nil, "", fmt.Sprintf("the stored tree hash at level %d, index %d (leaves %d..%d) is not the hash of those entries",
+				level, n, n<<level, (n+1)<<level-1))
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 var errBadEntry = fmt.Errorf("audit: an entry's link is not a hash")

@@ -425,6 +425,9 @@ type ExportParams struct {
 	Key       chain.Key
 	AfterTHLC string // only entries whose t_hlc sorts after it; "" for all
 	Node      string // only entries this node appended; "" for all
+	// FromPos and ToPos bound chain_pos to [FromPos, ToPos); ToPos 0 is
+	// no upper bound.
+	FromPos, ToPos int64
 }
 
 // ExportedEntry is a log entry with its job as enqueued.

@@ -52,16 +52,8 @@ func Export(ctx context.Context, store driver.AuditStore, p ExportParams) (*Bund
 			continue
 		}
 		c := Chain{Partition: k.PartitionKey, Entries: make([]Entry, len(rows))}
-		for i, r := range rows {
-			e := Entry{Pos: r.Entry.Pos, THLC: r.Entry.THLC, Node: r.Node, JobID: r.JobID, Kind: r.Kind,
-				IdempotencyKey: r.IdempotencyKey, Payload: json.RawMessage(r.Payload), PayloadHash: r.Entry.PayloadHash.String(),
-				Link: r.Entry.Link.String(), Priority: r.Priority, MaxAttempts: r.MaxAttempts,
-				RunAt: r.RunAt.UTC(), CreatedAt: r.CreatedAt.UTC()}
-			if !r.Entry.PrevLinkNull {
-				prev := r.Entry.PrevLink.String()
-				e.PrevLink = &prev
-			}
-			c.Entries[i] = e
+		for i := range rows {
+			c.Entries[i] = EntryOf(&rows[i])
 		}
 		if cps, err := store.Checkpoints(ctx, k, 1); err != nil {
 			return nil, err
@@ -82,4 +74,17 @@ func Export(ctx context.Context, store driver.AuditStore, p ExportParams) (*Bund
 		return nil, fmt.Errorf("offline: export: no chain entries of %s", what)
 	}
 	return b, nil
+}
+
+// EntryOf is the bundle form of an exported log entry.
+func EntryOf(r *driver.ExportedEntry) Entry {
+	e := Entry{Pos: r.Entry.Pos, THLC: r.Entry.THLC, Node: r.Node, JobID: r.JobID, Kind: r.Kind,
+		IdempotencyKey: r.IdempotencyKey, Payload: json.RawMessage(r.Payload), PayloadHash: r.Entry.PayloadHash.String(),
+		Link: r.Entry.Link.String(), Priority: r.Priority, MaxAttempts: r.MaxAttempts,
+		RunAt: r.RunAt.UTC(), CreatedAt: r.CreatedAt.UTC()}
+	if !r.Entry.PrevLinkNull {
+		prev := r.Entry.PrevLink.String()
+		e.PrevLink = &prev
+	}
+	return e
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ordo-sched/ordo/archive"
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/chain"
 	"github.com/ordo-sched/ordo/driver"
@@ -92,7 +93,7 @@ func readFiles(paths []string) ([][]byte, error) {
 func newVerifyCommand(g *globalFlags) *cobra.Command {
 	var tenant, partition, keyFile string
 	var all, asJSON bool
-	var checkpoints []string
+	var checkpoints, archives []string
 	var maxIssues int
 	var order orderFlags
 	var witnesses witnessFlags
@@ -151,6 +152,25 @@ chain entries for --tenant/--partition), 2 on error.
 			if len(v.Checkpoints) > 0 && v.Key == nil {
 				return errors.New("--checkpoint needs --key to verify the checkpoints' signatures")
 			}
+			if len(archives) > 0 {
+				if v.Key == nil {
+					return errors.New("--archive needs --key to verify the archives' checkpoints")
+				}
+				var opened []*archive.Archive
+				for _, dir := range archives {
+					a, err := archive.Open(dir)
+					if err != nil {
+						return &exitError{code: 1, err: err}
+					}
+					opened = append(opened, a)
+				}
+				if v.Archived, err = archive.VerifyAll(opened, v.Key); err != nil {
+					if errors.Is(err, archive.ErrInvalid) {
+						return &exitError{code: 1, err: err}
+					}
+					return err
+				}
+			}
 			db, as, err := g.openAudit(ctx, false)
 			if err != nil {
 				return err
@@ -175,7 +195,15 @@ chain entries for --tenant/--partition), 2 on error.
 					if !c.Valid {
 						state = fmt.Sprintf("INVALID (%d issues)", c.IssueCount)
 					}
-					fmt.Fprintf(out, "chain %s/%q: %d entries, %d checkpoints checked: %s\n", c.TenantID, c.PartitionKey, c.EntriesChecked, c.CheckpointsChecked, state)
+					archived := ""
+					if c.ArchivedEntries > 0 {
+						from := "the database's record"
+						if v.Archived[chain.Key{TenantID: c.TenantID, PartitionKey: c.PartitionKey}] != nil {
+							from = "archive files"
+						}
+						archived = fmt.Sprintf(" after %d archived (joined to %s)", c.ArchivedEntries, from)
+					}
+					fmt.Fprintf(out, "chain %s/%q: %d entries%s, %d checkpoints checked: %s\n", c.TenantID, c.PartitionKey, c.EntriesChecked, archived, c.CheckpointsChecked, state)
 				}
 				for _, is := range res.Issues {
 					fmt.Fprintln(out, "  "+is.String())
@@ -193,7 +221,11 @@ chain entries for --tenant/--partition), 2 on error.
 			}
 			// Nothing checked is not a pass: an auditor's typo in --tenant
 			// or --partition, or the wrong database, must not exit 0.
-			if res.EntriesChecked == 0 {
+			var archivedEntries int64
+			for _, c := range res.Chains {
+				archivedEntries += c.ArchivedEntries
+			}
+			if res.EntriesChecked+archivedEntries == 0 {
 				return &exitError{code: 1, err: errors.New("nothing was verified: no chain entries match (check --tenant, --partition and --db)")}
 			}
 			if needWitnesses {
@@ -212,6 +244,7 @@ chain entries for --tenant/--partition), 2 on error.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().StringVar(&keyFile, "key", "", "public key file that verifies checkpoint signatures")
 	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "a signed checkpoint you kept (file; repeatable); needs --key")
+	cmd.Flags().StringArrayVar(&archives, "archive", nil, "an archive directory written by `ordo log archive` (repeatable): verified offline, and the chain joined to it from its genesis; needs --key")
 	witnesses.register(cmd)
 	cmd.Flags().IntVar(&maxIssues, "max-issues", 1000, "issues listed per chain (all are counted)")
 	cmd.Flags().BoolVar(&order.order, "order", false, "compare the order jobs were first started in with their t_hlc order, instead of verifying the chains")

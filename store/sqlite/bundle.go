@@ -15,7 +15,8 @@ func (s auditStore) ExportEntries(ctx context.Context, p driver.ExportParams) ([
 		       source_node, source_t_hlc, source_prev_link, source_link
 		FROM scheduler_log
 		WHERE tenant_id = ?1 AND partition_key = ?2 AND t_hlc > ?3 AND (?4 = '' OR node_id = ?4)
-		ORDER BY chain_pos`, p.Key.TenantID, p.Key.PartitionKey, p.AfterTHLC, p.Node)
+			AND chain_pos >= ?5 AND (?6 = 0 OR chain_pos < ?6)
+		ORDER BY chain_pos`, p.Key.TenantID, p.Key.PartitionKey, p.AfterTHLC, p.Node, p.FromPos, p.ToPos)
 	if err != nil {
 		return nil, auditErr("exporting the chain", err)
 	}
