@@ -31,7 +31,7 @@ func runAuditCLI(t *testing.T, args ...string) (stdout string, code int) {
 	root := &cobra.Command{Use: "ordo", SilenceUsage: true, SilenceErrors: true}
 	root.PersistentFlags().StringVar(&g.db, "db", "", "")
 	root.PersistentFlags().StringVar(&g.node, "node", "", "")
-	root.AddCommand(newVerifyCommand(g), newSnapshotCommand(g), newProofCommand(g), newKeygenCommand(g), newWitnessCommand(g))
+	root.AddCommand(newVerifyCommand(g), newSnapshotCommand(g), newProofCommand(g), newKeygenCommand(g), newWitnessCommand(g), newLogCommand(g))
 	var out, errb bytes.Buffer
 	root.SetArgs(args)
 	root.SetOut(&out)
