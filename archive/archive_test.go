@@ -146,6 +146,12 @@ func TestArchiveThreePieces(t *testing.T) {
 		f.enqueue(100)
 		f.work(650)
 
+		if err := f.as.RecordArchive(f.ctx, &driver.ChainArchive{Key: f.chain, StartPos: 5, EndPos: 9}); !errors.Is(err, driver.ErrArchiveRange) {
+			t.Fatalf("recording a first archive that does not start at the genesis: %v", err)
+		}
+		if _, err := f.as.DropArchived(f.ctx, driver.DropParams{Key: f.chain, StartPos: 0, Now: f.now()}); !errors.Is(err, driver.ErrArchiveRange) {
+			t.Fatalf("dropping an archive never written: %v", err)
+		}
 		// Piece 1 by position, piece 2 by time: the entries enqueued
 		// before the third batch.
 		if m := f.write(d1, 250, time.Time{}); m.StartPos != 0 || m.EndPos != 250 {

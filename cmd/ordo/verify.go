@@ -105,7 +105,10 @@ func newVerifyCommand(g *globalFlags) *cobra.Command {
 docs/audit.md): link, predecessor, t_hlc order, genesis, payload hash, job id, duplicates, chain_heads,
 gaps, the stored Merkle tree, and the latest signed checkpoint (with --key, its signature too; with --checkpoint, checkpoints
 you kept yourself). With --witness-key, the latest checkpoint of every chain verified must also carry at least
---min-witnesses (default 1) valid cosignatures by those witness keys (docs/audit.md, "Witnesses").
+--min-witnesses (default 1) valid cosignatures by those witness keys (docs/audit.md, "Witnesses"). With --archive,
+archive directories written by ` + "`ordo log archive`" + ` are verified offline and the chain joined to them from its genesis;
+without, a chain whose oldest entries were dropped is joined to the database's record of them (docs/audit.md,
+"Sealing and archiving").
 
 Exit status: 0 when every chain is valid, 1 when issues were found (each is printed) or nothing matched (no
 chain entries for --tenant/--partition), 2 on error.
