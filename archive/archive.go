@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -50,17 +51,17 @@ type Manifest struct {
 // Key returns the archive's chain.
 func (m *Manifest) Key() chain.Key { return chain.Key{TenantID: m.Tenant, PartitionKey: m.Partition} }
 
-// Archive is an archive directory read back.
+// Archive is an archive directory read back: its manifest and
+// checkpoint; its entries are read from the file as they are needed.
 type Archive struct {
 	Dir        string
 	Manifest   Manifest
-	Entries    []offline.Entry
 	Checkpoint []byte
 }
 
-// Open reads the archive in dir. It checks the format and that the
-// entries file is the one the manifest names; the entries' own checks are
-// Verify's.
+// Open reads the archive in dir. It checks the manifest and that the
+// entries file is the one the manifest names (by its SHA-256, read
+// through); the entries' own checks are VerifyChain's.
 func Open(dir string) (*Archive, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrInvalid, dir, fmt.Sprintf(format, args...))
@@ -88,33 +89,69 @@ func Open(dir string) (*Archive, error) {
 	if m.StartPos < 0 || m.EndPos <= m.StartPos {
 		return nil, bad("%s: the range [%d, %d) is empty or negative", ManifestFile, m.StartPos, m.EndPos)
 	}
-	data, err := os.ReadFile(filepath.Join(dir, EntriesFile))
+	f, err := os.Open(filepath.Join(dir, EntriesFile))
 	if err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
-	sum := sha256.Sum256(data)
-	if hex.EncodeToString(sum[:]) != m.EntriesSHA256 {
-		return nil, bad("%s hashes to %x, the manifest says %s: the file was changed", EntriesFile, sum, m.EntriesSHA256)
+	defer f.Close()
+	sum := sha256.New()
+	if _, err := io.Copy(sum, f); err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		var e offline.Entry
-		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&e); err != nil {
-			return nil, bad("%s line %d: %v", EntriesFile, line, err)
-		}
-		a.Entries = append(a.Entries, e)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, bad("%s: %v", EntriesFile, err)
-	}
-	if int64(len(a.Entries)) != m.EndPos-m.StartPos {
-		return nil, bad("%s holds %d entries, the range [%d, %d) has %d", EntriesFile, len(a.Entries), m.StartPos, m.EndPos, m.EndPos-m.StartPos)
+	if got := hex.EncodeToString(sum.Sum(nil)); got != m.EntriesSHA256 {
+		return nil, bad("%s hashes to %s, the manifest says %s: the file was changed", EntriesFile, got, m.EntriesSHA256)
 	}
 	if a.Checkpoint, err = os.ReadFile(filepath.Join(dir, CheckpointFile)); err != nil {
 		return nil, fmt.Errorf("archive: %w", err)
 	}
 	return a, nil
+}
+
+// Entries calls fn with the archive's entries in file order, a chunk at
+// a time (the slice is only valid during the call), checking again as it
+// reads that the file is the one the manifest names and holds the
+// range's number of entries.
+func (a *Archive) Entries(fn func([]offline.Entry) error) error {
+	m := &a.Manifest
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s: %s", ErrInvalid, a.Dir, fmt.Sprintf(format, args...))
+	}
+	f, err := os.Open(filepath.Join(a.Dir, EntriesFile))
+	if err != nil {
+		return fmt.Errorf("archive: %w", err)
+	}
+	defer f.Close()
+	sum := sha256.New()
+	sc := bufio.NewScanner(io.TeeReader(f, sum))
+	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
+	chunk := make([]offline.Entry, 0, writeChunk)
+	n := int64(0)
+	for sc.Scan() {
+		n++
+		var e offline.Entry
+		d := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		d.DisallowUnknownFields()
+		if err := d.Decode(&e); err != nil {
+			return bad("%s line %d: %v", EntriesFile, n, err)
+		}
+		if chunk = append(chunk, e); int64(len(chunk)) == writeChunk {
+			if err := fn(chunk); err != nil {
+				return err
+			}
+			chunk = chunk[:0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return bad("%s: %v", EntriesFile, err)
+	}
+	if got := hex.EncodeToString(sum.Sum(nil)); got != m.EntriesSHA256 {
+		return bad("%s hashes to %s, the manifest says %s: the file was changed", EntriesFile, got, m.EntriesSHA256)
+	}
+	if n != m.EndPos-m.StartPos {
+		return bad("%s holds %d entries, the range [%d, %d) has %d", EntriesFile, n, m.StartPos, m.EndPos, m.EndPos-m.StartPos)
+	}
+	if len(chunk) > 0 {
+		return fn(chunk)
+	}
+	return nil
 }

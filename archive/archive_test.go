@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/ordo-sched/ordo/archive"
@@ -24,6 +25,7 @@ import (
 	"github.com/ordo-sched/ordo/hlc/hlctest"
 	"github.com/ordo-sched/ordo/internal/testdb"
 	"github.com/ordo-sched/ordo/metrics"
+	"github.com/ordo-sched/ordo/offline"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
 )
@@ -175,7 +177,16 @@ func TestArchiveThreePieces(t *testing.T) {
 		if _, err := archive.Drop(f.ctx, f.as, d1, f.key.Public(), f.now()); !errors.Is(err, driver.ErrArchiveRange) {
 			t.Fatalf("dropping piece 1 twice: %v", err)
 		}
-		if _, err := f.q.Get(f.ctx, openAll(t, d1)[0].Entries[0].JobID); !errors.Is(err, driver.ErrJobNotFound) {
+		var firstJob uuid.UUID
+		if err := openAll(t, d1)[0].Entries(func(es []offline.Entry) error {
+			if firstJob == uuid.Nil {
+				firstJob = es[0].JobID
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.q.Get(f.ctx, firstJob); !errors.Is(err, driver.ErrJobNotFound) {
 			t.Fatalf("a dropped entry's job: %v, want ErrJobNotFound", err)
 		}
 

@@ -93,45 +93,56 @@ func VerifyChain(archives []*Archive, key *audit.PublicKey, after *driver.ChainA
 			}
 			return nil, bad("it starts at chain_pos %d, inside the archive before it, which ends at %d", m.StartPos, next)
 		}
-		b := &offline.Bundle{Format: offline.Format, Tenant: m.Tenant, Chains: []offline.Chain{{Partition: m.Partition, Entries: a.Entries}}}
-		if e := offline.Check(a.Dir, b)[0]; e != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, e)
-		}
-		for i, e := range a.Entries {
-			if e.Pos != m.StartPos+int64(i) {
-				return nil, bad("entry %d has chain_pos %d, not %d", i+1, e.Pos, m.StartPos+int64(i))
+		pos := m.StartPos
+		var last offline.Entry
+		err := a.Entries(func(chunk []offline.Entry) error {
+			b := &offline.Bundle{Format: offline.Format, Tenant: m.Tenant, Chains: []offline.Chain{{Partition: m.Partition, Entries: chunk}}}
+			if e := offline.Check(a.Dir, b)[0]; e != nil {
+				return fmt.Errorf("%w: %v", ErrInvalid, e)
 			}
-			if at, dup := seen[e.JobID]; dup {
-				return nil, bad("chain_pos %d: job id %s occurs at chain_pos %d too", e.Pos, e.JobID, at)
+			for _, e := range chunk {
+				if e.Pos != pos {
+					return bad("entry %d has chain_pos %d, not %d", pos-m.StartPos+1, e.Pos, pos)
+				}
+				pos++
+				if at, dup := seen[e.JobID]; dup {
+					return bad("chain_pos %d: job id %s occurs at chain_pos %d too", e.Pos, e.JobID, at)
+				}
+				seen[e.JobID] = e.Pos
 			}
-			seen[e.JobID] = e.Pos
-		}
-		first := a.Entries[0]
-		if err := joins(first, prevLink); err != nil {
-			return nil, bad("%v", err)
-		}
-		if (m.FirstPrevLink == nil) != (first.PrevLink == nil) || m.FirstPrevLink != nil && *m.FirstPrevLink != *first.PrevLink {
-			return nil, bad("the manifest's first_prev_link is not the first entry's prev_link")
-		}
-		if prevTHLC != "" {
-			t, _ := hlc.Parse(first.THLC)
-			if pt, err := hlc.Parse(prevTHLC); err != nil || !t.After(pt) {
-				return nil, bad("chain_pos %d: t_hlc %s is not after %s, the last archived entry's", first.Pos, first.THLC, prevTHLC)
+			first := chunk[0]
+			if err := joins(first, prevLink); err != nil {
+				return bad("%v", err)
 			}
+			if first.Pos == m.StartPos && ((m.FirstPrevLink == nil) != (first.PrevLink == nil) || m.FirstPrevLink != nil && *m.FirstPrevLink != *first.PrevLink) {
+				return bad("the manifest's first_prev_link is not the first entry's prev_link")
+			}
+			if prevTHLC != "" {
+				t, _ := hlc.Parse(first.THLC)
+				if pt, err := hlc.Parse(prevTHLC); err != nil || !t.After(pt) {
+					return bad("chain_pos %d: t_hlc %s is not after %s, the entry's before it", first.Pos, first.THLC, prevTHLC)
+				}
+			}
+			for _, e := range chunk {
+				l, _ := chain.ParseHash(e.Link)
+				tree.AddLink(l)
+				prefix.Links = append(prefix.Links, l)
+				prefix.THLCs = append(prefix.THLCs, e.THLC)
+				prefix.JobIDs = append(prefix.JobIDs, e.JobID)
+				if after == nil {
+					leaves = append(leaves, audit.LeafHash(l))
+				}
+			}
+			last = chunk[len(chunk)-1]
+			l := prefix.Links[len(prefix.Links)-1]
+			prevLink, prevTHLC = &l, last.THLC
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		last := a.Entries[len(a.Entries)-1]
 		if last.Link != m.LastLink || last.THLC != m.LastTHLC {
 			return nil, bad("the manifest's last_link and last_t_hlc are not its last entry's")
-		}
-		for _, e := range a.Entries {
-			l, _ := chain.ParseHash(e.Link)
-			tree.AddLink(l)
-			prefix.Links = append(prefix.Links, l)
-			prefix.THLCs = append(prefix.THLCs, e.THLC)
-			prefix.JobIDs = append(prefix.JobIDs, e.JobID)
-			if after == nil {
-				leaves = append(leaves, audit.LeafHash(l))
-			}
 		}
 		root := tree.Root()
 		if b64(root) != m.Root {
@@ -154,8 +165,7 @@ func VerifyChain(archives []*Archive, key *audit.PublicKey, after *driver.ChainA
 				return nil, err
 			}
 		}
-		l, _ := chain.ParseHash(last.Link)
-		next, prevLink, prevTHLC = m.EndPos, &l, last.THLC
+		next = m.EndPos
 	}
 	return prefix, nil
 }

@@ -1,7 +1,7 @@
 package archive
 
 import (
-	"bytes"
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -22,6 +23,9 @@ import (
 	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/offline"
 )
+
+// writeChunk is how many entries Write reads and checks at a time.
+var writeChunk int64 = 4096
 
 // WriteParams say what Write seals.
 type WriteParams struct {
@@ -59,7 +63,8 @@ func ParseBefore(s string) (pos int64, at time.Time, err error) {
 // (driver.LogArchive). It refuses a range whose entries do not pass the
 // entry checks, do not join the chain's previous archive, or do not hash
 // to the root of the chain's stored tree: an archive is written only of
-// a chain that verifies.
+// a chain that verifies. A Write that fails leaves what it wrote of the
+// directory, and records nothing.
 func Write(ctx context.Context, p WriteParams) (*Manifest, error) {
 	k := p.Chain
 	fail := func(format string, args ...any) (*Manifest, error) {
@@ -103,29 +108,61 @@ func Write(ctx context.Context, p WriteParams) (*Manifest, error) {
 	if stored < end {
 		return fail("the checkpointer has hashed %d entries of the chain, not %d: archive after it has (the service does it within its checkpoint interval)", stored, end)
 	}
-	rows, err := p.Store.ExportEntries(ctx, driver.ExportParams{Key: k, FromPos: start, ToPos: end})
+	// The entries are read, checked and written a chunk at a time, so
+	// memory stays bounded whatever the range's length.
+	ef, err := os.OpenFile(filepath.Join(p.Dir, EntriesFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("archive: %w", err)
 	}
-	b := &offline.Bundle{Format: offline.Format, Tenant: k.TenantID, Chains: []offline.Chain{{Partition: k.PartitionKey, Entries: make([]offline.Entry, len(rows))}}}
-	entries := b.Chains[0].Entries
-	for i := range rows {
-		entries[i] = offline.EntryOf(&rows[i])
-		if want := start + int64(i); rows[i].Entry.Pos != want {
-			return fail("chain_pos %d is missing from the log", want)
+	defer ef.Close()
+	sum := sha256.New()
+	out := bufio.NewWriterSize(io.MultiWriter(ef, sum), 1<<20)
+	var last offline.Entry
+	prevLink, prevTHLC := firstPrev, ""
+	for from := start; from < end; from += writeChunk {
+		to := min(end, from+writeChunk)
+		rows, err := p.Store.ExportEntries(ctx, driver.ExportParams{Key: k, FromPos: from, ToPos: to})
+		if err != nil {
+			return nil, err
 		}
+		b := &offline.Bundle{Format: offline.Format, Tenant: k.TenantID, Chains: []offline.Chain{{Partition: k.PartitionKey, Entries: make([]offline.Entry, len(rows))}}}
+		entries := b.Chains[0].Entries
+		for i := range rows {
+			entries[i] = offline.EntryOf(&rows[i])
+			if want := from + int64(i); rows[i].Entry.Pos != want {
+				return fail("chain_pos %d is missing from the log", want)
+			}
+		}
+		if int64(len(rows)) != to-from {
+			return fail("the log holds %d entries in chain_pos %d to %d, not %d", len(rows), from, to-1, to-from)
+		}
+		if bad := offline.Check("", b)[0]; bad != nil {
+			return fail("%v: the chain does not verify; an archive is written only of a chain that does", bad)
+		}
+		if err := joins(entries[0], prevLink); err != nil {
+			return fail("%v", err)
+		}
+		if prevTHLC != "" && entries[0].THLC <= prevTHLC {
+			return fail("chain_pos %d: t_hlc %s is not after %s", entries[0].Pos, entries[0].THLC, prevTHLC)
+		}
+		for i := range rows {
+			tree.AddLink(rows[i].Entry.Link)
+			line, err := json.Marshal(entries[i])
+			if err != nil {
+				return nil, err
+			}
+			out.Write(line)
+			out.WriteByte('\n')
+		}
+		last = entries[len(entries)-1]
+		l := rows[len(rows)-1].Entry.Link
+		prevLink, prevTHLC = &l, last.THLC
 	}
-	if int64(len(rows)) != end-start {
-		return fail("the log holds %d entries in chain_pos %d to %d, not %d", len(rows), start, end-1, end-start)
+	if err := out.Flush(); err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
 	}
-	if bad := offline.Check("", b)[0]; bad != nil {
-		return fail("%v: the chain does not verify; an archive is written only of a chain that does", bad)
-	}
-	if err := joins(entries[0], firstPrev); err != nil {
-		return fail("%v", err)
-	}
-	for i := range rows {
-		tree.AddLink(rows[i].Entry.Link)
+	if err := ef.Sync(); err != nil {
+		return nil, fmt.Errorf("archive: %w", err)
 	}
 	root := tree.Root()
 	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) { return p.Store.ReadHashes(ctx, k, idx) })
@@ -139,24 +176,13 @@ func Write(ctx context.Context, p WriteParams) (*Manifest, error) {
 		return nil, err
 	}
 
-	var jsonl bytes.Buffer
-	for _, e := range entries {
-		line, err := json.Marshal(e)
-		if err != nil {
-			return nil, err
-		}
-		jsonl.Write(line)
-		jsonl.WriteByte('\n')
-	}
-	sum := sha256.Sum256(jsonl.Bytes())
-	last := entries[len(entries)-1]
 	m := &Manifest{Format: Format, Tenant: k.TenantID, Partition: k.PartitionKey, Origin: audit.Origin(k), StartPos: start, EndPos: end,
-		LastLink: last.Link, LastTHLC: last.THLC, Root: b64(root), EntriesSHA256: hex.EncodeToString(sum[:]), ArchivedAt: p.Now.UTC()}
+		LastLink: last.Link, LastTHLC: last.THLC, Root: b64(root), EntriesSHA256: hex.EncodeToString(sum.Sum(nil)), ArchivedAt: p.Now.UTC()}
 	if firstPrev != nil {
 		s := firstPrev.String()
 		m.FirstPrevLink = &s
 	}
-	files := map[string][]byte{EntriesFile: jsonl.Bytes(), CheckpointFile: note}
+	files := map[string][]byte{CheckpointFile: note}
 	for _, t := range tlog.NewTiles(audit.TileHeight, start, end) {
 		data, err := tlog.ReadTileData(t, reader)
 		if err != nil {
