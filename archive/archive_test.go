@@ -190,6 +190,13 @@ func TestArchiveThreePieces(t *testing.T) {
 			t.Fatalf("a dropped entry's job: %v, want ErrJobNotFound", err)
 		}
 
+		// A job whose entry was dropped is still not appended again: the
+		// enqueue answers with its archived entry.
+		again, err := f.q.Enqueue(f.ctx, queue.Job{TenantID: f.chain.TenantID, PartitionKey: f.chain.PartitionKey, Kind: "k", Payload: []byte(`{"i":0}`)})
+		if err != nil || !again.Deduplicated || again.JobID != firstJob || again.THLC == "" {
+			t.Fatalf("enqueueing a dropped entry's job again: %+v, %v", again, err)
+		}
+
 		// The chain goes on after the drop.
 		f.enqueue(50)
 		if m := f.write(d3, 680, time.Time{}); m.StartPos != 600 || m.EndPos != 680 {
@@ -213,6 +220,24 @@ func TestArchiveThreePieces(t *testing.T) {
 		round, err := (&audit.IncrementalVerifier{Store: f.as, Key: f.key.Public(), Now: f.now}).RunOnce(f.ctx)
 		if err != nil || !round.Valid {
 			t.Fatalf("periodic verification after the drop: %+v, %v", round, err)
+		}
+
+		// The chain's last entry stays: the next append links to it.
+		f.work(100)
+		d4 := filepath.Join(dir, "a4")
+		if _, err := archive.Drop(f.ctx, f.as, d3, f.key.Public(), f.now()); err != nil {
+			t.Fatal(err)
+		}
+		f.write(d4, 750, time.Time{})
+		if _, err := archive.Drop(f.ctx, f.as, d4, f.key.Public(), f.now()); !errors.Is(err, driver.ErrArchiveRange) || !strings.Contains(err.Error(), "last entry") {
+			t.Fatalf("dropping the chain's last entry: %v", err)
+		}
+		archived, err = archive.VerifyAll(openAll(t, d1, d2, d3, d4), f.key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := f.verify(archived); !r.Valid || r.ArchivedEntries != 680 || r.EntriesChecked != 70 {
+			t.Fatalf("four archives, three dropped: %+v", r)
 		}
 
 		// The tiles: the hash tiles of dropped entries are still served

@@ -34,5 +34,25 @@ CREATE TABLE scheduler.chain_archives (
     CHECK ((start_pos = 0) = (first_prev_link IS NULL))
 );
 
+-- The job ids of dropped entries, with what an enqueue of the same job
+-- answers (its t_hlc, link and payload hash): an enqueue, a backfill and
+-- an import look job ids up here as in scheduler_log, so a job whose entry
+-- was archived and dropped is still not appended to its chain again. About
+-- 120 bytes a job, against the entry's row with its payload.
+CREATE TABLE scheduler.archived_jobs (
+    tenant_id     TEXT NOT NULL,
+    job_id        UUID NOT NULL,
+    partition_key TEXT NOT NULL,
+    chain_pos     BIGINT NOT NULL,
+    t_hlc         TEXT COLLATE "C" NOT NULL,
+    link          BYTEA NOT NULL CHECK (length(link) = 32),
+    payload_hash  BYTEA NOT NULL CHECK (length(payload_hash) = 32),
+    PRIMARY KEY (tenant_id, job_id)
+);
+-- Backfill and a deduplicated enqueue's answer look ids up without their
+-- tenant, as they do in scheduler_log (idx_scheduler_log_job).
+CREATE INDEX idx_archived_jobs_job ON scheduler.archived_jobs (job_id);
+
 -- +goose Down
+DROP TABLE scheduler.archived_jobs;
 DROP TABLE scheduler.chain_archives;

@@ -23,5 +23,17 @@ CREATE TABLE chain_archives (
     CHECK ((start_pos = 0) = (first_prev_link IS NULL))
 ) STRICT;
 
+CREATE TABLE archived_jobs (
+    tenant_id     TEXT NOT NULL,
+    job_id        TEXT NOT NULL,
+    partition_key TEXT NOT NULL,
+    chain_pos     INTEGER NOT NULL,
+    t_hlc         TEXT NOT NULL,
+    link          BLOB NOT NULL CHECK (length(link) = 32),
+    payload_hash  BLOB NOT NULL CHECK (length(payload_hash) = 32),
+    PRIMARY KEY (job_id)
+) STRICT;
+
 -- +goose Down
+DROP TABLE archived_jobs;
 DROP TABLE chain_archives;

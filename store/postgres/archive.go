@@ -112,7 +112,21 @@ func (s auditStore) DropArchived(ctx context.Context, p driver.DropParams) (driv
 			return fmt.Errorf("%w: chain_pos %d to %d: the log holds %d entries, and the last one's link is %x, the archive's %x",
 				driver.ErrArchiveMismatch, p.StartPos, end-1, count, link, lastLink)
 		}
+		var successor bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos = $3)`,
+			k.TenantID, k.PartitionKey, end).Scan(&successor); err != nil {
+			return err
+		}
+		if !successor {
+			return fmt.Errorf("%w: the archive ends with the chain's last entry (chain_pos %d), which stays in the database for the next entry to link to; drop it once the chain has grown",
+				driver.ErrArchiveRange, end-1)
+		}
 		if err := checkFinished(ctx, tx, k, p.StartPos, end); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO scheduler.archived_jobs (tenant_id, job_id, partition_key, chain_pos, t_hlc, link, payload_hash)
+			SELECT tenant_id, job_id, partition_key, chain_pos, t_hlc, link, payload_hash FROM scheduler.scheduler_log
+			WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos >= $3 AND chain_pos < $4`, k.TenantID, k.PartitionKey, p.StartPos, end); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM scheduler.job_state s USING scheduler.scheduler_log l

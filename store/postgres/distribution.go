@@ -61,6 +61,7 @@ var tablePlacements = map[string]tablePlacement{
 	"verification_results": {distributed, "one row per tenant"},
 	"chain_verification":   {distributed, "the periodic verifier's progress on one (tenant, partition) chain"},
 	"chain_archives":       {distributed, "archived ranges of one (tenant, partition) chain"},
+	"archived_jobs":        {distributed, "the job ids of a tenant's dropped entries, looked up by its enqueues"},
 	"operator_actions":     {distributed, "what operators did to one tenant's jobs and queues"},
 	"activity_minutes":     {distributed, "per-tenant, per-minute rollup of one tenant's jobs"},
 

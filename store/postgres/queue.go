@@ -182,13 +182,15 @@ const (
 	// chainLocksSQL takes the advisory lock of each chain of the batch, $1
 	// the keys (chainLockKey), in key order.
 	chainLocksSQL = `SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest($1::bigint[]) AS k ORDER BY k) AS keys`
-	// existingSQL: which of the job ids $1 the log or the legacy table
-	// has, $2 the batch's tenants. A job id names its tenant (chain.JobID),
+	// existingSQL: which of the job ids $1 the log, the legacy table or
+	// the ids of dropped entries (archived_jobs) have, $2 the batch's
+	// tenants. A job id names its tenant (chain.JobID),
 	// so the tenant test finds no fewer jobs; it is there so that a batch
 	// of one tenant is a statement about that tenant alone, as a
 	// distributed PostgreSQL routes it (docs/scaling.md).
 	existingSQL = `SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1) AND tenant_id = ANY($2)
-			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1) AND tenant_id = ANY($2)`
+			UNION ALL SELECT id FROM scheduler.jobs WHERE id = ANY($1) AND tenant_id = ANY($2)
+			UNION ALL SELECT job_id FROM scheduler.archived_jobs WHERE job_id = ANY($1) AND tenant_id = ANY($2)`
 	// predecessorsSQL: the last log entry of each chain (tenant $1[i],
 	// partition $2[i]), with the position the next entry takes; $3 the
 	// batch's tenants, for the same reason as in existingSQL (the planner
@@ -198,7 +200,8 @@ const (
 			CROSS JOIN LATERAL (SELECT link, t_hlc, chain_pos FROM scheduler.scheduler_log
 				WHERE tenant_id = k.t AND partition_key = k.p AND tenant_id = ANY($3) ORDER BY chain_pos DESC LIMIT 1) l`
 	// backfillLoggedSQL: which of the job ids $1 the log has (backfill).
-	backfillLoggedSQL = `SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)`
+	backfillLoggedSQL = `SELECT job_id FROM scheduler.scheduler_log WHERE job_id = ANY($1)
+			UNION ALL SELECT job_id FROM scheduler.archived_jobs WHERE job_id = ANY($1)`
 	// backfillLegacySQL locks the legacy rows of the job ids $1 and reads
 	// their state (backfill).
 	backfillLegacySQL = `SELECT id, status, attempts, COALESCE(lease_owner, ''), lease_token, lease_expires_at, COALESCE(last_error, ''),
@@ -381,7 +384,8 @@ func enqueue(ctx context.Context, tx querier, hc *headCache, b *driver.EnqueueBa
 	}
 	if len(dups) > 0 {
 		known := map[uuid.UUID]driver.EnqueueResult{}
-		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link, payload_hash FROM scheduler.scheduler_log WHERE job_id = ANY($1)`, dups)
+		rows, err := tx.Query(ctx, `SELECT job_id, t_hlc, link, payload_hash FROM scheduler.scheduler_log WHERE job_id = ANY($1)
+			UNION ALL SELECT job_id, t_hlc, link, payload_hash FROM scheduler.archived_jobs WHERE job_id = ANY($1)`, dups)
 		if err != nil {
 			return nil, err
 		}

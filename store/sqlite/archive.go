@@ -125,6 +125,20 @@ func (s auditStore) DropArchived(ctx context.Context, p driver.DropParams) (driv
 				return err
 			}
 		}
+		var successor bool
+		if err := t.queryRow(`SELECT EXISTS (SELECT 1 FROM scheduler_log WHERE tenant_id = ?1 AND partition_key = ?2 AND chain_pos = ?3)`,
+			k.TenantID, k.PartitionKey, end).Scan(&successor); err != nil {
+			return err
+		}
+		if !successor {
+			return fmt.Errorf("%w: the archive ends with the chain's last entry (chain_pos %d), which stays in the database for the next entry to link to; drop it once the chain has grown",
+				driver.ErrArchiveRange, end-1)
+		}
+		if _, err := t.exec(`INSERT INTO archived_jobs (tenant_id, job_id, partition_key, chain_pos, t_hlc, link, payload_hash)
+			SELECT tenant_id, job_id, partition_key, chain_pos, t_hlc, link, payload_hash FROM scheduler_log
+			WHERE tenant_id = ?1 AND partition_key = ?2 AND chain_pos >= ?3 AND chain_pos < ?4`, k.TenantID, k.PartitionKey, p.StartPos, end); err != nil {
+			return err
+		}
 		if res.Jobs, err = t.affected(`DELETE FROM job_state WHERE job_id IN (SELECT job_id FROM scheduler_log
 			WHERE tenant_id = ?1 AND partition_key = ?2 AND chain_pos >= ?3 AND chain_pos < ?4)`, k.TenantID, k.PartitionKey, p.StartPos, end); err != nil {
 			return err

@@ -67,15 +67,19 @@ func (db *DB) Backfill(ctx context.Context, b *driver.EnqueueBatch) (int, error)
 }
 
 const (
-	// A job exists if the log or the legacy table has it. The log, not
+	// A job exists if the log, the legacy table or the ids of dropped
+	// entries (archived_jobs) have it. The log, not
 	// job_state: every HLC state row is written with its log entry, and a
 	// job whose state retention pruned is still in the chain, where
 	// appending it again would repeat its id.
 	existingSQL = `
 		SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))
 		UNION ALL
-		SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))`
-	existingStateSQL = `SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))`
+		SELECT id FROM jobs WHERE id IN (SELECT value FROM json_each(?1))
+		UNION ALL
+		SELECT job_id FROM archived_jobs WHERE job_id IN (SELECT value FROM json_each(?1))`
+	existingStateSQL = `SELECT job_id FROM scheduler_log WHERE job_id IN (SELECT value FROM json_each(?1))
+		UNION ALL SELECT job_id FROM archived_jobs WHERE job_id IN (SELECT value FROM json_each(?1))`
 	// The legacy row's state as of now, for a backfill: a dequeue may have
 	// leased the job, or it may have finished, since LegacyOnly listed it.
 	legacyStateSQL = `
@@ -103,10 +107,13 @@ const (
 			entry_count = excluded.entry_count, updated_at = excluded.updated_at`
 	// The stored entry of a job: the one its HLC state names, if any.
 	storedLinkSQL = `
-		SELECT l.job_id, l.t_hlc, l.link, l.payload_hash FROM scheduler_log l
-		LEFT JOIN job_state s ON s.job_id = l.job_id
-		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
-		ORDER BY l.seq_bigint`
+		SELECT job_id, t_hlc, link, payload_hash FROM (
+			SELECT l.job_id, l.t_hlc, l.link, l.payload_hash, l.seq_bigint AS o FROM scheduler_log l
+			LEFT JOIN job_state s ON s.job_id = l.job_id
+			WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc)
+			UNION ALL
+			SELECT job_id, t_hlc, link, payload_hash, -1 FROM archived_jobs WHERE job_id IN (SELECT value FROM json_each(?1)))
+		ORDER BY o`
 )
 
 // enqueue is the body of Enqueue, EnqueueTx and Backfill; it returns the
