@@ -381,7 +381,11 @@ func TestHotPathStatementScope(t *testing.T) {
 	id, token := uuid.New(), uuid.New()
 	dequeueArgs := []any{now, 10, []string(nil), testTenant, "worker-1", token, until}
 	tenantDequeue := func(p driver.DequeueParams) string { p.TenantID = testTenant; return dequeueSQL(p) }
-	transitionArgs := []any{[]uuid.UUID{id}, []uuid.UUID{token}, []string{"succeeded"}, []*time.Time{nil}, []string{""}, []int32{0}, []time.Time{now}}
+	transitionArgs := func(tenant string) []any {
+		ts := []driver.Transition{{JobID: id, TenantID: tenant, Token: token, Status: driver.StatusSucceeded, Now: now}}
+		return []any{[]uuid.UUID{id}, []uuid.UUID{token}, []string{"succeeded"}, []*time.Time{nil}, []string{""}, []int32{0}, []time.Time{now},
+			[]string{tenant}, batchTenants(ts)}
+	}
 	listArgs := []any{testTenant, (*string)(nil), uuid.Nil, []string{}, "", false, "", false, 50, "", uuid.Nil, ""}
 	legacyListArgs := []any{testTenant, (*time.Time)(nil), uuid.Nil, []string{}, "", false, "", false, 50, time.Time{}, uuid.Nil, ""}
 
@@ -402,11 +406,16 @@ func TestHotPathStatementScope(t *testing.T) {
 		// Enqueue.
 		{"predecessorsSQL", predecessorsSQL, []any{[]string{testTenant}, []string{""}, []string{testTenant}}, oneTenant},
 		{"existingSQL", existingSQL, []any{[]uuid.UUID{id}, []string{testTenant}}, oneTenant},
-		// A lease's heartbeat and end: by job id and token.
-		{"extendHLCSQL", extendHLCSQL, []any{id, token, until, now}, manyTenants},
-		{"extendLegacySQL", extendLegacySQL, []any{id, token, until, now}, manyTenants},
-		{"transitionsHLCSQL", transitionsHLCSQL, transitionArgs, manyTenants},
-		{"transitionsLegacySQL", transitionsLegacySQL, transitionArgs, manyTenants},
+		// A lease's heartbeat and end: by job id, token and the lease's
+		// tenant; without a tenant (driver: any tenant) they are not.
+		{"extendHLCSQL", extendHLCSQL, []any{id, token, until, now, testTenant}, oneTenant},
+		{"extendLegacySQL", extendLegacySQL, []any{id, token, until, now, testTenant}, oneTenant},
+		{"transitionsHLCSQL", transitionsHLCSQL, transitionArgs(testTenant), oneTenant},
+		{"transitionsLegacySQL", transitionsLegacySQL, transitionArgs(testTenant), oneTenant},
+		{"violationHLCSQL", violationHLCSQL, []any{id, token, "chain_violation", "x", now, testTenant}, oneTenant},
+		{"violationLegacySQL", violationLegacySQL, []any{id, token, "failed", "x", now, testTenant}, oneTenant},
+		{"extendHLCSQL (any tenant)", extendHLCSQL, []any{id, token, until, now, ""}, manyTenants},
+		{"transitionsHLCSQL (any tenant)", transitionsHLCSQL, transitionArgs(""), manyTenants},
 		// A tenant's reads (API, dashboard, verification).
 		{"listHLCSQL", listHLC[0], listArgs, oneTenant},
 		{"listLegacySQL", listLegacy[0], legacyListArgs, oneTenant},
@@ -414,10 +423,12 @@ func TestHotPathStatementScope(t *testing.T) {
 		{"searchFloorLegacySQL", searchFloorLegacySQL, []any{testTenant, 99}, oneTenant},
 		{"recentKindsSQL", recentKindsSQL, []any{testTenant, 100, 20}, oneTenant},
 		{"kindCountsSQL", kindCountsSQL, []any{testTenant, now}, oneTenant},
-		// Its job_state join goes by job id alone on purpose: a forged
+		// A job's chain entry, read with the job's tenant; without one its
+		// job_state join goes by job id alone on purpose: a forged
 		// duplicate of a job id in another tenant must meet the real job's
 		// state, which names another t_hlc (docs/scaling.md).
-		{"chainEntrySelect", chainEntrySelect, []any{[]uuid.UUID{id}, testTenant}, manyTenants},
+		{"chainEntrySelect", chainEntrySelect, []any{[]uuid.UUID{id}, testTenant}, oneTenant},
+		{"chainEntrySelect (any tenant)", chainEntrySelect, []any{[]uuid.UUID{id}, ""}, manyTenants},
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)
