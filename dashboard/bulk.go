@@ -165,8 +165,9 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, v *view) {
 	done, failed := 0, 0
 	skipped := map[string]int{}
 	for _, id := range ids {
-		// The tenant check: Retry, Cancel and DeleteJob take a bare job
-		// id, so a job is only touched once it is found in this tenant.
+		// The tenant check: Retry and DeleteJob take a bare job id, so a
+		// job is only touched once it is found in this tenant (a cancel
+		// names the tenant as well).
 		info, err := d.cfg.Queue.GetInTenant(ctx, v.Tenant, id)
 		switch {
 		case errors.Is(err, queue.ErrJobNotFound):
@@ -185,7 +186,7 @@ func (d *Dashboard) bulk(w http.ResponseWriter, r *http.Request, v *view) {
 		case "retry":
 			err = d.cfg.Queue.Retry(ctx, id)
 		case "cancel":
-			err = d.cfg.Queue.Cancel(ctx, id, "cancelled in the dashboard by "+v.Principal.Name)
+			err = d.cfg.Queue.CancelInTenant(ctx, v.Tenant, id, "cancelled in the dashboard by "+v.Principal.Name)
 		case "delete":
 			err = d.cfg.Queue.DeleteJob(ctx, id)
 		}

@@ -580,7 +580,7 @@ func (d *Dashboard) jobAction(w http.ResponseWriter, r *http.Request, v *view) {
 		err = d.cfg.Queue.Retry(r.Context(), info.JobID)
 	} else {
 		done = "cancelled"
-		err = d.cfg.Queue.Cancel(r.Context(), info.JobID, "cancelled in the dashboard by "+v.Principal.Name)
+		err = d.cfg.Queue.CancelInTenant(r.Context(), v.Tenant, info.JobID, "cancelled in the dashboard by "+v.Principal.Name)
 	}
 	if err != nil {
 		msg := fmt.Sprintf("The job is already %s.", info.Status)

@@ -91,8 +91,8 @@ type Jobs interface {
 	Dequeue(ctx context.Context, p DequeueParams) ([]Lease, error)
 
 	// TransitionJob moves a leased job to t.Status, fenced by the lease
-	// token: if no representation of the job holds t.Token, it returns
-	// ErrLeaseLost and changes nothing.
+	// token: if no representation of the job (in t.TenantID, when set)
+	// holds t.Token, it returns ErrLeaseLost and changes nothing.
 	TransitionJob(ctx context.Context, t Transition) error
 
 	// TransitionJobs applies each transition as TransitionJob would, all
@@ -113,7 +113,8 @@ type Jobs interface {
 
 	// CancelJob cancels a job that has not finished (whoever holds it; a
 	// holder's later TransitionJob gets ErrLeaseLost). It returns
-	// ErrJobNotFound for an unknown id and ErrJobFinished for a job already
+	// ErrJobNotFound for an unknown id (or a job of another tenant than
+	// p.TenantID, when set) and ErrJobFinished for a job already
 	// succeeded, failed or cancelled.
 	CancelJob(ctx context.Context, p CancelParams) error
 
@@ -371,14 +372,20 @@ type JobRef struct {
 // ExtendParams moves a lease's expiry.
 type ExtendParams struct {
 	JobID, Token uuid.UUID
-	Until, Now   time.Time
+	// TenantID is the lease's tenant, as Transition.TenantID: another
+	// tenant's job is not held (ErrLeaseLost); empty for any tenant.
+	TenantID   string
+	Until, Now time.Time
 }
 
 // CancelParams cancels an unfinished job.
 type CancelParams struct {
-	JobID  uuid.UUID
-	Reason string
-	Now    time.Time
+	JobID uuid.UUID
+	// TenantID is the job's tenant: a job of another tenant is
+	// ErrJobNotFound, as GetJob's JobRef has it; empty for any tenant.
+	TenantID string
+	Reason   string
+	Now      time.Time
 }
 
 // RescueParams bounds one pass of the expired-lease rescuer.
@@ -396,8 +403,11 @@ type RescueResult struct {
 // ViolationParams withholds a leased job whose entry did not verify.
 type ViolationParams struct {
 	JobID, Token uuid.UUID
-	Reason       string
-	Now          time.Time
+	// TenantID is the lease's tenant, as Transition.TenantID: another
+	// tenant's job is not held (ErrLeaseLost); empty for any tenant.
+	TenantID string
+	Reason   string
+	Now      time.Time
 }
 
 // PauseParams pauses a queue.

@@ -299,11 +299,17 @@ type ChainEntry struct {
 
 // Transition is a fenced change of a leased job's state.
 type Transition struct {
-	JobID  uuid.UUID
-	Token  uuid.UUID
-	Status Status    // succeeded, failed, cancelled, pending or scheduled (retry or snooze)
-	RunAt  time.Time // for pending/scheduled: when it may run again
-	Error  string    // recorded in last_error when not empty
+	JobID uuid.UUID
+	// TenantID is the job's tenant, as its lease names it (Lease.TenantID):
+	// the change is made only to that tenant's job, so on a distributed
+	// PostgreSQL it goes to one node (docs/scaling.md). A job of another
+	// tenant is not held: ErrLeaseLost. Empty: the job of that id in any
+	// tenant, which a distributed database has to look for on every node.
+	TenantID string
+	Token    uuid.UUID
+	Status   Status    // succeeded, failed, cancelled, pending or scheduled (retry or snooze)
+	RunAt    time.Time // for pending/scheduled: when it may run again
+	Error    string    // recorded in last_error when not empty
 	// UndoAttempt gives the attempt back (a snooze is not a failure).
 	UndoAttempt bool
 	Now         time.Time

@@ -16,7 +16,7 @@ func (q *Queue) Retry(ctx context.Context, jobID uuid.UUID) error {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
 	if err := q.backend.RetryJob(ctx, jobID, q.now()); err != nil {
-		return q.prunedAs(ctx, jobID, err, ErrNotRetryable)
+		return q.prunedAs(ctx, driver.JobRef{JobID: jobID}, err, ErrNotRetryable)
 	}
 	q.notify()
 	return nil
@@ -35,11 +35,11 @@ func (q *Queue) DeleteJob(ctx context.Context, jobID uuid.UUID) error {
 // backend finds no state and says ErrJobNotFound, but the job exists (its
 // log entry says so) and finished, which is what the caller must hear (as,
 // e.g. ErrJobFinished for a cancel). Any other error is returned as is.
-func (q *Queue) prunedAs(ctx context.Context, jobID uuid.UUID, err, as error) error {
+func (q *Queue) prunedAs(ctx context.Context, ref driver.JobRef, err, as error) error {
 	if !errors.Is(err, ErrJobNotFound) {
 		return err
 	}
-	if info, gerr := q.backend.GetJob(ctx, driver.JobRef{JobID: jobID}); gerr == nil && info.Pruned {
+	if info, gerr := q.backend.GetJob(ctx, ref); gerr == nil && info.Pruned {
 		return fmt.Errorf("%w: it finished and retention pruned its state", as)
 	}
 	return err

@@ -646,7 +646,7 @@ func (q *Queue) lease(ctx context.Context, opts DequeueOptions) ([]Lease, error)
 		if reason := VerifyEntry(l.JobID, l.Chain); reason != "" {
 			q.metrics.ChainIssues.Inc()
 			q.log.Error("chain violation on dequeue; job withheld", "job_id", l.JobID, "tenant_id", l.TenantID, "t_hlc", l.THLC, "reason", reason)
-			if err := q.backend.MarkChainViolation(ctx, driver.ViolationParams{JobID: l.JobID, Token: l.Token, Reason: reason, Now: now}); err != nil {
+			if err := q.backend.MarkChainViolation(ctx, driver.ViolationParams{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Reason: reason, Now: now}); err != nil {
 				return nil, fmt.Errorf("queue: marking job %s as a chain violation: %w", l.JobID, err)
 			}
 			continue
@@ -699,7 +699,7 @@ func VerifyEntry(jobID uuid.UUID, e *ChainEntry) string {
 // Complete is: ErrLeaseLost if it was lost, and nothing changes. It does
 // not take part in group commit.
 func (q *Queue) CompleteTx(ctx context.Context, tx any, l Lease) error {
-	err := q.backend.TransitionJobTx(ctx, tx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+	err := q.backend.TransitionJobTx(ctx, tx, driver.Transition{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
 	if err != nil {
 		return err
 	}
@@ -712,7 +712,7 @@ func (q *Queue) CompleteTx(ctx context.Context, tx any, l Lease) error {
 // Complete marks a leased job succeeded. A worker whose lease was lost
 // gets ErrLeaseLost and changes nothing.
 func (q *Queue) Complete(ctx context.Context, l Lease) error {
-	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Status: StatusSucceeded, Now: q.now()})
 }
 
 // FailOptions refine Fail.
@@ -735,7 +735,7 @@ func (q *Queue) Fail(ctx context.Context, l Lease, cause error, fo FailOptions) 
 		msg = storableText(cause.Error())
 	}
 	now := q.now()
-	t := driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
+	t := driver.Transition{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Status: StatusFailed, Error: msg, Now: now}
 	var res FailResult
 	if !fo.NoRetry && l.Attempt < l.MaxAttempts {
 		d := fo.Delay
@@ -755,12 +755,12 @@ func (q *Queue) Snooze(ctx context.Context, l Lease, d time.Duration) error {
 		return fmt.Errorf("queue: snooze for %v, want a non-negative duration", d)
 	}
 	now := q.now()
-	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusScheduled, RunAt: now.Add(d).Truncate(time.Millisecond), UndoAttempt: true, Now: now})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Status: StatusScheduled, RunAt: now.Add(d).Truncate(time.Millisecond), UndoAttempt: true, Now: now})
 }
 
 // CancelLeased cancels a job from inside its handler (fenced by the lease).
 func (q *Queue) CancelLeased(ctx context.Context, l Lease, reason string) error {
-	return q.transition(ctx, driver.Transition{JobID: l.JobID, Token: l.Token, Status: StatusCancelled, Error: storableText(reason), Now: q.now()})
+	return q.transition(ctx, driver.Transition{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Status: StatusCancelled, Error: storableText(reason), Now: q.now()})
 }
 
 // storableText is an error or reason text as both backends store it: a
@@ -780,12 +780,29 @@ func (q *Queue) transition(ctx context.Context, t driver.Transition) error {
 	return nil
 }
 
-// Cancel cancels a job that has not finished, whoever holds it.
+// Cancel cancels a job of any tenant that has not finished, whoever
+// holds it.
 func (q *Queue) Cancel(ctx context.Context, jobID uuid.UUID, reason string) error {
+	return q.cancel(ctx, driver.JobRef{JobID: jobID}, reason)
+}
+
+// CancelInTenant cancels a job of tenantID as Cancel does; a job of
+// another tenant is ErrJobNotFound, decided by the database, as
+// GetInTenant decides it. An empty or invalid tenantID is ErrInvalidJob,
+// never "any tenant".
+func (q *Queue) CancelInTenant(ctx context.Context, tenantID string, jobID uuid.UUID, reason string) error {
+	if err := chain.ValidateTenantID(tenantID); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidJob, err)
+	}
+	return q.cancel(ctx, driver.JobRef{TenantID: tenantID, JobID: jobID}, reason)
+}
+
+func (q *Queue) cancel(ctx context.Context, ref driver.JobRef, reason string) error {
 	q.reconcileMu.RLock()
 	defer q.reconcileMu.RUnlock()
-	if err := q.backend.CancelJob(ctx, driver.CancelParams{JobID: jobID, Reason: storableText(reason), Now: q.now()}); err != nil {
-		return q.prunedAs(ctx, jobID, err, ErrJobFinished)
+	p := driver.CancelParams{JobID: ref.JobID, TenantID: ref.TenantID, Reason: storableText(reason), Now: q.now()}
+	if err := q.backend.CancelJob(ctx, p); err != nil {
+		return q.prunedAs(ctx, ref, err, ErrJobFinished)
 	}
 	q.metrics.JobTransitions.WithLabelValues(string(StatusCancelled)).Inc()
 	return nil
@@ -801,7 +818,7 @@ func (q *Queue) Extend(ctx context.Context, l Lease, d time.Duration) (Lease, er
 	defer q.reconcileMu.RUnlock()
 	now := q.now()
 	until := now.Add(d).Truncate(time.Millisecond)
-	if err := q.backend.ExtendLease(ctx, driver.ExtendParams{JobID: l.JobID, Token: l.Token, Until: until, Now: now}); err != nil {
+	if err := q.backend.ExtendLease(ctx, driver.ExtendParams{JobID: l.JobID, TenantID: l.TenantID, Token: l.Token, Until: until, Now: now}); err != nil {
 		return l, err
 	}
 	l.ExpiresAt = until

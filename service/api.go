@@ -429,7 +429,7 @@ func (s *Service) cancelJob(w http.ResponseWriter, r *http.Request, tenant strin
 	if !ok {
 		return
 	}
-	switch err := s.q.Cancel(r.Context(), info.JobID, req.Reason); {
+	switch err := s.q.CancelInTenant(r.Context(), tenant, info.JobID, req.Reason); {
 	case errors.Is(err, queue.ErrJobFinished):
 		s.fail(w, r, err, fmt.Sprintf("the job is already %s", info.Status))
 	case errors.Is(err, queue.ErrJobNotFound):

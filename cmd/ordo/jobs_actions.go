@@ -60,7 +60,7 @@ rest were not tried).`,
 				name: "cancel", done: "cancelled", refused: queue.ErrJobFinished,
 				allowed: "only a job that has not finished can be cancelled",
 				do: func(q *queue.Queue, info queue.JobInfo) error {
-					return q.Cancel(cmd.Context(), info.JobID, reason)
+					return q.CancelInTenant(cmd.Context(), info.TenantID, info.JobID, reason)
 				},
 			})
 		},

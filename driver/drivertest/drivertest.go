@@ -134,6 +134,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 			{"ClosedDatabase", testClosed},
 			{"ClosedBackendCalls", testClosedBackendCalls},
 			{"StoredLeaseState", testStoredLeaseState},
+			{"TenantFence", testTenantFence},
 			{"StrictScheduledHead", testStrictScheduledHead},
 			{"ChainEntries", testChainEntries},
 			{"LeaseTokens", testLeaseTokens},

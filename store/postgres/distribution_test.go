@@ -91,6 +91,11 @@ func unplacedTables(ctx context.Context, db catalog) ([]string, error) {
 // constraints and unique indexes of distributed tables that do not contain
 // tenant_id and are not keyDebts, and keyDebts that are paid or gone.
 func keysWithoutTenant(ctx context.Context, db catalog) ([]string, error) {
+	return keysWithoutTenantOwing(ctx, db, keyDebts)
+}
+
+// keysWithoutTenantOwing is keysWithoutTenant with debts for keyDebts.
+func keysWithoutTenantOwing(ctx context.Context, db catalog, debts map[string]string) ([]string, error) {
 	// Constraints by their columns; unique indexes that back no
 	// constraint by theirs (an expression is not tenant_id).
 	rows, err := db.Query(ctx, `
@@ -121,7 +126,7 @@ func keysWithoutTenant(ctx context.Context, db catalog) ([]string, error) {
 		if p, _ := placementOf("scheduler", table); p.placement != distributed {
 			continue
 		}
-		_, debt := keyDebts[name]
+		_, debt := debts[name]
 		switch {
 		case !hasTenant && debt:
 			owed[name] = true
@@ -135,7 +140,7 @@ func keysWithoutTenant(ctx context.Context, db catalog) ([]string, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for name := range keyDebts {
+	for name := range debts {
 		if !owed[name] {
 			problems = append(problems, fmt.Sprintf("keyDebts names %s, which no distributed table has: remove it (distribution.go) and from docs/scaling.md", name))
 		}
@@ -221,29 +226,42 @@ func TestSchemaFitsTenantDistribution(t *testing.T) {
 
 // TestSchemaRulesCatchViolations changes the migrated schema, inside a
 // transaction that is rolled back, in each way the rules forbid, and checks
-// that each check reports it: the checks above are not vacuous.
+// that each check reports it: the checks above are not vacuous. The debt
+// cases name debts of their own, so they do not depend on which debts
+// keyDebts still lists.
 func TestSchemaRulesCatchViolations(t *testing.T) {
 	ctx := context.Background()
 	db := testdb.OpenMigrated(t, Open, testdb.NewDatabase(t))
+	owing := func(debts map[string]string) func(context.Context, catalog) ([]string, error) {
+		return func(ctx context.Context, db catalog) ([]string, error) { return keysWithoutTenantOwing(ctx, db, debts) }
+	}
 	for _, c := range []struct {
 		name  string
 		ddl   string
 		check func(context.Context, catalog) ([]string, error)
 		want  string
+		// absent, if set, must not be in any line the check reports.
+		absent string
 	}{
 		{"unique constraint without tenant_id", `ALTER TABLE scheduler.job_state ADD CONSTRAINT bad_unique UNIQUE (job_id, t_hlc)`,
-			keysWithoutTenant, "bad_unique on distributed table scheduler.job_state does not contain tenant_id"},
+			keysWithoutTenant, "bad_unique on distributed table scheduler.job_state does not contain tenant_id", ""},
 		{"unique index without tenant_id", `CREATE UNIQUE INDEX bad_index ON scheduler.chain_heads (last_link)`,
-			keysWithoutTenant, "bad_index on distributed table scheduler.chain_heads does not contain tenant_id"},
-		{"a debt paid", `ALTER TABLE scheduler.batch_snapshot DROP CONSTRAINT batch_snapshot_pkey, ADD CONSTRAINT batch_snapshot_pkey PRIMARY KEY (tenant_id, batch_id)`,
-			keysWithoutTenant, "batch_snapshot_pkey on scheduler.batch_snapshot contains tenant_id now"},
-		{"foreign key by job id", `ALTER TABLE scheduler.operator_actions ADD CONSTRAINT bad_fk FOREIGN KEY (job_id) REFERENCES scheduler.job_state (job_id)`,
-			crossTenantForeignKeys, "foreign key bad_fk from scheduler.operator_actions to scheduler.job_state does not pair tenant_id"},
+			keysWithoutTenant, "bad_index on distributed table scheduler.chain_heads does not contain tenant_id", ""},
+		{"a unique key without tenant_id beside an owed one", `ALTER TABLE scheduler.job_state ADD CONSTRAINT owed_for_test UNIQUE (job_id);
+			ALTER TABLE scheduler.jobs ADD CONSTRAINT bad_jobs_unique UNIQUE (id)`,
+			owing(map[string]string{"owed_for_test": "a debt"}), "bad_jobs_unique on distributed table scheduler.jobs does not contain tenant_id", "owed_for_test"},
+		{"a debt paid", `ALTER TABLE scheduler.job_state ADD CONSTRAINT paid_for_test UNIQUE (tenant_id, job_id, t_hlc)`,
+			owing(map[string]string{"paid_for_test": "a debt"}), "paid_for_test on scheduler.job_state contains tenant_id now", ""},
+		{"a debt gone", ``,
+			owing(map[string]string{"gone_for_test": "a debt"}), "keyDebts names gone_for_test, which no distributed table has", ""},
+		{"foreign key by job id", `ALTER TABLE scheduler.job_state ADD CONSTRAINT job_id_for_test UNIQUE (job_id);
+			ALTER TABLE scheduler.operator_actions ADD CONSTRAINT bad_fk FOREIGN KEY (job_id) REFERENCES scheduler.job_state (job_id)`,
+			crossTenantForeignKeys, "foreign key bad_fk from scheduler.operator_actions to scheduler.job_state does not pair tenant_id", ""},
 		{"foreign key from a reference table", `ALTER TABLE scheduler.verification_results ADD CONSTRAINT vr_pk_for_test UNIQUE (tenant_id);
 			ALTER TABLE scheduler.api_tokens ADD CONSTRAINT bad_ref_fk FOREIGN KEY (tenant_id) REFERENCES scheduler.verification_results (tenant_id)`,
-			crossTenantForeignKeys, "foreign key bad_ref_fk points from reference table scheduler.api_tokens at distributed scheduler.verification_results"},
+			crossTenantForeignKeys, "foreign key bad_ref_fk points from reference table scheduler.api_tokens at distributed scheduler.verification_results", ""},
 		{"table not placed", `CREATE TABLE scheduler.unplaced (tenant_id TEXT NOT NULL, id BIGINT, PRIMARY KEY (tenant_id, id))`,
-			unplacedTables, "table scheduler.unplaced is not placed in tablePlacements"},
+			unplacedTables, "table scheduler.unplaced is not placed in tablePlacements", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)
@@ -251,8 +269,10 @@ func TestSchemaRulesCatchViolations(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, c.ddl); err != nil {
-				t.Fatal(err)
+			if c.ddl != "" {
+				if _, err := tx.Exec(ctx, c.ddl); err != nil {
+					t.Fatal(err)
+				}
 			}
 			problems, err := c.check(ctx, tx)
 			if err != nil {
@@ -260,6 +280,9 @@ func TestSchemaRulesCatchViolations(t *testing.T) {
 			}
 			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, c.want) }) {
 				t.Fatalf("after %s the check reports %q; want a line containing %q", c.ddl, problems, c.want)
+			}
+			if c.absent != "" && slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, c.absent) }) {
+				t.Fatalf("after %s the check reports %q; want no line containing %q", c.ddl, problems, c.absent)
 			}
 		})
 	}
@@ -358,7 +381,11 @@ func TestHotPathStatementScope(t *testing.T) {
 	id, token := uuid.New(), uuid.New()
 	dequeueArgs := []any{now, 10, []string(nil), testTenant, "worker-1", token, until}
 	tenantDequeue := func(p driver.DequeueParams) string { p.TenantID = testTenant; return dequeueSQL(p) }
-	transitionArgs := []any{[]uuid.UUID{id}, []uuid.UUID{token}, []string{"succeeded"}, []*time.Time{nil}, []string{""}, []int32{0}, []time.Time{now}}
+	transitionArgs := func(tenant string) []any {
+		ts := []driver.Transition{{JobID: id, TenantID: tenant, Token: token, Status: driver.StatusSucceeded, Now: now}}
+		return []any{[]uuid.UUID{id}, []uuid.UUID{token}, []string{"succeeded"}, []*time.Time{nil}, []string{""}, []int32{0}, []time.Time{now},
+			[]string{tenant}, batchTenants(ts)}
+	}
 	listArgs := []any{testTenant, (*string)(nil), uuid.Nil, []string{}, "", false, "", false, 50, "", uuid.Nil, ""}
 	legacyListArgs := []any{testTenant, (*time.Time)(nil), uuid.Nil, []string{}, "", false, "", false, 50, time.Time{}, uuid.Nil, ""}
 
@@ -379,11 +406,16 @@ func TestHotPathStatementScope(t *testing.T) {
 		// Enqueue.
 		{"predecessorsSQL", predecessorsSQL, []any{[]string{testTenant}, []string{""}, []string{testTenant}}, oneTenant},
 		{"existingSQL", existingSQL, []any{[]uuid.UUID{id}, []string{testTenant}}, oneTenant},
-		// A lease's heartbeat and end: by job id and token.
-		{"extendHLCSQL", extendHLCSQL, []any{id, token, until, now}, manyTenants},
-		{"extendLegacySQL", extendLegacySQL, []any{id, token, until, now}, manyTenants},
-		{"transitionsHLCSQL", transitionsHLCSQL, transitionArgs, manyTenants},
-		{"transitionsLegacySQL", transitionsLegacySQL, transitionArgs, manyTenants},
+		// A lease's heartbeat and end: by job id, token and the lease's
+		// tenant; without a tenant (driver: any tenant) they are not.
+		{"extendHLCSQL", extendHLCSQL, []any{id, token, until, now, testTenant}, oneTenant},
+		{"extendLegacySQL", extendLegacySQL, []any{id, token, until, now, testTenant}, oneTenant},
+		{"transitionsHLCSQL", transitionsHLCSQL, transitionArgs(testTenant), oneTenant},
+		{"transitionsLegacySQL", transitionsLegacySQL, transitionArgs(testTenant), oneTenant},
+		{"violationHLCSQL", violationHLCSQL, []any{id, token, "chain_violation", "x", now, testTenant}, oneTenant},
+		{"violationLegacySQL", violationLegacySQL, []any{id, token, "failed", "x", now, testTenant}, oneTenant},
+		{"extendHLCSQL (any tenant)", extendHLCSQL, []any{id, token, until, now, ""}, manyTenants},
+		{"transitionsHLCSQL (any tenant)", transitionsHLCSQL, transitionArgs(""), manyTenants},
 		// A tenant's reads (API, dashboard, verification).
 		{"listHLCSQL", listHLC[0], listArgs, oneTenant},
 		{"listLegacySQL", listLegacy[0], legacyListArgs, oneTenant},
@@ -391,10 +423,12 @@ func TestHotPathStatementScope(t *testing.T) {
 		{"searchFloorLegacySQL", searchFloorLegacySQL, []any{testTenant, 99}, oneTenant},
 		{"recentKindsSQL", recentKindsSQL, []any{testTenant, 100, 20}, oneTenant},
 		{"kindCountsSQL", kindCountsSQL, []any{testTenant, now}, oneTenant},
-		// Its job_state join goes by job id alone on purpose: a forged
+		// A job's chain entry, read with the job's tenant; without one its
+		// job_state join goes by job id alone on purpose: a forged
 		// duplicate of a job id in another tenant must meet the real job's
 		// state, which names another t_hlc (docs/scaling.md).
-		{"chainEntrySelect", chainEntrySelect, []any{[]uuid.UUID{id}, testTenant}, manyTenants},
+		{"chainEntrySelect", chainEntrySelect, []any{[]uuid.UUID{id}, testTenant}, oneTenant},
+		{"chainEntrySelect (any tenant)", chainEntrySelect, []any{[]uuid.UUID{id}, ""}, manyTenants},
 	} {
 		t.Run(s.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)

@@ -262,12 +262,15 @@ func dequeueSQL(p driver.DequeueParams) string {
 // $2 their tenant (empty for any). The entry is the one whose t_hlc job_state
 // names, when there is HLC state, so a forged duplicate of a job id cannot
 // stand in for it; for a pruned job (no state) the tenant, which a job id
-// names, keeps another tenant's forgery out.
+// names, keeps another tenant's forgery out. The state is the tenant's
+// ($2) when it is given, so the statement reads one tenant's rows only
+// (distribution_test.go); without it, the state of the job id in any
+// tenant, so that a forged entry in another tenant meets the real job's.
 const chainEntrySelect = `
 SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at, l.max_attempts, l.run_at,
        l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
 FROM scheduler.scheduler_log l
-LEFT JOIN scheduler.job_state s ON s.job_id = l.job_id
+LEFT JOIN scheduler.job_state s ON s.job_id = l.job_id AND ($2 = '' OR s.tenant_id = $2)
 LEFT JOIN scheduler.scheduler_log p
        ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
 WHERE l.job_id = ANY($1) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc) AND ($2 = '' OR l.tenant_id = $2)
@@ -353,7 +356,7 @@ func dequeue(ctx context.Context, db *DB, p driver.DequeueParams) ([]driver.Leas
 			}
 		}
 		if len(ids) > 0 {
-			entries, err := readChainEntries(ctx, db.Pool, ids, "")
+			entries, err := readChainEntries(ctx, db.Pool, ids, p.TenantID)
 			if err != nil {
 				return nil, err
 			}
@@ -493,19 +496,25 @@ func (db *DB) TransitionJob(ctx context.Context, t driver.Transition) error {
 	return errs[0]
 }
 
-// transitionsSet applies the transitions of unnest $1..$7 to a side. It
+// transitionsSet applies the transitions of unnest $1..$8 to a side. It
 // keeps lease_token: the token a job's last lease ended under is how a
 // client retrying its completion learns that its first try went through
 // (status 'running' is the fence, not the token's presence).
 // A transition with an error text ends a failed attempt: it is appended
-// to the attempt history as well.
+// to the attempt history as well. Each transition's tenant ($8, empty for
+// any) is a fence too; $9 is the batch's tenants, NULL when one is empty:
+// the same test said once for the whole batch, as a condition on the
+// table, which is what keeps the statement to those tenants' rows (one
+// node of a distributed PostgreSQL for a batch of one tenant,
+// distribution_test.go).
 const transitionsSet = ` SET status = u.status, run_at = COALESCE(u.run_at, %[1]s.run_at),
 	last_error = COALESCE(NULLIF(u.err, ''), %[1]s.last_error), attempts = GREATEST(%[1]s.attempts - u.undo, 0),
 	attempt_errors = CASE WHEN u.err = '' THEN %[1]s.attempt_errors ELSE %[3]s END,
 	lease_owner = NULL, lease_expires_at = NULL, updated_at = u.now
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::integer[], $7::timestamptz[])
-	AS u(id, token, status, run_at, err, undo, now)
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[], $6::integer[], $7::timestamptz[], $8::text[])
+	AS u(id, token, status, run_at, err, undo, now, tenant)
 WHERE %[1]s.%[2]s = u.id AND %[1]s.lease_token = u.token AND %[1]s.status = 'running'
+  AND (u.tenant = '' OR %[1]s.tenant_id = u.tenant) AND ($9::text[] IS NULL OR %[1]s.tenant_id = ANY($9))
 RETURNING %[1]s.%[2]s`
 
 var (
@@ -524,7 +533,8 @@ func (db *DB) TransitionJobTx(ctx context.Context, tx any, t driver.Transition) 
 	if t.UndoAttempt {
 		undo = 1
 	}
-	args := []any{[]uuid.UUID{t.JobID}, []uuid.UUID{t.Token}, []string{status}, []*time.Time{runAt}, []string{t.Error}, []int32{undo}, []time.Time{t.Now}}
+	args := []any{[]uuid.UUID{t.JobID}, []uuid.UUID{t.Token}, []string{status}, []*time.Time{runAt}, []string{t.Error}, []int32{undo}, []time.Time{t.Now},
+		[]string{t.TenantID}, batchTenants([]driver.Transition{t})}
 	done := 0
 	for _, q := range bothSidesOrder(transitionsLegacySQL, transitionsHLCSQL) {
 		rows, err := ptx.Query(ctx, q, args...)
@@ -543,6 +553,21 @@ func (db *DB) TransitionJobTx(ctx context.Context, tx any, t driver.Transition) 
 		return driver.ErrLeaseLost
 	}
 	return nil
+}
+
+// batchTenants is the tenants of a batch of transitions ($9 of
+// transitionsSet), sorted and once each, or nil (any tenant) when one of
+// them names none.
+func batchTenants(ts []driver.Transition) []string {
+	out := make([]string, 0, 1)
+	for _, t := range ts {
+		if t.TenantID == "" {
+			return nil
+		}
+		out = append(out, t.TenantID)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // transitionStatus is the status and run_at a transition stores: a retry
@@ -566,13 +591,15 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 	statuses, errs := make([]string, n), make([]string, n)
 	runAts, nows := make([]*time.Time, n), make([]time.Time, n)
 	undos := make([]int32, n)
+	tenants := make([]string, n)
 	for i, t := range ts {
-		ids[i], tokens[i], errs[i], nows[i] = t.JobID, t.Token, t.Error, t.Now
+		ids[i], tokens[i], errs[i], nows[i], tenants[i] = t.JobID, t.Token, t.Error, t.Now, t.TenantID
 		statuses[i], runAts[i] = transitionStatus(t)
 		if t.UndoAttempt {
 			undos[i] = 1
 		}
 	}
+	inTenants := batchTenants(ts)
 	done := make(map[uuid.UUID]bool, n)
 	collect := addIDs(done)
 	var err error
@@ -580,7 +607,7 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 		clear(done)
 		batch := &pgx.Batch{}
 		for _, q := range bothSidesOrder(transitionsLegacySQL, transitionsHLCSQL) {
-			batch.Queue(q, ids, tokens, statuses, runAts, errs, undos, nows).Query(collect)
+			batch.Queue(q, ids, tokens, statuses, runAts, errs, undos, nows, tenants, inTenants).Query(collect)
 		}
 		if err = db.Pool.SendBatch(ctx, batch).Close(); !retryable(err) {
 			break
@@ -599,10 +626,12 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 }
 
 // The fenced lease extension of each side: $1 job id, $2 lease token, $3
-// new expiry, $4 now.
+// new expiry, $4 now, $5 the lease's tenant (empty for any).
 const (
-	extendLegacySQL = `UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4 WHERE id = $1 AND lease_token = $2 AND status = 'running'`
-	extendHLCSQL    = `UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4 WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`
+	extendLegacySQL = `UPDATE scheduler.jobs SET lease_expires_at = $3, updated_at = $4
+		WHERE id = $1 AND lease_token = $2 AND status = 'running' AND ($5 = '' OR tenant_id = $5)`
+	extendHLCSQL = `UPDATE scheduler.job_state SET lease_expires_at = $3, updated_at = $4
+		WHERE job_id = $1 AND lease_token = $2 AND status = 'running' AND ($5 = '' OR tenant_id = $5)`
 )
 
 // ExtendLease implements driver.Driver.
@@ -610,7 +639,7 @@ func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
 	jobID, token, until, now := p.JobID, p.Token, p.Until, p.Now
 	n, err := db.fencedUpdate(ctx, "extending lease of job "+jobID.String(),
 		extendLegacySQL, extendHLCSQL,
-		jobID, token, until, now)
+		jobID, token, until, now, p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -621,25 +650,26 @@ func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
 }
 
 // A chain violation ends the attempt that found it: $1 job id, $2 lease
-// token, $3 status, $4 reason, $5 now.
+// token, $3 status, $4 reason, $5 now, $6 the lease's tenant (empty for
+// any).
 const violationSet = `SET status = $3, last_error = $4, attempt_errors = %s,
 	lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $5`
 
 var (
 	violationLegacySQL = `UPDATE scheduler.jobs j ` + fmt.Sprintf(violationSet, attemptErrorsAfter("j", "$5::timestamptz", "$4::text")) +
-		` WHERE id = $1 AND lease_token = $2 AND status = 'running'`
+		` WHERE id = $1 AND lease_token = $2 AND status = 'running' AND ($6 = '' OR tenant_id = $6)`
 	violationHLCSQL = `UPDATE scheduler.job_state s ` + fmt.Sprintf(violationSet, attemptErrorsAfter("s", "$5::timestamptz", "$4::text")) +
-		` WHERE job_id = $1 AND lease_token = $2 AND status = 'running'`
+		` WHERE job_id = $1 AND lease_token = $2 AND status = 'running' AND ($6 = '' OR tenant_id = $6)`
 )
 
 // MarkChainViolation implements driver.Driver. The legacy table has no
 // chain_violation status, so its row (if any) ends failed with the reason.
 func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) error {
-	jobID, token, reason, now := p.JobID, p.Token, p.Reason, p.Now
+	jobID, token, reason, now, tenant := p.JobID, p.Token, p.Reason, p.Now, p.TenantID
 	batch := &pgx.Batch{}
-	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now)
-	batch.Queue(violationHLCSQL, jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now)
-	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now) // see bothSidesOrder
+	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now, tenant)
+	batch.Queue(violationHLCSQL, jobID, token, string(driver.StatusChainViolation), "chain violation: "+reason, now, tenant)
+	batch.Queue(violationLegacySQL, jobID, token, string(driver.StatusFailed), "chain violation: "+reason, now, tenant) // see bothSidesOrder
 	res := db.Pool.SendBatch(ctx, batch)
 	var changed int64
 	for range batch.Len() {
@@ -665,9 +695,9 @@ func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 	const set = `SET status = 'cancelled', last_error = COALESCE(NULLIF($2, ''), last_error),
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = $3`
 	n, err := db.fencedUpdate(ctx, "cancelling job "+jobID.String(),
-		`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND status IN ('pending', 'scheduled', 'running')`,
-		`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND status IN ('pending', 'scheduled', 'running')`,
-		jobID, reason, now)
+		`UPDATE scheduler.jobs `+set+` WHERE id = $1 AND status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)`,
+		`UPDATE scheduler.job_state `+set+` WHERE job_id = $1 AND status IN ('pending', 'scheduled', 'running') AND ($4 = '' OR tenant_id = $4)`,
+		jobID, reason, now, p.TenantID)
 	if err != nil {
 		return err
 	}
@@ -675,8 +705,8 @@ func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 		return nil
 	}
 	var exists bool
-	if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scheduler.jobs WHERE id = $1)
-		OR EXISTS (SELECT 1 FROM scheduler.job_state WHERE job_id = $1)`, jobID).Scan(&exists); err != nil {
+	if err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scheduler.jobs WHERE id = $1 AND ($2 = '' OR tenant_id = $2))
+		OR EXISTS (SELECT 1 FROM scheduler.job_state WHERE job_id = $1 AND ($2 = '' OR tenant_id = $2))`, jobID, p.TenantID).Scan(&exists); err != nil {
 		return wrap("cancelling job "+jobID.String(), err)
 	}
 	if exists {
@@ -852,7 +882,7 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error, src.attempt_errors, src.metadata
 		FROM src JOIN scheduler.scheduler_log l
 		  ON l.tenant_id = src.tenant_id AND l.t_hlc = src.t_hlc AND l.partition_key = src.partition_key AND l.job_id = src.job_id
-		ON CONFLICT (id) DO NOTHING`, limit, now)
+		ON CONFLICT (tenant_id, id) DO NOTHING`, limit, now)
 	if err != nil {
 		return 0, wrap("draining HLC-only jobs to the legacy table", err)
 	}

@@ -94,7 +94,9 @@ func TestDequeuePlansUseIndexes(t *testing.T) {
 		{"expired hlc", expiredHLCSQL, "idx_job_state_lease_expiry", "SCAN job_state\n", []any{now.UnixMilli(), 10}},
 		{"expired legacy", expiredLegacySQL, "idx_jobs_lease_expiry", "SCAN jobs\n", []any{now.UnixMilli(), 10}},
 		{"rescue", rescueHLCSQL, "sqlite_autoindex_job_state_1", "SCAN job_state\n", []any{`[]`, 1}},
-		{"transition", transitionHLCSQL, "sqlite_autoindex_job_state_1", "SCAN", []any{"id", "t", "s", nil, "", 0, 1}},
+		{"transition", transitionHLCSQL, "sqlite_autoindex_job_state_1", "SCAN", []any{"id", "t", "s", nil, "", 0, 1, "tenant-3"}},
+		{"transition any tenant", transitionHLCSQL, "sqlite_autoindex_job_state_1", "SCAN", []any{"id", "t", "s", nil, "", 0, 1, ""}},
+		{"extend", extendLegacySQL, "sqlite_autoindex_jobs_1", "SCAN", []any{"id", "t", 1, 1, "tenant-3"}},
 	}
 	for _, analyzed := range []bool{false, true} {
 		if analyzed {

@@ -46,12 +46,13 @@ const (
 	// the job's HLC state names, when there is HLC state, so a forged
 	// duplicate of a job id cannot stand in for it; for a pruned job (no
 	// state) the tenant, which a job id names, keeps another tenant's
-	// forgery out.
+	// forgery out. The state is the tenant's when ?2 names one, as on
+	// PostgreSQL (where job ids are unique per tenant only).
 	chainEntrySQL = `
 		SELECT l.job_id, l.tenant_id, l.partition_key, l.kind, l.payload, l.priority, l.created_at, l.max_attempts, l.run_at,
 		       l.seq_bigint, l.chain_pos, l.t_hlc, l.payload_hash, l.prev_link, l.link, p.link, p.t_hlc
 		FROM scheduler_log l
-		LEFT JOIN job_state s ON s.job_id = l.job_id
+		LEFT JOIN job_state s ON s.job_id = l.job_id AND (?2 = '' OR s.tenant_id = ?2)
 		LEFT JOIN scheduler_log p
 		       ON p.tenant_id = l.tenant_id AND p.partition_key = l.partition_key AND p.chain_pos = l.chain_pos - 1
 		WHERE l.job_id IN (SELECT value FROM json_each(?1)) AND (s.t_hlc IS NULL OR s.t_hlc = l.t_hlc) AND (?2 = '' OR l.tenant_id = ?2)
@@ -399,29 +400,35 @@ func (t *txn) chainEntries(list, tenant string) (map[uuid.UUID]*driver.LoggedJob
 	return out, rows.Err()
 }
 
-// Fenced state changes. ?1 job id, ?2 lease token. A transition keeps
-// the token (see the PostgreSQL store's transitionsSet); one with an
-// error text ends a failed attempt, kept in the attempt history.
+// Fenced state changes. ?1 job id, ?2 lease token, and after the change's
+// own parameters the job's tenant (empty for any: ?8 of a transition, ?5 of
+// an extension, ?6 of a chain violation, ?4 of a cancel), which fences as
+// the token does. A transition keeps the token (see the PostgreSQL
+// store's transitionsSet); one with an error text ends a failed attempt,
+// kept in the attempt history.
 var (
 	transitionSet = `SET status = ?3, run_at = COALESCE(?4, run_at), last_error = COALESCE(NULLIF(?5, ''), last_error),
 		attempt_errors = CASE WHEN ?5 = '' THEN attempt_errors ELSE ` + attemptErrorsAfter("?7", "?5") + ` END,
 		attempts = max(attempts - ?6, 0), lease_owner = NULL, lease_expires_at = NULL, updated_at = ?7`
-	transitionLegacySQL = `UPDATE jobs ` + transitionSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
-	transitionHLCSQL    = `UPDATE job_state ` + transitionSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+	transitionLegacySQL = `UPDATE jobs ` + transitionSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running' AND (?8 = '' OR tenant_id = ?8)`
+	transitionHLCSQL    = `UPDATE job_state ` + transitionSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running' AND (?8 = '' OR tenant_id = ?8)`
 
-	extendLegacySQL = `UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4 WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
-	extendHLCSQL    = `UPDATE job_state SET lease_expires_at = ?3, updated_at = ?4 WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+	extendLegacySQL = `UPDATE jobs SET lease_expires_at = ?3, updated_at = ?4
+		WHERE id = ?1 AND lease_token = ?2 AND status = 'running' AND (?5 = '' OR tenant_id = ?5)`
+	extendHLCSQL = `UPDATE job_state SET lease_expires_at = ?3, updated_at = ?4
+		WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running' AND (?5 = '' OR tenant_id = ?5)`
 
 	violationSet = `SET status = ?3, last_error = ?4, attempt_errors = ` + attemptErrorsAfter("?5", "?4") + `,
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?5`
-	violationLegacySQL = `UPDATE jobs ` + violationSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running'`
-	violationHLCSQL    = `UPDATE job_state ` + violationSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running'`
+	violationLegacySQL = `UPDATE jobs ` + violationSet + ` WHERE id = ?1 AND lease_token = ?2 AND status = 'running' AND (?6 = '' OR tenant_id = ?6)`
+	violationHLCSQL    = `UPDATE job_state ` + violationSet + ` WHERE job_id = ?1 AND lease_token = ?2 AND status = 'running' AND (?6 = '' OR tenant_id = ?6)`
 
 	cancelSet = `SET status = 'cancelled', last_error = COALESCE(NULLIF(?2, ''), last_error),
 		lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ?3`
-	cancelLegacySQL = `UPDATE jobs ` + cancelSet + ` WHERE id = ?1 AND status IN ('pending', 'scheduled', 'running')`
-	cancelHLCSQL    = `UPDATE job_state ` + cancelSet + ` WHERE job_id = ?1 AND status IN ('pending', 'scheduled', 'running')`
-	existsSQL       = `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1) OR EXISTS (SELECT 1 FROM job_state WHERE job_id = ?1)`
+	cancelLegacySQL = `UPDATE jobs ` + cancelSet + ` WHERE id = ?1 AND status IN ('pending', 'scheduled', 'running') AND (?4 = '' OR tenant_id = ?4)`
+	cancelHLCSQL    = `UPDATE job_state ` + cancelSet + ` WHERE job_id = ?1 AND status IN ('pending', 'scheduled', 'running') AND (?4 = '' OR tenant_id = ?4)`
+	existsSQL       = `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?1 AND (?2 = '' OR tenant_id = ?2))
+		OR EXISTS (SELECT 1 FROM job_state WHERE job_id = ?1 AND (?2 = '' OR tenant_id = ?2))`
 )
 
 // bothSides runs the legacy form of one change with legacyArgs and its
@@ -458,7 +465,7 @@ func leaseLost(changed int64, err error) error {
 func (db *DB) TransitionJob(ctx context.Context, tr driver.Transition) error {
 	status, runAt, undo := transitionArgs(tr)
 	return db.inTx(ctx, "finishing job "+tr.JobID.String(), func(t *txn) error {
-		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
+		return t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now), tr.TenantID)
 	})
 }
 
@@ -474,7 +481,7 @@ func (db *DB) TransitionJobTx(ctx context.Context, tx any, tr driver.Transition)
 	status, runAt, undo := transitionArgs(tr)
 	t := &txn{ctx: ctx, db: db, tx: sqlTx}
 	return wrapErr("finishing job "+tr.JobID.String(),
-		t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now)))
+		t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now), tr.TenantID))
 }
 
 // TransitionJobs implements driver.Driver: one transaction,
@@ -484,7 +491,7 @@ func (db *DB) TransitionJobs(ctx context.Context, ts []driver.Transition) ([]err
 	err := db.inTx(ctx, fmt.Sprintf("finishing %d jobs", len(ts)), func(t *txn) error {
 		for i, tr := range ts {
 			status, runAt, undo := transitionArgs(tr)
-			err := t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now))
+			err := t.fenced(transitionLegacySQL, transitionHLCSQL, tr.JobID.String(), tr.Token.String(), status, runAt, tr.Error, undo, ms(tr.Now), tr.TenantID)
 			switch {
 			case errors.Is(err, driver.ErrLeaseLost):
 				out[i] = err
@@ -521,7 +528,7 @@ func transitionArgs(tr driver.Transition) (status string, runAt any, undo int) {
 func (db *DB) ExtendLease(ctx context.Context, p driver.ExtendParams) error {
 	jobID, token, until, now := p.JobID, p.Token, p.Until, p.Now
 	return db.inTx(ctx, "extending the lease of job "+jobID.String(), func(t *txn) error {
-		return t.fenced(extendLegacySQL, extendHLCSQL, jobID.String(), token.String(), ms(until), ms(now))
+		return t.fenced(extendLegacySQL, extendHLCSQL, jobID.String(), token.String(), ms(until), ms(now), p.TenantID)
 	})
 }
 
@@ -533,8 +540,8 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 	msg := "chain violation: " + reason
 	return db.inTx(ctx, "marking job "+jobID.String()+" as a chain violation", func(t *txn) error {
 		return leaseLost(t.bothSides(
-			violationLegacySQL, []any{jobID.String(), token.String(), string(driver.StatusFailed), msg, ms(now)},
-			violationHLCSQL, []any{jobID.String(), token.String(), string(driver.StatusChainViolation), msg, ms(now)}))
+			violationLegacySQL, []any{jobID.String(), token.String(), string(driver.StatusFailed), msg, ms(now), p.TenantID},
+			violationHLCSQL, []any{jobID.String(), token.String(), string(driver.StatusChainViolation), msg, ms(now), p.TenantID}))
 	})
 }
 
@@ -542,7 +549,7 @@ func (db *DB) MarkChainViolation(ctx context.Context, p driver.ViolationParams) 
 func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 	jobID, reason, now := p.JobID, p.Reason, p.Now
 	return db.inTx(ctx, "cancelling job "+jobID.String(), func(t *txn) error {
-		args := []any{jobID.String(), reason, ms(now)}
+		args := []any{jobID.String(), reason, ms(now), p.TenantID}
 		n, err := t.bothSides(cancelLegacySQL, args, cancelHLCSQL, args)
 		if err != nil {
 			return err
@@ -551,7 +558,7 @@ func (db *DB) CancelJob(ctx context.Context, p driver.CancelParams) error {
 			return nil
 		}
 		var exists bool
-		if err := t.queryRow(existsSQL, jobID.String()).Scan(&exists); err != nil {
+		if err := t.queryRow(existsSQL, jobID.String(), p.TenantID).Scan(&exists); err != nil {
 			return err
 		}
 		if exists {
