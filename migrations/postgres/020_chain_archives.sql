@@ -47,11 +47,8 @@ CREATE TABLE scheduler.archived_jobs (
     t_hlc         TEXT COLLATE "C" NOT NULL,
     link          BYTEA NOT NULL CHECK (length(link) = 32),
     payload_hash  BYTEA NOT NULL CHECK (length(payload_hash) = 32),
-    PRIMARY KEY (tenant_id, job_id)
+    PRIMARY KEY (job_id, tenant_id)  -- the id first: backfill looks ids up without their tenant
 );
--- Backfill and a deduplicated enqueue's answer look ids up without their
--- tenant, as they do in scheduler_log (idx_scheduler_log_job).
-CREATE INDEX idx_archived_jobs_job ON scheduler.archived_jobs (job_id);
 
 -- +goose Down
 DROP TABLE scheduler.archived_jobs;

@@ -882,7 +882,7 @@ func (db *DB) DrainToLegacy(ctx context.Context, limit int, now time.Time) (int,
 			src.lease_owner, src.lease_token, src.lease_expires_at, src.last_error, src.attempt_errors, src.metadata
 		FROM src JOIN scheduler.scheduler_log l
 		  ON l.tenant_id = src.tenant_id AND l.t_hlc = src.t_hlc AND l.partition_key = src.partition_key AND l.job_id = src.job_id
-		ON CONFLICT (tenant_id, id) DO NOTHING`, limit, now)
+		ON CONFLICT (id, tenant_id) DO NOTHING`, limit, now)
 	if err != nil {
 		return 0, wrap("draining HLC-only jobs to the legacy table", err)
 	}
