@@ -31,6 +31,10 @@ const (
 	// an hour is often enough, and a round that finds them made costs a
 	// few catalog reads.
 	logPartitionsInterval = time.Hour
+	// logPartitionsRetry is how soon a round that failed is tried again
+	// (its lock on the default partition is waited for briefly, so a
+	// busy moment can make it fail).
+	logPartitionsRetry = time.Minute
 )
 
 // The tlog-tiles routes (tlog.go): what they let caches keep, in seconds,

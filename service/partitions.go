@@ -24,15 +24,18 @@ func (s *Service) startLogPartitions(ctx context.Context, cfg *config.Config) {
 	s.bgWG.Add(1)
 	go func() {
 		defer s.bgWG.Done()
-		t := time.NewTicker(logPartitionsInterval)
-		defer t.Stop()
 		for {
+			wait := logPartitionsInterval
 			if _, err := s.EnsureLogPartitionsNow(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("making scheduler_log partitions failed; trying again later", "error", err,
-					"retry_in", logPartitionsInterval)
+				// Most often the default partition's lock was not had in
+				// time (a busy moment, such as the service's start).
+				wait = logPartitionsRetry
+				s.log.Warn("making scheduler_log partitions failed; trying again later", "error", err, "retry_in", wait)
 			}
+			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
+				t.Stop()
 				return
 			case <-t.C:
 			}

@@ -127,21 +127,22 @@ ALTER TABLE scheduler.scheduler_log ATTACH PARTITION scheduler.scheduler_log_def
 -- +goose Down
 -- Back to one table: the first partition, detached, takes the rows of the
 -- others (copied: there is no other way back), its old name and its keys.
--- If it was dropped (all of its rows archived), a new table takes them.
+-- If it was dropped (all of its rows archived), the default partition
+-- takes its place.
 -- +goose StatementBegin
 DO $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_inherits WHERE inhparent = 'scheduler.scheduler_log'::regclass
-               AND inhrelid = to_regclass('scheduler.scheduler_log_initial')) THEN
+    IF to_regclass('scheduler.scheduler_log_initial') IS NOT NULL THEN
         ALTER TABLE scheduler.scheduler_log DETACH PARTITION scheduler.scheduler_log_initial;
+    ELSIF to_regclass('scheduler.scheduler_log_default') IS NOT NULL THEN
+        ALTER TABLE scheduler.scheduler_log DETACH PARTITION scheduler.scheduler_log_default;
+        ALTER TABLE scheduler.scheduler_log_default RENAME TO scheduler_log_initial;
+        ALTER TABLE scheduler.scheduler_log_initial RENAME CONSTRAINT idx_scheduler_log_tenant_hlc_default TO idx_scheduler_log_tenant_hlc_initial;
+        ALTER INDEX scheduler.idx_scheduler_log_chain_default RENAME TO idx_scheduler_log_chain_initial;
+        ALTER INDEX scheduler.idx_scheduler_log_job_default RENAME TO idx_scheduler_log_job_initial;
+        ALTER INDEX scheduler.idx_scheduler_log_periodic_default RENAME TO idx_scheduler_log_periodic_initial;
     ELSE
-        CREATE TABLE scheduler.scheduler_log_initial (LIKE scheduler.scheduler_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
-        ALTER TABLE scheduler.scheduler_log_initial ADD CONSTRAINT idx_scheduler_log_tenant_hlc_initial
-            UNIQUE (tenant_id, t_hlc, partition_key, job_id);
-        CREATE UNIQUE INDEX idx_scheduler_log_chain_initial ON scheduler.scheduler_log_initial (tenant_id, partition_key, chain_pos);
-        CREATE INDEX idx_scheduler_log_job_initial ON scheduler.scheduler_log_initial (job_id);
-        CREATE INDEX idx_scheduler_log_periodic_initial ON scheduler.scheduler_log_initial (tenant_id, idempotency_key COLLATE "C")
-            WHERE idempotency_key LIKE 'ordo.periodic:%';
+        RAISE EXCEPTION 'scheduler_log has neither its first partition nor its default one: nothing to make the unpartitioned table of';
     END IF;
 END
 $$;

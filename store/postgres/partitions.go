@@ -44,11 +44,17 @@ const (
 	logTable = "scheduler_log"
 )
 
-// logPartitionLockTimeout bounds each wait for a lock of the partition
-// DDL (ATTACH, DETACH): a partition is made next round, or an archived
-// range deleted row by row, rather than enqueues queueing behind a lock
-// that waits for a long transaction. A variable for tests.
-var logPartitionLockTimeout = 5 * time.Second
+// logPartitionLockTimeout bounds each wait for a strong lock of the
+// partition DDL: ATTACH's ACCESS EXCLUSIVE on the default partition (which
+// every read of the log that cannot skip it, such as an enqueue's probe
+// for existing job ids, takes a share of) and the detach's on
+// scheduler_log. While such a lock is waited for, the statements that
+// need the table queue behind it, and they hold pool connections that
+// others, such as the HLC clock's writes (hlc.Config.StoreTimeout, 5s),
+// wait for: so the wait is short, and a partition not made is made next
+// round, an archived range not detached is deleted row by row. A
+// variable for tests.
+var logPartitionLockTimeout = 500 * time.Millisecond
 
 // logPartitionsLockKey serialises EnsureLogPartitions across nodes.
 var logPartitionsLockKey = chainLockKey(chain.Key{TenantID: "ordo.log_partitions"})
@@ -68,8 +74,8 @@ type logPartition struct {
 var partitionBound = regexp.MustCompile(`^FOR VALUES FROM \((MINVALUE|'[^']*')\) TO \((MAXVALUE|'[^']*')\)$`)
 
 // logPartitions lists the partitions of scheduler_log, from the catalog.
-func logPartitions(ctx context.Context, tx pgx.Tx) ([]logPartition, error) {
-	rows, err := tx.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
+func logPartitions(ctx context.Context, q rowQuerier) ([]logPartition, error) {
+	rows, err := q.Query(ctx, `SELECT c.relname, pg_get_expr(c.relpartbound, c.oid)
 		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 		WHERE i.inhparent = 'scheduler.scheduler_log'::regclass ORDER BY c.relname`)
 	if err != nil {
@@ -150,77 +156,94 @@ ALTER TABLE scheduler.scheduler_log ATTACH PARTITION ` + name + ` FOR VALUES FRO
 // to the default partition (reported, not an error) when it begins before
 // now plus logPartitionLead, or when the default partition holds rows in
 // it: attaching a partition over them would fail, and moving them would
-// be the row-by-row copy partitioning avoids. One transaction, under an
-// advisory lock, so concurrent callers make each partition once.
+// be the row-by-row copy partitioning avoids.
+//
+// Each partition is made in a transaction of its own whose last statement
+// is the ATTACH, so the default partition's lock is held for
+// milliseconds; one not had within logPartitionLockTimeout ends the call
+// with an error (what was made stays; the rest is made next call). Calls
+// take turns under a session advisory lock.
 func (db *DB) EnsureLogPartitions(ctx context.Context, now time.Time, period time.Duration) (driver.LogPartitions, error) {
 	var res driver.LogPartitions
 	if period < time.Millisecond {
 		return res, fmt.Errorf("postgres: scheduler_log partitions of %s: the period must be a millisecond or more", period)
 	}
 	step := period.Milliseconds()
-	err := db.inTx(ctx, "making scheduler_log partitions", func(tx pgx.Tx) error {
-		res = driver.LogPartitions{}
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, logPartitionLockTimeout.Milliseconds())); err != nil {
-			return err
+	conn, err := db.Pool.Acquire(ctx)
+	if err != nil {
+		return res, wrap("making scheduler_log partitions", err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, logPartitionsLockKey); err != nil {
+		return res, wrap("making scheduler_log partitions", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, logPartitionsLockKey); err != nil {
+			conn.Conn().Close(uctx) // the session, and its lock, end
 		}
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, logPartitionsLockKey); err != nil {
-			return err
+	}()
+	parts, err := logPartitions(ctx, conn)
+	if err != nil {
+		return res, wrap("making scheduler_log partitions", err)
+	}
+	var next int64 = -1 // the end of the last partition
+	hasDefault := false
+	for _, p := range parts {
+		if p.isDefault {
+			hasDefault = true
+			continue
 		}
-		parts, err := logPartitions(ctx, tx)
+		hi, err := boundMillis(p.hi)
 		if err != nil {
-			return err
+			return res, fmt.Errorf("postgres: partition scheduler.%s: %w", p.name, err)
 		}
-		var next int64 = -1 // the end of the last partition
-		hasDefault := false
-		for _, p := range parts {
-			if p.isDefault {
-				hasDefault = true
+		next = max(next, hi)
+	}
+	nowMs := now.UnixMilli()
+	if next < 0 {
+		next = nowMs - nowMs%(24*time.Hour).Milliseconds() // no partition at all: from today
+	}
+	earliest := nowMs + logPartitionLead.Milliseconds()
+	until := nowMs + (LogPartitionsAhead+1)*step
+	leave := func(lo, hi int64) {
+		res.LeftToDefault = append(res.LeftToDefault, [2]time.Time{time.UnixMilli(lo).UTC(), time.UnixMilli(hi).UTC()})
+	}
+	if next < earliest {
+		// The ranges from the last partition's end up to now were not
+		// made in time: their entries are in the default partition.
+		k := (earliest - next + step - 1) / step
+		leave(next, next+k*step)
+		next += k * step
+	}
+	for ; next < until; next += step {
+		lo, hi := boundText(next), boundText(next+step)
+		if hasDefault {
+			var held bool
+			if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ONLY scheduler.scheduler_log_default WHERE t_hlc >= $1 AND t_hlc < $2)`,
+				lo, hi).Scan(&held); err != nil {
+				return res, wrap("making scheduler_log partitions", err)
+			}
+			if held {
+				leave(next, next+step)
 				continue
 			}
-			hi, err := boundMillis(p.hi)
-			if err != nil {
-				return fmt.Errorf("partition scheduler.%s: %w", p.name, err)
+		}
+		name := logTable + "_" + partitionSuffix(next)
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, logPartitionLockTimeout.Milliseconds())); err != nil {
+				return err
 			}
-			next = max(next, hi)
+			_, err := tx.Exec(ctx, createLogPartitionSQL(partitionSuffix(next), lo, hi))
+			return err
+		})
+		if err != nil {
+			return res, wrap(fmt.Sprintf("making scheduler_log partition %s for [%s, %s)", name, lo, hi), err)
 		}
-		nowMs := now.UnixMilli()
-		if next < 0 {
-			next = nowMs - nowMs%(24*time.Hour).Milliseconds() // no partition at all: from today
-		}
-		earliest := nowMs + logPartitionLead.Milliseconds()
-		until := nowMs + (LogPartitionsAhead+1)*step
-		leave := func(lo, hi int64) {
-			res.LeftToDefault = append(res.LeftToDefault, [2]time.Time{time.UnixMilli(lo).UTC(), time.UnixMilli(hi).UTC()})
-		}
-		if next < earliest {
-			// The ranges from the last partition's end up to now were not
-			// made in time: their entries are in the default partition.
-			k := (earliest - next + step - 1) / step
-			leave(next, next+k*step)
-			next += k * step
-		}
-		for ; next < until; next += step {
-			lo, hi := boundText(next), boundText(next+step)
-			if hasDefault {
-				var held bool
-				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM ONLY scheduler.scheduler_log_default WHERE t_hlc >= $1 AND t_hlc < $2)`,
-					lo, hi).Scan(&held); err != nil {
-					return err
-				}
-				if held {
-					leave(next, next+step)
-					continue
-				}
-			}
-			suffix := partitionSuffix(next)
-			if _, err := tx.Exec(ctx, createLogPartitionSQL(suffix, lo, hi)); err != nil {
-				return fmt.Errorf("creating partition %s_%s for [%s, %s): %w", logTable, suffix, lo, hi, err)
-			}
-			res.Created = append(res.Created, logTable+"_"+suffix)
-		}
-		return nil
-	})
-	return res, err
+		res.Created = append(res.Created, name)
+	}
+	return res, nil
 }
 
 // lockNotAvailable is SQLSTATE 55P03, a lock_timeout expiring.

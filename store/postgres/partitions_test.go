@@ -41,9 +41,16 @@ type partitioned struct {
 
 func newPartitioned(t *testing.T) *partitioned {
 	t.Helper()
-	ctx := context.Background()
-	db := openMigrated(t)
-	p := &partitioned{t: t, db: db}
+	p := &partitioned{t: t, db: openMigrated(t)}
+	p.init()
+	return p
+}
+
+// init reads the first partition's bound, makes the three daily
+// partitions after it and the queue.
+func (p *partitioned) init() {
+	t, db, ctx := p.t, p.db, context.Background()
+	t.Helper()
 	var hi string
 	if err := db.Pool.QueryRow(ctx, `SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c
 		WHERE c.oid = 'scheduler.scheduler_log_initial'::regclass`).Scan(&hi); err != nil {
@@ -72,7 +79,6 @@ func newPartitioned(t *testing.T) *partitioned {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
 }
 
 // name is the name of the partition of day d after bound.
@@ -409,23 +415,7 @@ func TestEnsureLogPartitions(t *testing.T) {
 func TestLogPartitioningMigrates(t *testing.T) {
 	ctx := context.Background()
 	url := testdb.NewDatabase(t)
-	std, err := sql.Open("pgx", url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer std.Close()
-	st, err := database.NewStore(database.DialectPostgres, migrations.VersionTable)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fsys, err := migrations.Files(migrations.Postgres)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gp, err := goose.NewProvider("", std, fsys, goose.WithDisableGlobalRegistry(true), goose.WithStore(st))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gp := migrator(t, url)
 	if _, err := gp.UpTo(ctx, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -529,10 +519,83 @@ func TestLogPartitioningMigrates(t *testing.T) {
 	if got := rows(); !slices.Equal(got, all) {
 		t.Fatalf("migrating down changed the entries: %d, want %d", len(got), len(all))
 	}
+	checkUnpartitioned(t, db)
+}
+
+// migrator applies the embedded PostgreSQL migrations to the database at
+// url, as ordo migrate would, one version at a time if asked.
+func migrator(t *testing.T, url string) *goose.Provider {
+	t.Helper()
+	std, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { std.Close() })
+	st, err := database.NewStore(database.DialectPostgres, migrations.VersionTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys, err := migrations.Files(migrations.Postgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gp, err := goose.NewProvider("", std, fsys, goose.WithDisableGlobalRegistry(true), goose.WithStore(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gp
+}
+
+// checkUnpartitioned fails unless scheduler_log is a plain table keyed by
+// seq_bigint, as migration 020 left it.
+func checkUnpartitioned(t *testing.T, db *postgres.DB) {
+	t.Helper()
 	var pkey string
-	if err := db.Pool.QueryRow(ctx, `SELECT relkind::text || ' ' || (SELECT pg_get_constraintdef(oid) FROM pg_constraint
+	if err := db.Pool.QueryRow(context.Background(), `SELECT relkind::text || ' ' || (SELECT pg_get_constraintdef(oid) FROM pg_constraint
 			WHERE conrelid = 'scheduler.scheduler_log'::regclass AND conname = 'scheduler_log_pkey')
 		FROM pg_class WHERE oid = 'scheduler.scheduler_log'::regclass`).Scan(&pkey); err != nil || pkey != "r PRIMARY KEY (seq_bigint)" {
 		t.Fatalf("after migrating down: %q, %v; want a plain table keyed by seq_bigint", pkey, err)
 	}
+}
+
+// TestLogPartitioningMigratesDownWithoutTheFirstPartition: when the first
+// partition is gone (all of its entries archived and dropped), migrating
+// down makes the unpartitioned table of the default partition, with every
+// entry of the others.
+func TestLogPartitioningMigratesDownWithoutTheFirstPartition(t *testing.T) {
+	ctx := context.Background()
+	url := testdb.NewDatabase(t)
+	gp := migrator(t, url)
+	if _, err := gp.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := &partitioned{t: t, db: db}
+	p.init()
+	p.fill("acme", 0, 5) // in the first daily partition
+	p.fill("acme", 9, 5) // in the default partition
+	before := p.entries("acme")
+	if _, err := db.Pool.Exec(ctx, `DROP TABLE scheduler.scheduler_log_initial`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gp.DownTo(ctx, 20); err != nil {
+		t.Fatal(err)
+	}
+	var after []string
+	for _, e := range p.entries("acme") {
+		after = append(after, strings.Replace(e, "scheduler.scheduler_log ", "", 1))
+	}
+	var want []string
+	for _, e := range before {
+		_, row, _ := strings.Cut(e, " ")
+		want = append(want, row)
+	}
+	if !slices.Equal(after, want) {
+		t.Fatalf("migrating down changed the entries:\n%q\nwant\n%q", after, want)
+	}
+	checkUnpartitioned(t, db)
 }
