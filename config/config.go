@@ -33,6 +33,7 @@ import (
 	"github.com/ordo-sched/ordo/audit"
 	"github.com/ordo-sched/ordo/queue"
 	"github.com/ordo-sched/ordo/store"
+	"github.com/ordo-sched/ordo/store/postgres"
 )
 
 // Config is the whole configuration. Field names are the keys; a field's
@@ -100,6 +101,12 @@ type Database struct {
 	// AutoMigrate applies pending migrations at start; default true. With
 	// false, a service whose schema is behind refuses to start.
 	AutoMigrate bool
+	// LogPartitionPeriod (PostgreSQL) is the span of t_hlc time of each
+	// partition of scheduler_log, which the service makes ahead (one node
+	// at a time, by leadership), so that dropping archived history drops
+	// whole partitions; default postgres.DefaultLogPartitionPeriod (7
+	// days); 0 makes none (new entries go to the default partition).
+	LogPartitionPeriod time.Duration
 }
 
 // Http is the HTTP server: the JSON API, /metrics, /healthz, /readyz.
@@ -294,7 +301,7 @@ func Defaults() *Config {
 	return &Config{
 		Scheduler: Scheduler{Queue: SchedulerQueue{Hlc: Hlc{MaxClockDriftMs: queue.DefaultMaxClockDriftMs}}},
 		Ordo: Ordo{
-			Database: Database{Url: store.DefaultURL, AutoMigrate: true},
+			Database: Database{Url: store.DefaultURL, AutoMigrate: true, LogPartitionPeriod: postgres.DefaultLogPartitionPeriod},
 			Http: Http{
 				Listen:          DefaultListen,
 				MaxPayloadBytes: 1 << 20,

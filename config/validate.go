@@ -29,6 +29,12 @@ const (
 	// duration: a minute is shorter than anyone means, ten years longer.
 	MinRetention = time.Minute
 	MaxRetention = 10 * 365 * 24 * time.Hour
+	// MinLogPartitionPeriod and MaxLogPartitionPeriod bound a non-zero
+	// Ordo:Database:LogPartitionPeriod: shorter than an hour makes
+	// thousands of partitions a year, longer than a year keeps archived
+	// history in the database for as long.
+	MinLogPartitionPeriod = time.Hour
+	MaxLogPartitionPeriod = 366 * 24 * time.Hour
 )
 
 // Validate checks every value and returns every problem at once; nil when
@@ -76,6 +82,9 @@ func (c *Config) validate(origin func(key string) string) []Problem {
 	}
 	if msg := checkDatabaseURL(o.Database.Url); msg != "" {
 		bad("Ordo:Database:Url", RedactURL(o.Database.Url), "%s", msg)
+	}
+	if d := o.Database.LogPartitionPeriod; d != 0 && (d < MinLogPartitionPeriod || d > MaxLogPartitionPeriod) {
+		bad("Ordo:Database:LogPartitionPeriod", d, "want 0 (no partitions made) or %v..%v", MinLogPartitionPeriod, MaxLogPartitionPeriod)
 	}
 
 	if msg := checkListen(o.Http.Listen); msg != "" {

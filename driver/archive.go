@@ -65,6 +65,28 @@ type DropResult struct {
 	PartitionsDropped int
 }
 
+// LogPartitioner is implemented by a backend whose scheduler_log is
+// partitioned by t_hlc (PostgreSQL, migration 021), so that dropping an
+// archived range can drop whole partitions; a backend without partitions
+// (SQLite) does not implement it and needs nothing done. The service's
+// leader calls it every so often (Ordo:Database:LogPartitionPeriod).
+type LogPartitioner interface {
+	// EnsureLogPartitions creates the partitions, each of one period,
+	// that cover the time from the end of the last partition up to now
+	// plus a few periods ahead. A range is left to the default partition
+	// when that partition holds rows in it, or when it begins too soon to
+	// be attached safely (before now plus a minute).
+	EnsureLogPartitions(ctx context.Context, now time.Time, period time.Duration) (LogPartitions, error)
+}
+
+// LogPartitions says what EnsureLogPartitions did.
+type LogPartitions struct {
+	Created []string // names of the partitions created
+	// LeftToDefault are the ranges, [start, end) of physical time, that
+	// no partition was created for: the default partition takes them.
+	LeftToDefault [][2]time.Time
+}
+
 // LogArchive records archived ranges of chains and drops their entries.
 type LogArchive interface {
 	// RecordArchive stores a as chain a.Key's next archive: a.StartPos

@@ -25,6 +25,16 @@ const (
 	// a wakeup: scheduled jobs come due without one, and SQLite has no
 	// cross-process notification.
 	longPollRecheck = time.Second
+	// logPartitionsInterval is how often the leader makes the
+	// scheduler_log partitions of coming periods (PostgreSQL,
+	// Ordo:Database:LogPartitionPeriod): they are made periods ahead, so
+	// an hour is often enough, and a round that finds them made costs a
+	// few catalog reads.
+	logPartitionsInterval = time.Hour
+	// logPartitionsRetry is how soon a round that failed is tried again
+	// (its lock on the default partition is waited for briefly, so a
+	// busy moment can make it fail).
+	logPartitionsRetry = time.Minute
 )
 
 // The tlog-tiles routes (tlog.go): what they let caches keep, in seconds,

@@ -366,6 +366,7 @@ func (s *Service) Start(ctx context.Context) error {
 		}()
 	}
 	s.startVerifier(bg, cfg)
+	s.startLogPartitions(bg, cfg)
 	s.startedAt = s.now()
 	s.bgWG.Add(1)
 	go func() {

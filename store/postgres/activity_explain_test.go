@@ -61,6 +61,10 @@ func TestActivityPlansUseIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var inDefault int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM scheduler.scheduler_log_default`).Scan(&inDefault); err != nil || inDefault != 0 {
+		t.Fatalf("scheduler_log_default holds %d entries (%v), want none", inDefault, err)
+	}
 	from := time.UnixMilli(start).Add(20 * time.Hour)
 	to := from.Add(3 * time.Minute)
 	tx, err := db.Pool.Begin(ctx)
@@ -90,8 +94,12 @@ func TestActivityPlansUseIndexes(t *testing.T) {
 				t.Errorf("%s does not use %s:\n%s", c.name, want, text)
 			}
 		}
+		// scheduler_log's default partition is empty here (every t_hlc
+		// falls in scheduler_log_initial): reading it costs nothing, and
+		// the planner reads an empty table without its index.
+		plain := strings.ReplaceAll(text, "Seq Scan on scheduler_log_default ", "")
 		for _, table := range []string{"job_state", "jobs", "scheduler_log"} {
-			if strings.Contains(text, "Seq Scan on "+table) {
+			if strings.Contains(plain, "Seq Scan on "+table) {
 				t.Errorf("%s scans %s:\n%s", c.name, table, text)
 			}
 		}

@@ -136,12 +136,19 @@ func (s auditStore) DropArchived(ctx context.Context, p driver.DropParams) (driv
 			return err
 		}
 		res.Jobs = tag.RowsAffected()
+		// Recorded before the entries go: dropLogRange may end with a
+		// partition's detach, which must be the transaction's last step.
+		if _, err := tx.Exec(ctx, `UPDATE scheduler.chain_archives SET dropped_at = $4, dropped_entries = $5, dropped_jobs = $6
+			WHERE tenant_id = $1 AND partition_key = $2 AND start_pos = $3`, k.TenantID, k.PartitionKey, p.StartPos, p.Now, count, res.Jobs); err != nil {
+			return err
+		}
 		if res.Entries, res.PartitionsDropped, err = dropLogRange(ctx, tx, k, p.StartPos, end); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE scheduler.chain_archives SET dropped_at = $4, dropped_entries = $5, dropped_jobs = $6
-			WHERE tenant_id = $1 AND partition_key = $2 AND start_pos = $3`, k.TenantID, k.PartitionKey, p.StartPos, p.Now, res.Entries, res.Jobs)
-		return err
+		if res.Entries != count {
+			return fmt.Errorf("%w: chain_pos %d to %d: %d entries counted, %d removed", driver.ErrArchiveMismatch, p.StartPos, end-1, count, res.Entries)
+		}
+		return nil
 	})
 	return res, err
 }
@@ -170,11 +177,173 @@ func checkFinished(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) 
 }
 
 // dropLogRange removes chain k's entries [from, to) from scheduler_log.
+// Where a partition (not the default one) holds entries of the range and
+// nothing else, and ends at or before the chain's first retained entry
+// (or, when the range reaches the head, before its last entry, so the
+// partition the chain goes on in stays), the partition is detached and
+// dropped whole: no row-by-row DELETE, no WAL per row, nothing left to
+// vacuum. The range's entries in the other partitions are deleted.
+//
+// The detach comes last in the transaction: it takes an ACCESS EXCLUSIVE
+// lock on scheduler_log, which every enqueue and read of the log waits
+// for until the transaction ends, so nothing slow may follow it. The lock
+// is waited for at most logPartitionLockTimeout; past that the whole
+// partitions are deleted from row by row instead. Once it is held no
+// entry can be added, and each partition is checked again before it is
+// dropped: one that holds a row outside the range (a concurrent append,
+// of another chain, that committed since the first check) is never
+// dropped, only the range's rows are deleted from it.
 func dropLogRange(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) (entries int64, partitions int, err error) {
-	tag, err := tx.Exec(ctx, `DELETE FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos >= $3 AND chain_pos < $4`,
-		k.TenantID, k.PartitionKey, from, to)
+	// A partition may be dropped if it ends at or before limit.
+	var limit string
+	if err := tx.QueryRow(ctx, `SELECT t_hlc FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2
+		AND chain_pos IN ($3 - 1, $3) ORDER BY chain_pos DESC LIMIT 1`, k.TenantID, k.PartitionKey, to).Scan(&limit); err != nil {
+		return 0, 0, err
+	}
+	parts, err := logPartitions(ctx, tx)
 	if err != nil {
 		return 0, 0, err
 	}
-	return tag.RowsAffected(), 0, nil
+	if len(parts) == 0 { // not partitioned
+		n, err := deleteLogRange(ctx, tx, "", k, from, to)
+		return n, 0, err
+	}
+	type whole struct {
+		name string
+		rows int64
+	}
+	var wholes []whole
+	for _, p := range parts {
+		if !p.isDefault && p.hi <= limit {
+			only, err := holdsOnlyRange(ctx, tx, p.name, k, from, to)
+			if err != nil {
+				return 0, 0, err
+			}
+			if only {
+				// Counted now, before the lock: an index-only scan of
+				// the partition's chain index, which may take a while.
+				var n int64
+				if err := tx.QueryRow(ctx, `SELECT count(*) FROM ONLY `+pgx.Identifier{"scheduler", p.name}.Sanitize()+`
+					WHERE tenant_id = $1 AND partition_key = $2`, k.TenantID, k.PartitionKey).Scan(&n); err != nil {
+					return 0, 0, err
+				}
+				wholes = append(wholes, whole{p.name, n})
+				continue
+			}
+		}
+		n, err := deleteLogRange(ctx, tx, p.name, k, from, to)
+		if err != nil {
+			return 0, 0, err
+		}
+		entries += n
+	}
+	if len(wholes) == 0 {
+		return entries, 0, nil
+	}
+	// Last: the detaches, under the strong lock, in a savepoint so that a
+	// lock not had in time falls back to deleting.
+	sp, err := tx.Begin(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	dropped, droppedRows, err := func() (int, int64, error) {
+		if _, err := sp.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, logPartitionLockTimeout.Milliseconds())); err != nil {
+			return 0, 0, err
+		}
+		// The parent first, then the partition: the order inserts take.
+		if _, err := sp.Exec(ctx, `LOCK TABLE ONLY scheduler.scheduler_log IN ACCESS EXCLUSIVE MODE`); err != nil {
+			return 0, 0, err
+		}
+		var dropped int
+		var rows int64
+		for _, w := range wholes {
+			name := pgx.Identifier{"scheduler", w.name}.Sanitize()
+			if _, err := sp.Exec(ctx, `LOCK TABLE ONLY `+name+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+				return 0, 0, err
+			}
+			only, err := holdsOnlyRange(ctx, sp, w.name, k, from, to)
+			if err != nil {
+				return 0, 0, err
+			}
+			if !only {
+				n, err := deleteLogRange(ctx, sp, w.name, k, from, to)
+				if err != nil {
+					return 0, 0, err
+				}
+				rows += n
+				continue
+			}
+			if _, err := sp.Exec(ctx, `ALTER TABLE scheduler.scheduler_log DETACH PARTITION `+name); err != nil {
+				return 0, 0, err
+			}
+			if _, err := sp.Exec(ctx, `DROP TABLE `+name); err != nil {
+				return 0, 0, err
+			}
+			dropped++
+			rows += w.rows
+		}
+		_, err := sp.Exec(ctx, `SET LOCAL lock_timeout TO DEFAULT`)
+		return dropped, rows, err
+	}()
+	if err == nil {
+		if err := sp.Commit(ctx); err != nil {
+			return 0, 0, err
+		}
+		return entries + droppedRows, dropped, nil
+	}
+	if !lockNotAvailable(err) {
+		return 0, 0, err
+	}
+	// The lock was not had in time: delete instead.
+	if err := sp.Rollback(ctx); err != nil {
+		return 0, 0, err
+	}
+	for _, w := range wholes {
+		n, err := deleteLogRange(ctx, tx, w.name, k, from, to)
+		if err != nil {
+			return 0, 0, err
+		}
+		entries += n
+	}
+	return entries, 0, nil
+}
+
+// holdsOnlyRange reports whether partition part holds at least one of
+// chain k's entries [from, to) and nothing else: its first and last rows
+// in chain order are both chain k's (so no other chain has a row there),
+// and k's least and greatest positions in it are within the range. Four
+// probes of the partition's chain index, however large it is.
+func holdsOnlyRange(ctx context.Context, q pgx.Tx, part string, k chain.Key, from, to int64) (bool, error) {
+	t := `ONLY ` + pgx.Identifier{"scheduler", part}.Sanitize()
+	var firstT, firstP, lastT, lastP string
+	var lo, hi *int64
+	err := q.QueryRow(ctx, `SELECT f.tenant_id, f.partition_key, l.tenant_id, l.partition_key,
+			(SELECT min(chain_pos) FROM `+t+` WHERE tenant_id = $1 AND partition_key = $2),
+			(SELECT max(chain_pos) FROM `+t+` WHERE tenant_id = $1 AND partition_key = $2)
+		FROM (SELECT tenant_id, partition_key FROM `+t+` ORDER BY tenant_id, partition_key LIMIT 1) f,
+			(SELECT tenant_id, partition_key FROM `+t+` ORDER BY tenant_id DESC, partition_key DESC LIMIT 1) l`,
+		k.TenantID, k.PartitionKey).Scan(&firstT, &firstP, &lastT, &lastP, &lo, &hi)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // empty
+	}
+	if err != nil {
+		return false, err
+	}
+	mine := func(t, p string) bool { return t == k.TenantID && p == k.PartitionKey }
+	return mine(firstT, firstP) && mine(lastT, lastP) && lo != nil && *lo >= from && *hi < to, nil
+}
+
+// deleteLogRange deletes chain k's entries [from, to) from partition part
+// of scheduler_log ("": from the table, whatever its partitions).
+func deleteLogRange(ctx context.Context, q pgx.Tx, part string, k chain.Key, from, to int64) (int64, error) {
+	t := `scheduler.scheduler_log`
+	if part != "" {
+		t = `ONLY ` + pgx.Identifier{"scheduler", part}.Sanitize()
+	}
+	tag, err := q.Exec(ctx, `DELETE FROM `+t+` WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos >= $3 AND chain_pos < $4`,
+		k.TenantID, k.PartitionKey, from, to)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }

@@ -6,7 +6,10 @@ package postgres
 //
 //   - every table of the schema (and the migrations' version table) is
 //     placed here, and every table with a tenant_id column is distributed
-//     unless it is placed otherwise with a reason;
+//     unless it is placed otherwise with a reason; a partition (those of
+//     scheduler_log, migration 021) is part of its partitioned table and
+//     placed with it, as Citus distributes a partitioned table's
+//     partitions with it;
 //   - every primary key, unique constraint and unique index of a
 //     distributed table contains tenant_id, except the ones keyDebts names
 //     (a debt that is paid or gone must leave the list);
@@ -49,7 +52,7 @@ type tablePlacement struct {
 var tablePlacements = map[string]tablePlacement{
 	// A tenant's jobs, chains and everything derived from them.
 	"jobs":                 {distributed, "the legacy side: a tenant's job rows"},
-	"scheduler_log":        {distributed, "the chains, one per (tenant, partition): every append names its tenant"},
+	"scheduler_log":        {distributed, "the chains, one per (tenant, partition): every append names its tenant; partitioned by t_hlc, its partitions go with it"},
 	"job_state":            {distributed, "a tenant's HLC-side job state, leased and transitioned with its log entries"},
 	"chain_heads":          {distributed, "one row per (tenant, partition) chain"},
 	"batch_snapshot":       {distributed, "signed ranges of one tenant's chain"},
@@ -86,5 +89,4 @@ var tablePlacements = map[string]tablePlacement{
 // lists them. Nothing may be added here: a new key without tenant_id fails
 // the test.
 var keyDebts = map[string]string{
-	"scheduler_log_pkey": "PRIMARY KEY (seq_bigint) becomes (tenant_id, seq_bigint); seq_bigint is storage order only",
 }

@@ -39,12 +39,40 @@ func placementOf(schema, name string) (tablePlacement, bool) {
 	return p, ok
 }
 
+// placedAs is the name, in SQL, under which the table c (an alias of
+// pg_class) is placed: a partition (relkind 'r' with relispartition, such
+// as scheduler_log's, migration 021) is part of the partitioned table at
+// the root of its tree, and placed as that table; any other table as
+// itself.
+const placedAs = `(SELECT r.relname FROM pg_class r WHERE r.oid = CASE WHEN c.relispartition THEN pg_partition_root(c.oid) ELSE c.oid END)`
+
+// partitionRoots maps each partition of a table of the scheduler schema
+// to the partitioned table at the root of its tree, both by bare name.
+func partitionRoots(ctx context.Context, db catalog) (map[string]string, error) {
+	rows, err := db.Query(ctx, `SELECT c.relname, `+placedAs+` FROM pg_class c
+		WHERE c.relispartition AND c.relkind IN ('r', 'p') AND c.relnamespace = 'scheduler'::regnamespace`)
+	if err != nil {
+		return nil, err
+	}
+	roots := map[string]string{}
+	for rows.Next() {
+		var part, root string
+		if err := rows.Scan(&part, &root); err != nil {
+			return nil, err
+		}
+		roots[part] = root
+	}
+	return roots, rows.Err()
+}
+
 // unplacedTables lists the tables of the schema that tablePlacements does
 // not place, or that hold tenant_id but are not distributed and not placed
-// otherwise with a reason, and placed tables that no longer exist.
+// otherwise with a reason, and placed tables that no longer exist. A
+// partition is placed as the table it is part of (placedAs): Citus
+// distributes a partitioned table with its partitions.
 func unplacedTables(ctx context.Context, db catalog) ([]string, error) {
 	rows, err := db.Query(ctx, `
-		SELECT n.nspname, c.relname,
+		SELECT n.nspname, c.relname, `+placedAs+`,
 		       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE c.relkind IN ('r', 'p') AND (n.nspname = 'scheduler' OR (n.nspname = 'public' AND c.relname = $1))`,
@@ -55,12 +83,18 @@ func unplacedTables(ctx context.Context, db catalog) ([]string, error) {
 	var problems []string
 	seen := map[string]bool{}
 	for rows.Next() {
-		var schema, name string
+		var schema, name, placed string
 		var hasTenant bool
-		if err := rows.Scan(&schema, &name, &hasTenant); err != nil {
+		if err := rows.Scan(&schema, &name, &placed, &hasTenant); err != nil {
 			return nil, err
 		}
-		p, ok := placementOf(schema, name)
+		p, ok := placementOf(schema, placed)
+		if placed != name {
+			name = placed
+			if ok {
+				continue // a part of a placed table, checked as that table
+			}
+		}
 		switch {
 		case !ok:
 			problems = append(problems, fmt.Sprintf("table %s.%s is not placed in tablePlacements (distribution.go)", schema, name))
@@ -89,7 +123,9 @@ func unplacedTables(ctx context.Context, db catalog) ([]string, error) {
 
 // keysWithoutTenant lists the primary keys, unique and exclusion
 // constraints and unique indexes of distributed tables that do not contain
-// tenant_id and are not keyDebts, and keyDebts that are paid or gone.
+// tenant_id and are not keyDebts, and keyDebts that are paid or gone. The
+// keys of a partition are its table's (placedAs): those it inherits, and
+// its own, such as the per-partition idx_scheduler_log_chain_*.
 func keysWithoutTenant(ctx context.Context, db catalog) ([]string, error) {
 	return keysWithoutTenantOwing(ctx, db, keyDebts)
 }
@@ -99,14 +135,14 @@ func keysWithoutTenantOwing(ctx context.Context, db catalog, debts map[string]st
 	// Constraints by their columns; unique indexes that back no
 	// constraint by theirs (an expression is not tenant_id).
 	rows, err := db.Query(ctx, `
-		SELECT c.relname, con.conname, con.contype::text,
+		SELECT c.relname, `+placedAs+`, con.conname, con.contype::text,
 		       pg_get_constraintdef(con.oid),
 		       EXISTS (SELECT 1 FROM unnest(con.conkey) k JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k
 		               WHERE a.attname = 'tenant_id')
 		FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
 		WHERE c.relnamespace = 'scheduler'::regnamespace AND con.contype IN ('p', 'u', 'x')
 		UNION ALL
-		SELECT c.relname, i.relname, 'i', pg_get_indexdef(i.oid),
+		SELECT c.relname, `+placedAs+`, i.relname, 'i', pg_get_indexdef(i.oid),
 		       EXISTS (SELECT 1 FROM unnest(ix.indkey::int2[]) k JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k
 		               WHERE a.attname = 'tenant_id')
 		FROM pg_index ix JOIN pg_class i ON i.oid = ix.indexrelid JOIN pg_class c ON c.oid = ix.indrelid
@@ -118,12 +154,12 @@ func keysWithoutTenantOwing(ctx context.Context, db catalog, debts map[string]st
 	var problems []string
 	owed := map[string]bool{}
 	for rows.Next() {
-		var table, name, kind, def string
+		var table, placed, name, kind, def string
 		var hasTenant bool
-		if err := rows.Scan(&table, &name, &kind, &def, &hasTenant); err != nil {
+		if err := rows.Scan(&table, &placed, &name, &kind, &def, &hasTenant); err != nil {
 			return nil, err
 		}
-		if p, _ := placementOf("scheduler", table); p.placement != distributed {
+		if p, ok := placementOf("scheduler", placed); !ok || p.placement != distributed {
 			continue
 		}
 		_, debt := debts[name]
@@ -154,7 +190,8 @@ func keysWithoutTenantOwing(ctx context.Context, db catalog, debts map[string]st
 // the coordinator (local) at a distributed one, which Citus refuses.
 func crossTenantForeignKeys(ctx context.Context, db catalog) ([]string, error) {
 	rows, err := db.Query(ctx, `
-		SELECT con.conname, cn.nspname, c.relname, pn.nspname, p.relname, pg_get_constraintdef(con.oid),
+		SELECT con.conname, cn.nspname, `+placedAs+`, pn.nspname, (SELECT r.relname FROM pg_class r
+		           WHERE r.oid = CASE WHEN p.relispartition THEN pg_partition_root(p.oid) ELSE p.oid END), pg_get_constraintdef(con.oid),
 		       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
 		       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)
 		FROM pg_constraint con
@@ -262,6 +299,11 @@ func TestSchemaRulesCatchViolations(t *testing.T) {
 			crossTenantForeignKeys, "foreign key bad_ref_fk points from reference table scheduler.api_tokens at distributed scheduler.verification_results", ""},
 		{"table not placed", `CREATE TABLE scheduler.unplaced (tenant_id TEXT NOT NULL, id BIGINT, PRIMARY KEY (tenant_id, id))`,
 			unplacedTables, "table scheduler.unplaced is not placed in tablePlacements", ""},
+		{"partitioned table not placed", `CREATE TABLE scheduler.unplaced_parts (tenant_id TEXT NOT NULL, id BIGINT, PRIMARY KEY (tenant_id, id)) PARTITION BY RANGE (id);
+			CREATE TABLE scheduler.unplaced_parts_1 PARTITION OF scheduler.unplaced_parts FOR VALUES FROM (0) TO (10)`,
+			unplacedTables, "table scheduler.unplaced_parts is not placed in tablePlacements", ""},
+		{"unique index without tenant_id on a partition", `CREATE UNIQUE INDEX bad_partition_index ON scheduler.scheduler_log_default (job_id)`,
+			keysWithoutTenant, "bad_partition_index on distributed table scheduler.scheduler_log_default does not contain tenant_id", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			tx, err := db.Pool.Begin(ctx)
@@ -317,12 +359,21 @@ func planScope(ctx context.Context, tx pgx.Tx, sql string, args ...any) (scope, 
 	if err := json.Unmarshal(raw, &plans); err != nil {
 		return "", nil, err
 	}
+	// A scan of a partition (scheduler_log's) is a scan of its table.
+	roots, err := partitionRoots(ctx, tx)
+	if err != nil {
+		return "", nil, err
+	}
 	var loose []string
 	var walk func(n map[string]any)
 	walk = func(n map[string]any) {
 		rel, _ := n["Relation Name"].(string)
 		schema, _ := n["Schema"].(string)
-		if p, ok := placementOf(schema, rel); ok && p.placement == distributed && n["Node Type"] != "ModifyTable" {
+		placed := rel
+		if root, ok := roots[rel]; ok && schema == "scheduler" {
+			placed = root
+		}
+		if p, ok := placementOf(schema, placed); ok && p.placement == distributed && n["Node Type"] != "ModifyTable" {
 			conds := conditions(n)
 			if !tenantRestriction.MatchString(conds) {
 				alias, _ := n["Alias"].(string)
