@@ -26,10 +26,13 @@ import (
 const (
 	// DefaultLogPartitionPeriod is the span of physical time of each
 	// scheduler_log partition EnsureLogPartitions makes, unless
-	// Ordo:Database:LogPartitionPeriod says otherwise: a week, so a year
-	// of history is some 52 partitions, and archived history leaves the
-	// database a week at a time.
-	DefaultLogPartitionPeriod = 7 * 24 * time.Hour
+	// Ordo:Database:LogPartitionPeriod says otherwise: 30 days, so a year
+	// of history is some 13 partitions and archived history leaves the
+	// database a month at a time. Shorter periods mean finer drops but
+	// more partitions, and every lookup by job id (an enqueue's duplicate
+	// check) probes each: at 56 weekly partitions, single enqueues were
+	// about 25% slower than at 2 (docs/audit.md, "Sealing and archiving").
+	DefaultLogPartitionPeriod = 30 * 24 * time.Hour
 	// LogPartitionsAhead is how many periods after the current one
 	// EnsureLogPartitions covers, so a leader that stops for a while
 	// leaves time before entries fall to the default partition.
