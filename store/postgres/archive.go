@@ -179,8 +179,9 @@ func checkFinished(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) 
 // dropLogRange removes chain k's entries [from, to) from scheduler_log.
 // Where a partition (not the default one) holds entries of the range and
 // nothing else, and ends at or before the chain's first retained entry
-// (or, when the range reaches the head, before its last entry, so the
-// partition the chain goes on in stays), the partition is detached and
+// (or, were the range to reach the head, which DropArchived refuses,
+// before its last entry, so the partition the chain goes on in stays),
+// the partition is detached and
 // dropped whole: no row-by-row DELETE, no WAL per row, nothing left to
 // vacuum. The range's entries in the other partitions are deleted.
 //

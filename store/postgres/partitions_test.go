@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -253,8 +254,8 @@ func TestDropArchivedDeletesUnalignedRanges(t *testing.T) {
 // TestDropArchivedKeepsSharedPartitions: a partition that also holds
 // another tenant's entry (sorting after or before the chain's tenant), or
 // another chain's of the same tenant, is never dropped; the range's
-// entries are deleted from it. Nor is the partition holding the chain's
-// last entry when the range reaches the head.
+// entries are deleted from it. A range that reaches the chain's head is
+// not dropped at all.
 func TestDropArchivedKeepsSharedPartitions(t *testing.T) {
 	p := newPartitioned(t)
 	ctx := context.Background()
@@ -294,12 +295,17 @@ func TestDropArchivedKeepsSharedPartitions(t *testing.T) {
 	if got, want := p.entries("acme"), acme[3*n:]; !slices.Equal(got, want) || !strings.Contains(got[len(got)-1], `"partition_key":"other"`) {
 		t.Fatalf("acme keeps %d entries, want its day 3 and its other chain's entry (%d)", len(got), len(want))
 	}
-	// The rest of the chain, up to its head: the head's partition stays.
-	if res, err = p.archive(k, 3*n, 4*n); err != nil || res.PartitionsDropped != 0 || res.Entries != n {
-		t.Fatalf("DropArchived up to the head = %+v, %v; want no partition, %d entries", res, err, n)
+	// The rest of the chain, up to its head: refused, nothing dropped (the
+	// next append links to the head).
+	kept := p.entries("acme")
+	if res, err = p.archive(k, 3*n, 4*n); !errors.Is(err, driver.ErrArchiveRange) || res.Entries != 0 {
+		t.Fatalf("DropArchived up to the head = %+v, %v; want ErrArchiveRange", res, err)
 	}
 	if got := p.partitions(); !slices.Equal(got, before) {
 		t.Fatalf("partitions: %q; want %q", got, before)
+	}
+	if got := p.entries("acme"); !slices.Equal(got, kept) {
+		t.Fatalf("a refused drop changed acme's entries")
 	}
 }
 
