@@ -104,8 +104,8 @@ type Database struct {
 	// LogPartitionPeriod (PostgreSQL) is the span of t_hlc time of each
 	// partition of scheduler_log, which the service makes ahead (one node
 	// at a time, by leadership), so that dropping archived history drops
-	// whole partitions; default postgres.DefaultLogPartitionPeriod (30
-	// days); 0 makes none (new entries go to the default partition).
+	// whole partitions; default postgres.DefaultLogPartitionPeriod (0:
+	// none, as every partition costs lookups of the log); 0 makes none (new entries go to the default partition).
 	LogPartitionPeriod time.Duration
 }
 
