@@ -5,32 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/ordo-sched/ordo/hlc"
 	"github.com/ordo-sched/ordo/queue"
-	"github.com/ordo-sched/ordo/store"
 )
 
 // work completes the n oldest jobs of the SQLite database at path.
 func work(t *testing.T, path string, n int) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	wall := hlc.NewManualClock(1_704_067_300_000)
-	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := queue.New(ctx, queue.Config{Backend: db, Clock: clock, Options: queue.Options{EnableHlcOrdering: true},
-		Now: func() time.Time { return time.UnixMilli(wall.UnixMilli()) }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	q, closeDB := sqliteQueue(t, path, 1_704_067_300_000)
+	defer closeDB()
 	ls, err := q.Dequeue(ctx, queue.DequeueOptions{Limit: n})
 	if err != nil || len(ls) != n {
 		t.Fatalf("dequeue: %d, %v", len(ls), err)

@@ -47,19 +47,22 @@ func runAuditCLI(t *testing.T, args ...string) (stdout string, code int) {
 	return out.String(), 0
 }
 
-// fill enqueues n jobs into acme/"" of the SQLite database at path.
-func fill(t *testing.T, path string, n int) []queue.EnqueueResult {
+// sqliteQueue opens the SQLite database at path, migrated, with an HLC
+// queue on node-a whose wall clock stands at wallMs, and the function that
+// closes the database (before the commands under test open it).
+func sqliteQueue(t *testing.T, path string, wallMs int64) (*queue.Queue, func()) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, "sqlite:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	closeDB := func() { db.Close() }
+	t.Cleanup(closeDB) // a second Close does nothing
 	if _, err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	wall := hlc.NewManualClock(1_704_067_200_000)
+	wall := hlc.NewManualClock(wallMs)
 	clock, err := hlc.New(ctx, hlc.Config{Node: "node-a", Wall: wall, Store: db.HLCState()})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +72,15 @@ func fill(t *testing.T, path string, n int) []queue.EnqueueResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return q, closeDB
+}
+
+// fill enqueues n jobs into acme/"" of the SQLite database at path.
+func fill(t *testing.T, path string, n int) []queue.EnqueueResult {
+	t.Helper()
+	ctx := context.Background()
+	q, closeDB := sqliteQueue(t, path, 1_704_067_200_000)
+	defer closeDB()
 	var jobs []queue.Job
 	for i := range n {
 		// Idempotency keys: the job ids do not depend on the payloads, so
