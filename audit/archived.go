@@ -38,15 +38,6 @@ type ArchivedPrefix struct {
 // Len returns how many entries the prefix holds.
 func (p *ArchivedPrefix) Len() int64 { return int64(len(p.Links)) }
 
-// Root returns the tree hash of the prefix's first n leaves.
-func (p *ArchivedPrefix) Root(n int64) tlog.Hash {
-	var b treeBuilder
-	for _, l := range p.Links[:n] {
-		b.add(LeafHash(l))
-	}
-	return b.root()
-}
-
 // posOf returns where the prefix holds job id, or -1.
 func (p *ArchivedPrefix) posOf(id uuid.UUID) int64 {
 	if p.ids == nil {
@@ -87,10 +78,10 @@ func (cv *chainVerifier) loadArchiveStart(ctx context.Context) (*archiveStart, e
 		st.dropped, st.rec = recs[i].EndPos, &recs[i]
 	}
 	p := st.prefix
+	var tree treeBuilder // over p's leaves, to each record's end in turn (records ascend)
 	for i := range recs {
 		r := &recs[i]
-		edgeRoot := restoreTree(r.EndPos, r.TreeEdge).root()
-		if len(r.TreeEdge) != bits.OnesCount64(uint64(r.EndPos)) || edgeRoot != r.Root {
+		if len(r.TreeEdge) != bits.OnesCount64(uint64(r.EndPos)) || restoreTree(r.EndPos, r.TreeEdge).root() != r.Root {
 			cv.issueAt(IssueArchiveMismatch, r.EndPos-1, fmt.Sprintf("the database's record of the archive of chain_pos %d to %d: its tree edge does not give its root %s",
 				r.StartPos, r.EndPos-1, b64(r.Root)))
 		}
@@ -107,7 +98,10 @@ func (cv *chainVerifier) loadArchiveStart(ctx context.Context) (*archiveStart, e
 		if p.Links[r.EndPos-1] != r.LastLink || p.THLCs[r.EndPos-1] != r.LastTHLC {
 			cv.issueAt(IssueArchiveMismatch, r.EndPos-1, fmt.Sprintf("the archives given (%s) hold another entry at chain_pos %d than the database's record of its archive", p.Source, r.EndPos-1))
 		}
-		if root := p.Root(r.EndPos); root != r.Root {
+		for _, l := range p.Links[tree.size():r.EndPos] {
+			tree.add(LeafHash(l))
+		}
+		if root := tree.root(); root != r.Root {
 			cv.issueAt(IssueArchiveMismatch, r.EndPos-1, fmt.Sprintf("the archives given (%s) hash to root %s at size %d, the database's record of its archive says %s",
 				p.Source, b64(root), r.EndPos, b64(r.Root)))
 		}

@@ -37,8 +37,8 @@ CREATE TABLE scheduler.chain_archives (
 -- The job ids of dropped entries, with what an enqueue of the same job
 -- answers (its t_hlc, link and payload hash): an enqueue, a backfill and
 -- an import look job ids up here as in scheduler_log, so a job whose entry
--- was archived and dropped is still not appended to its chain again. About
--- 120 bytes a job, against the entry's row with its payload.
+-- was archived and dropped is still not appended to its chain again. A
+-- row holds the entry's hashes and t_hlc, not its payload.
 CREATE TABLE scheduler.archived_jobs (
     tenant_id     TEXT NOT NULL,
     job_id        UUID NOT NULL,

@@ -112,14 +112,17 @@ func (s auditStore) DropArchived(ctx context.Context, p driver.DropParams) (driv
 			return fmt.Errorf("%w: chain_pos %d to %d: the log holds %d entries, and the last one's link is %x, the archive's %x",
 				driver.ErrArchiveMismatch, p.StartPos, end-1, count, link, lastLink)
 		}
-		var successor bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos = $3)`,
-			k.TenantID, k.PartitionKey, end).Scan(&successor); err != nil {
-			return err
-		}
-		if !successor {
+		// The first retained entry: a partition may be dropped whole only
+		// if it ends at or before its t_hlc.
+		var retained string
+		err = tx.QueryRow(ctx, `SELECT t_hlc FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2 AND chain_pos = $3`,
+			k.TenantID, k.PartitionKey, end).Scan(&retained)
+		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("%w: the archive ends with the chain's last entry (chain_pos %d), which stays in the database for the next entry to link to; drop it once the chain has grown",
 				driver.ErrArchiveRange, end-1)
+		}
+		if err != nil {
+			return err
 		}
 		if err := checkFinished(ctx, tx, k, p.StartPos, end); err != nil {
 			return err
@@ -142,7 +145,7 @@ func (s auditStore) DropArchived(ctx context.Context, p driver.DropParams) (driv
 			WHERE tenant_id = $1 AND partition_key = $2 AND start_pos = $3`, k.TenantID, k.PartitionKey, p.StartPos, p.Now, count, res.Jobs); err != nil {
 			return err
 		}
-		if res.Entries, res.PartitionsDropped, err = dropLogRange(ctx, tx, k, p.StartPos, end); err != nil {
+		if res.Entries, res.PartitionsDropped, err = dropLogRange(ctx, tx, k, p.StartPos, end, retained); err != nil {
 			return err
 		}
 		if res.Entries != count {
@@ -176,12 +179,10 @@ func checkFinished(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) 
 	return nil
 }
 
-// dropLogRange removes chain k's entries [from, to) from scheduler_log.
+// dropLogRange removes chain k's entries [from, to) from scheduler_log;
+// limit is the t_hlc of the chain's first retained entry (chain_pos to).
 // Where a partition (not the default one) holds entries of the range and
-// nothing else, and ends at or before the chain's first retained entry
-// (or, were the range to reach the head, which DropArchived refuses,
-// before its last entry, so the partition the chain goes on in stays),
-// the partition is detached and
+// nothing else, and ends at or before limit, the partition is detached and
 // dropped whole: no row-by-row DELETE, no WAL per row, nothing left to
 // vacuum. The range's entries in the other partitions are deleted.
 //
@@ -194,13 +195,7 @@ func checkFinished(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) 
 // dropped: one that holds a row outside the range (a concurrent append,
 // of another chain, that committed since the first check) is never
 // dropped, only the range's rows are deleted from it.
-func dropLogRange(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64) (entries int64, partitions int, err error) {
-	// A partition may be dropped if it ends at or before limit.
-	var limit string
-	if err := tx.QueryRow(ctx, `SELECT t_hlc FROM scheduler.scheduler_log WHERE tenant_id = $1 AND partition_key = $2
-		AND chain_pos IN ($3 - 1, $3) ORDER BY chain_pos DESC LIMIT 1`, k.TenantID, k.PartitionKey, to).Scan(&limit); err != nil {
-		return 0, 0, err
-	}
+func dropLogRange(ctx context.Context, tx pgx.Tx, k chain.Key, from, to int64, limit string) (entries int64, partitions int, err error) {
 	parts, err := logPartitions(ctx, tx)
 	if err != nil {
 		return 0, 0, err
